@@ -1,0 +1,61 @@
+/* dpc_pg.c: see dpc_pg.h. */
+#include "dpc_pg.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+const char *dpc_pg_error(apr_pool_t *p, PGconn *c, const PGresult *res)
+{
+    const char *m = res ? PQresultErrorMessage(res) : NULL;
+    size_t n;
+
+    if (!m || !*m)
+        m = PQerrorMessage(c);
+    n = strlen(m);
+    while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+        n--;
+    return apr_pstrmemdup(p, m, n);
+}
+
+PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name,
+                       const char **err)
+{
+    const char *keys[] = { "dbname", "fallback_application_name", NULL };
+    const char *vals[] = { conninfo, app_name, NULL };
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+    if (PQstatus(c) != CONNECTION_OK) {
+        *err = dpc_pg_error(p, c, NULL);
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+
+    if (!ok)
+        *err = dpc_pg_error(p, c, res);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+const char *dpc_pg_value(apr_pool_t *p, PGconn *c, const char *sql,
+                         int nparams, const char *const *params, const char **err)
+{
+    PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    const char *v = NULL;
+
+    *err = NULL;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        *err = dpc_pg_error(p, c, res);
+    else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        v = apr_pstrdup(p, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}

@@ -1,0 +1,25 @@
+/* dpc_pg.h: libpq helpers for the processes that own a connection (the
+ * worker daemon and the command-line tools; handlers use mod_dbd). */
+#ifndef DPC_PG_H
+#define DPC_PG_H
+
+#include <apr_pools.h>
+#include <libpq-fe.h>
+
+/* Connect; on failure return NULL and set *err (from p). */
+PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name,
+                       const char **err);
+
+/* Run a command that returns no rows (or rows we ignore). 0 on success,
+ * else -1 with *err (from p) holding the server's message. */
+int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err);
+
+/* Run a one-row-one-column query; the value (from p) or NULL with *err. A
+ * NULL result with *err == NULL means SQL NULL or no row. */
+const char *dpc_pg_value(apr_pool_t *p, PGconn *c, const char *sql,
+                         int nparams, const char *const *params, const char **err);
+
+/* The server's message for a failed result, trimmed, from p. */
+const char *dpc_pg_error(apr_pool_t *p, PGconn *c, const PGresult *res);
+
+#endif
