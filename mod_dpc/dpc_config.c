@@ -1,0 +1,166 @@
+/* dpc_config.c: see dpc_config.h. */
+#include "dpc_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#define MERGE_INT(f) (add->f != DPC_UNSET ? add->f : base->f)
+#define MERGE_PTR(f) (add->f ? add->f : base->f)
+#define DEF(v, d) ((v) != DPC_UNSET ? (v) : (d))
+
+dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p)
+{
+    dpc_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->workers = DPC_UNSET;
+    c->key_min_bits = DPC_UNSET;
+    c->roster_cap = DPC_UNSET;
+    c->attribution_days = DPC_UNSET;
+    c->resources_per_file = DPC_UNSET;
+    c->file_lifetime = DPC_UNSET;
+    return c;
+}
+
+dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
+                                 const dpc_srv_conf *add)
+{
+    dpc_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->export_root = MERGE_PTR(export_root);
+    c->workers = MERGE_INT(workers);
+    c->worker_db = MERGE_PTR(worker_db);
+    c->token_secret_file = MERGE_PTR(token_secret_file);
+    c->key_min_bits = MERGE_INT(key_min_bits);
+    c->roster_cap = MERGE_INT(roster_cap);
+    c->attribution_days = MERGE_INT(attribution_days);
+    c->resources_per_file = MERGE_INT(resources_per_file);
+    c->file_lifetime = MERGE_INT(file_lifetime);
+    return c;
+}
+
+dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
+{
+    dpc_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+    size_t n;
+
+    c->api = DPC_API_UNSET;
+    if (path) {
+        /* "/api/v2/" and "/api/v2" name the same base */
+        n = strlen(path);
+        while (n > 1 && path[n - 1] == '/')
+            n--;
+        c->base_path = apr_pstrmemdup(p, path, n);
+    }
+    return c;
+}
+
+dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
+                                 const dpc_dir_conf *add)
+{
+    dpc_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->api = add->api != DPC_API_UNSET ? add->api : base->api;
+    /* The base path follows the section that set the dialect: a nested
+     * <Location> without DPCAPI keeps routing relative to its parent. */
+    c->base_path = add->api != DPC_API_UNSET ? MERGE_PTR(base_path)
+                                             : (base->base_path ? base->base_path
+                                                                : add->base_path);
+    c->public_url = MERGE_PTR(public_url);
+    return c;
+}
+
+int dpc_conf_workers(const dpc_srv_conf *c) { return DEF(c->workers, 1); }
+int dpc_conf_key_min_bits(const dpc_srv_conf *c) { return DEF(c->key_min_bits, 4096); }
+int dpc_conf_roster_cap(const dpc_srv_conf *c) { return DEF(c->roster_cap, 5000); }
+int dpc_conf_attribution_days(const dpc_srv_conf *c) { return DEF(c->attribution_days, 90); }
+int dpc_conf_resources_per_file(const dpc_srv_conf *c)
+{
+    return DEF(c->resources_per_file, 100000);
+}
+apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c)
+{
+    return DEF(c->file_lifetime, apr_time_from_sec(24 * 3600));
+}
+dpc_api_t dpc_conf_api(const dpc_dir_conf *c)
+{
+    return c->api == DPC_API_UNSET ? DPC_API_NONE : c->api;
+}
+
+static const struct {
+    const char *name;
+    dpc_api_t api;
+} api_names[] = {
+    { "none", DPC_API_NONE },
+    { "dpc-v1", DPC_API_DPC_V1 },
+    { "dpc-v2", DPC_API_DPC_V2 },
+};
+
+const char *dpc_parse_api(const char *arg, dpc_api_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++) {
+        if (!strcasecmp(arg, api_names[i].name)) {
+            *out = api_names[i].api;
+            return NULL;
+        }
+    }
+    return "DPCAPI must be one of: dpc-v2, dpc-v1, none";
+}
+
+const char *dpc_api_name(dpc_api_t api)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++)
+        if (api_names[i].api == api)
+            return api_names[i].name;
+    return "unset";
+}
+
+const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,
+                          int min, int max, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max)
+        return apr_psprintf(p, "%s must be a whole number from %d to %d, not '%s'",
+                            name, min, max, arg);
+    *out = (int)v;
+    return NULL;
+}
+
+const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
+                               apr_interval_time_t *out)
+{
+    char *end;
+    long long v;
+    long long mult = 1;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (!errno && end != arg && v > 0) {
+        if (!strcmp(end, "") || !strcmp(end, "s"))
+            mult = 1;
+        else if (!strcmp(end, "m"))
+            mult = 60;
+        else if (!strcmp(end, "h"))
+            mult = 3600;
+        else if (!strcmp(end, "d"))
+            mult = 86400;
+        else
+            mult = 0;
+        if (mult && v <= 365LL * 86400 / mult) {
+            *out = apr_time_from_sec(v * mult);
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "%s must be a positive duration such as 90s, 15m, 24h "
+                        "or 7d (at most a year), not '%s'", name, arg);
+}

@@ -1,0 +1,70 @@
+/* dpc_config.h: mod_dpc's configuration records, with create/merge/get kept
+ * free of httpd so the merge rules are unit-tested on their own.
+ *
+ * create marks every field unset, merge takes `add` where it is set and `base`
+ * otherwise, and the typed getters apply the defaults.  The directive table
+ * that fills these lives in mod_dpc_config.c.
+ */
+#ifndef DPC_CONFIG_H
+#define DPC_CONFIG_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#define DPC_UNSET (-1)
+
+/* The API dialect a <Location> speaks. */
+typedef enum {
+    DPC_API_UNSET = -1,
+    DPC_API_NONE = 0,   /* mod_dpc declines requests here */
+    DPC_API_DPC_V1,     /* DPC v1, FHIR STU3 */
+    DPC_API_DPC_V2      /* DPC v2, FHIR R4 */
+} dpc_api_t;
+
+/* Server-wide settings (RSRC_CONF; merged into virtual hosts). */
+typedef struct dpc_srv_conf {
+    const char *export_root;        /* DPCExportRoot */
+    int workers;                    /* DPCWorkers: forked export workers */
+    const char *worker_db;          /* DPCWorkerDatabase: libpq conninfo */
+    const char *token_secret_file;  /* DPCTokenSecretFile */
+    int key_min_bits;               /* DPCKeyMinBits */
+    int roster_cap;                 /* DPCRosterCap */
+    int attribution_days;           /* DPCAttributionDays */
+    int resources_per_file;         /* DPCResourcesPerFile */
+    apr_interval_time_t file_lifetime;   /* DPCFileLifetime */
+} dpc_srv_conf;
+
+/* Per-<Location> settings. */
+typedef struct dpc_dir_conf {
+    dpc_api_t api;                  /* DPCAPI */
+    const char *base_path;          /* the <Location> path, from create */
+    const char *public_url;         /* DPCPublicURL: base URL as clients see it */
+} dpc_dir_conf;
+
+dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p);
+dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
+                                 const dpc_srv_conf *add);
+dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path);
+dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
+                                 const dpc_dir_conf *add);
+
+/* Typed getters: the value if set, else the default. */
+int dpc_conf_workers(const dpc_srv_conf *c);              /* 1 */
+int dpc_conf_key_min_bits(const dpc_srv_conf *c);         /* 4096 */
+int dpc_conf_roster_cap(const dpc_srv_conf *c);           /* 5000 */
+int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */
+int dpc_conf_resources_per_file(const dpc_srv_conf *c);   /* 100000 */
+apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
+dpc_api_t dpc_conf_api(const dpc_dir_conf *c);            /* NONE */
+
+/* Directive values, parsed strictly.  Each returns NULL on success or an
+ * error message (from p) naming the allowed values. */
+const char *dpc_parse_api(const char *arg, dpc_api_t *out);
+const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,
+                          int min, int max, int *out);
+/* "30", "30s", "15m", "24h", "7d" */
+const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
+                               apr_interval_time_t *out);
+const char *dpc_api_name(dpc_api_t api);
+
+#endif

@@ -1,0 +1,158 @@
+/* dpc_fhir.c: see dpc_fhir.h. */
+#include "dpc_fhir.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+json_t *dpc_oo_new(void)
+{
+    return json_pack("{s:s, s:[]}", "resourceType", "OperationOutcome", "issue");
+}
+
+void dpc_oo_add(json_t *oo, const char *severity, const char *code,
+                const char *diagnostics, const char *expression)
+{
+    json_t *issue = json_pack("{s:s, s:s}", "severity", severity, "code", code);
+
+    if (diagnostics)
+        json_object_set_new(issue, "diagnostics", json_string(diagnostics));
+    if (expression)
+        json_object_set_new(issue, "expression", json_pack("[s]", expression));
+    json_array_append_new(json_object_get(oo, "issue"), issue);
+}
+
+const char *dpc_oo_simple(apr_pool_t *p, const char *code, const char *diagnostics)
+{
+    json_t *oo = dpc_oo_new();
+
+    dpc_oo_add(oo, strcmp(code, DPC_ISSUE_INFORMATIONAL) ? "error" : "information",
+               code, diagnostics, NULL);
+    return dpc_json_pdump_decref(p, oo);
+}
+
+const char *dpc_json_pdump(apr_pool_t *p, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *r;
+
+    if (!s)
+        return NULL;
+    r = apr_pstrdup(p, s);
+    free(s);
+    return r;
+}
+
+const char *dpc_json_pdump_decref(apr_pool_t *p, json_t *v)
+{
+    const char *r = dpc_json_pdump(p, v);
+
+    json_decref(v);
+    return r;
+}
+
+static apr_status_t json_cleanup(void *v)
+{
+    json_decref(v);
+    return APR_SUCCESS;
+}
+
+json_t *dpc_json_pool(apr_pool_t *p, json_t *v)
+{
+    if (v)
+        apr_pool_cleanup_register(p, v, json_cleanup, apr_pool_cleanup_null);
+    return v;
+}
+
+/* Read exactly n digits. */
+static int digits(const char **s, int n, int *out)
+{
+    int v = 0;
+
+    while (n--) {
+        if (!isdigit((unsigned char)**s))
+            return -1;
+        v = v * 10 + (*(*s)++ - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static long long days_from_civil(int y, int m, int d)
+{
+    int era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (long long)era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+int dpc_instant_parse(const char *s, apr_time_t *out, const char **why)
+{
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    long long usec = 0, scale = 100000, secs;
+
+    *why = "not a FHIR instant (YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm|-hh:mm))";
+    if (!s || digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-'
+        || digits(&s, 2, &d) || *s++ != 'T' || digits(&s, 2, &h) || *s++ != ':'
+        || digits(&s, 2, &mi) || *s++ != ':' || digits(&s, 2, &sec))
+        return -1;
+    if (*s == '.') {
+        s++;
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        while (isdigit((unsigned char)*s)) {
+            usec += (*s++ - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*s == 'Z')
+        s++;
+    else if (*s == '+' || *s == '-') {
+        sign = *s++ == '+' ? 1 : -1;
+        if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om))
+            return -1;
+    }
+    else {
+        *why = "a FHIR instant needs a time zone (Z or +hh:mm)";
+        return -1;
+    }
+    if (*s) {
+        *why = "unexpected characters after the FHIR instant";
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59
+        || sec > 60 || oh > 14 || om > 59) {
+        *why = "the FHIR instant names a date or time that does not exist";
+        return -1;
+    }
+    secs = days_from_civil(y, mo, d) * 86400LL + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec);
+    secs -= sign * (oh * 3600 + om * 60);
+    *out = (apr_time_t)(secs * APR_USEC_PER_SEC + usec);
+    *why = NULL;
+    return 0;
+}
+
+const char *dpc_instant_format(apr_pool_t *p, apr_time_t t)
+{
+    apr_time_exp_t tm;
+
+    apr_time_exp_gmt(&tm, t);
+    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                        tm.tm_usec / 1000);
+}

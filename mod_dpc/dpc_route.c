@@ -1,0 +1,99 @@
+/* dpc_route.c: see dpc_route.h. */
+#include "dpc_route.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+/* DPC v2 (R4) and v1 (STU3) share paths; the FHIR version is the dialect's. */
+static const dpc_route dpc_table[] = {
+    { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },
+    { ".well-known/smart-configuration", DPC_M_GET, DPC_OP_SMART_CONFIG,
+      DPC_ROUTE_PUBLIC },
+    { NULL, 0, 0, 0 }
+};
+
+static const dpc_route empty_table[] = { { NULL, 0, 0, 0 } };
+
+const dpc_route *dpc_routes(dpc_api_t api)
+{
+    switch (api) {
+    case DPC_API_DPC_V1:
+    case DPC_API_DPC_V2:
+        return dpc_table;
+    default:
+        return empty_table;
+    }
+}
+
+/* Does `path` (no leading '/') fit `pattern`?  Fills params on success. */
+static int match_one(apr_pool_t *p, const char *pattern, const char *path,
+                     dpc_route_match *m)
+{
+    const char *pp = pattern, *sp = path;
+
+    m->nparams = 0;
+    for (;;) {
+        const char *pe = strchr(pp, '/'), *se = strchr(sp, '/');
+        size_t pl = pe ? (size_t)(pe - pp) : strlen(pp);
+        size_t sl = se ? (size_t)(se - sp) : strlen(sp);
+
+        if (sl == 0)
+            return 0;                           /* empty segment: "a//b" */
+        if (pl == 1 && *pp == '*') {
+            if (m->nparams == DPC_ROUTE_MAX_PARAMS)
+                return 0;
+            m->params[m->nparams++] = apr_pstrmemdup(p, sp, sl);
+        }
+        else if (pl != sl || memcmp(pp, sp, pl))
+            return 0;
+        if (!pe || !se)
+            return !pe && !se;
+        pp = pe + 1;
+        sp = se + 1;
+    }
+}
+
+dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
+                                int method, dpc_route_match *m)
+{
+    const dpc_route *r;
+    dpc_route_match tmp;
+
+    memset(m, 0, sizeof(*m));
+    while (*path == '/')
+        path++;
+    if (method == DPC_M_HEAD)
+        method = DPC_M_GET;
+    for (r = dpc_routes(api); r->pattern; r++) {
+        if (!match_one(p, r->pattern, path, &tmp))
+            continue;
+        m->allowed |= r->methods;
+        if ((r->methods & method) && !m->route) {
+            tmp.route = r;
+            tmp.allowed = m->allowed;
+            *m = tmp;
+        }
+    }
+    if (m->route)
+        return DPC_ROUTE_FOUND;
+    return m->allowed ? DPC_ROUTE_BAD_METHOD : DPC_ROUTE_NOT_FOUND;
+}
+
+const char *dpc_route_allow(apr_pool_t *p, int methods)
+{
+    static const struct {
+        int bit;
+        const char *name;
+    } names[] = {
+        { DPC_M_GET, "GET, HEAD" }, { DPC_M_POST, "POST" },
+        { DPC_M_PUT, "PUT" }, { DPC_M_DELETE, "DELETE" },
+    };
+    const char *out = NULL;
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (methods & names[i].bit)
+            out = out ? apr_pstrcat(p, out, ", ", names[i].name, NULL) : names[i].name;
+    return out ? out : "";
+}

@@ -1,0 +1,56 @@
+/* dpc_route.h: the route tables, one per dialect, matched on the path below
+ * a <Location>'s base.  Patterns are '/'-separated segments where "*" binds
+ * one non-empty segment, e.g. "Group/ * /$export" (without spaces). */
+#ifndef DPC_ROUTE_H
+#define DPC_ROUTE_H
+
+#include <apr_pools.h>
+#include "dpc_config.h"
+
+#define DPC_M_GET    0x01
+#define DPC_M_POST   0x02
+#define DPC_M_PUT    0x04
+#define DPC_M_DELETE 0x08
+#define DPC_M_HEAD   0x10   /* implied by GET */
+
+typedef enum {
+    DPC_OP_METADATA = 1,
+    DPC_OP_SMART_CONFIG
+} dpc_op_t;
+
+#define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */
+
+typedef struct dpc_route {
+    const char *pattern;
+    int methods;
+    dpc_op_t op;
+    int flags;
+} dpc_route;
+
+#define DPC_ROUTE_MAX_PARAMS 3
+
+typedef struct dpc_route_match {
+    const dpc_route *route;            /* NULL when nothing matched */
+    const char *params[DPC_ROUTE_MAX_PARAMS];
+    int nparams;
+    int allowed;                       /* methods the path allows (for 405) */
+} dpc_route_match;
+
+typedef enum {
+    DPC_ROUTE_FOUND = 0,
+    DPC_ROUTE_NOT_FOUND,               /* 404 */
+    DPC_ROUTE_BAD_METHOD               /* 405, with match->allowed */
+} dpc_route_result;
+
+/* The table of a dialect, ended by a NULL pattern. */
+const dpc_route *dpc_routes(dpc_api_t api);
+
+/* Match `path` (relative to the base, with or without a leading '/'; already
+ * URL-decoded by httpd) and the method bit.  Params are copied into p. */
+dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
+                                int method, dpc_route_match *m);
+
+/* "GET, HEAD, POST" for an Allow header. */
+const char *dpc_route_allow(apr_pool_t *p, int methods);
+
+#endif

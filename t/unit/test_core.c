@@ -1,0 +1,323 @@
+/* Unit tests of the core pieces with no crypto: configuration merge rules,
+ * FHIR instants and OperationOutcomes, the route table and the discovery
+ * documents. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_pools.h>
+#include <apr_strings.h>
+#include <jansson.h>
+
+#include "unit.h"
+#include "dpc_config.h"
+#include "dpc_fhir.h"
+#include "dpc_meta.h"
+#include "dpc_route.h"
+
+static apr_pool_t *pool;
+
+static void setup(void)
+{
+    apr_pool_create(&pool, NULL);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(pool);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+START_TEST(srv_create_is_unset_and_getters_default)
+{
+    dpc_srv_conf *c = dpc_srv_conf_create(pool);
+
+    ck_assert_int_eq(c->workers, DPC_UNSET);
+    ck_assert_ptr_null(c->export_root);
+    ck_assert_int_eq(dpc_conf_workers(c), 1);
+    ck_assert_int_eq(dpc_conf_key_min_bits(c), 4096);
+    ck_assert_int_eq(dpc_conf_roster_cap(c), 5000);
+    ck_assert_int_eq(dpc_conf_attribution_days(c), 90);
+    ck_assert_int_eq(dpc_conf_resources_per_file(c), 100000);
+    ck_assert(dpc_conf_file_lifetime(c) == apr_time_from_sec(86400));
+}
+END_TEST
+
+START_TEST(srv_merge_takes_add_where_set_else_base)
+{
+    dpc_srv_conf *base = dpc_srv_conf_create(pool);
+    dpc_srv_conf *add = dpc_srv_conf_create(pool);
+    dpc_srv_conf *m;
+
+    base->workers = 3;
+    base->export_root = "/var/dpc";
+    base->roster_cap = 10;
+    add->roster_cap = 20;
+    add->worker_db = "dbname=x";
+    m = dpc_srv_conf_merge(pool, base, add);
+    ck_assert_int_eq(m->workers, 3);
+    ck_assert_str_eq(m->export_root, "/var/dpc");
+    ck_assert_int_eq(m->roster_cap, 20);
+    ck_assert_str_eq(m->worker_db, "dbname=x");
+    ck_assert_int_eq(m->key_min_bits, DPC_UNSET);
+    ck_assert_int_eq(dpc_conf_key_min_bits(m), 4096);
+    /* a value equal to the default still counts as set */
+    add->workers = 1;
+    ck_assert_int_eq(dpc_srv_conf_merge(pool, base, add)->workers, 1);
+    /* the inputs are not modified */
+    ck_assert_int_eq(base->roster_cap, 10);
+}
+END_TEST
+
+START_TEST(dir_merge_keeps_parent_base_for_nested_locations)
+{
+    dpc_dir_conf *top = dpc_dir_conf_create(pool, NULL);
+    dpc_dir_conf *api = dpc_dir_conf_create(pool, "/api/v2/");
+    dpc_dir_conf *nested = dpc_dir_conf_create(pool, "/api/v2/data");
+    dpc_dir_conf *m1, *m2;
+
+    ck_assert_str_eq(api->base_path, "/api/v2");
+    ck_assert_int_eq(dpc_conf_api(top), DPC_API_NONE);
+    api->api = DPC_API_DPC_V2;
+    m1 = dpc_dir_conf_merge(pool, top, api);
+    ck_assert_int_eq(dpc_conf_api(m1), DPC_API_DPC_V2);
+    ck_assert_str_eq(m1->base_path, "/api/v2");
+    nested->public_url = "https://x.example/api/v2";
+    m2 = dpc_dir_conf_merge(pool, m1, nested);
+    ck_assert_int_eq(dpc_conf_api(m2), DPC_API_DPC_V2);
+    ck_assert_str_eq(m2->base_path, "/api/v2");
+    ck_assert_str_eq(m2->public_url, "https://x.example/api/v2");
+    /* a nested section that switches dialect routes from its own path */
+    nested->api = DPC_API_DPC_V1;
+    ck_assert_str_eq(dpc_dir_conf_merge(pool, m1, nested)->base_path, "/api/v2/data");
+}
+END_TEST
+
+START_TEST(directive_values_are_parsed_strictly)
+{
+    int v = 0;
+    apr_interval_time_t t = 0;
+    dpc_api_t a = DPC_API_UNSET;
+
+    ck_assert_ptr_null(dpc_parse_int(pool, "DPCWorkers", "4", 0, 64, &v));
+    ck_assert_int_eq(v, 4);
+    ck_assert_ptr_nonnull(dpc_parse_int(pool, "DPCWorkers", "65", 0, 64, &v));
+    ck_assert_ptr_nonnull(dpc_parse_int(pool, "DPCWorkers", "4x", 0, 64, &v));
+    ck_assert_ptr_nonnull(dpc_parse_int(pool, "DPCWorkers", "", 0, 64, &v));
+    ck_assert_ptr_nonnull(strstr(dpc_parse_int(pool, "DPCWorkers", "-1", 0, 64, &v),
+                                 "DPCWorkers"));
+    ck_assert_ptr_null(dpc_parse_duration(pool, "D", "24h", &t));
+    ck_assert(t == apr_time_from_sec(86400));
+    ck_assert_ptr_null(dpc_parse_duration(pool, "D", "90", &t));
+    ck_assert(t == apr_time_from_sec(90));
+    ck_assert_ptr_nonnull(dpc_parse_duration(pool, "D", "5w", &t));
+    ck_assert_ptr_nonnull(dpc_parse_duration(pool, "D", "0s", &t));
+    ck_assert_ptr_null(dpc_parse_api("dpc-v2", &a));
+    ck_assert_int_eq(a, DPC_API_DPC_V2);
+    ck_assert_ptr_nonnull(dpc_parse_api("fhir", &a));
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("merge");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, srv_create_is_unset_and_getters_default);
+    tcase_add_test(tc, srv_merge_takes_add_where_set_else_base);
+    tcase_add_test(tc, dir_merge_keeps_parent_base_for_nested_locations);
+    tcase_add_test(tc, directive_values_are_parsed_strictly);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ---- FHIR ---------------------------------------------------------------- */
+
+START_TEST(instants_parse_with_zones_and_fractions)
+{
+    apr_time_t t, z;
+    const char *why;
+
+    ck_assert_int_eq(dpc_instant_parse("2024-02-29T12:00:00Z", &z, &why), 0);
+    ck_assert(z == apr_time_from_sec(1709208000));
+    ck_assert_int_eq(dpc_instant_parse("2024-02-29T14:30:00+02:30", &t, &why), 0);
+    ck_assert(t == z);
+    ck_assert_int_eq(dpc_instant_parse("2024-02-29T07:00:00-05:00", &t, &why), 0);
+    ck_assert(t == z);
+    ck_assert_int_eq(dpc_instant_parse("2024-02-29T12:00:00.25Z", &t, &why), 0);
+    ck_assert(t == z + 250000);
+    ck_assert_str_eq(dpc_instant_format(pool, t), "2024-02-29T12:00:00.250Z");
+}
+END_TEST
+
+START_TEST(instants_reject_what_is_not_one)
+{
+    static const char *bad[] = {
+        "2024-02-29", "2024-02-29T12:00:00", "2023-02-29T12:00:00Z",
+        "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:00:00Zjunk",
+        "2024-01-01 00:00:00Z", "2024-01-01T00:00:00 02:00", "2024-01-01T00:00:00.Z",
+        "", "yesterday",
+    };
+    apr_time_t t;
+    const char *why;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        ck_assert_msg(dpc_instant_parse(bad[i], &t, &why) == -1, "accepted %s", bad[i]);
+        ck_assert_ptr_nonnull(why);
+    }
+}
+END_TEST
+
+START_TEST(operation_outcome_shape)
+{
+    json_t *v = json_loads(dpc_oo_simple(pool, DPC_ISSUE_NOT_FOUND, "no \"such\" thing"),
+                           0, NULL);
+    json_t *issue;
+
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "resourceType")),
+                     "OperationOutcome");
+    issue = json_array_get(json_object_get(v, "issue"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(issue, "severity")), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(issue, "code")), "not-found");
+    ck_assert_str_eq(json_string_value(json_object_get(issue, "diagnostics")),
+                     "no \"such\" thing");
+    json_decref(v);
+}
+END_TEST
+
+Suite *fhir_suite(void)
+{
+    Suite *s = suite_create("fhir");
+    TCase *tc = tcase_create("basics");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, instants_parse_with_zones_and_fractions);
+    tcase_add_test(tc, instants_reject_what_is_not_one);
+    tcase_add_test(tc, operation_outcome_shape);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ---- routes -------------------------------------------------------------- */
+
+START_TEST(routes_match_paths_and_methods)
+{
+    dpc_route_match m;
+
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata", DPC_M_GET, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(m.route->op, DPC_OP_METADATA);
+    ck_assert(m.route->flags & DPC_ROUTE_PUBLIC);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V1, "metadata", DPC_M_HEAD, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2,
+                                    "/.well-known/smart-configuration", DPC_M_GET, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(m.route->op, DPC_OP_SMART_CONFIG);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata", DPC_M_POST, &m),
+                     DPC_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "GET, HEAD");
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata/x", DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Nothing", DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/", DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_NONE, "/metadata", DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+}
+END_TEST
+
+Suite *route_suite(void)
+{
+    Suite *s = suite_create("route");
+    TCase *tc = tcase_create("match");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, routes_match_paths_and_methods);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ---- discovery ----------------------------------------------------------- */
+
+static const char *jstr(json_t *o, const char *path)
+{
+    json_t *v = o;
+    char *copy = strdup(path), *save = NULL, *k;
+    const char *r;
+
+    for (k = strtok_r(copy, ".", &save); k && v; k = strtok_r(NULL, ".", &save))
+        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(k)) : json_object_get(v, k);
+    free(copy);
+    r = json_string_value(v);
+    return r ? r : "(missing)";
+}
+
+START_TEST(capability_statement_r4_and_stu3)
+{
+    json_t *r4 = dpc_meta_capability(DPC_API_DPC_V2, "https://h.example/api/v2", "1.2",
+                                     apr_time_from_sec(1700000000));
+    json_t *s3 = dpc_meta_capability(DPC_API_DPC_V1, "https://h.example/api/v1", "1.2",
+                                     apr_time_from_sec(1700000000));
+
+    ck_assert_str_eq(jstr(r4, "resourceType"), "CapabilityStatement");
+    ck_assert_str_eq(jstr(r4, "fhirVersion"), "4.0.1");
+    ck_assert_str_eq(jstr(s3, "fhirVersion"), "3.0.2");
+    ck_assert_str_eq(jstr(r4, "date"), "2023-11-14");
+    ck_assert_str_eq(jstr(r4, "instantiates.0"),
+                     "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data");
+    ck_assert_str_eq(jstr(r4, "rest.0.security.extension.0.url"),
+                     "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+    ck_assert_str_eq(jstr(r4, "rest.0.security.extension.0.extension.0.valueUri"),
+                     "https://h.example/api/v2/Token/auth");
+    ck_assert_str_eq(jstr(r4, "rest.0.security.service.0.coding.0.system"),
+                     "http://terminology.hl7.org/CodeSystem/restful-security-service");
+    ck_assert_str_eq(jstr(s3, "rest.0.security.service.0.coding.0.system"),
+                     "http://hl7.org/fhir/restful-security-service");
+    ck_assert_str_eq(jstr(s3, "acceptUnknown"), "extensions");
+    ck_assert_ptr_null(json_object_get(r4, "acceptUnknown"));
+    json_decref(r4);
+    json_decref(s3);
+}
+END_TEST
+
+START_TEST(smart_configuration_has_what_the_spec_requires)
+{
+    json_t *sc = dpc_meta_smart_config(DPC_API_DPC_V2, "https://h.example/api/v2");
+    json_t *caps = json_object_get(sc, "capabilities");
+    size_t i;
+    int asym = 0;
+
+    ck_assert_str_eq(jstr(sc, "token_endpoint"), "https://h.example/api/v2/Token/auth");
+    ck_assert_str_eq(jstr(sc, "grant_types_supported.0"), "client_credentials");
+    ck_assert_str_eq(jstr(sc, "token_endpoint_auth_methods_supported.0"),
+                     "private_key_jwt");
+    ck_assert_str_eq(jstr(sc, "token_endpoint_auth_signing_alg_values_supported.0"),
+                     "RS384");
+    ck_assert_str_eq(jstr(sc, "token_endpoint_auth_signing_alg_values_supported.1"),
+                     "ES384");
+    ck_assert_str_eq(jstr(sc, "code_challenge_methods_supported.0"), "S256");
+    for (i = 0; i < json_array_size(caps); i++)
+        asym |= !strcmp(json_string_value(json_array_get(caps, i)),
+                        "client-confidential-asymmetric");
+    ck_assert(asym);
+    ck_assert_ptr_null(json_object_get(sc, "issuer"));
+    json_decref(sc);
+}
+END_TEST
+
+Suite *meta_suite(void)
+{
+    Suite *s = suite_create("meta");
+    TCase *tc = tcase_create("discovery");
+
+    tcase_add_test(tc, capability_statement_r4_and_stu3);
+    tcase_add_test(tc, smart_configuration_has_what_the_spec_requires);
+    suite_add_tcase(s, tc);
+    return s;
+}
