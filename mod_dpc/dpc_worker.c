@@ -1,0 +1,204 @@
+/* dpc_worker.c: see dpc_worker.h.
+ *
+ * The loop sleeps in poll() on the connection's socket, so a NOTIFY on
+ * dpc_jobs wakes it at once and nothing busy-polls; the poll timeout bounds
+ * how late it notices a stop request, a dead parent or a due heartbeat.
+ */
+#include "dpc_worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <apr_pools.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "dpc_log.h"
+#include "dpc_migrate.h"
+#include "dpc_pg.h"
+
+#define WAKE_CHANNEL "dpc_jobs"
+#define TICK_MS 250
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    if (stop_flag)
+        *stop_flag = 1;
+}
+
+void dpc_worker_signals(volatile sig_atomic_t *stop)
+{
+    struct sigaction sa;
+    int i;
+    static const int reset[] = { SIGCHLD, SIGALRM };
+
+    stop_flag = stop;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* httpd's graceful-restart signals are for httpd, not for us */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    for (i = 0; i < (int)(sizeof(reset) / sizeof(reset[0])); i++)
+        sigaction(reset[i], &sa, NULL);
+}
+
+static int should_stop(const dpc_worker_opts *o)
+{
+    return *o->stop || (o->parent && getppid() != o->parent);
+}
+
+/* Sleep up to ms, waking early for a stop request. */
+static void nap(const dpc_worker_opts *o, int ms)
+{
+    while (ms > 0 && !should_stop(o)) {
+        poll(NULL, 0, ms < TICK_MS ? ms : TICK_MS);
+        ms -= TICK_MS;
+    }
+}
+
+typedef struct worker_state {
+    PGconn *conn;
+    const char *id;          /* our row in table worker */
+    apr_time_t last_beat;
+} worker_state;
+
+/* Connect, check the schema, register and LISTEN.  0 on success. */
+static int attach(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
+{
+    const char *err = NULL, *params[2];
+    char host[256];
+    int have, need = dpc_migrate_latest();
+
+    w->conn = dpc_pg_connect(p, o->conninfo, "dpc-worker", &err);
+    if (!w->conn) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(00002)
+                       "worker cannot connect to PostgreSQL: %s", err);
+        return -1;
+    }
+    have = dpc_migrate_current(p, w->conn, &err);
+    if (have < need) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(00003)
+                       "database schema is at version %d, this build needs %d: "
+                       "run dpcctl migrate%s%s", have, need, err ? ": " : "",
+                       err ? err : "");
+        goto fail;
+    }
+    if (gethostname(host, sizeof(host)))
+        apr_cpystrn(host, "localhost", sizeof(host));
+    params[0] = host;
+    params[1] = apr_itoa(p, (int)getpid());
+    w->id = dpc_pg_value(p, w->conn, "INSERT INTO worker (host, pid) VALUES ($1, $2::int)"
+                         " RETURNING id", 2, params, &err);
+    if (!w->id || dpc_pg_exec(p, w->conn, "LISTEN " WAKE_CHANNEL, &err)) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(00004)
+                       "worker cannot register: %s", err);
+        goto fail;
+    }
+    w->last_beat = apr_time_now();
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(00005)
+                   "export worker %s (pid %ld) ready", w->id, (long)getpid());
+    return 0;
+fail:
+    PQfinish(w->conn);
+    w->conn = NULL;
+    return -1;
+}
+
+static void detach(apr_pool_t *p, worker_state *w)
+{
+    const char *err;
+
+    if (!w->conn)
+        return;
+    if (w->id && PQstatus(w->conn) == CONNECTION_OK)
+        dpc_pg_value(p, w->conn, "UPDATE worker SET stopped_at = now() WHERE id = $1"
+                     " RETURNING id", 1, &w->id, &err);
+    PQfinish(w->conn);
+    w->conn = NULL;
+}
+
+/* Touch our row; returns -1 when the connection is gone. */
+static int heartbeat(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
+{
+    const char *err;
+
+    if (apr_time_now() - w->last_beat < apr_time_from_sec(o->heartbeat_secs))
+        return 0;
+    dpc_pg_value(p, w->conn, "UPDATE worker SET heartbeat = now() WHERE id = $1"
+                 " RETURNING id", 1, &w->id, &err);
+    if (err) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00006)
+                       "worker heartbeat failed: %s", err);
+        return -1;
+    }
+    w->last_beat = apr_time_now();
+    return 0;
+}
+
+/* Wait for a notification or a tick; returns -1 when the connection is gone,
+ * 1 when woken by a NOTIFY, else 0. */
+static int wait_for_work(worker_state *w)
+{
+    struct pollfd pfd;
+    PGnotify *n;
+    int woken = 0;
+
+    pfd.fd = PQsocket(w->conn);
+    pfd.events = POLLIN;
+    if (pfd.fd < 0)
+        return -1;
+    if (poll(&pfd, 1, TICK_MS) < 0 && errno != EINTR)
+        return -1;
+    if (!PQconsumeInput(w->conn))
+        return -1;
+    while ((n = PQnotifies(w->conn)) != NULL) {
+        woken = 1;
+        PQfreemem(n);
+    }
+    return woken;
+}
+
+int dpc_worker_run(const dpc_worker_opts *o)
+{
+    apr_pool_t *p, *iter;
+    worker_state w;
+    int backoff_ms = 500;
+
+    memset(&w, 0, sizeof(w));
+    apr_pool_create(&p, NULL);
+    apr_pool_create(&iter, p);
+    while (!should_stop(o)) {
+        apr_pool_clear(iter);
+        if (!w.conn) {
+            if (attach(iter, o, &w)) {
+                nap(o, backoff_ms);
+                backoff_ms = backoff_ms * 2 > 10000 ? 10000 : backoff_ms * 2;
+                continue;
+            }
+            backoff_ms = 500;
+        }
+        if (wait_for_work(&w) < 0 || heartbeat(iter, o, &w) < 0) {
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00007)
+                           "worker lost its database connection; reconnecting");
+            PQfinish(w.conn);
+            w.conn = NULL;
+        }
+    }
+    detach(iter, &w);
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(00008)
+                   "export worker (pid %ld) stopping", (long)getpid());
+    apr_pool_destroy(p);
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* dpc-worker: the export worker on its own, for hosts that run workers but
+ * serve no HTTP.  It shares the database and the export volume with the
+ * httpd hosts.
+ *
+ *   dpc-worker --db CONNINFO --export-root DIR [-v]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_general.h>
+
+#include "dpc_log.h"
+#include "dpc_worker.h"
+
+int main(int argc, char **argv)
+{
+    static volatile sig_atomic_t stop;
+    dpc_worker_opts o;
+    int i, level = DPC_LOG_INFO, rc;
+
+    memset(&o, 0, sizeof(o));
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            o.conninfo = argv[++i];
+        else if (!strcmp(argv[i], "--export-root") && i + 1 < argc)
+            o.export_root = argv[++i];
+        else if (!strcmp(argv[i], "-v"))
+            level = DPC_LOG_DEBUG;
+        else {
+            fprintf(stderr, "usage: dpc-worker --db CONNINFO --export-root DIR [-v]\n");
+            return 2;
+        }
+    }
+    if (!o.conninfo || !o.export_root) {
+        fprintf(stderr, "dpc-worker: --db and --export-root are required\n");
+        return 2;
+    }
+    apr_app_initialize(&argc, (const char *const **)&argv, NULL);
+    dpc_log_set(dpc_log_stderr, dpc_log_stderr_level, &level);
+    o.heartbeat_secs = 5;
+    o.stop = &stop;
+    dpc_worker_signals(&stop);
+    rc = dpc_worker_run(&o);
+    apr_terminate();
+    return rc;
+}

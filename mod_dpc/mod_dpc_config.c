@@ -1,0 +1,181 @@
+/* mod_dpc_config.c: the DPC* directives.  Records and merge rules are in the
+ * httpd-free dpc_config.c (unit-tested); here we parse and check. */
+#include "mod_dpc.h"
+
+#include <http_core.h>
+#include <apr_strings.h>
+#include <unistd.h>
+
+#include "dpc_log.h"
+
+void *dpc_create_srv(apr_pool_t *p, server_rec *s)
+{
+    (void)s;
+    return dpc_srv_conf_create(p);
+}
+
+void *dpc_merge_srv(apr_pool_t *p, void *base, void *add)
+{
+    return dpc_srv_conf_merge(p, base, add);
+}
+
+void *dpc_create_dir(apr_pool_t *p, char *dir)
+{
+    return dpc_dir_conf_create(p, dir);
+}
+
+void *dpc_merge_dir(apr_pool_t *p, void *base, void *add)
+{
+    return dpc_dir_conf_merge(p, base, add);
+}
+
+/* Server-wide directives only make sense outside <VirtualHost> for settings
+ * that belong to the one worker pool; the rest may differ per vhost. */
+#define GLOBAL_ONLY_CHECK(cmd)                                              \
+    do {                                                                    \
+        const char *e_ = ap_check_cmd_context(cmd, GLOBAL_ONLY);            \
+        if (e_)                                                             \
+            return e_;                                                      \
+    } while (0)
+
+static const char *set_export_root(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    GLOBAL_ONLY_CHECK(cmd);
+    dpc_srv(cmd->server)->export_root = ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *set_workers(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    GLOBAL_ONLY_CHECK(cmd);
+    return dpc_parse_int(cmd->pool, "DPCWorkers", arg, 0, 64,
+                         &dpc_srv(cmd->server)->workers);
+}
+
+static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    GLOBAL_ONLY_CHECK(cmd);
+    dpc_srv(cmd->server)->worker_db = arg;
+    return NULL;
+}
+
+static const char *set_token_secret(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    dpc_srv(cmd->server)->token_secret_file = ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, const char *arg, int min, int max)
+{
+    dpc_srv_conf *c = dpc_srv(cmd->server);
+    int *field = (int *)((char *)c + (apr_size_t)cmd->info);
+
+    return dpc_parse_int(cmd->pool, cmd->cmd->name, arg, min, max, field);
+}
+
+static const char *set_key_min_bits(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    return set_int(cmd, arg, 1024, 16384);
+}
+
+static const char *set_count(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    return set_int(cmd, arg, 1, 10000000);
+}
+
+static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)d;
+    return dpc_parse_duration(cmd->pool, "DPCFileLifetime", arg,
+                              &dpc_srv(cmd->server)->file_lifetime);
+}
+
+static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)cmd;
+    return dpc_parse_api(arg, &((dpc_dir_conf *)d)->api);
+}
+
+static const char *set_public_url(cmd_parms *cmd, void *d, const char *arg)
+{
+    size_t n = strlen(arg);
+
+    if (strncasecmp(arg, "https://", 8) && strncasecmp(arg, "http://", 7))
+        return "DPCPublicURL must be an absolute http:// or https:// URL";
+    while (n > 8 && arg[n - 1] == '/')
+        n--;
+    ((dpc_dir_conf *)d)->public_url = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+const command_rec dpc_cmds[] = {
+    AP_INIT_TAKE1("DPCExportRoot", set_export_root, NULL, RSRC_CONF,
+                  "directory where export workers write NDJSON files"),
+    AP_INIT_TAKE1("DPCWorkers", set_workers, NULL, RSRC_CONF,
+                  "number of export worker processes httpd starts (0-64, default 1)"),
+    AP_INIT_TAKE1("DPCWorkerDatabase", set_worker_db, NULL, RSRC_CONF,
+                  "libpq conninfo the export workers connect with (same database "
+                  "as DBDParams)"),
+    AP_INIT_TAKE1("DPCTokenSecretFile", set_token_secret, NULL, RSRC_CONF,
+                  "file holding the secret that signs access tokens"),
+    AP_INIT_TAKE1("DPCKeyMinBits", set_key_min_bits,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, key_min_bits), RSRC_CONF,
+                  "smallest RSA public key accepted, in bits (default 4096)"),
+    AP_INIT_TAKE1("DPCRosterCap", set_count,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, roster_cap), RSRC_CONF,
+                  "most patients on one practitioner's roster (default 5000)"),
+    AP_INIT_TAKE1("DPCAttributionDays", set_count,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, attribution_days), RSRC_CONF,
+                  "days an attested roster membership lasts (default 90)"),
+    AP_INIT_TAKE1("DPCResourcesPerFile", set_count,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, resources_per_file), RSRC_CONF,
+                  "resources in one export file before a new one starts "
+                  "(default 100000)"),
+    AP_INIT_TAKE1("DPCFileLifetime", set_file_lifetime, NULL, RSRC_CONF,
+                  "how long export files stay downloadable (default 24h)"),
+    AP_INIT_TAKE1("DPCAPI", set_api, NULL, ACCESS_CONF,
+                  "API dialect served below this <Location>: dpc-v2, dpc-v1 or none"),
+    AP_INIT_TAKE1("DPCPublicURL", set_public_url, NULL, ACCESS_CONF,
+                  "this <Location>'s base URL as clients see it (behind a proxy)"),
+    { NULL }
+};
+
+static int check_dir(apr_pool_t *p, server_rec *s, const char *what, const char *path)
+{
+    apr_finfo_t fi;
+    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_TYPE, p);
+
+    if (rv != APR_SUCCESS || fi.filetype != APR_DIR) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DPCLOGNO(00101)
+                     "%s %s is not a directory", what, path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+int dpc_config_check(apr_pool_t *p, server_rec *s)
+{
+    dpc_srv_conf *c = dpc_srv(s);
+
+    if (dpc_conf_workers(c) > 0 && !c->worker_db) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00102)
+                     "DPCWorkerDatabase is required (the libpq conninfo of the "
+                     "database in DBDParams), or set DPCWorkers 0 to run no workers "
+                     "on this host");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (dpc_conf_workers(c) > 0 && !c->export_root) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00103)
+                     "DPCExportRoot is required when DPCWorkers is above 0");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (c->export_root && check_dir(p, s, "DPCExportRoot", c->export_root) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    return OK;
+}
