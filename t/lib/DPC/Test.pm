@@ -1,0 +1,82 @@
+package DPC::Test;
+# Helpers shared by the Apache::Test suite: JSON requests, the test
+# database (through psql), the admin tool, and polling.
+use strict;
+use warnings FATAL => 'all';
+use Exporter 'import';
+use JSON::PP ();
+use Time::HiRes qw(sleep time);
+use Apache::TestRequest ();
+use HTTP::Request ();
+use IPC::Open3 ();
+use Symbol ();
+
+our @EXPORT_OK = qw(req json_of sql sql_rows dpcctl wait_for oo_code);
+
+my $json = JSON::PP->new->canonical;
+
+# req(METHOD, PATH, header => value..., [content => body]) -> HTTP::Response
+sub req {
+    my ($method, $path, %h) = @_;
+    my $body = delete $h{content};
+    my $r = HTTP::Request->new($method => Apache::TestRequest::resolve_url($path));
+    $r->header($_ => $h{$_}) for keys %h;
+    $r->content($body) if defined $body;
+    return Apache::TestRequest::user_agent(keep_alive => 1)->request($r);
+}
+
+# The decoded JSON body, or undef when it is not JSON.
+sub json_of {
+    my ($res) = @_;
+    my $v = eval { $json->decode($res->content) };
+    return $v;
+}
+
+# The first issue's code of an OperationOutcome body ('' if not one).
+sub oo_code {
+    my ($res) = @_;
+    my $v = json_of($res) or return '';
+    return '' unless ($v->{resourceType} // '') eq 'OperationOutcome';
+    return $v->{issue}[0]{code} // '';
+}
+
+sub _psql { ('psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB}) }
+
+# One value from a query.
+sub sql {
+    my ($q) = @_;
+    my @rows = sql_rows($q);
+    return $rows[0];
+}
+
+# Rows as "a|b|c" strings.
+sub sql_rows {
+    my ($q) = @_;
+    open(my $fh, '-|', _psql(), '-c', $q) or die "psql: $!";
+    my @rows = map { chomp; $_ } <$fh>;
+    close $fh or die "psql failed on: $q\n";
+    return @rows;
+}
+
+# Run the admin tool; returns (exit status, stdout, stderr).
+sub dpcctl {
+    my (@args) = @_;
+    my @cmd = ($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', $ENV{DPC_TEST_DB}, @args);
+    my $pid = IPC::Open3::open3(my $in, my $out, my $err = Symbol::gensym(), @cmd);
+    close $in;
+    my $o = do { local $/; <$out> } // '';
+    my $e = do { local $/; <$err> } // '';
+    waitpid($pid, 0);
+    return ($? >> 8, $o, $e);
+}
+
+# Poll $cond every 50 ms for up to $secs; returns its last value.
+sub wait_for {
+    my ($secs, $cond) = @_;
+    my $until = time + $secs;
+    my $v;
+    while (!($v = $cond->()) && time < $until) { sleep 0.05 }
+    return $v;
+}
+
+1;

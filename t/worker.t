@@ -1,0 +1,34 @@
+# The export worker: started with httpd, registered in the database,
+# respawned within 5 s when killed with SIGKILL.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test;
+use Apache::TestUtil;
+use DPC::Test qw(sql wait_for);
+
+plan tests => 6;
+
+my $live = q{SELECT pid FROM worker WHERE stopped_at IS NULL
+             AND heartbeat > now() - interval '20 seconds' ORDER BY started_at DESC LIMIT 1};
+my $pid = wait_for(10, sub { sql($live) });
+ok t_cmp(defined $pid && $pid =~ /^\d+$/ ? 1 : 0, 1, 'a worker registered itself');
+ok t_cmp(kill(0, $pid), 1, 'its process runs');
+
+# It is a child of httpd's parent process.
+open(my $st, '<', "/proc/$pid/stat") or die "stat: $!";
+my @f = split ' ', <$st>;
+close $st;
+my $ppid = $f[3];
+open(my $pf, '<', Apache::Test::vars('t_logs') . '/httpd.pid') or die "pid: $!";
+chomp(my $httpd = <$pf>);
+ok t_cmp($ppid, $httpd, 'forked by the httpd parent');
+
+kill 'KILL', $pid;
+my $new = wait_for(5, sub {
+    my $p = sql("SELECT pid FROM worker WHERE stopped_at IS NULL AND pid <> $pid "
+                . "AND started_at > now() - interval '10 seconds' LIMIT 1");
+    return $p && kill(0, $p) ? $p : undef;
+});
+ok t_cmp(defined $new ? 1 : 0, 1, 'a new worker within 5 s of SIGKILL');
+ok t_cmp(kill(0, $pid), 0, 'the old one is gone');
+ok t_cmp($new != $pid, 1, 'with a new pid');
