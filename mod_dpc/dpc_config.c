@@ -21,6 +21,7 @@ dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p)
     c->attribution_days = DPC_UNSET;
     c->resources_per_file = DPC_UNSET;
     c->file_lifetime = DPC_UNSET;
+    c->client_token_lifetime = DPC_UNSET;
     return c;
 }
 
@@ -38,6 +39,11 @@ dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
     c->attribution_days = MERGE_INT(attribution_days);
     c->resources_per_file = MERGE_INT(resources_per_file);
     c->file_lifetime = MERGE_INT(file_lifetime);
+    c->client_token_lifetime = MERGE_INT(client_token_lifetime);
+    /* the secret files travel together: a vhost that names its own current
+     * secret does not inherit the main server's previous one */
+    c->token_secret_prev_file = add->token_secret_file ? add->token_secret_prev_file
+                                                       : base->token_secret_prev_file;
     return c;
 }
 
@@ -83,6 +89,10 @@ int dpc_conf_resources_per_file(const dpc_srv_conf *c)
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c)
 {
     return DEF(c->file_lifetime, apr_time_from_sec(24 * 3600));
+}
+apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c)
+{
+    return DEF(c->client_token_lifetime, apr_time_from_sec(365 * 86400));
 }
 dpc_api_t dpc_conf_api(const dpc_dir_conf *c)
 {

@@ -32,6 +32,15 @@ typedef struct dpc_srv_conf {
     int attribution_days;           /* DPCAttributionDays */
     int resources_per_file;         /* DPCResourcesPerFile */
     apr_interval_time_t file_lifetime;   /* DPCFileLifetime */
+    apr_interval_time_t client_token_lifetime; /* DPCClientTokenLifetime */
+    const char *token_secret_prev_file;  /* DPCTokenSecretFile's second file */
+
+    /* Runtime state, not configuration: never merged. */
+    int dbd_prepared;                    /* statements given to mod_dbd */
+    const unsigned char *secret;         /* loaded in post_config */
+    apr_size_t secret_len;
+    const unsigned char *secret_prev;
+    apr_size_t secret_prev_len;
 } dpc_srv_conf;
 
 /* Per-<Location> settings. */
@@ -55,6 +64,7 @@ int dpc_conf_roster_cap(const dpc_srv_conf *c);           /* 5000 */
 int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */
 int dpc_conf_resources_per_file(const dpc_srv_conf *c);   /* 100000 */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
+apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c); /* 365 d */
 dpc_api_t dpc_conf_api(const dpc_dir_conf *c);            /* NONE */
 
 /* Directive values, parsed strictly.  Each returns NULL on success or an

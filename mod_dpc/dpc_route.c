@@ -10,6 +10,16 @@ static const dpc_route dpc_table[] = {
     { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },
     { ".well-known/smart-configuration", DPC_M_GET, DPC_OP_SMART_CONFIG,
       DPC_ROUTE_PUBLIC },
+    { "Token/auth", DPC_M_POST, DPC_OP_TOKEN_AUTH, DPC_ROUTE_PUBLIC },
+    { "Token/validate", DPC_M_POST, DPC_OP_TOKEN_VALIDATE, DPC_ROUTE_PUBLIC },
+    { "Token", DPC_M_GET, DPC_OP_TOKEN_LIST, 0 },
+    { "Token", DPC_M_POST, DPC_OP_TOKEN_CREATE, DPC_ROUTE_WRITE },
+    { "Token/*", DPC_M_GET, DPC_OP_TOKEN_READ, 0 },
+    { "Token/*", DPC_M_DELETE, DPC_OP_TOKEN_DELETE, DPC_ROUTE_WRITE },
+    { "Key", DPC_M_GET, DPC_OP_KEY_LIST, 0 },
+    { "Key", DPC_M_POST, DPC_OP_KEY_CREATE, DPC_ROUTE_WRITE },
+    { "Key/*", DPC_M_GET, DPC_OP_KEY_READ, 0 },
+    { "Key/*", DPC_M_DELETE, DPC_OP_KEY_DELETE, DPC_ROUTE_WRITE },
     { NULL, 0, 0, 0 }
 };
 
@@ -54,27 +64,37 @@ static int match_one(apr_pool_t *p, const char *pattern, const char *path,
     }
 }
 
+/* Match among literal patterns (wild == 0) or wildcard ones (wild == 1). */
+static void find_pass(apr_pool_t *p, const dpc_route *r, const char *path, int method,
+                      int wild, dpc_route_match *m)
+{
+    dpc_route_match tmp;
+
+    for (; r->pattern; r++) {
+        if ((strchr(r->pattern, '*') != NULL) != wild)
+            continue;
+        if (!match_one(p, r->pattern, path, &tmp))
+            continue;
+        m->allowed |= r->method;
+        if (r->method == method && !m->route) {
+            memcpy(m->params, tmp.params, sizeof(m->params));
+            m->nparams = tmp.nparams;
+            m->route = r;
+        }
+    }
+}
+
 dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
                                 int method, dpc_route_match *m)
 {
-    const dpc_route *r;
-    dpc_route_match tmp;
-
     memset(m, 0, sizeof(*m));
     while (*path == '/')
         path++;
     if (method == DPC_M_HEAD)
         method = DPC_M_GET;
-    for (r = dpc_routes(api); r->pattern; r++) {
-        if (!match_one(p, r->pattern, path, &tmp))
-            continue;
-        m->allowed |= r->methods;
-        if ((r->methods & method) && !m->route) {
-            tmp.route = r;
-            tmp.allowed = m->allowed;
-            *m = tmp;
-        }
-    }
+    find_pass(p, dpc_routes(api), path, method, 0, m);
+    if (!m->allowed)
+        find_pass(p, dpc_routes(api), path, method, 1, m);
     if (m->route)
         return DPC_ROUTE_FOUND;
     return m->allowed ? DPC_ROUTE_BAD_METHOD : DPC_ROUTE_NOT_FOUND;

@@ -15,14 +15,27 @@
 
 typedef enum {
     DPC_OP_METADATA = 1,
-    DPC_OP_SMART_CONFIG
+    DPC_OP_SMART_CONFIG,
+    DPC_OP_TOKEN_AUTH,
+    DPC_OP_TOKEN_VALIDATE,
+    DPC_OP_TOKEN_LIST,
+    DPC_OP_TOKEN_CREATE,
+    DPC_OP_TOKEN_READ,
+    DPC_OP_TOKEN_DELETE,
+    DPC_OP_KEY_LIST,
+    DPC_OP_KEY_CREATE,
+    DPC_OP_KEY_READ,
+    DPC_OP_KEY_DELETE
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */
+#define DPC_ROUTE_WRITE  0x02   /* changes state: needs a scope that writes */
 
+/* One method of one path.  A path made only of literal segments wins over
+ * patterns with "*" ("Token/auth" is not the token with id "auth"). */
 typedef struct dpc_route {
     const char *pattern;
-    int methods;
+    int method;                 /* one DPC_M_* bit */
     dpc_op_t op;
     int flags;
 } dpc_route;

@@ -32,3 +32,40 @@ CREATE TABLE client_token (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX client_token_org ON client_token (org_id);
+
+-- JWT ids seen at /Token/auth, kept until the assertion they came from has
+-- expired, so an assertion is accepted once across every httpd child and
+-- host.  The workers purge expired rows.
+CREATE TABLE used_jti (
+    client_token_id uuid NOT NULL,
+    jti             text NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    PRIMARY KEY (client_token_id, jti)
+);
+CREATE INDEX used_jti_expiry ON used_jti (expires_at);
+
+-- Credentials deleted recently.  Access tokens are self-contained (checking
+-- one needs no database round trip), so each httpd child keeps a small list
+-- of revoked client token and key ids, refreshed from here at most once a
+-- second: an access token whose client token or key was deleted stops
+-- working within about a second.  Rows older than the longest access token
+-- lifetime are purged by the workers.
+CREATE TABLE revoked_credential (
+    seq           bigserial PRIMARY KEY,
+    credential_id uuid NOT NULL,
+    revoked_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION dpc_revoke_credential() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO revoked_credential (credential_id) VALUES (OLD.id);
+    RETURN OLD;
+END $$;
+
+-- Deleting a credential any way at all (API, admin tool, organization
+-- cascade) revokes the access tokens issued with it.
+CREATE TRIGGER client_token_revoke AFTER DELETE ON client_token
+    FOR EACH ROW EXECUTE FUNCTION dpc_revoke_credential();
+CREATE TRIGGER public_key_revoke AFTER DELETE ON public_key
+    FOR EACH ROW EXECUTE FUNCTION dpc_revoke_credential();

@@ -232,6 +232,32 @@ START_TEST(routes_match_paths_and_methods)
 }
 END_TEST
 
+START_TEST(routes_bind_params_and_prefer_literal_paths)
+{
+    dpc_route_match m;
+
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/abc-123", DPC_M_DELETE,
+                                    &m), DPC_ROUTE_FOUND);
+    ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_DELETE);
+    ck_assert(m.route->flags & DPC_ROUTE_WRITE);
+    ck_assert_int_eq(m.nparams, 1);
+    ck_assert_str_eq(m.params[0], "abc-123");
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/auth", DPC_M_POST, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_AUTH);
+    ck_assert_int_eq(m.nparams, 0);
+    /* GET on the literal path is not "read the token called auth" */
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/auth", DPC_M_GET, &m),
+                     DPC_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "POST");
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Key", DPC_M_PUT, &m),
+                     DPC_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "GET, HEAD, POST");
+    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Key/a/b", DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -239,6 +265,7 @@ Suite *route_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, routes_match_paths_and_methods);
+    tcase_add_test(tc, routes_bind_params_and_prefer_literal_paths);
     suite_add_tcase(s, tc);
     return s;
 }

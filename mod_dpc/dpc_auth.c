@@ -1,0 +1,254 @@
+/* dpc_auth.c: see dpc_auth.h. */
+#include "dpc_auth.h"
+
+#include <string.h>
+
+#include <apr_hash.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = apr_tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode one form component in place: '+' is a space, %XX a byte. */
+static int form_decode(char *s)
+{
+    char *out = s;
+
+    for (; *s; s++) {
+        if (*s == '+')
+            *out++ = ' ';
+        else if (*s == '%') {
+            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *out++ = (char)(hi * 16 + lo);
+            s += 2;
+        }
+        else
+            *out++ = *s;
+    }
+    *out = '\0';
+    return 0;
+}
+
+int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                   apr_table_t **out, const char **err)
+{
+    char *copy, *pair, *state = NULL;
+
+    if (memchr(body, '\0', len)) {
+        *err = "the form body contains a NUL byte";
+        return -1;
+    }
+    copy = apr_pstrmemdup(p, body, len);
+    *out = apr_table_make(p, 8);
+    for (pair = apr_strtok(copy, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
+        char *eq = strchr(pair, '=');
+        char *value = eq ? eq + 1 : "";
+
+        if (eq)
+            *eq = '\0';
+        if (form_decode(pair) || form_decode(value)) {
+            *err = apr_psprintf(p, "bad %%-encoding in form parameter '%s'", pair);
+            return -1;
+        }
+        if (!*pair)
+            continue;
+        if (apr_table_get(*out, pair)) {
+            *err = apr_psprintf(p, "form parameter '%s' is given more than once", pair);
+            return -1;
+        }
+        apr_table_setn(*out, pair, value);
+    }
+    return 0;
+}
+
+static const char *const read_types[] = {
+    "*", "Patient", "Coverage", "ExplanationOfBenefit", "Group", NULL
+};
+
+/* SMART v1 ".read" and v2 ".rs"-style permissions that only read. */
+static int read_only_perm(const char *perm)
+{
+    if (!strcmp(perm, "read"))
+        return 1;
+    if (!*perm || strlen(perm) > 2)
+        return 0;
+    for (; *perm; perm++)
+        if (*perm != 'r' && *perm != 's')
+            return 0;
+    return 1;
+}
+
+static const char *check_one(apr_pool_t *p, const char *s)
+{
+    const char *dot, *type;
+    int i;
+
+    if (!strcmp(s, DPC_SCOPE_ALL))
+        return NULL;
+    if (strncmp(s, "system/", 7))
+        return apr_psprintf(p, "scope '%s' is not a system scope (system/...)", s);
+    dot = strrchr(s + 7, '.');
+    if (!dot)
+        return apr_psprintf(p, "scope '%s' is not of the form system/Type.permission", s);
+    type = apr_pstrmemdup(p, s + 7, dot - (s + 7));
+    for (i = 0; read_types[i]; i++)
+        if (!strcmp(type, read_types[i]))
+            break;
+    if (!read_types[i])
+        return apr_psprintf(p, "scope '%s' names a resource type this server does not "
+                            "serve", s);
+    if (!read_only_perm(dot + 1))
+        return apr_psprintf(p, "scope '%s' is not granted: only system/*.*, and read "
+                            "scopes (.read, .rs) may be requested", s);
+    return NULL;
+}
+
+int dpc_scope_check(apr_pool_t *p, const char *scope, const char **granted,
+                    const char **err)
+{
+    char *copy, *tok, *state = NULL;
+    apr_hash_t *seen = apr_hash_make(p);
+    const char *out = NULL;
+
+    if (!scope || !*scope) {
+        *err = "scope is required";
+        return -1;
+    }
+    copy = apr_pstrdup(p, scope);
+    for (tok = apr_strtok(copy, " ", &state); tok; tok = apr_strtok(NULL, " ", &state)) {
+        if ((*err = check_one(p, tok)) != NULL)
+            return -1;
+        if (apr_hash_get(seen, tok, APR_HASH_KEY_STRING))
+            continue;
+        apr_hash_set(seen, tok, APR_HASH_KEY_STRING, tok);
+        out = out ? apr_pstrcat(p, out, " ", tok, NULL) : tok;
+    }
+    if (!out) {
+        *err = "scope is required";
+        return -1;
+    }
+    *granted = out;
+    return 0;
+}
+
+int dpc_scope_can_write(const char *granted)
+{
+    const char *s = granted;
+    size_t n = strlen(DPC_SCOPE_ALL);
+
+    while (s && (s = strstr(s, DPC_SCOPE_ALL)) != NULL) {
+        if ((s == granted || s[-1] == ' ') && (s[n] == '\0' || s[n] == ' '))
+            return 1;
+        s += n;
+    }
+    return 0;
+}
+
+int dpc_label_valid(const char *label, apr_size_t max)
+{
+    apr_size_t n = 0;
+    const unsigned char *s = (const unsigned char *)label;
+
+    if (!label || !*label)
+        return 0;
+    for (; *s; s++) {
+        if (*s < 0x20 || *s == 0x7f)
+            return 0;
+        if ((*s & 0xc0) != 0x80)   /* count characters, not UTF-8 bytes */
+            n++;
+    }
+    return n <= max;
+}
+
+struct dpc_revocations {
+    apr_pool_t *pool;
+    apr_thread_mutex_t *lock;
+    apr_hash_t *ids;             /* id -> apr_time_t* when learned */
+    apr_int64_t seq;
+    apr_time_t refreshed;
+};
+
+dpc_revocations *dpc_revocations_create(apr_pool_t *p)
+{
+    dpc_revocations *rv = apr_pcalloc(p, sizeof(*rv));
+
+    apr_pool_create(&rv->pool, p);
+    apr_thread_mutex_create(&rv->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    rv->ids = apr_hash_make(rv->pool);
+    return rv;
+}
+
+int dpc_revocations_stale(dpc_revocations *rv, apr_time_t now,
+                          apr_interval_time_t interval)
+{
+    int stale;
+
+    apr_thread_mutex_lock(rv->lock);
+    stale = now - rv->refreshed >= interval;
+    apr_thread_mutex_unlock(rv->lock);
+    return stale;
+}
+
+apr_int64_t dpc_revocations_seq(dpc_revocations *rv)
+{
+    apr_int64_t seq;
+
+    apr_thread_mutex_lock(rv->lock);
+    seq = rv->seq;
+    apr_thread_mutex_unlock(rv->lock);
+    return seq;
+}
+
+void dpc_revocations_update(dpc_revocations *rv, apr_time_t now,
+                            const apr_array_header_t *ids, apr_int64_t seq,
+                            apr_interval_time_t keep)
+{
+    apr_hash_index_t *hi;
+    int i;
+
+    apr_thread_mutex_lock(rv->lock);
+    /* Forget what no live access token can carry any more; once nothing is
+     * left, the pool is cleared so a long-lived child does not grow. */
+    for (hi = apr_hash_first(NULL, rv->ids); hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        void *v;
+
+        apr_hash_this(hi, &k, NULL, &v);
+        if (now - *(apr_time_t *)v > keep)
+            apr_hash_set(rv->ids, k, APR_HASH_KEY_STRING, NULL);
+    }
+    if (apr_hash_count(rv->ids) == 0)
+        apr_pool_clear(rv->pool), rv->ids = apr_hash_make(rv->pool);
+    for (i = 0; ids && i < ids->nelts; i++) {
+        const char *id = apr_pstrdup(rv->pool, APR_ARRAY_IDX(ids, i, const char *));
+        apr_time_t *when = apr_palloc(rv->pool, sizeof(*when));
+
+        *when = now;
+        apr_hash_set(rv->ids, id, APR_HASH_KEY_STRING, when);
+    }
+    if (seq > rv->seq)
+        rv->seq = seq;
+    rv->refreshed = now;
+    apr_thread_mutex_unlock(rv->lock);
+}
+
+int dpc_revocations_has(dpc_revocations *rv, const char *id)
+{
+    int has;
+
+    if (!id)
+        return 0;
+    apr_thread_mutex_lock(rv->lock);
+    has = apr_hash_get(rv->ids, id, APR_HASH_KEY_STRING) != NULL;
+    apr_thread_mutex_unlock(rv->lock);
+    return has;
+}

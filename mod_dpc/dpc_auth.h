@@ -1,0 +1,54 @@
+/* dpc_auth.h: the httpd-free rules of the token endpoint and of API
+ * credentials: form bodies, scopes, labels, and the revocation list each
+ * httpd child keeps. */
+#ifndef DPC_AUTH_H
+#define DPC_AUTH_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_thread_mutex.h>
+#include <apr_time.h>
+
+#define DPC_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define DPC_SCOPE_ALL "system/*.*"
+
+/* Parse an application/x-www-form-urlencoded body into a table.  A name
+ * given twice is an error (RFC 6749 3.2: parameters MUST NOT be included
+ * more than once), as is bad %-encoding or a NUL.  0, or -1 with *err. */
+int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                   apr_table_t **out, const char **err);
+
+/* Check a requested scope (space-separated).  Accepted: DPC's system-wide
+ * scope DPC_SCOPE_ALL, and read scopes ("system/T.read", or the SMART v2
+ * permissions r and s: "system/T.rs", ".r", ".s") where T is any type ("*"),
+ * Patient, Coverage, ExplanationOfBenefit or Group.  Anything that asks for writing on its own (".write", ".c", ".u",
+ * ".d", ...), other resource types, or other contexts (user/, patient/) is
+ * refused.  On success *granted is the normalized scope (duplicates
+ * dropped, order kept). */
+int dpc_scope_check(apr_pool_t *p, const char *scope, const char **granted,
+                    const char **err);
+
+/* May a token with this granted scope write (create keys, tokens, rosters)? */
+int dpc_scope_can_write(const char *granted);
+
+/* Labels: 1 to max characters of printable text (no control characters). */
+int dpc_label_valid(const char *label, apr_size_t max);
+
+/* The revocation list of one httpd child: credential ids (client tokens,
+ * keys) revoked recently, with the highest revoked_credential.seq seen.
+ * Thread-safe. */
+typedef struct dpc_revocations dpc_revocations;
+
+dpc_revocations *dpc_revocations_create(apr_pool_t *p);
+/* Is a refresh due (more than interval since the last one)? */
+int dpc_revocations_stale(dpc_revocations *rv, apr_time_t now,
+                          apr_interval_time_t interval);
+apr_int64_t dpc_revocations_seq(dpc_revocations *rv);
+/* Add ids learned from the database up to seq; forget entries older than
+ * keep (they outlive every access token they could revoke). */
+void dpc_revocations_update(dpc_revocations *rv, apr_time_t now,
+                            const apr_array_header_t *ids, apr_int64_t seq,
+                            apr_interval_time_t keep);
+int dpc_revocations_has(dpc_revocations *rv, const char *id);
+
+#endif
