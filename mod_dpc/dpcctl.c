@@ -16,9 +16,13 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "dpc_auth.h"
+#include "dpc_fhir.h"
 #include "dpc_log.h"
 #include "dpc_migrate.h"
 #include "dpc_pg.h"
+#include "dpc_pkey.h"
+#include "dpc_token.h"
 
 static const char usage[] =
     "usage: dpcctl [--db CONNINFO] [-v] COMMAND ...\n"
@@ -29,6 +33,13 @@ static const char usage[] =
     "                                        generate (and load) synthetic claims\n"
     "  org create --name NAME [--npi NPI]    create a provider organization\n"
     "  org list | org delete ID\n"
+    "  key add --org ID --label L --pem FILE [--min-bits N]\n"
+    "                                        register a public key (RSA >= 4096 bits\n"
+    "                                        or EC P-384)\n"
+    "  key list --org ID | key delete ID\n"
+    "  token create --org ID --label L [--expires INSTANT]\n"
+    "                                        create a client token (printed once)\n"
+    "  token list --org ID | token delete ID\n"
     "The database is --db or $DPC_DB (libpq conninfo).\n";
 
 void dpcctl_print(json_t *v)
@@ -65,36 +76,50 @@ static const char *opt(int argc, char **argv, int from, const char *name)
     return NULL;
 }
 
-/* Run a query with text parameters and print its rows as JSON: one object
- * (single) or {"key": [objects]}.  Column names become keys; NULL stays null. */
-static int print_rows(PGconn *c, const char *sql, int n, const char *const *params,
-                      const char *list_key)
+/* Run a query with text parameters; its rows as a JSON array of objects
+ * (column names as keys, NULL as null) in *rows.  DPCCTL_OK or a failure
+ * already reported. */
+static int query_rows(PGconn *c, const char *sql, int n, const char *const *params,
+                      json_t **rows)
 {
     PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    json_t *rows = json_array();
-    int i, j, rc = DPCCTL_OK;
+    int i, j;
 
+    *rows = NULL;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = dpcctl_fail(DPCCTL_FAIL, "%s", PQresultErrorMessage(res));
-        goto end;
+        dpcctl_fail(DPCCTL_FAIL, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        return DPCCTL_FAIL;
     }
+    *rows = json_array();
     for (i = 0; i < PQntuples(res); i++) {
         json_t *o = json_object();
 
         for (j = 0; j < PQnfields(res); j++)
             json_object_set_new(o, PQfname(res, j), PQgetisnull(res, i, j) ? json_null()
                                 : json_string(PQgetvalue(res, i, j)));
-        json_array_append_new(rows, o);
+        json_array_append_new(*rows, o);
     }
+    PQclear(res);
+    return DPCCTL_OK;
+}
+
+/* Print the rows as {"list_key": [...]}, or the one row (not found: fail). */
+static int print_rows(PGconn *c, const char *sql, int n, const char *const *params,
+                      const char *list_key)
+{
+    json_t *rows;
+    int rc = query_rows(c, sql, n, params, &rows);
+
+    if (rc != DPCCTL_OK)
+        return rc;
     if (list_key)
         dpcctl_print(json_pack("{s:O}", list_key, rows));
     else if (json_array_size(rows) == 1)
         dpcctl_print(json_incref(json_array_get(rows, 0)));
     else
         rc = dpcctl_fail(DPCCTL_FAIL, "not found");
-end:
     json_decref(rows);
-    PQclear(res);
     return rc;
 }
 
@@ -148,6 +173,107 @@ static int cmd_org(PGconn *c, int argc, char **argv)
     return dpcctl_fail(DPCCTL_USAGE, "org create|list|delete");
 }
 
+static int read_file(apr_pool_t *p, const char *path, const char **out)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = apr_palloc(p, DPC_PKEY_MAX_PEM + 1);
+    size_t n;
+
+    if (!f)
+        return -1;
+    n = fread(buf, 1, DPC_PKEY_MAX_PEM + 1, f);
+    fclose(f);
+    if (n > DPC_PKEY_MAX_PEM)
+        return -1;
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static int cmd_key(apr_pool_t *p, PGconn *c, int argc, char **argv)
+{
+    const char *params[5], *pem, *err, *bits;
+    dpc_pkey_t *key;
+
+    if (argc >= 2 && !strcmp(argv[1], "add")) {
+        const char *file = opt(argc, argv, 2, "--pem");
+
+        params[0] = opt(argc, argv, 2, "--org");
+        params[1] = opt(argc, argv, 2, "--label");
+        bits = opt(argc, argv, 2, "--min-bits");
+        if (!params[0] || !params[1] || !file)
+            return dpcctl_fail(DPCCTL_USAGE, "key add needs --org ID --label L --pem FILE");
+        if (!dpc_label_valid(params[1], 25))
+            return dpcctl_fail(DPCCTL_FAIL, "label must be 1 to 25 printable characters");
+        if (read_file(p, file, &pem))
+            return dpcctl_fail(DPCCTL_FAIL, "cannot read %s (or it is over 16 KB)", file);
+        if (dpc_pkey_parse(p, pem, strlen(pem), bits ? atoi(bits) : 0, &key, &err))
+            return dpcctl_fail(DPCCTL_FAIL, "%s: %s", file, err);
+        params[2] = dpc_alg_name(key->alg);
+        params[3] = key->pem;
+        params[4] = key->fingerprint;
+        return print_rows(c, "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
+                          " VALUES ($1::uuid, $2, $3, $4, $5) RETURNING id, org_id, label,"
+                          " alg, fingerprint, created_at", 5, params, NULL);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "list") && (params[0] = opt(argc, argv, 2, "--org")))
+        return print_rows(c, "SELECT id, label, alg, fingerprint, created_at FROM public_key"
+                          " WHERE org_id = $1::uuid ORDER BY created_at, id", 1, params,
+                          "keys");
+    if (argc >= 3 && !strcmp(argv[1], "delete")) {
+        params[0] = argv[2];
+        return print_rows(c, "DELETE FROM public_key WHERE id::text = $1"
+                          " RETURNING id, org_id, label", 1, params, NULL);
+    }
+    return dpcctl_fail(DPCCTL_USAGE, "key add|list|delete");
+}
+
+static int cmd_token(apr_pool_t *p, PGconn *c, int argc, char **argv)
+{
+    const char *params[4], *token, *exp, *why;
+    json_t *rows, *row;
+    apr_time_t t;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "create")) {
+        params[0] = opt(argc, argv, 2, "--org");
+        params[1] = opt(argc, argv, 2, "--label");
+        exp = opt(argc, argv, 2, "--expires");
+        if (!params[0] || !params[1])
+            return dpcctl_fail(DPCCTL_USAGE, "token create needs --org ID --label L");
+        if (!dpc_label_valid(params[1], 100))
+            return dpcctl_fail(DPCCTL_FAIL, "label must be 1 to 100 printable characters");
+        if (exp && dpc_instant_parse(exp, &t, &why))
+            return dpcctl_fail(DPCCTL_FAIL, "--expires: %s", why);
+        if (dpc_client_token_generate(p, &token) != APR_SUCCESS)
+            return dpcctl_fail(DPCCTL_FAIL, "no random bytes");
+        params[2] = dpc_client_token_hash(p, token);
+        params[3] = exp ? apr_psprintf(p, "%" APR_TIME_T_FMT, apr_time_sec(t)) : NULL;
+        rc = query_rows(c, "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
+                        " VALUES ($1::uuid, $2, $3, coalesce(to_timestamp($4::bigint),"
+                        " now() + interval '365 days')) RETURNING id, org_id, label,"
+                        " expires_at, created_at", 4, params, &rows);
+        if (rc != DPCCTL_OK)
+            return rc;
+        /* the token itself is printed this once and stored nowhere */
+        row = json_incref(json_array_get(rows, 0));
+        json_object_set_new(row, "token", json_string(token));
+        dpcctl_print(row);
+        json_decref(rows);
+        return DPCCTL_OK;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "list") && (params[0] = opt(argc, argv, 2, "--org")))
+        return print_rows(c, "SELECT id, label, expires_at, created_at FROM client_token"
+                          " WHERE org_id = $1::uuid ORDER BY created_at, id", 1, params,
+                          "tokens");
+    if (argc >= 3 && !strcmp(argv[1], "delete")) {
+        params[0] = argv[2];
+        return print_rows(c, "DELETE FROM client_token WHERE id::text = $1"
+                          " RETURNING id, org_id, label", 1, params, NULL);
+    }
+    return dpcctl_fail(DPCCTL_USAGE, "token create|list|delete");
+}
+
 static int run(apr_pool_t *p, const char *db, int argc, char **argv)
 {
     const char *err;
@@ -169,6 +295,10 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
         rc = dpcctl_synth(c, argc, argv);
     else if (!strcmp(argv[0], "org"))
         rc = cmd_org(c, argc, argv);
+    else if (!strcmp(argv[0], "key"))
+        rc = cmd_key(p, c, argc, argv);
+    else if (!strcmp(argv[0], "token"))
+        rc = cmd_token(p, c, argc, argv);
     else
         rc = dpcctl_fail(DPCCTL_USAGE, "unknown command '%s'\n%s", argv[0], usage);
     PQfinish(c);

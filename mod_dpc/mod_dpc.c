@@ -31,6 +31,15 @@ static int log_level_httpd(void *baton, int level)
     return APLOG_IS_LEVEL((server_rec *)baton, level);
 }
 
+static int dpc_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    dpc_api_configured = 0;
+    return OK;
+}
+
 static int dpc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s)
 {
@@ -45,7 +54,7 @@ static int dpc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 
     dpc_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    if (!dpc_dbd_acquire || !dpc_dbd_prepare) {
+    if (dpc_api_configured && (!dpc_dbd_acquire || !dpc_dbd_prepare)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00100)
                      "mod_dbd is required by mod_dpc: LoadModule dbd_module and set "
                      "DBDriver pgsql and DBDParams");
@@ -59,8 +68,8 @@ static int dpc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 
 static void dpc_child_init(apr_pool_t *p, server_rec *s)
 {
-    (void)p;
     dpc_log_set(log_to_httpd, log_level_httpd, s);
+    dpc_auth_child_init(p);
 }
 
 static void dpc_register_hooks(apr_pool_t *p)
@@ -71,6 +80,7 @@ static void dpc_register_hooks(apr_pool_t *p)
 
     (void)p;
 
+    ap_hook_pre_config(dpc_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(dpc_post_config, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(dpc_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(dpc_translate, NULL, NULL, APR_HOOK_FIRST);

@@ -9,6 +9,8 @@
 #include <apr_dbd.h>
 #include <mod_dbd.h>
 
+#include <jansson.h>
+
 #include "dpc_config.h"
 
 /* mod_dpc.c declares the module, which names the log index there. */
@@ -31,6 +33,7 @@ static APR_INLINE dpc_dir_conf *dpc_dir(const request_rec *r)
 }
 
 /* mod_dpc_config.c */
+extern int dpc_api_configured;   /* some <Location> has DPCAPI: this pass */
 extern const command_rec dpc_cmds[];
 void *dpc_create_srv(apr_pool_t *p, server_rec *s);
 void *dpc_merge_srv(apr_pool_t *p, void *base, void *add);
@@ -43,6 +46,52 @@ int dpc_config_check(apr_pool_t *p, server_rec *s);
 int dpc_translate(request_rec *r);
 int dpc_map_to_storage(request_rec *r);
 int dpc_handler(request_rec *r);
+
+#define DPC_FHIR_JSON "application/fhir+json"
+/* Responses: set status, type and body; return OK for the handler. */
+int dpc_send_body(request_rec *r, int status, const char *type, const char *body);
+int dpc_send_json(request_rec *r, int status, const char *type, json_t *v);
+int dpc_send_oo(request_rec *r, int status, const char *code, const char *diag);
+/* RFC 6749 5.2 error: {"error": ..., "error_description": ...}. */
+int dpc_send_oauth_error(request_rec *r, int status, const char *error,
+                         const char *desc);
+/* 500/503 OperationOutcome after a database failure (already logged). */
+int dpc_send_db_error(request_rec *r);
+/* Read the request body, at most limit bytes.  OK, or an HTTP status after
+ * which the caller sends its own error (413 too large, 400 unreadable). */
+int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_t *len);
+/* The FHIR base URL of this request's <Location> as clients see it. */
+const char *dpc_base_url(request_rec *r);
+/* The value of a query-string parameter (URL-decoded), NULL if absent. */
+const char *dpc_query_param(request_rec *r, const char *name);
+/* Does the request's Content-Type (without parameters) equal type? */
+int dpc_content_type_is(request_rec *r, const char *type);
+
+/* mod_dpc_auth.c: who is calling. */
+typedef struct dpc_principal {
+    const char *org_id;
+    const char *client_token_id;
+    const char *key_id;
+    const char *scope;
+} dpc_principal;
+
+void dpc_auth_child_init(apr_pool_t *pchild);
+/* Load DPCTokenSecretFile; OK or an error status. */
+int dpc_auth_load_secrets(apr_pool_t *pconf, server_rec *s);
+/* The bearer token's principal, or NULL after sending the 401/503. */
+const dpc_principal *dpc_authenticate(request_rec *r, int *status);
+int dpc_op_token_auth(request_rec *r);
+int dpc_op_token_validate(request_rec *r);
+
+/* mod_dpc_creds.c: an organization's client tokens and public keys. */
+int dpc_op_token_list(request_rec *r, const dpc_principal *who);
+int dpc_op_token_read(request_rec *r, const dpc_principal *who, const char *id);
+int dpc_op_token_create(request_rec *r, const dpc_principal *who);
+int dpc_op_token_delete(request_rec *r, const dpc_principal *who, const char *id);
+int dpc_op_key_list(request_rec *r, const dpc_principal *who);
+int dpc_op_key_read(request_rec *r, const dpc_principal *who, const char *id);
+int dpc_op_key_create(request_rec *r, const dpc_principal *who);
+int dpc_op_key_delete(request_rec *r, const dpc_principal *who, const char *id);
 
 /* mod_dpc_worker.c */
 int dpc_workers_start(apr_pool_t *pconf, server_rec *s);

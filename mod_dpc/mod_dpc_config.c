@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "dpc_log.h"
+#include "mod_dpc_db.h"
+
+int dpc_api_configured;
 
 void *dpc_create_srv(apr_pool_t *p, server_rec *s)
 {
@@ -62,11 +65,22 @@ static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
-static const char *set_token_secret(cmd_parms *cmd, void *d, const char *arg)
+static const char *set_token_secret(cmd_parms *cmd, void *d, const char *cur,
+                                    const char *prev)
+{
+    dpc_srv_conf *c = dpc_srv(cmd->server);
+
+    (void)d;
+    c->token_secret_file = ap_server_root_relative(cmd->pool, cur);
+    c->token_secret_prev_file = prev ? ap_server_root_relative(cmd->pool, prev) : NULL;
+    return NULL;
+}
+
+static const char *set_client_token_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
-    dpc_srv(cmd->server)->token_secret_file = ap_server_root_relative(cmd->pool, arg);
-    return NULL;
+    return dpc_parse_duration(cmd->pool, "DPCClientTokenLifetime", arg,
+                              &dpc_srv(cmd->server)->client_token_lifetime);
 }
 
 static const char *set_int(cmd_parms *cmd, const char *arg, int min, int max)
@@ -98,8 +112,15 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
 {
-    (void)cmd;
-    return dpc_parse_api(arg, &((dpc_dir_conf *)d)->api);
+    dpc_dir_conf *c = d;
+    const char *err = dpc_parse_api(arg, &c->api);
+
+    if (err || c->api == DPC_API_NONE)
+        return err;
+    if (cmd->path == NULL)
+        return "DPCAPI belongs in a <Location> section: its path is the API's base";
+    dpc_api_configured = 1;
+    return dpc_db_prepare_all(cmd);
 }
 
 static const char *set_public_url(cmd_parms *cmd, void *d, const char *arg)
@@ -122,8 +143,11 @@ const command_rec dpc_cmds[] = {
     AP_INIT_TAKE1("DPCWorkerDatabase", set_worker_db, NULL, RSRC_CONF,
                   "libpq conninfo the export workers connect with (same database "
                   "as DBDParams)"),
-    AP_INIT_TAKE1("DPCTokenSecretFile", set_token_secret, NULL, RSRC_CONF,
-                  "file holding the secret that signs access tokens"),
+    AP_INIT_TAKE12("DPCTokenSecretFile", set_token_secret, NULL, RSRC_CONF,
+                   "file holding the secret (>= 32 bytes) that signs access tokens, "
+                   "and optionally the previous one, still accepted during a rotation"),
+    AP_INIT_TAKE1("DPCClientTokenLifetime", set_client_token_lifetime, NULL, RSRC_CONF,
+                  "default and longest lifetime of a client token (default 365d)"),
     AP_INIT_TAKE1("DPCKeyMinBits", set_key_min_bits,
                   (void *)APR_OFFSETOF(dpc_srv_conf, key_min_bits), RSRC_CONF,
                   "smallest RSA public key accepted, in bits (default 4096)"),
@@ -177,5 +201,5 @@ int dpc_config_check(apr_pool_t *p, server_rec *s)
     }
     if (c->export_root && check_dir(p, s, "DPCExportRoot", c->export_root) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
-    return OK;
+    return dpc_api_configured ? dpc_auth_load_secrets(s->process->pconf, s) : OK;
 }

@@ -1,19 +1,20 @@
-/* mod_dpc_handlers.c: routing and the request handlers.  Handlers are short:
- * validate, ask the core or the database, answer.  Every error is a FHIR
- * OperationOutcome with its real status. */
+/* mod_dpc_handlers.c: routing, the shared response helpers, and discovery.
+ * Handlers are short: validate, ask the core or the database, answer.
+ * Every error is a FHIR OperationOutcome (or, on the token endpoint, an
+ * RFC 6749 error) with its real status. */
 #include "mod_dpc.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <util_script.h>
 #include <apr_strings.h>
 
+#include "dpc_auth.h"
 #include "dpc_fhir.h"
 #include "dpc_log.h"
 #include "dpc_meta.h"
 #include "dpc_route.h"
-
-#define FHIR_JSON "application/fhir+json"
 
 /* Is this request below a <Location> that speaks a DPC dialect? */
 static int is_ours(request_rec *r)
@@ -38,7 +39,7 @@ int dpc_map_to_storage(request_rec *r)
     return r->handler && !strcmp(r->handler, DPC_HANDLER) ? OK : DECLINED;
 }
 
-static int send_body(request_rec *r, int status, const char *type, const char *body)
+int dpc_send_body(request_rec *r, int status, const char *type, const char *body)
 {
     r->status = status;
     ap_set_content_type(r, type);
@@ -48,24 +49,104 @@ static int send_body(request_rec *r, int status, const char *type, const char *b
     return OK;
 }
 
-static int send_json(request_rec *r, int status, const char *type, json_t *v)
+int dpc_send_json(request_rec *r, int status, const char *type, json_t *v)
 {
-    return send_body(r, status, type, dpc_json_pdump_decref(r->pool, v));
+    return dpc_send_body(r, status, type, dpc_json_pdump_decref(r->pool, v));
 }
 
-static int send_oo(request_rec *r, int status, const char *code, const char *diag)
+int dpc_send_oo(request_rec *r, int status, const char *code, const char *diag)
 {
-    return send_body(r, status, FHIR_JSON, dpc_oo_simple(r->pool, code, diag));
+    return dpc_send_body(r, status, DPC_FHIR_JSON, dpc_oo_simple(r->pool, code, diag));
 }
 
-/* The FHIR base URL as clients see it. */
-static const char *base_url(request_rec *r)
+int dpc_send_oauth_error(request_rec *r, int status, const char *error, const char *desc)
+{
+    apr_table_setn(r->headers_out, "Pragma", "no-cache");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00130)
+                  "token request refused: %s: %s", error, desc);
+    return dpc_send_json(r, status, "application/json",
+                         json_pack("{s:s, s:s}", "error", error, "error_description", desc));
+}
+
+int dpc_send_db_error(request_rec *r)
+{
+    apr_table_setn(r->headers_out, "Retry-After", "5");
+    return dpc_send_oo(r, HTTP_SERVICE_UNAVAILABLE, DPC_ISSUE_TRANSIENT,
+                       "the database is not available; try again shortly");
+}
+
+int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_t *len)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    char *buf = apr_palloc(r->pool, limit + 1);
+    apr_size_t have = 0;
+    int eos = 0;
+
+    *body = "";
+    *len = 0;
+    if (cl && apr_atoi64(cl) > (apr_int64_t)limit)
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    while (!eos) {
+        apr_bucket *b;
+
+        if (ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                           HUGE_STRING_LEN) != APR_SUCCESS)
+            return HTTP_BAD_REQUEST;
+        if (APR_BRIGADE_EMPTY(bb))
+            break;
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t n;
+
+            if (APR_BUCKET_IS_EOS(b)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b))
+                continue;
+            if (apr_bucket_read(b, &data, &n, APR_BLOCK_READ) != APR_SUCCESS)
+                return HTTP_BAD_REQUEST;
+            if (n > limit - have)
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            memcpy(buf + have, data, n);
+            have += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    buf[have] = '\0';
+    *body = buf;
+    *len = have;
+    return OK;
+}
+
+const char *dpc_base_url(request_rec *r)
 {
     dpc_dir_conf *d = dpc_dir(r);
 
     if (d->public_url)
         return d->public_url;
     return ap_construct_url(r->pool, d->base_path, r);
+}
+
+const char *dpc_query_param(request_rec *r, const char *name)
+{
+    apr_table_t *args = NULL;
+
+    if (!r->args)
+        return NULL;
+    ap_args_to_table(r, &args);
+    return args ? apr_table_get(args, name) : NULL;
+}
+
+int dpc_content_type_is(request_rec *r, const char *type)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    size_t n = strlen(type);
+
+    return ct && !strncasecmp(ct, type, n) && (ct[n] == '\0' || ct[n] == ';'
+                                                || ct[n] == ' ');
 }
 
 /* The path below the base, or NULL when r->uri is not below it. */
@@ -99,52 +180,92 @@ static int method_bit(request_rec *r)
 
 static int op_metadata(request_rec *r)
 {
-    return send_json(r, HTTP_OK, FHIR_JSON,
-                     dpc_meta_capability(dpc_conf_api(dpc_dir(r)), base_url(r),
-                                         DPC_VERSION, r->request_time));
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
+                         dpc_meta_capability(dpc_conf_api(dpc_dir(r)), dpc_base_url(r),
+                                             DPC_VERSION, r->request_time));
 }
 
 /* SMART discovery is JSON whatever the Accept header asks for. */
 static int op_smart_config(request_rec *r)
 {
-    return send_json(r, HTTP_OK, "application/json",
-                     dpc_meta_smart_config(dpc_conf_api(dpc_dir(r)), base_url(r)));
+    return dpc_send_json(r, HTTP_OK, "application/json",
+                         dpc_meta_smart_config(dpc_conf_api(dpc_dir(r)), dpc_base_url(r)));
 }
 
-static int dispatch(request_rec *r, const dpc_route_match *m)
+static int dispatch_public(request_rec *r, const dpc_route_match *m)
 {
     switch (m->route->op) {
     case DPC_OP_METADATA:
         return op_metadata(r);
     case DPC_OP_SMART_CONFIG:
         return op_smart_config(r);
+    case DPC_OP_TOKEN_AUTH:
+        return dpc_op_token_auth(r);
+    case DPC_OP_TOKEN_VALIDATE:
+        return dpc_op_token_validate(r);
+    default:
+        return DECLINED;
     }
-    return send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
-                   "this operation is not implemented");
+}
+
+static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principal *who)
+{
+    const char *id = m->params[0];
+
+    switch (m->route->op) {
+    case DPC_OP_TOKEN_LIST:
+        return dpc_op_token_list(r, who);
+    case DPC_OP_TOKEN_CREATE:
+        return dpc_op_token_create(r, who);
+    case DPC_OP_TOKEN_READ:
+        return dpc_op_token_read(r, who, id);
+    case DPC_OP_TOKEN_DELETE:
+        return dpc_op_token_delete(r, who, id);
+    case DPC_OP_KEY_LIST:
+        return dpc_op_key_list(r, who);
+    case DPC_OP_KEY_CREATE:
+        return dpc_op_key_create(r, who);
+    case DPC_OP_KEY_READ:
+        return dpc_op_key_read(r, who, id);
+    case DPC_OP_KEY_DELETE:
+        return dpc_op_key_delete(r, who, id);
+    default:
+        return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
+                           "this operation is not implemented");
+    }
 }
 
 int dpc_handler(request_rec *r)
 {
     dpc_route_match m;
+    const dpc_principal *who;
     const char *path;
+    int status;
 
     if (!r->handler || strcmp(r->handler, DPC_HANDLER))
         return DECLINED;
     path = relative_path(r);
     if (!path)
-        return send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such route");
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such route");
     switch (dpc_route_find(r->pool, dpc_conf_api(dpc_dir(r)), path, method_bit(r), &m)) {
     case DPC_ROUTE_NOT_FOUND:
-        return send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
-                       apr_psprintf(r->pool, "no such route: %s %s", r->method,
-                                    path));
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
+                           apr_psprintf(r->pool, "no such route: %s %s", r->method, path));
     case DPC_ROUTE_BAD_METHOD:
         apr_table_setn(r->headers_out, "Allow", dpc_route_allow(r->pool, m.allowed));
-        return send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,
-                       apr_psprintf(r->pool, "%s is not allowed here; allowed: %s",
-                                    r->method, dpc_route_allow(r->pool, m.allowed)));
+        return dpc_send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,
+                           apr_psprintf(r->pool, "%s is not allowed here; allowed: %s",
+                                        r->method, dpc_route_allow(r->pool, m.allowed)));
     case DPC_ROUTE_FOUND:
         break;
     }
-    return dispatch(r, &m);
+    if (m.route->flags & DPC_ROUTE_PUBLIC)
+        return dispatch_public(r, &m);
+    if (!(who = dpc_authenticate(r, &status)))
+        return status;
+    if ((m.route->flags & DPC_ROUTE_WRITE) && !dpc_scope_can_write(who->scope))
+        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                           apr_psprintf(r->pool, "the access token's scope (%s) does not "
+                                        "allow changes; request system/*.*", who->scope));
+    return dispatch(r, &m, who);
 }

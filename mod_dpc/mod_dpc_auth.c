@@ -1,0 +1,436 @@
+/* mod_dpc_auth.c: SMART Backend Services at /Token/auth, /Token/validate,
+ * and the bearer check in front of every other route.
+ *
+ * Access tokens are HMAC-signed and self-contained (dpc_token.h), so the
+ * bearer check costs no database round trip.  Revocation: deleting a client
+ * token or key records its id (a trigger, whatever deleted it); each httpd
+ * child refreshes its list of revoked ids at most once a second, with one
+ * indexed query, so a revoked access token stops working within about a
+ * second on every host.
+ */
+#include "mod_dpc.h"
+
+#include <http_protocol.h>
+#include <apr_strings.h>
+
+#include "dpc_auth.h"
+#include "dpc_fhir.h"
+#include "dpc_jwt.h"
+#include "dpc_log.h"
+#include "dpc_meta.h"
+#include "dpc_pkey.h"
+#include "dpc_token.h"
+#include "mod_dpc_db.h"
+
+#define TOKEN_BODY_LIMIT (64 * 1024)
+#define REVOCATION_REFRESH apr_time_from_sec(1)
+/* Revoked ids are kept as long as an access token issued before the
+ * revocation could still be alive. */
+#define REVOCATION_KEEP apr_time_from_sec(DPC_ACCESS_TOKEN_LIFETIME + 60)
+
+static dpc_revocations *revoked;
+
+void dpc_auth_child_init(apr_pool_t *pchild)
+{
+    revoked = dpc_revocations_create(pchild);
+}
+
+/* ---- server secrets ---------------------------------------------------- */
+
+static int read_secret(apr_pool_t *p, server_rec *s, const char *file,
+                       const unsigned char **out, apr_size_t *len)
+{
+    char *buf;
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t n;
+    apr_status_t rv;
+
+    if ((rv = apr_file_open(&f, file, APR_FOPEN_READ, 0, p)) != APR_SUCCESS
+        || (rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DPCLOGNO(00131)
+                     "DPCTokenSecretFile %s cannot be read", file);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    n = fi.size > 4096 ? 4096 : (apr_size_t)fi.size;
+    buf = apr_palloc(p, n + 1);
+    rv = apr_file_read_full(f, buf, n, &n);
+    apr_file_close(f);
+    /* a trailing newline from `echo` or an editor is not part of it */
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    *out = (const unsigned char *)buf;
+    *len = n;
+    return OK;
+}
+
+int dpc_auth_load_secrets(apr_pool_t *pconf, server_rec *s)
+{
+    for (; s; s = s->next) {
+        dpc_srv_conf *c = dpc_srv(s);
+        dpc_token_secrets_t sec;
+        const char *msg;
+
+        if (!c->token_secret_file) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00132)
+                         "DPCTokenSecretFile is required where DPCAPI serves an API: "
+                         "it signs access tokens (at least %d random bytes)",
+                         DPC_TOKEN_SECRET_MIN);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (read_secret(pconf, s, c->token_secret_file, &c->secret, &c->secret_len)
+            || (c->token_secret_prev_file
+                && read_secret(pconf, s, c->token_secret_prev_file, &c->secret_prev,
+                               &c->secret_prev_len)))
+            return HTTP_INTERNAL_SERVER_ERROR;
+        sec.current = c->secret;
+        sec.current_len = c->secret_len;
+        sec.previous = c->secret_prev;
+        sec.previous_len = c->secret_prev_len;
+        if (dpc_token_secrets_check(&sec, &msg) != DPC_TOKEN_OK) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00133)
+                         "DPCTokenSecretFile %s: %s", c->token_secret_file, msg);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+static dpc_token_secrets_t secrets_of(request_rec *r)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+    dpc_token_secrets_t sec;
+
+    sec.current = c->secret;
+    sec.current_len = c->secret_len;
+    sec.previous = c->secret_prev;
+    sec.previous_len = c->secret_prev_len;
+    return sec;
+}
+
+/* ---- the bearer check ---------------------------------------------------- */
+
+static int unauthorized(request_rec *r, const char *error, const char *desc)
+{
+    /* RFC 6750 3: no error attribute when no credentials were sent */
+    apr_table_setn(r->headers_out, "WWW-Authenticate",
+                   error ? apr_psprintf(r->pool, "Bearer realm=\"DPC\", error=\"%s\", "
+                                        "error_description=\"%s\"", error, desc)
+                         : "Bearer realm=\"DPC\"");
+    return dpc_send_oo(r, HTTP_UNAUTHORIZED, DPC_ISSUE_LOGIN, desc);
+}
+
+/* Bring this child's revocation list up to date if it is older than a
+ * second.  -1 when the database cannot be asked. */
+static int refresh_revocations(request_rec *r)
+{
+    apr_dbd_results_t *res;
+    apr_array_header_t *ids;
+    apr_int64_t seq;
+    ap_dbd_t *db;
+    const char *arg;
+    int i, n;
+
+    if (!dpc_revocations_stale(revoked, r->request_time, REVOCATION_REFRESH))
+        return 0;
+    if (!(db = dpc_db(r)))
+        return -1;
+    seq = dpc_revocations_seq(revoked);
+    arg = apr_ltoa(r->pool, (long)seq);
+    if (dpc_db_select(r, db, DPC_Q_REVOKED_SINCE, &res, 1, &arg))
+        return -1;
+    n = dpc_db_nrows(db, res);
+    ids = apr_array_make(r->pool, n ? n : 1, sizeof(const char *));
+    for (i = 0; i < n; i++) {
+        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
+
+        seq = apr_atoi64(dpc_db_col(r, db, row, 0));
+        APR_ARRAY_PUSH(ids, const char *) = dpc_db_col(r, db, row, 1);
+    }
+    dpc_revocations_update(revoked, r->request_time, ids, seq, REVOCATION_KEEP);
+    return 0;
+}
+
+const dpc_principal *dpc_authenticate(request_rec *r, int *status)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    dpc_token_secrets_t sec = secrets_of(r);
+    dpc_access_token_t *t;
+    dpc_principal *who;
+    const char *msg;
+
+    if (!h || !*h) {
+        *status = unauthorized(r, NULL, "an access token is required: Authorization: "
+                               "Bearer {access_token} (get one at /Token/auth)");
+        return NULL;
+    }
+    if (strncasecmp(h, "Bearer ", 7)) {
+        *status = unauthorized(r, "invalid_request",
+                               "the Authorization header must be: Bearer {access_token}");
+        return NULL;
+    }
+    for (h += 7; *h == ' '; h++)
+        ;
+    switch (dpc_access_token_verify(r->pool, &sec, h, apr_time_sec(r->request_time), 0,
+                                    &t, &msg)) {
+    case DPC_TOKEN_OK:
+        break;
+    case DPC_TOKEN_EXPIRED:
+        *status = unauthorized(r, "invalid_token", "the access token has expired");
+        return NULL;
+    default:
+        *status = unauthorized(r, "invalid_token", "the access token is not valid");
+        return NULL;
+    }
+    if (refresh_revocations(r)) {
+        *status = dpc_send_db_error(r);
+        return NULL;
+    }
+    if (dpc_revocations_has(revoked, t->client_token_id)
+        || dpc_revocations_has(revoked, t->key_id)) {
+        *status = unauthorized(r, "invalid_token", "the access token has been revoked: "
+                               "its client token or key was deleted");
+        return NULL;
+    }
+    who = apr_pcalloc(r->pool, sizeof(*who));
+    who->org_id = t->org_id;
+    who->client_token_id = t->client_token_id;
+    who->key_id = t->key_id;
+    who->scope = t->scope;
+    apr_table_setn(r->notes, "dpc-org", who->org_id);
+    return who;
+}
+
+/* ---- /Token/auth ------------------------------------------------------------ */
+
+typedef struct token_request {
+    const char *scope;           /* granted */
+    dpc_jwt_t *jwt;
+    const char *client_token_id;
+    const char *org_id;
+    const char *key_id;
+    const char *key_pem;
+} token_request;
+
+/* The form's parameters, each checked in the order RFC 6749 lists them.
+ * OK, or the error response already sent. */
+static int read_token_form(request_rec *r, token_request *tr, int *status)
+{
+    const char *body, *err, *v;
+    apr_size_t len;
+    apr_table_t *form;
+
+    if (r->args && *r->args) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "send the parameters in an application/"
+                                       "x-www-form-urlencoded body, not the URL");
+        return -1;
+    }
+    if (!dpc_content_type_is(r, "application/x-www-form-urlencoded")) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "Content-Type must be "
+                                       "application/x-www-form-urlencoded");
+        return -1;
+    }
+    if (dpc_read_body(r, TOKEN_BODY_LIMIT, &body, &len) != OK
+        || dpc_form_parse(r->pool, body, len, &form, &err)) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       len > TOKEN_BODY_LIMIT || !body[0] ? "the form body is "
+                                       "missing, unreadable or too large" : err);
+        return -1;
+    }
+    if (!(v = apr_table_get(form, "grant_type")) || !*v) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "grant_type is required");
+        return -1;
+    }
+    if (strcmp(v, "client_credentials")) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "unsupported_grant_type",
+                                       "grant_type must be client_credentials");
+        return -1;
+    }
+    v = apr_table_get(form, "client_assertion_type");
+    if (!v || strcmp(v, DPC_ASSERTION_TYPE)) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "client_assertion_type must be " DPC_ASSERTION_TYPE);
+        return -1;
+    }
+    if (!(v = apr_table_get(form, "client_assertion")) || !*v) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "client_assertion (a signed JWT) is required");
+        return -1;
+    }
+    if (dpc_jwt_parse(r->pool, v, &tr->jwt, &err) != DPC_JWT_OK) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       apr_pstrcat(r->pool, "client_assertion: ", err, NULL));
+        return -1;
+    }
+    if (dpc_scope_check(r->pool, apr_table_get(form, "scope"), &tr->scope, &err)) {
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_scope", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Find the client token (iss), its organization's key (kid) and record the
+ * jti, in one round trip.  OK, or the error response already sent. */
+static int lookup_client(request_rec *r, token_request *tr, const dpc_jwt_policy_t *pol,
+                         int *status)
+{
+    const dpc_jwt_t *j = tr->jwt;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    const char *args[4], *fresh;
+
+    if (!j->iss || !dpc_client_token_well_formed(j->iss) || !j->sub
+        || strcmp(j->iss, j->sub)) {
+        *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                       "iss and sub must both be your client token");
+        return -1;
+    }
+    if (!j->kid || !dpc_uuid_is_valid(j->kid) || !j->jti || !j->has_exp) {
+        *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                       !j->kid || !dpc_uuid_is_valid(j->kid)
+                                       ? "kid must be the id of one of your public keys"
+                                       : !j->jti ? "jti is required" : "exp is required");
+        return -1;
+    }
+    if (!(db = dpc_db(r))) {
+        *status = dpc_send_db_error(r);
+        return -1;
+    }
+    args[0] = dpc_client_token_hash(r->pool, j->iss);
+    args[1] = j->kid;
+    args[2] = j->jti;
+    /* the jti is remembered until the assertion itself has expired */
+    args[3] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, j->exp + pol->skew);
+    if (dpc_db_select(r, db, DPC_Q_TOKEN_LOOKUP, &res, 4, args)) {
+        *status = dpc_send_db_error(r);
+        return -1;
+    }
+    if (!(row = dpc_db_row(r, db, res, 0))) {
+        *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                       "unknown, expired or deleted client token");
+        return -1;
+    }
+    tr->client_token_id = dpc_db_col(r, db, row, 0);
+    tr->org_id = dpc_db_col(r, db, row, 1);
+    tr->key_id = dpc_db_col(r, db, row, 2);
+    tr->key_pem = dpc_db_col(r, db, row, 3);
+    fresh = dpc_db_col(r, db, row, 4);
+    if (!tr->key_id) {
+        *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                       "kid is not a public key of your organization");
+        return -1;
+    }
+    if (!fresh || strcmp(fresh, "1")) {
+        *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                       "this assertion's jti has been used already: "
+                                       "sign a new assertion for each token request");
+        return -1;
+    }
+    return 0;
+}
+
+static int issue(request_rec *r, const token_request *tr)
+{
+    dpc_token_secrets_t sec = secrets_of(r);
+    dpc_access_token_t t;
+    const char *token, *msg;
+
+    memset(&t, 0, sizeof(t));
+    t.org_id = tr->org_id;
+    t.client_token_id = tr->client_token_id;
+    t.key_id = tr->key_id;
+    t.scope = tr->scope;
+    t.iat = apr_time_sec(r->request_time);
+    t.exp = t.iat + DPC_ACCESS_TOKEN_LIFETIME;
+    if (dpc_access_token_issue(r->pool, &sec, &t, &token, &msg) != DPC_TOKEN_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00134)
+                      "cannot issue an access token: %s", msg);
+        return dpc_send_oauth_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error",
+                                    "the access token could not be made");
+    }
+    apr_table_setn(r->notes, "dpc-org", tr->org_id);
+    apr_table_setn(r->headers_out, "Pragma", "no-cache");
+    return dpc_send_json(r, HTTP_OK, "application/json",
+                         json_pack("{s:s, s:s, s:i, s:s}", "access_token", token,
+                                   "token_type", "bearer", "expires_in",
+                                   DPC_ACCESS_TOKEN_LIFETIME, "scope", tr->scope));
+}
+
+int dpc_op_token_auth(request_rec *r)
+{
+    token_request tr;
+    dpc_jwt_policy_t pol;
+    dpc_pkey_t *key;
+    const char *msg;
+    int status;
+
+    memset(&tr, 0, sizeof(tr));
+    if (read_token_form(r, &tr, &status))
+        return status;
+    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_api(dpc_dir(r)),
+                                                 dpc_base_url(r)),
+                        apr_time_sec(r->request_time));
+    /* Every header and claim rule first: no database work (and no jti
+     * spent) for an assertion that could never be accepted. */
+    if (tr.jwt->has_jku || tr.jwt->has_x5u)
+        return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
+                                    "jku and x5u are not accepted: keys are registered "
+                                    "with /Key");
+    if (dpc_jwt_check(r->pool, tr.jwt, &pol, &msg) != DPC_JWT_OK)
+        return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client", msg);
+    if (lookup_client(r, &tr, &pol, &status))
+        return status;
+    if (dpc_pkey_from_pem(r->pool, tr.key_pem, strlen(tr.key_pem), &key, &msg)
+        != DPC_PKEY_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00135)
+                      "stored public key %s does not parse: %s", tr.key_id, msg);
+        return dpc_send_oauth_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error",
+                                    "the registered key cannot be used");
+    }
+    if (dpc_jwt_verify(r->pool, tr.jwt, key->pkey, &pol, &msg) != DPC_JWT_OK)
+        return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client", msg);
+    return issue(r, &tr);
+}
+
+/* ---- /Token/validate ---------------------------------------------------------- */
+
+/* Which headers and claims are missing or wrong; no signature, key or
+ * client token check (as DPC documents it). */
+int dpc_op_token_validate(request_rec *r)
+{
+    apr_array_header_t *problems = apr_array_make(r->pool, 8, sizeof(dpc_jwt_problem_t));
+    const char *body, *msg;
+    apr_size_t len;
+    dpc_jwt_policy_t pol;
+    dpc_jwt_t *jwt;
+    json_t *oo;
+    int i, status = dpc_read_body(r, TOKEN_BODY_LIMIT, &body, &len);
+
+    if (status != OK)
+        return dpc_send_oo(r, status, DPC_ISSUE_INVALID, "the body must be a JWT "
+                           "(text/plain) of at most 64 KB");
+    while (len && (body[len - 1] == '\n' || body[len - 1] == '\r' || body[len - 1] == ' '))
+        len--;
+    if (dpc_jwt_parse(r->pool, apr_pstrmemdup(r->pool, body, len), &jwt, &msg)
+        != DPC_JWT_OK)
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_STRUCTURE, msg);
+    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_api(dpc_dir(r)),
+                                                 dpc_base_url(r)),
+                        apr_time_sec(r->request_time));
+    pol.require_typ = 1;
+    if (dpc_jwt_problems(r->pool, jwt, &pol, problems) == 0)
+        return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
+                           "the JWT has every required header and claim (its signature, "
+                           "key and client token were not checked)");
+    oo = dpc_oo_new();
+    for (i = 0; i < problems->nelts; i++) {
+        dpc_jwt_problem_t *pr = &APR_ARRAY_IDX(problems, i, dpc_jwt_problem_t);
+
+        dpc_oo_add(oo, "error", DPC_ISSUE_INVALID, pr->message, pr->where);
+    }
+    return dpc_send_json(r, HTTP_BAD_REQUEST, DPC_FHIR_JSON, oo);
+}

@@ -1,0 +1,159 @@
+/* mod_dpc_db.c: see mod_dpc_db.h.  apr_dbd's pgsql driver turns the %s
+ * placeholders into $1, $2, ...; casts in the SQL give the types. */
+#include "mod_dpc_db.h"
+
+#include <http_log.h>
+
+#include "dpc_log.h"
+
+static const struct {
+    const char *label;
+    const char *sql;
+} statements[] = {
+    /* /Token/auth in one round trip: the live client token with that hash,
+     * the organization's key with that id, and the jti recorded (the row
+     * count of the insert says whether it was new). */
+    { DPC_Q_TOKEN_LOOKUP,
+      "WITH ct AS (SELECT id, org_id FROM client_token"
+      "            WHERE token_hash = %s AND expires_at > now()),"
+      " k AS (SELECT pk.id, pk.pem FROM public_key pk JOIN ct ON pk.org_id = ct.org_id"
+      "       WHERE pk.id = %s::uuid),"
+      " j AS (INSERT INTO used_jti (client_token_id, jti, expires_at)"
+      "       SELECT ct.id, %s, to_timestamp(%s::bigint) FROM ct, k"
+      "       ON CONFLICT DO NOTHING RETURNING 1)"
+      " SELECT ct.id, ct.org_id, k.id, k.pem, (SELECT count(*) FROM j)"
+      " FROM ct LEFT JOIN k ON true" },
+    { DPC_Q_REVOKED_SINCE,
+      "SELECT seq, credential_id FROM revoked_credential WHERE seq > %s::bigint"
+      " AND revoked_at > now() - interval '1 hour' ORDER BY seq" },
+    { DPC_Q_CT_LIST,
+      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM client_token WHERE org_id = %s::uuid ORDER BY created_at, id" },
+    { DPC_Q_CT_GET,
+      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_CT_CREATE,
+      "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
+      " VALUES (%s::uuid, %s, %s, to_timestamp(%s::bigint))"
+      " RETURNING id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
+    { DPC_Q_CT_DELETE,
+      "DELETE FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_KEY_LIST,
+      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM public_key WHERE org_id = %s::uuid ORDER BY created_at, id" },
+    { DPC_Q_KEY_GET,
+      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_KEY_CREATE,
+      "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
+      " VALUES (%s::uuid, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING"
+      " RETURNING id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
+    { DPC_Q_KEY_DELETE,
+      "DELETE FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+};
+
+const char *dpc_db_prepare_all(cmd_parms *cmd)
+{
+    dpc_srv_conf *c = dpc_srv(cmd->server);
+    size_t i;
+
+    if (!dpc_dbd_prepare) {
+        dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+        dpc_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+        if (!dpc_dbd_prepare || !dpc_dbd_acquire)
+            return "mod_dbd is required by DPCAPI: load mod_dbd before mod_dpc";
+    }
+    if (c->dbd_prepared)
+        return NULL;
+    for (i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
+        dpc_dbd_prepare(cmd->server, statements[i].sql, statements[i].label);
+    c->dbd_prepared = 1;
+    return NULL;
+}
+
+ap_dbd_t *dpc_db(request_rec *r)
+{
+    ap_dbd_t *db = dpc_dbd_acquire ? dpc_dbd_acquire(r) : NULL;
+
+    if (!db)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00120)
+                      "no database connection from mod_dbd (check DBDriver/DBDParams "
+                      "and that PostgreSQL is up)");
+    return db;
+}
+
+static apr_dbd_prepared_t *stmt(request_rec *r, ap_dbd_t *db, const char *label)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+
+    if (!st)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00121)
+                      "statement %s is not prepared (is DPCAPI set in this server?)",
+                      label);
+    return st;
+}
+
+int dpc_db_select(request_rec *r, ap_dbd_t *db, const char *label,
+                  apr_dbd_results_t **res, int nargs, const char **args)
+{
+    apr_dbd_prepared_t *st = stmt(r, db, label);
+    int rv;
+
+    *res = NULL;
+    if (!st)
+        return -1;
+    rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
+    if (rv) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00122)
+                      "query %s failed: %s", label, apr_dbd_error(db->driver, db->handle, rv));
+        return -1;
+    }
+    return 0;
+}
+
+int dpc_db_query(request_rec *r, ap_dbd_t *db, const char *label, int *nrows,
+                 int nargs, const char **args)
+{
+    apr_dbd_prepared_t *st = stmt(r, db, label);
+    int rv;
+
+    *nrows = 0;
+    if (!st)
+        return -1;
+    rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
+    if (rv) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00123)
+                      "statement %s failed: %s", label,
+                      apr_dbd_error(db->driver, db->handle, rv));
+        return -1;
+    }
+    return 0;
+}
+
+apr_dbd_row_t *dpc_db_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res, int i)
+{
+    apr_dbd_row_t *row = NULL;
+
+    if (apr_dbd_get_row(db->driver, r->pool, res, &row, i + 1) != 0)
+        return NULL;
+    return row;
+}
+
+const char *dpc_db_col(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j)
+{
+    const char *v = NULL;
+
+    (void)r;
+    /* the pgsql driver answers APR_ENOENT for SQL NULL */
+    if (apr_dbd_datum_get(db->driver, row, j, APR_DBD_TYPE_STRING, &v) != APR_SUCCESS)
+        return NULL;
+    return v;
+}
+
+int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res)
+{
+    return apr_dbd_num_tuples(db->driver, res);
+}

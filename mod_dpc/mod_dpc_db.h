@@ -1,0 +1,40 @@
+/* mod_dpc_db.h: SQL statements the handlers run through mod_dbd, prepared
+ * once at configuration time, and small helpers around apr_dbd. */
+#ifndef MOD_DPC_DB_H
+#define MOD_DPC_DB_H
+
+#include "mod_dpc.h"
+
+/* Prepare every statement for this server (from the DPCAPI directive, when
+ * mod_dbd's optional functions are known).  NULL or an error message. */
+const char *dpc_db_prepare_all(cmd_parms *cmd);
+
+/* The request's pooled connection, or NULL after logging why. */
+ap_dbd_t *dpc_db(request_rec *r);
+
+/* Run a prepared SELECT (random access): rows in *res.  0 or -1 (logged). */
+int dpc_db_select(request_rec *r, ap_dbd_t *db, const char *label,
+                  apr_dbd_results_t **res, int nargs, const char **args);
+/* Run a prepared statement that returns no rows: *nrows affected. */
+int dpc_db_query(request_rec *r, ap_dbd_t *db, const char *label, int *nrows,
+                 int nargs, const char **args);
+
+/* Row i of res (0-based), NULL past the end. */
+apr_dbd_row_t *dpc_db_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res, int i);
+/* Column j of a row as text, NULL for SQL NULL. */
+const char *dpc_db_col(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j);
+int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res);
+
+/* Statement labels. */
+#define DPC_Q_TOKEN_LOOKUP      "dpc_token_lookup"
+#define DPC_Q_REVOKED_SINCE     "dpc_revoked_since"
+#define DPC_Q_CT_LIST           "dpc_ct_list"
+#define DPC_Q_CT_GET            "dpc_ct_get"
+#define DPC_Q_CT_CREATE         "dpc_ct_create"
+#define DPC_Q_CT_DELETE         "dpc_ct_delete"
+#define DPC_Q_KEY_LIST          "dpc_key_list"
+#define DPC_Q_KEY_GET           "dpc_key_get"
+#define DPC_Q_KEY_CREATE        "dpc_key_create"
+#define DPC_Q_KEY_DELETE        "dpc_key_delete"
+
+#endif
