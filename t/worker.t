@@ -6,7 +6,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use DPC::Test qw(sql wait_for);
 
-plan tests => 6;
+plan tests => 9;
 
 my $live = q{SELECT pid FROM worker WHERE stopped_at IS NULL
              AND heartbeat > now() - interval '20 seconds' ORDER BY started_at DESC LIMIT 1};
@@ -32,3 +32,15 @@ my $new = wait_for(5, sub {
 ok t_cmp(defined $new ? 1 : 0, 1, 'a new worker within 5 s of SIGKILL');
 ok t_cmp(kill(0, $pid), 0, 'the old one is gone');
 ok t_cmp($new != $pid, 1, 'with a new pid');
+
+# A graceful restart ends this generation's worker and starts a new one.
+kill 'USR1', $httpd;
+my $after = wait_for(15, sub {
+    my $p = sql("SELECT pid FROM worker WHERE stopped_at IS NULL AND pid <> $new "
+                . "AND started_at > now() - interval '15 seconds' ORDER BY started_at DESC LIMIT 1");
+    return $p && kill(0, $p) ? $p : undef;
+});
+ok t_cmp(defined $after ? 1 : 0, 1, 'graceful restart: a new worker');
+ok t_cmp(wait_for(10, sub { !kill(0, $new) }) ? 1 : 0, 1, 'graceful restart: the old one ended');
+ok t_cmp(sql("SELECT stopped_at IS NOT NULL FROM worker WHERE pid = $new ORDER BY id DESC LIMIT 1"),
+         't', 'and said so in its row');
