@@ -74,17 +74,12 @@ static const char *const read_types[] = {
     "*", "Patient", "Coverage", "ExplanationOfBenefit", "Group", NULL
 };
 
-/* SMART v1 ".read" and v2 ".rs"-style permissions that only read. */
+/* SMART v1 ".read" and the v2 permissions that only read: "r", "s" and
+ * "rs" (v2 letters come in the order c, r, u, d, s). */
 static int read_only_perm(const char *perm)
 {
-    if (!strcmp(perm, "read"))
-        return 1;
-    if (!*perm || strlen(perm) > 2)
-        return 0;
-    for (; *perm; perm++)
-        if (*perm != 'r' && *perm != 's')
-            return 0;
-    return 1;
+    return !strcmp(perm, "read") || !strcmp(perm, "rs") || !strcmp(perm, "r")
+        || !strcmp(perm, "s");
 }
 
 static const char *check_one(apr_pool_t *p, const char *s)
@@ -153,20 +148,48 @@ int dpc_scope_can_write(const char *granted)
     return 0;
 }
 
+/* Length of the UTF-8 sequence at s, or 0 when it is not well formed
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static int utf8_seq(const unsigned char *s)
+{
+    int len, i;
+    unsigned long cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
 int dpc_label_valid(const char *label, apr_size_t max)
 {
-    apr_size_t n = 0;
     const unsigned char *s = (const unsigned char *)label;
+    apr_size_t n = 0;
+    int visible = 0, len;
 
-    if (!label || !*label)
+    if (!label)
         return 0;
-    for (; *s; s++) {
-        if (*s < 0x20 || *s == 0x7f)
+    for (; *s; s += len, n++) {
+        if (*s < 0x20 || *s == 0x7f || !(len = utf8_seq(s)))
             return 0;
-        if ((*s & 0xc0) != 0x80)   /* count characters, not UTF-8 bytes */
-            n++;
+        visible |= *s != ' ';
     }
-    return n <= max;
+    return visible && n <= max;
 }
 
 struct dpc_revocations {

@@ -20,7 +20,7 @@ int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
 
 /* Check a requested scope (space-separated).  Accepted: DPC's system-wide
  * scope DPC_SCOPE_ALL, and read scopes ("system/T.read", or the SMART v2
- * permissions r and s: "system/T.rs", ".r", ".s") where T is any type ("*"),
+ * read permissions: "system/T.rs", ".r", ".s") where T is any type ("*"),
  * Patient, Coverage, ExplanationOfBenefit or Group.  Anything that asks for writing on its own (".write", ".c", ".u",
  * ".d", ...), other resource types, or other contexts (user/, patient/) is
  * refused.  On success *granted is the normalized scope (duplicates
@@ -31,7 +31,8 @@ int dpc_scope_check(apr_pool_t *p, const char *scope, const char **granted,
 /* May a token with this granted scope write (create keys, tokens, rosters)? */
 int dpc_scope_can_write(const char *granted);
 
-/* Labels: 1 to max characters of printable text (no control characters). */
+/* Labels: 1 to max characters of well-formed UTF-8 text, without control
+ * characters, and not only spaces. */
 int dpc_label_valid(const char *label, apr_size_t max);
 
 /* The revocation list of one httpd child: credential ids (client tokens,

@@ -121,13 +121,24 @@ int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_
     return OK;
 }
 
+/* Without DPCPublicURL the base is built from ServerName and the port the
+ * connection came in on, never from the client's Host header: token
+ * audiences are checked against it, and a Host header would let an
+ * assertion made for another server be accepted here. */
 const char *dpc_base_url(request_rec *r)
 {
     dpc_dir_conf *d = dpc_dir(r);
+    const char *scheme = ap_http_scheme(r);
+    apr_port_t port;
 
     if (d->public_url)
         return d->public_url;
-    return ap_construct_url(r->pool, d->base_path, r);
+    port = r->server->port ? r->server->port : r->connection->local_addr->port;
+    if (port == ap_default_port(r))
+        return apr_pstrcat(r->pool, scheme, "://", r->server->server_hostname,
+                           d->base_path, NULL);
+    return apr_psprintf(r->pool, "%s://%s:%u%s", scheme, r->server->server_hostname,
+                        (unsigned)port, d->base_path);
 }
 
 const char *dpc_query_param(request_rec *r, const char *name)

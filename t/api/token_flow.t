@@ -7,7 +7,7 @@ use Apache::TestUtil;
 use DPC::Test qw(req json_of);
 use DPC::Org;
 
-plan tests => 14;
+plan tests => 15;
 
 my $org = DPC::Org->new(name => 'Flow Clinic', key => 'rsa1');
 my $res = $org->token_request(client_assertion => $org->assertion);
@@ -42,3 +42,11 @@ ok t_cmp(json_of($res)->{scope}, 'system/*.read', 'system/*.read granted');
 # A v2 assertion is not good at the v1 endpoint.
 $res = $org->token_request(api => 'v1', client_assertion => $org->assertion);
 ok t_cmp($res->code, 401, 'aud of another token URL: 401');
+
+# The token URL (the aud) comes from ServerName, not from the Host header:
+# an assertion made for another server is refused even with a matching Host.
+my $evil = $org->assertion(claims => $org->claims(
+    aud => 'http://evil.example:' . Apache::TestRequest::hostport() =~ s/.*://r
+           . '/api/v2/Token/auth'));
+$res = $org->token_request(client_assertion => $evil, Host => 'evil.example');
+ok t_cmp($res->code, 401, 'Host header does not change the accepted aud');

@@ -16,12 +16,14 @@ int main(void)
     srunner_add_suite(sr, fhir_suite());
     srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, meta_suite());
+    srunner_add_suite(sr, auth_rules_suite());
     srunner_add_suite(sr, b64_suite());
     srunner_add_suite(sr, jwt_suite());
     srunner_add_suite(sr, pkey_suite());
     srunner_add_suite(sr, token_suite());
     srunner_add_suite(sr, mbi_suite());
     srunner_add_suite(sr, synth_suite());
+    srunner_add_suite(sr, http_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

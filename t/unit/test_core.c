@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "unit.h"
+#include "dpc_auth.h"
 #include "dpc_config.h"
 #include "dpc_fhir.h"
 #include "dpc_meta.h"
@@ -345,6 +346,105 @@ Suite *meta_suite(void)
 
     tcase_add_test(tc, capability_statement_r4_and_stu3);
     tcase_add_test(tc, smart_configuration_has_what_the_spec_requires);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ---- token endpoint rules ------------------------------------------------ */
+
+START_TEST(forms_decode_and_refuse_repeats)
+{
+    apr_table_t *t;
+    const char *err;
+    const char *body = "grant_type=client_credentials&scope=system%2F*.*&x=a+b&empty=";
+
+    ck_assert_int_eq(dpc_form_parse(pool, body, strlen(body), &t, &err), 0);
+    ck_assert_str_eq(apr_table_get(t, "scope"), "system/*.*");
+    ck_assert_str_eq(apr_table_get(t, "x"), "a b");
+    ck_assert_str_eq(apr_table_get(t, "empty"), "");
+    ck_assert_int_eq(dpc_form_parse(pool, "a=1&a=2", 7, &t, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "more than once"));
+    ck_assert_int_eq(dpc_form_parse(pool, "a=%zz", 5, &t, &err), -1);
+    ck_assert_int_eq(dpc_form_parse(pool, "a=%00", 5, &t, &err), -1);
+    ck_assert_int_eq(dpc_form_parse(pool, "a=1\0b", 5, &t, &err), -1);
+}
+END_TEST
+
+START_TEST(scopes_grant_reads_and_dpc_scope_only)
+{
+    static const char *good[] = {
+        "system/*.*", "system/*.read", "system/*.rs", "system/Patient.read",
+        "system/ExplanationOfBenefit.r", "system/Coverage.s", "system/Group.rs",
+    };
+    static const char *bad[] = {
+        "", " ", "system/*.write", "system/Patient.write", "system/*.cud", "system/*.cruds",
+        "system/*.sr", "user/*.read", "patient/*.read", "system/Foo.read", "system/*",
+        "system/*.*x", "launch",
+    };
+    const char *g, *err;
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(dpc_scope_check(pool, good[i], &g, &err) == 0, "refused %s", good[i]);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(dpc_scope_check(pool, bad[i], &g, &err) == -1, "granted '%s'", bad[i]);
+    ck_assert_int_eq(dpc_scope_check(pool, "system/Patient.read  system/Patient.read "
+                                     "system/Coverage.rs", &g, &err), 0);
+    ck_assert_str_eq(g, "system/Patient.read system/Coverage.rs");
+    ck_assert(dpc_scope_can_write("system/*.*"));
+    ck_assert(dpc_scope_can_write("system/Patient.read system/*.*"));
+    ck_assert(!dpc_scope_can_write("system/*.read"));
+    ck_assert(!dpc_scope_can_write("system/*.*x"));
+}
+END_TEST
+
+START_TEST(labels_are_short_visible_utf8)
+{
+    ck_assert(dpc_label_valid("key 1", 25));
+    ck_assert(dpc_label_valid("cl\xc3\xa9 \xe2\x82\xac", 25));   /* é € */
+    ck_assert(dpc_label_valid("1234567890123456789012345", 25));
+    ck_assert(!dpc_label_valid("12345678901234567890123456", 25));
+    ck_assert(!dpc_label_valid("", 25));
+    ck_assert(!dpc_label_valid("   ", 25));
+    ck_assert(!dpc_label_valid("ab\xff" "cd", 25));
+    ck_assert(!dpc_label_valid("ab\xc0\xaf" "cd", 25));         /* overlong '/' */
+    ck_assert(!dpc_label_valid("\xed\xa0\x80", 25));         /* surrogate */
+    ck_assert(!dpc_label_valid("a\tb", 25));
+    ck_assert(!dpc_label_valid(NULL, 25));
+}
+END_TEST
+
+START_TEST(revocations_remember_then_forget)
+{
+    dpc_revocations *rv = dpc_revocations_create(pool);
+    apr_array_header_t *ids = apr_array_make(pool, 2, sizeof(const char *));
+    apr_time_t t0 = apr_time_from_sec(1000);
+
+    ck_assert(dpc_revocations_stale(rv, t0, apr_time_from_sec(1)));
+    APR_ARRAY_PUSH(ids, const char *) = "a";
+    APR_ARRAY_PUSH(ids, const char *) = "b";
+    dpc_revocations_update(rv, t0, ids, 7, apr_time_from_sec(360));
+    ck_assert(!dpc_revocations_stale(rv, t0 + apr_time_from_msec(500), apr_time_from_sec(1)));
+    ck_assert(dpc_revocations_stale(rv, t0 + apr_time_from_sec(1), apr_time_from_sec(1)));
+    ck_assert(dpc_revocations_has(rv, "a"));
+    ck_assert(!dpc_revocations_has(rv, "c"));
+    ck_assert(dpc_revocations_seq(rv) == 7);
+    dpc_revocations_update(rv, t0 + apr_time_from_sec(361), NULL, 7, apr_time_from_sec(360));
+    ck_assert(!dpc_revocations_has(rv, "a"));
+    ck_assert(dpc_revocations_seq(rv) == 7);
+}
+END_TEST
+
+Suite *auth_rules_suite(void)
+{
+    Suite *s = suite_create("auth-rules");
+    TCase *tc = tcase_create("rules");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, forms_decode_and_refuse_repeats);
+    tcase_add_test(tc, scopes_grant_reads_and_dpc_scope_only);
+    tcase_add_test(tc, labels_are_short_visible_utf8);
+    tcase_add_test(tc, revocations_remember_then_forget);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,11 +8,13 @@ Suite *config_suite(void);
 Suite *fhir_suite(void);
 Suite *route_suite(void);
 Suite *meta_suite(void);
+Suite *auth_rules_suite(void);
 Suite *b64_suite(void);
 Suite *jwt_suite(void);
 Suite *pkey_suite(void);
 Suite *token_suite(void);
 Suite *synth_suite(void);
 Suite *mbi_suite(void);
+Suite *http_suite(void);
 
 #endif
