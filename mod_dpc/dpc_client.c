@@ -1,0 +1,694 @@
+/* dpc-client: the reference client for users of the DPC API.
+ *
+ *   dpc-client [-v] COMMAND [OPTIONS]
+ *
+ * It replaces DPC's downloadable JWT tool: it makes the key pair and the
+ * proof-of-possession signature an organization uploads, signs client
+ * assertions, trades them for access tokens (SMART Backend Services), and
+ * makes authenticated requests.  Every command prints one JSON object on
+ * stdout on success; errors go to stderr with exit status 1 (failed) or 2
+ * (usage).  Nothing secret is ever written to stdout except the JWT or
+ * access token asked for.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_general.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <jansson.h>
+
+#include "dpc_b64.h"
+#include "dpc_fhir.h"
+#include "dpc_http.h"
+#include "dpc_jwt.h"
+#include "dpc_log.h"
+#include "dpc_pkey.h"
+#include "dpc_token.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+/* Returned by the option parser for --help: print usage, exit 0. */
+#define EXIT_HELP (-1)
+
+/* Private key files larger than this are not keys. */
+#define MAX_KEY_FILE (64 * 1024)
+#define DEFAULT_SCOPE "system/*.*"
+#define USER_AGENT "dpc-client/1"
+
+static const char usage[] =
+    "usage: dpc-client [-v] COMMAND [OPTIONS]\n"
+    "  keygen [--alg RS384|ES384] [--bits N] --out PREFIX\n"
+    "        write PREFIX.pem (private key, mode 0600), PREFIX.pub.pem (public\n"
+    "        key to register) and PREFIX.sig (its proof-of-possession signature)\n"
+    "  jwt    CREDENTIALS --aud TOKEN_URL [--lifetime SECS]\n"
+    "        print a signed client assertion (lifetime at most 300 s)\n"
+    "  token  CREDENTIALS --token-url URL [--scope S] [TLS]\n"
+    "        trade a fresh client assertion for an access token\n"
+    "  get URL [--token ACCESS_TOKEN | --sandbox FILE] [--header 'Name: value']...\n"
+    "          [--fail] [TLS]\n"
+    "        GET a URL; prints {\"status\",\"headers\",\"body\"}; --fail exits 1\n"
+    "        on an HTTP status of 400 or more\n"
+    "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
+    "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
+    "        token_url, as build/run writes to var/sandbox.json); options given\n"
+    "        on the command line override the file.\n"
+    "TLS:    --cacert FILE (extra trusted CAs), --insecure (no certificate\n"
+    "        checks: a local sandbox with a self-signed certificate only)\n";
+
+static int fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("dpc-client: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (status == EXIT_USAGE)
+        fputs("run 'dpc-client --help' for usage\n", stderr);
+    return status;
+}
+
+/* Print a JSON object on one line of stdout, and release it. */
+static int print_json(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+    json_decref(v);
+    if (!s)
+        return fail(EXIT_FAIL, "out of memory");
+    puts(s);
+    free(s);
+    return fflush(stdout) ? fail(EXIT_FAIL, "cannot write to stdout") : EXIT_OK;
+}
+
+/* ====================================================================== */
+/* options                                                                  */
+
+typedef struct {
+    const char *name;           /* "--out" */
+    int has_value;
+    int repeatable;
+} opt_spec_t;
+
+typedef struct {
+    apr_table_t *opts;          /* name -> value ("" for flags) */
+    apr_array_header_t *args;   /* positional arguments */
+} cmdline_t;
+
+static const opt_spec_t *find_spec(const opt_spec_t *specs, const char *name,
+                                   apr_size_t len)
+{
+    for (; specs->name; specs++)
+        if (strlen(specs->name) == len && !strncmp(specs->name, name, len))
+            return specs;
+    return NULL;
+}
+
+/* Parse argv[1..] of a command strictly: only the options in specs,
+ * "--name value" or "--name=value", each at most once unless repeatable,
+ * and at most max_args positional arguments. */
+static int parse_cmdline(apr_pool_t *p, const char *cmd, const opt_spec_t *specs,
+                         int max_args, int argc, char **argv, cmdline_t *cl)
+{
+    const opt_spec_t *spec;
+    const char *a, *eq, *value;
+    int i;
+
+    cl->opts = apr_table_make(p, 8);
+    cl->args = apr_array_make(p, 2, sizeof(const char *));
+    for (i = 1; i < argc; i++) {
+        a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return EXIT_HELP;
+        if (strncmp(a, "--", 2)) {
+            if (cl->args->nelts >= max_args)
+                return fail(EXIT_USAGE, "%s: unexpected argument '%s'", cmd, a);
+            APR_ARRAY_PUSH(cl->args, const char *) = a;
+            continue;
+        }
+        eq = strchr(a, '=');
+        spec = find_spec(specs, a, eq ? (apr_size_t)(eq - a) : strlen(a));
+        if (!spec)
+            return fail(EXIT_USAGE, "%s: unknown option '%s'", cmd, a);
+        if (!spec->has_value && eq)
+            return fail(EXIT_USAGE, "%s: %s takes no value", cmd, spec->name);
+        if (spec->has_value && !eq && i + 1 >= argc)
+            return fail(EXIT_USAGE, "%s: %s needs a value", cmd, spec->name);
+        if (!spec->repeatable && apr_table_get(cl->opts, spec->name))
+            return fail(EXIT_USAGE, "%s: %s given twice", cmd, spec->name);
+        value = !spec->has_value ? "" : eq ? eq + 1 : argv[++i];
+        apr_table_add(cl->opts, spec->name, value);
+    }
+    return EXIT_OK;
+}
+
+static const char *opt(const cmdline_t *cl, const char *name)
+{
+    return apr_table_get(cl->opts, name);
+}
+
+/* A whole decimal number in [min, max], or a usage error. */
+static int opt_int(const cmdline_t *cl, const char *cmd, const char *name,
+                   int dflt, int min, int max, int *out)
+{
+    const char *s = opt(cl, name);
+    char *end;
+    apr_int64_t v;
+
+    *out = dflt;
+    if (!s)
+        return EXIT_OK;
+    errno = 0;
+    v = apr_strtoi64(s, &end, 10);
+    if (errno || end == s || *end || !apr_isdigit(*s))
+        return fail(EXIT_USAGE, "%s: %s must be a whole number, not '%s'", cmd,
+                    name, s);
+    if (v < min || v > max)
+        return fail(EXIT_USAGE, "%s: %s must be between %d and %d", cmd, name,
+                    min, max);
+    *out = (int)v;
+    return EXIT_OK;
+}
+
+/* ====================================================================== */
+/* files                                                                    */
+
+static int read_file(apr_pool_t *p, const char *path, apr_size_t max,
+                     char **data, apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char err[256];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv != APR_SUCCESS)
+        return fail(EXIT_FAIL, "cannot read %s: %s", path,
+                    apr_strerror(rv, err, sizeof(err)));
+    if (fi.size > (apr_off_t)max) {
+        apr_file_close(f);
+        return fail(EXIT_FAIL, "%s is larger than %lu bytes", path,
+                    (unsigned long)max);
+    }
+    *data = apr_palloc(p, (apr_size_t)fi.size + 1);
+    rv = apr_file_read_full(f, *data, (apr_size_t)fi.size, len);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && rv != APR_EOF)
+        return fail(EXIT_FAIL, "cannot read %s: %s", path,
+                    apr_strerror(rv, err, sizeof(err)));
+    (*data)[*len] = '\0';
+    return EXIT_OK;
+}
+
+/* Create path (never replacing a file: keys are not overwritten by
+ * accident), write data and sync it to disk. */
+static int write_new_file(apr_pool_t *p, const char *path, const char *data,
+                          apr_fileperms_t perms)
+{
+    apr_file_t *f;
+    apr_status_t rv;
+    char err[256];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                       | APR_FOPEN_EXCL | APR_FOPEN_BINARY, perms, p);
+    if (APR_STATUS_IS_EEXIST(rv))
+        return fail(EXIT_FAIL, "%s already exists; not overwriting it", path);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(f, data, strlen(data), NULL);
+        if (rv == APR_SUCCESS)
+            rv = apr_file_sync(f);
+        if (apr_file_close(f) != APR_SUCCESS && rv == APR_SUCCESS)
+            rv = APR_EGENERAL;
+        if (rv != APR_SUCCESS)
+            apr_file_remove(path, p);
+    }
+    if (rv != APR_SUCCESS)
+        return fail(EXIT_FAIL, "cannot write %s: %s", path,
+                    apr_strerror(rv, err, sizeof(err)));
+    return EXIT_OK;
+}
+
+/* ====================================================================== */
+/* keygen                                                                   */
+
+static const opt_spec_t keygen_opts[] = {
+    { "--alg", 1, 0 }, { "--bits", 1, 0 }, { "--out", 1, 0 }, { NULL, 0, 0 }
+};
+
+/* The three texts keygen writes. */
+typedef struct {
+    const char *private_pem, *public_pem, *sig_b64;
+} keyset_t;
+
+static int make_keyset(apr_pool_t *p, dpc_alg_e alg, int bits, keyset_t *ks)
+{
+    EVP_PKEY *pkey;
+    const char *err;
+
+    if (dpc_pkey_generate(p, alg, bits, &pkey, &err)
+        || dpc_pkey_private_pem(p, pkey, &ks->private_pem, &err)
+        || dpc_pkey_public_pem(p, pkey, &ks->public_pem, &err)
+        || dpc_pkey_sign_pop(p, pkey, &ks->sig_b64, &err))
+        return fail(EXIT_FAIL, "keygen: %s", err);
+    ks->sig_b64 = apr_pstrcat(p, ks->sig_b64, "\n", NULL);
+    return EXIT_OK;
+}
+
+static int cmd_keygen(apr_pool_t *p, int argc, char **argv)
+{
+    cmdline_t cl;
+    keyset_t ks;
+    const char *alg_name, *out, *priv, *pub, *sig;
+    dpc_alg_e alg;
+    int rc, bits;
+
+    if ((rc = parse_cmdline(p, "keygen", keygen_opts, 0, argc, argv, &cl)))
+        return rc;
+    alg_name = opt(&cl, "--alg") ? opt(&cl, "--alg") : "RS384";
+    if ((alg = dpc_alg_from_name(alg_name)) == DPC_ALG_UNKNOWN)
+        return fail(EXIT_USAGE, "keygen: --alg must be RS384 or ES384");
+    if (alg == DPC_ALG_ES384 && opt(&cl, "--bits"))
+        return fail(EXIT_USAGE, "keygen: --bits is for RS384 keys only");
+    if ((rc = opt_int(&cl, "keygen", "--bits", DPC_PKEY_RSA_MIN_BITS_DEFAULT,
+                      2048, DPC_PKEY_RSA_MAX_BITS, &bits)))
+        return rc;
+    if (!(out = opt(&cl, "--out")) || !*out)
+        return fail(EXIT_USAGE, "keygen: --out PREFIX is required");
+    if (alg == DPC_ALG_RS384 && bits < DPC_PKEY_RSA_MIN_BITS_DEFAULT)
+        fprintf(stderr, "dpc-client: warning: DPC accepts RSA keys of %d bits "
+                "or more only\n", DPC_PKEY_RSA_MIN_BITS_DEFAULT);
+    priv = apr_pstrcat(p, out, ".pem", NULL);
+    pub = apr_pstrcat(p, out, ".pub.pem", NULL);
+    sig = apr_pstrcat(p, out, ".sig", NULL);
+    if ((rc = make_keyset(p, alg, bits, &ks)))
+        return rc;
+    /* The private key first, readable by its owner only; on any failure
+     * remove what was written, so a half key set never lingers. */
+    if ((rc = write_new_file(p, priv, ks.private_pem,
+                             APR_FPROT_UREAD | APR_FPROT_UWRITE)))
+        return rc;
+    if ((rc = write_new_file(p, pub, ks.public_pem, APR_FPROT_OS_DEFAULT))) {
+        apr_file_remove(priv, p);
+        return rc;
+    }
+    if ((rc = write_new_file(p, sig, ks.sig_b64, APR_FPROT_OS_DEFAULT))) {
+        apr_file_remove(priv, p);
+        apr_file_remove(pub, p);
+        return rc;
+    }
+    return print_json(json_pack("{s:s, s:s, s:s, s:s}", "private_key", priv,
+                                "public_key", pub, "signature", sig,
+                                "alg", dpc_alg_name(alg)));
+}
+
+/* ====================================================================== */
+/* credentials, assertions, tokens                                          */
+
+typedef struct {
+    const char *key_file;
+    const char *kid;
+    const char *client_token;
+    const char *token_url;      /* also the assertion's aud */
+    EVP_PKEY *pkey;
+} creds_t;
+
+/* A string member of the sandbox file, or NULL. */
+static const char *sandbox_str(apr_pool_t *p, json_t *sb, const char *key)
+{
+    const char *s = json_string_value(json_object_get(sb, key));
+
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+/* Fill in whatever the command line left out from --sandbox FILE. */
+static int read_sandbox(apr_pool_t *p, const char *path, creds_t *cr)
+{
+    json_error_t jerr;
+    json_t *sb = dpc_json_pool(p, json_load_file(path, JSON_REJECT_DUPLICATES,
+                                                 &jerr));
+
+    if (!json_is_object(sb))
+        return fail(EXIT_FAIL, "sandbox file %s: %s", path,
+                    sb ? "not a JSON object" : jerr.text);
+    if (!cr->key_file)
+        cr->key_file = sandbox_str(p, sb, "private_key");
+    if (!cr->kid)
+        cr->kid = sandbox_str(p, sb, "key_id");
+    if (!cr->client_token)
+        cr->client_token = sandbox_str(p, sb, "client_token");
+    if (!cr->token_url)
+        cr->token_url = sandbox_str(p, sb, "token_url");
+    return EXIT_OK;
+}
+
+/* Credentials from the options (url_opt names the token URL option) and
+ * --sandbox, all four required; then the private key is loaded. */
+static int get_creds(apr_pool_t *p, const char *cmd, const cmdline_t *cl,
+                     const char *url_opt, creds_t *cr)
+{
+    const char *sandbox = opt(cl, "--sandbox"), *err;
+    char *pem;
+    apr_size_t len;
+    int rc;
+
+    memset(cr, 0, sizeof(*cr));
+    cr->key_file = opt(cl, "--key");
+    cr->kid = opt(cl, "--kid");
+    cr->client_token = opt(cl, "--client-token");
+    cr->token_url = opt(cl, url_opt);
+    if (sandbox && (rc = read_sandbox(p, sandbox, cr)))
+        return rc;
+    if (!cr->key_file || !cr->kid || !cr->client_token || !cr->token_url)
+        return fail(EXIT_USAGE, "%s: missing %s (give it, or --sandbox FILE)",
+                    cmd, !cr->key_file ? "--key" : !cr->kid ? "--kid"
+                    : !cr->client_token ? "--client-token" : url_opt);
+    if ((rc = read_file(p, cr->key_file, MAX_KEY_FILE, &pem, &len)))
+        return rc;
+    if (dpc_pkey_private_from_pem(p, pem, len, &cr->pkey, &err))
+        return fail(EXIT_FAIL, "%s: %s", cr->key_file, err);
+    return EXIT_OK;
+}
+
+static int make_assertion(apr_pool_t *p, const creds_t *cr, int lifetime,
+                          const char **jwt)
+{
+    const char *err;
+
+    if (dpc_jwt_client_assertion(p, cr->pkey, cr->kid, cr->client_token,
+                                 cr->token_url, dpc_now(), lifetime, jwt, &err))
+        return fail(EXIT_FAIL, "cannot sign the client assertion: %s", err);
+    return EXIT_OK;
+}
+
+static const opt_spec_t jwt_opts[] = {
+    { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
+    { "--aud", 1, 0 }, { "--sandbox", 1, 0 }, { "--lifetime", 1, 0 },
+    { NULL, 0, 0 }
+};
+
+static int cmd_jwt(apr_pool_t *p, int argc, char **argv)
+{
+    cmdline_t cl;
+    creds_t cr;
+    const char *jwt;
+    int rc, lifetime;
+
+    if ((rc = parse_cmdline(p, "jwt", jwt_opts, 0, argc, argv, &cl))
+        || (rc = opt_int(&cl, "jwt", "--lifetime", DPC_JWT_MAX_LIFETIME, 1,
+                         DPC_JWT_MAX_LIFETIME, &lifetime))
+        || (rc = get_creds(p, "jwt", &cl, "--aud", &cr))
+        || (rc = make_assertion(p, &cr, lifetime, &jwt)))
+        return rc;
+    return print_json(json_pack("{s:s}", "jwt", jwt));
+}
+
+/* An HTTP client with the --insecure and --cacert choices. */
+static int http_client(apr_pool_t *p, const cmdline_t *cl,
+                       dpc_http_client_t **client)
+{
+    dpc_http_options_t o;
+    const char *err;
+
+    memset(&o, 0, sizeof(o));
+    o.ca_file = opt(cl, "--cacert");
+    o.insecure = opt(cl, "--insecure") != NULL;
+    o.user_agent = USER_AGENT;
+    if (dpc_http_client_create(p, &o, client, &err))
+        return fail(EXIT_FAIL, "%s", err);
+    return EXIT_OK;
+}
+
+/* POST a fresh assertion to the token URL (SMART Backend Services, DPC
+ * guide "Obtain an access token"); *answer is the server's JSON object. */
+static int fetch_token(apr_pool_t *p, dpc_http_client_t *client,
+                       const creds_t *cr, const char *scope, json_t **answer)
+{
+    const char *jwt, *err, *form[9];
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    json_t *j;
+    int rc;
+
+    if ((rc = make_assertion(p, cr, DPC_JWT_MAX_LIFETIME, &jwt)))
+        return rc;
+    form[0] = "grant_type";            form[1] = "client_credentials";
+    form[2] = "scope";                 form[3] = scope;
+    form[4] = "client_assertion_type";
+    form[5] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    form[6] = "client_assertion";      form[7] = jwt;
+    form[8] = NULL;
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.url = cr->token_url;
+    req.headers = apr_table_make(p, 2);
+    apr_table_set(req.headers, "Content-Type", "application/x-www-form-urlencoded");
+    apr_table_set(req.headers, "Accept", "application/json");
+    req.body = dpc_http_form_encode(p, form);
+    req.body_len = strlen(req.body);
+    if (dpc_http_request(p, client, &req, &resp, &err))
+        return fail(EXIT_FAIL, "token request to %s failed: %s", cr->token_url,
+                    err);
+    j = dpc_json_pool(p, json_loadb(resp.body, resp.body_len, 0, NULL));
+    if (resp.status != 200 || !json_is_object(j)
+        || !json_is_string(json_object_get(j, "access_token"))) {
+        /* The server's answer as it came: an OAuth error object. */
+        fprintf(stderr, "%s\n", resp.body);
+        return fail(EXIT_FAIL, "token request to %s failed: HTTP %d %s",
+                    cr->token_url, resp.status, resp.reason);
+    }
+    *answer = j;
+    return EXIT_OK;
+}
+
+static const opt_spec_t token_opts[] = {
+    { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
+    { "--token-url", 1, 0 }, { "--sandbox", 1, 0 }, { "--scope", 1, 0 },
+    { "--insecure", 0, 0 }, { "--cacert", 1, 0 },
+    { NULL, 0, 0 }
+};
+
+static int cmd_token(apr_pool_t *p, int argc, char **argv)
+{
+    cmdline_t cl;
+    creds_t cr;
+    dpc_http_client_t *client;
+    json_t *answer;
+    const char *scope;
+    int rc;
+
+    if ((rc = parse_cmdline(p, "token", token_opts, 0, argc, argv, &cl))
+        || (rc = get_creds(p, "token", &cl, "--token-url", &cr))
+        || (rc = http_client(p, &cl, &client)))
+        return rc;
+    scope = opt(&cl, "--scope") ? opt(&cl, "--scope") : DEFAULT_SCOPE;
+    if ((rc = fetch_token(p, client, &cr, scope, &answer)))
+        return rc;
+    return print_json(json_incref(answer));
+}
+
+/* ====================================================================== */
+/* get                                                                      */
+
+static const opt_spec_t get_opts[] = {
+    { "--token", 1, 0 }, { "--header", 1, 1 }, { "--sandbox", 1, 0 },
+    { "--fail", 0, 0 }, { "--insecure", 0, 0 }, { "--cacert", 1, 0 },
+    { NULL, 0, 0 }
+};
+
+/* --header 'Name: value' into headers. */
+static int add_header(void *baton, const char *key, const char *value)
+{
+    apr_table_t *headers = baton;
+    const char *colon = strchr(value, ':'), *v;
+    apr_pool_t *p = apr_table_elts(headers)->pool;
+
+    (void)key;
+    if (!colon || colon == value) {
+        fail(EXIT_USAGE, "get: --header needs 'Name: value', not '%s'", value);
+        return 0;
+    }
+    for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+        ;
+    apr_table_add(headers, apr_pstrmemdup(p, value, (apr_size_t)(colon - value)),
+                  v);
+    return 1;
+}
+
+/* Response headers as a JSON object: lower-case names, repeated fields
+ * joined with ", " (RFC 9110 section 5.3). */
+static int header_to_json(void *baton, const char *key, const char *value)
+{
+    json_t *obj = baton;
+    char *name = strdup(key), *c;
+    json_t *old;
+
+    if (!name)
+        return 0;
+    for (c = name; *c; c++)
+        *c = (char)apr_tolower(*c);
+    old = json_object_get(obj, name);
+    if (old) {
+        size_t n = strlen(json_string_value(old)) + strlen(value) + 3;
+        char *joined = malloc(n);
+
+        if (joined) {
+            snprintf(joined, n, "%s, %s", json_string_value(old), value);
+            json_object_set_new(obj, name, json_string(joined));
+            free(joined);
+        }
+    }
+    else {
+        json_object_set_new(obj, name, json_string(value));
+    }
+    free(name);
+    return 1;
+}
+
+/* {"status", "headers", "body"}; a body that is not UTF-8 text goes in
+ * "body_base64" instead, so the output stays valid JSON. */
+static json_t *response_json(apr_pool_t *p, const dpc_http_response_t *resp)
+{
+    json_t *headers = json_object(), *body;
+
+    apr_table_do(header_to_json, headers, resp->headers, NULL);
+    body = json_stringn(resp->body, resp->body_len);
+    if (body)
+        return json_pack("{s:i, s:o, s:o}", "status", resp->status,
+                         "headers", headers, "body", body);
+    return json_pack("{s:i, s:o, s:s}", "status", resp->status, "headers",
+                     headers, "body_base64",
+                     dpc_b64_encode(p, (const unsigned char *)resp->body,
+                                    resp->body_len));
+}
+
+/* The access token for get: --token, or one fetched with --sandbox, or
+ * none (an unauthenticated request, e.g. /metadata). */
+static int get_token(apr_pool_t *p, const cmdline_t *cl,
+                     dpc_http_client_t *client, const char **token)
+{
+    creds_t cr;
+    json_t *answer;
+    int rc;
+
+    *token = opt(cl, "--token");
+    if (*token || !opt(cl, "--sandbox"))
+        return EXIT_OK;
+    if ((rc = get_creds(p, "get", cl, "--token-url", &cr))
+        || (rc = fetch_token(p, client, &cr, DEFAULT_SCOPE, &answer)))
+        return rc;
+    *token = json_string_value(json_object_get(answer, "access_token"));
+    return EXIT_OK;
+}
+
+static int cmd_get(apr_pool_t *p, int argc, char **argv)
+{
+    cmdline_t cl;
+    dpc_http_client_t *client;
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    const char *token, *err;
+    int rc;
+
+    if ((rc = parse_cmdline(p, "get", get_opts, 1, argc, argv, &cl)))
+        return rc;
+    if (cl.args->nelts != 1)
+        return fail(EXIT_USAGE, "get: exactly one URL is needed");
+    if (opt(&cl, "--token") && opt(&cl, "--sandbox"))
+        return fail(EXIT_USAGE, "get: --token and --sandbox exclude each other");
+    memset(&req, 0, sizeof(req));
+    req.url = APR_ARRAY_IDX(cl.args, 0, const char *);
+    req.headers = apr_table_make(p, 4);
+    if (!apr_table_do(add_header, req.headers, cl.opts, "--header", NULL))
+        return EXIT_USAGE;
+    if ((opt(&cl, "--token") || opt(&cl, "--sandbox"))
+        && apr_table_get(req.headers, "Authorization"))
+        return fail(EXIT_USAGE, "get: an Authorization header and a token "
+                    "exclude each other");
+    if ((rc = http_client(p, &cl, &client))
+        || (rc = get_token(p, &cl, client, &token)))
+        return rc;
+    if (token)
+        apr_table_set(req.headers, "Authorization",
+                      apr_pstrcat(p, "Bearer ", token, NULL));
+    if (dpc_http_request(p, client, &req, &resp, &err))
+        return fail(EXIT_FAIL, "GET %s failed: %s", req.url, err);
+    rc = print_json(response_json(p, &resp));
+    if (rc == EXIT_OK && opt(&cl, "--fail") && resp.status >= 400)
+        return fail(EXIT_FAIL, "GET %s: HTTP %d %s", req.url, resp.status,
+                    resp.reason);
+    return rc;
+}
+
+/* ====================================================================== */
+
+typedef struct {
+    const char *name;
+    int (*run)(apr_pool_t *p, int argc, char **argv);
+} command_t;
+
+static const command_t commands[] = {
+    { "keygen", cmd_keygen },
+    { "jwt", cmd_jwt },
+    { "token", cmd_token },
+    { "get", cmd_get },
+    { NULL, NULL }
+};
+
+/* Run one command in its own pool. */
+static int run(const command_t *cmd, int argc, char **argv)
+{
+    apr_pool_t *p;
+    int rc;
+
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
+        return fail(EXIT_FAIL, "out of memory");
+    rc = cmd->run(p, argc, argv);
+    apr_pool_destroy(p);
+    if (rc == EXIT_HELP) {
+        fputs(usage, stdout);
+        rc = EXIT_OK;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const command_t *cmd;
+    int level = DPC_LOG_WARNING, i = 1, rc;
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "-v"))
+            level = DPC_LOG_DEBUG;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return fputs(usage, stdout) < 0 ? EXIT_FAIL : EXIT_OK;
+        else
+            return fail(EXIT_USAGE, "unknown option '%s'", argv[i]);
+    }
+    if (i >= argc)
+        return fail(EXIT_USAGE, "no command given");
+    for (cmd = commands; cmd->name && strcmp(cmd->name, argv[i]); cmd++)
+        ;
+    if (!cmd->name)
+        return fail(EXIT_USAGE, "unknown command '%s'", argv[i]);
+    /* A server that drops the connection must give an error, not kill us
+     * with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    apr_app_initialize(&argc, (const char *const **)&argv, NULL);
+    dpc_log_set(dpc_log_stderr, dpc_log_stderr_level, &level);
+    rc = run(cmd, argc - i, argv + i);
+    apr_terminate();
+    return rc;
+}
