@@ -29,8 +29,11 @@ static const char usage[] =
     "  migrate [--sql-dir DIR]               apply the schema migrations (compiled in,\n"
     "                                        or NNN_*.sql from DIR)\n"
     "  schema                                print the schema version\n"
-    "  synth --patients N --seed S [--offset K] [--out FILE]\n"
-    "                                        generate (and load) synthetic claims\n"
+    "  synth --patients N --seed S [--offset K] [--chunk N] [--jobs N]\n"
+    "        [--skip-existing] [--dry-run] [--out FILE [--out-beneficiary FILE]]\n"
+    "        [--format text|binary]          generate synthetic claims (same seed,\n"
+    "                                        same bytes) and load them with COPY,\n"
+    "                                        or write them to FILE\n"
     "  org create --name NAME [--npi NPI]    create a provider organization\n"
     "  org list | org delete ID\n"
     "  key add --org ID --label L --pem FILE [--min-bits N]\n"
@@ -74,6 +77,16 @@ static const char *opt(int argc, char **argv, int from, const char *name)
         if (!strcmp(argv[i], name))
             return argv[i + 1];
     return NULL;
+}
+
+static int has_flag(int argc, char **argv, const char *name)
+{
+    int i;
+
+    for (i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name))
+            return 1;
+    return 0;
 }
 
 /* Run a query with text parameters; its rows as a JSON array of objects
@@ -280,7 +293,9 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
     PGconn *c;
     int rc;
 
-    if (!strcmp(argv[0], "synth") && opt(argc, argv, 1, "--out"))
+    /* writing rows to a file needs no database */
+    if (!strcmp(argv[0], "synth")
+        && (opt(argc, argv, 1, "--out") || has_flag(argc, argv, "--dry-run")))
         return dpcctl_synth(NULL, argc, argv);
     if (!db)
         return dpcctl_fail(DPCCTL_USAGE, "no database: pass --db CONNINFO or set DPC_DB");

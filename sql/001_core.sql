@@ -20,7 +20,9 @@ CREATE TABLE claims_resource (
     resource_id   text NOT NULL,
     last_updated  timestamptz NOT NULL,
     body          text COMPRESSION lz4 NOT NULL,
-    PRIMARY KEY (fhir_version, mbi, resource_type, resource_id)
+    -- mbi first: exports read a batch of beneficiaries, and the foreign
+    -- key's cascade finds a beneficiary's rows through it
+    PRIMARY KEY (mbi, fhir_version, resource_type, resource_id)
 );
 
 -- Export workers register here and heartbeat; a worker whose heartbeat is
