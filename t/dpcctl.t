@@ -8,7 +8,7 @@ use File::Copy qw(copy);
 use JSON::PP;
 use DPC::Test qw(sql dpcctl);
 
-plan tests => 14;
+plan tests => 24;
 
 my ($st, $out, $err) = dpcctl('migrate');
 ok t_cmp($st, 0, 'migrate again succeeds');
@@ -45,3 +45,30 @@ ok t_cmp($st, 2, 'missing --name is a usage error');
 ($st, $out) = dpcctl('org', 'delete', $org->{id});
 ok t_cmp($st, 0, 'org delete');
 ok t_cmp(sql("SELECT count(*) FROM organization WHERE id = '$org->{id}'"), 0, 'gone');
+
+# Synthetic claims: the same seed gives the same bytes, another seed others.
+my $tmp = tempdir(CLEANUP => 1);
+($st) = dpcctl('synth', '--patients', 5, '--seed', 42, '--out', "$tmp/a");
+ok t_cmp($st, 0, 'synth --out');
+dpcctl('synth', '--patients', 5, '--seed', 42, '--out', "$tmp/b");
+dpcctl('synth', '--patients', 5, '--seed', 43, '--out', "$tmp/c");
+ok t_cmp(system('cmp', '-s', "$tmp/a", "$tmp/b") == 0 ? 1 : 0, 1, 'same seed, same bytes');
+ok t_cmp(system('cmp', '-s', "$tmp/a", "$tmp/c") == 0 ? 1 : 0, 0, 'another seed, other data');
+ok t_cmp(-s "$tmp/a" > 100_000 ? 1 : 0, 1, 'realistic volume for 5 beneficiaries');
+
+# What build/test loaded (30 beneficiaries, seed 7) has the claims store's shape.
+ok t_cmp(sql('SELECT count(*) FROM beneficiary'), 30, '30 beneficiaries loaded');
+ok t_cmp(sql(q{SELECT count(DISTINCT fhir_version) FROM claims_resource}), 2, 'STU3 and R4');
+ok t_cmp(sql(q{SELECT count(*) FROM beneficiary b WHERE NOT EXISTS (SELECT 1 FROM
+    claims_resource c WHERE c.mbi = b.mbi AND c.resource_type = 'Patient')}), 0,
+    'every beneficiary has a Patient');
+my $types = sql(q{SELECT count(DISTINCT substring(resource_id from '^[a-z]+'))
+    FROM claims_resource WHERE resource_type = 'ExplanationOfBenefit' AND fhir_version = 4});
+ok t_cmp($types, 8, 'all eight claim types');
+ok t_cmp(sql(q{SELECT bool_and(body::jsonb->>'resourceType' = resource_type
+    AND body::jsonb->'meta'->>'lastUpdated' IS NOT NULL) FROM claims_resource}), 't',
+    'bodies are JSON of their type with meta.lastUpdated');
+# Loading the same seed again replaces, it does not duplicate.
+my $before = sql('SELECT count(*) FROM claims_resource');
+dpcctl('synth', '--patients', 3, '--seed', 7);
+ok t_cmp(sql('SELECT count(*) FROM claims_resource'), $before, 're-running a seed replaces');
