@@ -72,7 +72,35 @@ typedef struct worker_state {
     PGconn *conn;
     const char *id;          /* our row in table worker */
     apr_time_t last_beat;
+    apr_time_t last_sweep;
 } worker_state;
+
+#define SWEEP_INTERVAL apr_time_from_sec(60)
+
+/* Housekeeping any worker may do (it is idempotent, so several at once do
+ * no harm): forget expired JWT ids and old revocations, mark workers whose
+ * heartbeat stopped as gone, and drop long-gone ones. */
+static const char sweep_sql[] =
+    "DELETE FROM used_jti WHERE expires_at < now();"
+    "DELETE FROM revoked_credential WHERE revoked_at < now() - interval '1 hour';"
+    "UPDATE worker SET stopped_at = heartbeat WHERE stopped_at IS NULL"
+    " AND heartbeat < now() - interval '1 minute';"
+    "DELETE FROM worker WHERE stopped_at < now() - interval '7 days'";
+
+static int sweep(apr_pool_t *p, worker_state *w)
+{
+    const char *err;
+
+    if (apr_time_now() - w->last_sweep < SWEEP_INTERVAL)
+        return 0;
+    w->last_sweep = apr_time_now();
+    if (dpc_pg_exec(p, w->conn, sweep_sql, &err)) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00009)
+                       "worker housekeeping failed: %s", err);
+        return PQstatus(w->conn) == CONNECTION_OK ? 0 : -1;
+    }
+    return 0;
+}
 
 /* Connect, check the schema, register and LISTEN.  0 on success. */
 static int attach(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
@@ -189,7 +217,7 @@ int dpc_worker_run(const dpc_worker_opts *o)
             }
             backoff_ms = 500;
         }
-        if (wait_for_work(&w) < 0 || heartbeat(iter, o, &w) < 0) {
+        if (wait_for_work(&w) < 0 || heartbeat(iter, o, &w) < 0 || sweep(iter, &w) < 0) {
             dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00007)
                            "worker lost its database connection; reconnecting");
             PQfinish(w.conn);

@@ -6,7 +6,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use DPC::Test qw(sql wait_for);
 
-plan tests => 9;
+plan tests => 12;
 
 my $live = q{SELECT pid FROM worker WHERE stopped_at IS NULL
              AND heartbeat > now() - interval '20 seconds' ORDER BY started_at DESC LIMIT 1};
@@ -23,6 +23,14 @@ open(my $pf, '<', Apache::Test::vars('t_logs') . '/httpd.pid') or die "pid: $!";
 chomp(my $httpd = <$pf>);
 ok t_cmp($ppid, $httpd, 'forked by the httpd parent');
 
+# Housekeeping a new worker does at once: expired JWT ids, old revocations
+# and workers whose heartbeat stopped.
+sql(q{INSERT INTO used_jti VALUES (gen_random_uuid(), 'old-jti', now() - interval '1 minute')});
+sql(q{INSERT INTO revoked_credential (credential_id, revoked_at)
+      VALUES (gen_random_uuid(), now() - interval '2 hours')});
+sql(q{INSERT INTO worker (host, pid, started_at, heartbeat)
+      VALUES ('gone.example', 1, now() - interval '1 hour', now() - interval '10 minutes')});
+
 kill 'KILL', $pid;
 my $new = wait_for(5, sub {
     my $p = sql("SELECT pid FROM worker WHERE stopped_at IS NULL AND pid <> $pid "
@@ -32,6 +40,12 @@ my $new = wait_for(5, sub {
 ok t_cmp(defined $new ? 1 : 0, 1, 'a new worker within 5 s of SIGKILL');
 ok t_cmp(kill(0, $pid), 0, 'the old one is gone');
 ok t_cmp($new != $pid, 1, 'with a new pid');
+ok t_cmp(wait_for(5, sub { sql(q{SELECT count(*) FROM used_jti WHERE jti = 'old-jti'}) == 0 }),
+         1, 'expired JWT ids are purged');
+ok t_cmp(sql(q{SELECT count(*) FROM revoked_credential WHERE revoked_at < now() - interval '1 hour'}),
+         0, 'old revocations are purged');
+ok t_cmp(sql(q{SELECT stopped_at IS NOT NULL FROM worker WHERE host = 'gone.example'}), 't',
+         'a worker with a stale heartbeat is marked gone');
 
 # A graceful restart ends this generation's worker and starts a new one.
 kill 'USR1', $httpd;
