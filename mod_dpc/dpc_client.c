@@ -47,8 +47,9 @@ static const char usage[] =
     "  keygen [--alg RS384|ES384] [--bits N] --out PREFIX\n"
     "        write PREFIX.pem (private key, mode 0600), PREFIX.pub.pem (public\n"
     "        key to register) and PREFIX.sig (its proof-of-possession signature)\n"
-    "  jwt    CREDENTIALS --aud TOKEN_URL [--lifetime SECS]\n"
-    "        print a signed client assertion (lifetime at most 300 s)\n"
+    "  jwt    CREDENTIALS --aud TOKEN_URL [--lifetime SECS] [--count N]\n"
+    "        print a signed client assertion (lifetime at most 300 s); N of\n"
+    "        them, one a line, with --count\n"
     "  token  CREDENTIALS --token-url URL [--scope S] [TLS]\n"
     "        trade a fresh client assertion for an access token\n"
     "  get URL [--token ACCESS_TOKEN | --sandbox FILE] [--header 'Name: value']...\n"
@@ -396,6 +397,7 @@ static int make_assertion(apr_pool_t *p, const creds_t *cr, int lifetime,
 static const opt_spec_t jwt_opts[] = {
     { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
     { "--aud", 1, 0 }, { "--sandbox", 1, 0 }, { "--lifetime", 1, 0 },
+    { "--count", 1, 0 },
     { NULL, 0, 0 }
 };
 
@@ -404,15 +406,25 @@ static int cmd_jwt(apr_pool_t *p, int argc, char **argv)
     cmdline_t cl;
     creds_t cr;
     const char *jwt;
-    int rc, lifetime;
+    apr_pool_t *iter;
+    int rc, lifetime, count, i;
 
     if ((rc = parse_cmdline(p, "jwt", jwt_opts, 0, argc, argv, &cl))
         || (rc = opt_int(&cl, "jwt", "--lifetime", DPC_JWT_MAX_LIFETIME, 1,
                          DPC_JWT_MAX_LIFETIME, &lifetime))
-        || (rc = get_creds(p, "jwt", &cl, "--aud", &cr))
-        || (rc = make_assertion(p, &cr, lifetime, &jwt)))
+        || (rc = opt_int(&cl, "jwt", "--count", 1, 1, 10000000, &count))
+        || (rc = get_creds(p, "jwt", &cl, "--aud", &cr)))
         return rc;
-    return print_json(json_pack("{s:s}", "jwt", jwt));
+    /* --count N: N assertions, each with its own jti, one JSON object a
+     * line (for load tests, where every token request needs a fresh one) */
+    apr_pool_create(&iter, p);
+    for (i = 0; i < count && !rc; i++) {
+        apr_pool_clear(iter);
+        if (!(rc = make_assertion(iter, &cr, lifetime, &jwt)))
+            rc = print_json(json_pack("{s:s}", "jwt", jwt));
+    }
+    apr_pool_destroy(iter);
+    return rc;
 }
 
 /* An HTTP client with the --insecure and --cacert choices. */
