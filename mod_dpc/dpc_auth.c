@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -274,4 +276,68 @@ int dpc_revocations_has(dpc_revocations *rv, const char *id)
     has = apr_hash_get(rv->ids, id, APR_HASH_KEY_STRING) != NULL;
     apr_thread_mutex_unlock(rv->lock);
     return has;
+}
+
+struct dpc_keycache {
+    apr_pool_t *parent, *pool;
+    apr_thread_mutex_t *lock;
+    apr_hash_t *keys;            /* id -> cached_key */
+    int max;
+};
+
+typedef struct cached_key {
+    const char *pem;
+    EVP_PKEY *pkey;
+} cached_key;
+
+static apr_status_t free_pkey(void *k)
+{
+    EVP_PKEY_free(k);
+    return APR_SUCCESS;
+}
+
+dpc_keycache *dpc_keycache_create(apr_pool_t *p, int max_entries)
+{
+    dpc_keycache *kc = apr_pcalloc(p, sizeof(*kc));
+
+    kc->parent = p;
+    kc->max = max_entries;
+    apr_pool_create(&kc->pool, p);
+    apr_thread_mutex_create(&kc->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    kc->keys = apr_hash_make(kc->pool);
+    return kc;
+}
+
+EVP_PKEY *dpc_keycache_get(dpc_keycache *kc, const char *id, const char *pem)
+{
+    cached_key *c;
+    EVP_PKEY *k = NULL;
+
+    apr_thread_mutex_lock(kc->lock);
+    c = apr_hash_get(kc->keys, id, APR_HASH_KEY_STRING);
+    if (c && !strcmp(c->pem, pem) && EVP_PKEY_up_ref(c->pkey))
+        k = c->pkey;
+    apr_thread_mutex_unlock(kc->lock);
+    return k;
+}
+
+void dpc_keycache_put(dpc_keycache *kc, const char *id, const char *pem, EVP_PKEY *pkey)
+{
+    cached_key *c;
+
+    if (!EVP_PKEY_up_ref(pkey))
+        return;
+    apr_thread_mutex_lock(kc->lock);
+    if ((int)apr_hash_count(kc->keys) >= kc->max) {
+        /* Full: start over.  Requests still using a key hold their own
+         * reference, so clearing is safe. */
+        apr_pool_clear(kc->pool);
+        kc->keys = apr_hash_make(kc->pool);
+    }
+    c = apr_palloc(kc->pool, sizeof(*c));
+    c->pem = apr_pstrdup(kc->pool, pem);
+    c->pkey = pkey;
+    apr_pool_cleanup_register(kc->pool, pkey, free_pkey, apr_pool_cleanup_null);
+    apr_hash_set(kc->keys, apr_pstrdup(kc->pool, id), APR_HASH_KEY_STRING, c);
+    apr_thread_mutex_unlock(kc->lock);
 }

@@ -29,10 +29,38 @@
 #define REVOCATION_KEEP apr_time_from_sec(DPC_ACCESS_TOKEN_LIFETIME + 60)
 
 static dpc_revocations *revoked;
+static dpc_keycache *keys;
 
 void dpc_auth_child_init(apr_pool_t *pchild)
 {
     revoked = dpc_revocations_create(pchild);
+    keys = dpc_keycache_create(pchild, 4096);
+}
+
+static apr_status_t release_pkey(void *k)
+{
+    EVP_PKEY_free(k);
+    return APR_SUCCESS;
+}
+
+/* The verifying key for the stored PEM, parsed once per child. */
+static EVP_PKEY *verifying_key(request_rec *r, const char *id, const char *pem)
+{
+    EVP_PKEY *k = dpc_keycache_get(keys, id, pem);
+    dpc_pkey_t *key;
+    const char *msg;
+
+    if (!k) {
+        if (dpc_pkey_from_pem(r->pool, pem, strlen(pem), &key, &msg) != DPC_PKEY_OK) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00135)
+                          "stored public key %s does not parse: %s", id, msg);
+            return NULL;
+        }
+        dpc_keycache_put(keys, id, pem, key->pkey);
+        return key->pkey;       /* owned by r->pool */
+    }
+    apr_pool_cleanup_register(r->pool, k, release_pkey, apr_pool_cleanup_null);
+    return k;
 }
 
 /* ---- server secrets ---------------------------------------------------- */
@@ -364,7 +392,7 @@ int dpc_op_token_auth(request_rec *r)
 {
     token_request tr;
     dpc_jwt_policy_t pol;
-    dpc_pkey_t *key;
+    EVP_PKEY *key;
     const char *msg;
     int status;
 
@@ -384,14 +412,10 @@ int dpc_op_token_auth(request_rec *r)
         return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client", msg);
     if (lookup_client(r, &tr, &pol, &status))
         return status;
-    if (dpc_pkey_from_pem(r->pool, tr.key_pem, strlen(tr.key_pem), &key, &msg)
-        != DPC_PKEY_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00135)
-                      "stored public key %s does not parse: %s", tr.key_id, msg);
+    if (!(key = verifying_key(r, tr.key_id, tr.key_pem)))
         return dpc_send_oauth_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error",
                                     "the registered key cannot be used");
-    }
-    if (dpc_jwt_verify(r->pool, tr.jwt, key->pkey, &pol, &msg) != DPC_JWT_OK)
+    if (dpc_jwt_verify(r->pool, tr.jwt, key, &pol, &msg) != DPC_JWT_OK)
         return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client", msg);
     return issue(r, &tr);
 }
