@@ -1,5 +1,6 @@
 /* dpc_auth.c: see dpc_auth.h. */
 #include "dpc_auth.h"
+#include "dpc_b64.h"
 
 #include <string.h>
 
@@ -8,14 +9,6 @@
 #include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = apr_tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Decode one form component in place: '+' is a space, %XX a byte. */
 static int form_decode(char *s)
@@ -26,7 +19,7 @@ static int form_decode(char *s)
         if (*s == '+')
             *out++ = ' ';
         else if (*s == '%') {
-            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+            int hi = dpc_hexval(s[1]), lo = hi < 0 ? -1 : dpc_hexval(s[2]);
 
             if (lo < 0 || (hi == 0 && lo == 0))
                 return -1;

@@ -163,3 +163,14 @@ char *dpc_hex_encode(apr_pool_t *p, const unsigned char *data, apr_size_t len)
     out[2 * len] = '\0';
     return out;
 }
+
+int dpc_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -47,4 +47,7 @@ apr_status_t dpc_b64_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
 /* Lower-case hex of len bytes, from p. */
 char *dpc_hex_encode(apr_pool_t *p, const unsigned char *data, apr_size_t len);
 
+/* The value of one hex digit (either case), or -1. */
+int dpc_hexval(int c);
+
 #endif

@@ -7,6 +7,7 @@
  * loop that joins them.
  */
 #include "dpc_http.h"
+#include "dpc_b64.h"
 #include "dpc_log.h"
 #include "dpc_pkey.h"           /* dpc_ossl_errmsg */
 
@@ -561,11 +562,6 @@ static dpc_http_err_e end_of_headers(dpc_http_parser_t *ps,
     return framing(ps, errmsg);
 }
 
-static int hexval(char c)
-{
-    return apr_isdigit(c) ? c - '0' : apr_tolower(c) - 'a' + 10;
-}
-
 static dpc_http_err_e parse_chunk_size(dpc_http_parser_t *ps,
                                        const char **errmsg)
 {
@@ -576,7 +572,7 @@ static dpc_http_err_e parse_chunk_size(dpc_http_parser_t *ps,
     for (; apr_isxdigit(*c); c++) {
         if (++digits > 15)      /* 2^60: keeps n * 16 inside apr_off_t */
             return protocol(errmsg, "chunk size too large");
-        n = n * 16 + hexval(*c);
+        n = n * 16 + dpc_hexval(*c);
     }
     while (is_ows(*c))
         c++;

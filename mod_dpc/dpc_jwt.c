@@ -594,48 +594,30 @@ static char *b64url_json(apr_pool_t *p, json_t *j)
     return out;
 }
 
-/* Sign input with SHA-384 and return the JWS signature bytes. */
+/* Sign input with SHA-384 and return the JWS signature bytes (ES384 in the
+ * JOSE r||s form). */
 static dpc_jwt_err_e sign384(apr_pool_t *p, EVP_PKEY *pkey, dpc_alg_e alg,
                              const char *input, unsigned char **sig,
                              apr_size_t *siglen, const char **errmsg)
 {
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    unsigned char *buf;
-    size_t len = 0;
-    dpc_jwt_err_e rv = DPC_JWT_INTERNAL;
+    unsigned char *buf, *raw;
+    apr_size_t len;
+    const char *msg;
 
-    if (!(md = EVP_MD_CTX_new())
-        || EVP_DigestSignInit(md, &pctx, EVP_sha384(), NULL, pkey) != 1
-        || (alg == DPC_ALG_RS384
-            && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
-        || EVP_DigestSign(md, NULL, &len, (const unsigned char *)input,
-                          strlen(input)) != 1) {
-        rv = fail(rv, errmsg, dpc_ossl_errmsg(p, "cannot set up signing"));
-        goto end;
-    }
-    buf = apr_palloc(p, len);
-    if (EVP_DigestSign(md, buf, &len, (const unsigned char *)input,
-                       strlen(input)) != 1) {
-        rv = fail(rv, errmsg, dpc_ossl_errmsg(p, "signing failed"));
-        goto end;
-    }
+    if (dpc_pkey_sign(p, pkey, EVP_sha384(), input, strlen(input), &buf, &len, &msg)
+        != DPC_PKEY_OK)
+        return fail(DPC_JWT_INTERNAL, errmsg, msg);
     if (alg == DPC_ALG_ES384) {
-        unsigned char *raw = apr_palloc(p, 2 * ES384_HALF);
-        if (!es384_der_to_raw(buf, len, raw)) {
-            rv = fail(rv, errmsg, dpc_ossl_errmsg(p, "cannot convert ECDSA "
-                      "signature to r||s"));
-            goto end;
-        }
+        raw = apr_palloc(p, 2 * ES384_HALF);
+        if (!es384_der_to_raw(buf, len, raw))
+            return fail(DPC_JWT_INTERNAL, errmsg, dpc_ossl_errmsg(p, "cannot convert "
+                        "ECDSA signature to r||s"));
         buf = raw;
         len = 2 * ES384_HALF;
     }
     *sig = buf;
     *siglen = len;
-    rv = DPC_JWT_OK;
-end:
-    EVP_MD_CTX_free(md);
-    return rv;
+    return DPC_JWT_OK;
 }
 
 dpc_jwt_err_e dpc_jwt_sign(apr_pool_t *p, EVP_PKEY *pkey, const char *kid,

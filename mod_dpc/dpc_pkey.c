@@ -670,32 +670,45 @@ dpc_pkey_err_e dpc_pkey_public_pem(apr_pool_t *p, EVP_PKEY *pkey,
     return rv;
 }
 
+dpc_pkey_err_e dpc_pkey_sign(apr_pool_t *p, EVP_PKEY *pkey, const EVP_MD *digest,
+                             const void *data, apr_size_t len, unsigned char **sig,
+                             apr_size_t *siglen, const char **errmsg)
+{
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t n = 0;
+    dpc_pkey_err_e rv = DPC_PKEY_INTERNAL;
+
+    if (!(md = EVP_MD_CTX_new())
+        || EVP_DigestSignInit(md, &pctx, digest, NULL, pkey) != 1
+        || !set_pkcs1(pkey, pctx)
+        || EVP_DigestSign(md, NULL, &n, data, len) != 1) {
+        rv = fail_ossl(p, errmsg, "cannot set up signing");
+        goto end;
+    }
+    *sig = apr_palloc(p, n);
+    if (EVP_DigestSign(md, *sig, &n, data, len) != 1) {
+        rv = fail_ossl(p, errmsg, "signing failed");
+        goto end;
+    }
+    *siglen = n;
+    rv = DPC_PKEY_OK;
+end:
+    EVP_MD_CTX_free(md);
+    return rv;
+}
+
 dpc_pkey_err_e dpc_pkey_sign_sha256(apr_pool_t *p, EVP_PKEY *pkey,
                                     const void *data, apr_size_t len,
                                     const char **sig_b64, const char **errmsg)
 {
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
     unsigned char *sig;
-    size_t siglen = 0;
-    dpc_pkey_err_e rv = DPC_PKEY_INTERNAL;
+    apr_size_t siglen;
+    dpc_pkey_err_e rv = dpc_pkey_sign(p, pkey, EVP_sha256(), data, len, &sig, &siglen,
+                                      errmsg);
 
-    if (!(md = EVP_MD_CTX_new())
-        || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1
-        || !set_pkcs1(pkey, pctx)
-        || EVP_DigestSign(md, NULL, &siglen, data, len) != 1) {
-        rv = fail_ossl(p, errmsg, "cannot set up signing");
-        goto end;
-    }
-    sig = apr_palloc(p, siglen);
-    if (EVP_DigestSign(md, sig, &siglen, data, len) != 1) {
-        rv = fail_ossl(p, errmsg, "signing failed");
-        goto end;
-    }
-    *sig_b64 = dpc_b64_encode(p, sig, siglen);
-    rv = DPC_PKEY_OK;
-end:
-    EVP_MD_CTX_free(md);
+    if (rv == DPC_PKEY_OK)
+        *sig_b64 = dpc_b64_encode(p, sig, siglen);
     return rv;
 }
 

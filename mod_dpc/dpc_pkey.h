@@ -142,6 +142,12 @@ dpc_pkey_err_e dpc_pkey_private_pem(apr_pool_t *p, EVP_PKEY *pkey,
 dpc_pkey_err_e dpc_pkey_public_pem(apr_pool_t *p, EVP_PKEY *pkey,
                                    const char **pem, const char **errmsg);
 
+/* Sign data with the given digest: RSASSA-PKCS1-v1_5 for RSA keys, DER
+ * ECDSA for EC keys; the raw signature bytes from p. */
+dpc_pkey_err_e dpc_pkey_sign(apr_pool_t *p, EVP_PKEY *pkey, const EVP_MD *digest,
+                             const void *data, apr_size_t len, unsigned char **sig,
+                             apr_size_t *siglen, const char **errmsg);
+
 /* Sign data with SHA-256 (PKCS#1 v1.5 / DER ECDSA), standard base64 out. */
 dpc_pkey_err_e dpc_pkey_sign_sha256(apr_pool_t *p, EVP_PKEY *pkey,
                                     const void *data, apr_size_t len,

@@ -141,17 +141,6 @@ const char *dpc_client_token_hash(apr_pool_t *p, const char *token)
     return dpc_hex_encode(p, md, sizeof(md));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int dpc_client_token_matches(const char *token, const char *stored_hex)
 {
     unsigned char md[32], want[32];
@@ -160,7 +149,7 @@ int dpc_client_token_matches(const char *token, const char *stored_hex)
     if (!token || !stored_hex || strlen(stored_hex) != 64)
         return 0;
     for (i = 0; i < 32; i++) {
-        int hi = hexval(stored_hex[2 * i]), lo = hexval(stored_hex[2 * i + 1]);
+        int hi = dpc_hexval(stored_hex[2 * i]), lo = dpc_hexval(stored_hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return 0;
         want[i] = (unsigned char)(hi << 4 | lo);

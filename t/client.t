@@ -7,10 +7,9 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
-use IPC::Open3 ();
 use JSON::PP;
+use DPC::Test ();
 use MIME::Base64 qw(decode_base64 decode_base64url);
-use Symbol ();
 
 my $sandbox = $ENV{DPC_TEST_SANDBOX};
 my $token_tests = 10;
@@ -22,16 +21,7 @@ my $dir = tempdir(CLEANUP => 1);
 my $snippet = 'This is the snippet used to verify a key pair in DPC.';
 
 # Run dpc-client; returns (exit status, stdout, stderr).
-sub client {
-    my (@args) = @_;
-    my @cmd = ("$ENV{DPC_TEST_TOP}/dpc-client", @args);
-    my $pid = IPC::Open3::open3(my $in, my $out, my $err = Symbol::gensym(), @cmd);
-    close $in;
-    my $o = do { local $/; <$out> } // '';
-    my $e = do { local $/; <$err> } // '';
-    waitpid($pid, 0);
-    return ($? >> 8, $o, $e);
-}
+sub client { DPC::Test::run("$ENV{DPC_TEST_TOP}/dpc-client", @_) }
 
 # Show a command's stderr when a test about it fails.
 sub note_err {

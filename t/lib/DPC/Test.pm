@@ -11,7 +11,7 @@ use HTTP::Request ();
 use IPC::Open3 ();
 use Symbol ();
 
-our @EXPORT_OK = qw(req json_of sql sql_rows dpcctl wait_for oo_code);
+our @EXPORT_OK = qw(req json_of sql sql_rows run dpcctl wait_for oo_code);
 
 my $json = JSON::PP->new->canonical;
 
@@ -58,16 +58,21 @@ sub sql_rows {
     return @rows;
 }
 
-# Run the admin tool; returns (exit status, stdout, stderr).
-sub dpcctl {
-    my (@args) = @_;
-    my @cmd = ($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', $ENV{DPC_TEST_DB}, @args);
+# Run a command; returns (exit status, stdout, stderr).
+sub run {
+    my (@cmd) = @_;
     my $pid = IPC::Open3::open3(my $in, my $out, my $err = Symbol::gensym(), @cmd);
     close $in;
     my $o = do { local $/; <$out> } // '';
     my $e = do { local $/; <$err> } // '';
     waitpid($pid, 0);
     return ($? >> 8, $o, $e);
+}
+
+# Run the admin tool against the test database.
+sub dpcctl {
+    my (@args) = @_;
+    return run($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', $ENV{DPC_TEST_DB}, @args);
 }
 
 # Poll $cond every 50 ms for up to $secs; returns its last value.
