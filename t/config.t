@@ -1,0 +1,67 @@
+# Startup refuses a wrong configuration with a clear message: each broken
+# configuration is started in an httpd of its own, which must exit and say
+# why.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test;
+use Apache::TestUtil;
+use File::Temp qw(tempdir);
+use DPC::Test qw(run);
+
+my $dir = tempdir(CLEANUP => 1);
+my $mods = $ENV{DPC_TEST_MODULES};
+my $port = 20000 + $$ % 20000;
+
+my @cases = (
+    [ 'mod_dbd missing', "DPCTokenSecretFile $ENV{DPC_TEST_SECRET}\nDPCWorkers 0\n"
+      . "<Location /api/v2>\nDPCAPI dpc-v2\n</Location>\n", qr/mod_dbd is required/, 0 ],
+    [ 'unknown dialect', "<Location /api/v2>\nDPCAPI fhir\n</Location>\n",
+      qr/DPCAPI must be one of/, 1 ],
+    [ 'DPCAPI outside a Location', "DPCAPI dpc-v2\n", qr/DPCAPI/, 1 ],
+    [ 'bad worker count', "DPCWorkers many\n", qr/DPCWorkers must be a whole number from 0 to 64/, 1 ],
+    [ 'bad duration', "DPCFileLifetime 3 weeks\n", qr/DPCFileLifetime/, 1 ],
+    [ 'workers without a database', "DPCWorkers 1\nDPCExportRoot $dir\n",
+      qr/DPCWorkerDatabase is required/, 1 ],
+    [ 'workers without an export root', "DPCWorkerDatabase \"$ENV{DPC_TEST_DB}\"\n",
+      qr/DPCExportRoot is required/, 1 ],
+    [ 'export root not a directory', "DPCWorkerDatabase \"$ENV{DPC_TEST_DB}\"\n"
+      . "DPCExportRoot $dir/nope\n", qr/DPCExportRoot .* is not a directory/, 1 ],
+    [ 'API without a token secret', "DPCWorkers 0\n<Location /api/v2>\nDPCAPI dpc-v2\n"
+      . "</Location>\n", qr/DPCTokenSecretFile is required/, 1 ],
+    [ 'token secret too short', do {
+          open(my $fh, '>', "$dir/short") or die; print $fh "0123456789"; close $fh;
+          "DPCWorkers 0\nDPCTokenSecretFile $dir/short\n<Location /api/v2>\nDPCAPI dpc-v2\n"
+          . "</Location>\n" }, qr/DPCTokenSecretFile .*short.*32/, 1 ],
+    [ 'a server-wide directive in a Location', "<Location /x>\nDPCWorkers 2\n</Location>\n",
+      qr/DPCWorkers not allowed in <Location> context/, 1 ],
+);
+
+plan tests => 2 * @cases;
+
+for my $c (@cases) {
+    my ($name, $conf, $expect, $with_dbd) = @$c;
+    my $n = $port++;
+    my $file = "$dir/httpd-$n.conf";
+    open(my $fh, '>', $file) or die "$file: $!";
+    print $fh <<"CONF";
+ServerRoot "$dir"
+ServerName localhost
+Listen 127.0.0.1:$n
+PidFile "$dir/httpd-$n.pid"
+DefaultRuntimeDir "$dir"
+ErrorLog "$dir/error-$n.log"
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+CONF
+    print $fh "LoadModule dbd_module $mods/mod_dbd.so\nDBDriver pgsql\n"
+        . "DBDParams \"$ENV{DPC_TEST_DB}\"\n" if $with_dbd;
+    print $fh "LoadModule dpc_module $ENV{DPC_TEST_MODULE}\n$conf";
+    close $fh;
+    my ($st, $out, $err) = run('/usr/sbin/apache2', '-f', $file, '-k', 'start');
+    # A refusal in post_config leaves no server behind; stop one if it started.
+    my $started = -f "$dir/httpd-$n.pid";
+    run('/usr/sbin/apache2', '-f', $file, '-k', 'stop') if $started;
+    my $log = -f "$dir/error-$n.log" ? do { local (@ARGV, $/) = ("$dir/error-$n.log"); <> } : '';
+    ok t_cmp($started ? 'started' : 'refused', 'refused', "$name: httpd does not start");
+    ok t_cmp("$out$err$log", $expect, "$name: and says why");
+}
