@@ -6,7 +6,8 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
-use DPC::Test qw(run);
+use POSIX qw(WNOHANG);
+use DPC::Test qw(wait_for);
 
 my $dir = tempdir(CLEANUP => 1);
 my $mods = $ENV{DPC_TEST_MODULES};
@@ -57,11 +58,21 @@ CONF
         . "DBDParams \"$ENV{DPC_TEST_DB}\"\n" if $with_dbd;
     print $fh "LoadModule dpc_module $ENV{DPC_TEST_MODULE}\n$conf";
     close $fh;
-    my ($st, $out, $err) = run('/usr/sbin/apache2', '-f', $file, '-k', 'start');
-    # A refusal in post_config leaves no server behind; stop one if it started.
-    my $started = -f "$dir/httpd-$n.pid";
-    run('/usr/sbin/apache2', '-f', $file, '-k', 'stop') if $started;
-    my $log = -f "$dir/error-$n.log" ? do { local (@ARGV, $/) = ("$dir/error-$n.log"); <> } : '';
-    ok t_cmp($started ? 'started' : 'refused', 'refused', "$name: httpd does not start");
-    ok t_cmp("$out$err$log", $expect, "$name: and says why");
+    # In the foreground, so that a refusal is the process ending; one that
+    # is still running after 10 s started, and is stopped.
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open(STDOUT, '>', "$dir/out-$n.log");
+        open(STDERR, '>&', \*STDOUT);
+        exec('/usr/sbin/apache2', '-f', $file, '-DFOREGROUND') or exit 127;
+    }
+    my $ended = wait_for(10, sub { waitpid($pid, WNOHANG) == $pid });
+    if (!$ended) {
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
+    my $said = join '', map { -f $_ ? do { local (@ARGV, $/) = ($_); <> } : '' }
+        "$dir/out-$n.log", "$dir/error-$n.log";
+    ok t_cmp($ended ? 'refused' : 'started', 'refused', "$name: httpd does not start");
+    ok t_cmp($said, $expect, "$name: and says why");
 }
