@@ -20,6 +20,8 @@ static const dpc_route dpc_table[] = {
     { "Key", DPC_M_POST, DPC_OP_KEY_CREATE, DPC_ROUTE_WRITE },
     { "Key/*", DPC_M_GET, DPC_OP_KEY_READ, 0 },
     { "Key/*", DPC_M_DELETE, DPC_OP_KEY_DELETE, DPC_ROUTE_WRITE },
+    { "Organization", DPC_M_GET, DPC_OP_ORG_SEARCH, 0 },
+    { "Organization/*", DPC_M_GET, DPC_OP_ORG_READ, 0 },
     { NULL, 0, 0, 0 }
 };
 

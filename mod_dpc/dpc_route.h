@@ -25,7 +25,9 @@ typedef enum {
     DPC_OP_KEY_LIST,
     DPC_OP_KEY_CREATE,
     DPC_OP_KEY_READ,
-    DPC_OP_KEY_DELETE
+    DPC_OP_KEY_DELETE,
+    DPC_OP_ORG_SEARCH,
+    DPC_OP_ORG_READ
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

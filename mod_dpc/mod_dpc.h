@@ -93,6 +93,10 @@ int dpc_op_key_read(request_rec *r, const dpc_principal *who, const char *id);
 int dpc_op_key_create(request_rec *r, const dpc_principal *who);
 int dpc_op_key_delete(request_rec *r, const dpc_principal *who, const char *id);
 
+/* mod_dpc_org.c: the caller's own Organization. */
+int dpc_op_org_search(request_rec *r, const dpc_principal *who);
+int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id);
+
 /* mod_dpc_worker.c */
 int dpc_workers_start(apr_pool_t *pconf, server_rec *s);
 

@@ -53,6 +53,9 @@ static const struct {
       " RETURNING id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
     { DPC_Q_KEY_DELETE,
       "DELETE FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_ORG_GET,
+      "SELECT id, name, npi, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM organization WHERE id = %s::uuid" },
 };
 
 const char *dpc_db_prepare_all(cmd_parms *cmd)

@@ -36,5 +36,6 @@ int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res);
 #define DPC_Q_KEY_GET           "dpc_key_get"
 #define DPC_Q_KEY_CREATE        "dpc_key_create"
 #define DPC_Q_KEY_DELETE        "dpc_key_delete"
+#define DPC_Q_ORG_GET           "dpc_org_get"
 
 #endif

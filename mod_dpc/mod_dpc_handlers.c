@@ -240,6 +240,10 @@ static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principa
         return dpc_op_key_read(r, who, id);
     case DPC_OP_KEY_DELETE:
         return dpc_op_key_delete(r, who, id);
+    case DPC_OP_ORG_SEARCH:
+        return dpc_op_org_search(r, who);
+    case DPC_OP_ORG_READ:
+        return dpc_op_org_read(r, who, id);
     default:
         return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
                            "this operation is not implemented");

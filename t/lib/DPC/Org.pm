@@ -54,7 +54,7 @@ sub claims {
 
 sub assertion {
     my ($self, %a) = @_;
-    return sign_jwt(key => $a{key_file} // $self->{key_file}, alg => $a{alg},
+    return sign_jwt(key => $a{key_file} // $self->{key_file}, alg => $a{alg} // $self->{alg},
                     header => { kid => $self->{kid}, %{ $a{header} // {} } },
                     claims => $a{claims} // $self->claims, hmac_key => $a{hmac_key});
 }
