@@ -16,5 +16,6 @@ Suite *token_suite(void);
 Suite *synth_suite(void);
 Suite *mbi_suite(void);
 Suite *http_suite(void);
+Suite *roster_suite(void);
 
 #endif
