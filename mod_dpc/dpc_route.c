@@ -22,6 +22,20 @@ static const dpc_route dpc_table[] = {
     { "Key/*", DPC_M_DELETE, DPC_OP_KEY_DELETE, DPC_ROUTE_WRITE },
     { "Organization", DPC_M_GET, DPC_OP_ORG_SEARCH, 0 },
     { "Organization/*", DPC_M_GET, DPC_OP_ORG_READ, 0 },
+    { "Practitioner", DPC_M_POST, DPC_OP_PRAC_CREATE, DPC_ROUTE_WRITE },
+    { "Practitioner", DPC_M_GET, DPC_OP_PRAC_SEARCH, 0 },
+    { "Practitioner/*", DPC_M_GET, DPC_OP_PRAC_READ, 0 },
+    { "Practitioner/*", DPC_M_PUT, DPC_OP_PRAC_UPDATE, DPC_ROUTE_WRITE },
+    { "Practitioner/*", DPC_M_DELETE, DPC_OP_PRAC_DELETE, DPC_ROUTE_WRITE },
+    { "Practitioner/$submit", DPC_M_POST, DPC_OP_PRAC_SUBMIT, DPC_ROUTE_WRITE },
+    { "Practitioner/$validate", DPC_M_POST, DPC_OP_PRAC_VALIDATE, 0 },
+    { "Patient", DPC_M_POST, DPC_OP_PAT_CREATE, DPC_ROUTE_WRITE },
+    { "Patient", DPC_M_GET, DPC_OP_PAT_SEARCH, 0 },
+    { "Patient/*", DPC_M_GET, DPC_OP_PAT_READ, 0 },
+    { "Patient/*", DPC_M_PUT, DPC_OP_PAT_UPDATE, DPC_ROUTE_WRITE },
+    { "Patient/*", DPC_M_DELETE, DPC_OP_PAT_DELETE, DPC_ROUTE_WRITE },
+    { "Patient/$submit", DPC_M_POST, DPC_OP_PAT_SUBMIT, DPC_ROUTE_WRITE },
+    { "Patient/$validate", DPC_M_POST, DPC_OP_PAT_VALIDATE, 0 },
     { NULL, 0, 0, 0 }
 };
 

@@ -27,7 +27,22 @@ typedef enum {
     DPC_OP_KEY_READ,
     DPC_OP_KEY_DELETE,
     DPC_OP_ORG_SEARCH,
-    DPC_OP_ORG_READ
+    DPC_OP_ORG_READ,
+    /* Practitioner and Patient: one block each, in the same order */
+    DPC_OP_PRAC_CREATE,
+    DPC_OP_PRAC_READ,
+    DPC_OP_PRAC_SEARCH,
+    DPC_OP_PRAC_UPDATE,
+    DPC_OP_PRAC_DELETE,
+    DPC_OP_PRAC_SUBMIT,
+    DPC_OP_PRAC_VALIDATE,
+    DPC_OP_PAT_CREATE,
+    DPC_OP_PAT_READ,
+    DPC_OP_PAT_SEARCH,
+    DPC_OP_PAT_UPDATE,
+    DPC_OP_PAT_DELETE,
+    DPC_OP_PAT_SUBMIT,
+    DPC_OP_PAT_VALIDATE
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -93,6 +93,14 @@ int dpc_op_key_read(request_rec *r, const dpc_principal *who, const char *id);
 int dpc_op_key_create(request_rec *r, const dpc_principal *who);
 int dpc_op_key_delete(request_rec *r, const dpc_principal *who, const char *id);
 
+/* mod_dpc_people.c: Practitioner and Patient. */
+enum {
+    DPC_PERSON_CREATE, DPC_PERSON_READ, DPC_PERSON_SEARCH, DPC_PERSON_UPDATE,
+    DPC_PERSON_DELETE, DPC_PERSON_SUBMIT, DPC_PERSON_VALIDATE
+};
+int dpc_op_person(request_rec *r, int op, int patient, const dpc_principal *who,
+                  const char *id);
+
 /* mod_dpc_org.c: the caller's own Organization. */
 int dpc_op_org_search(request_rec *r, const dpc_principal *who);
 int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id);

@@ -3,13 +3,11 @@
 #include "mod_dpc_db.h"
 
 #include <http_log.h>
+#include <apr_strings.h>
 
 #include "dpc_log.h"
 
-static const struct {
-    const char *label;
-    const char *sql;
-} statements[] = {
+static const dpc_statement statements[] = {
     /* /Token/auth in one round trip: the live client token with that hash,
      * the organization's key with that id, and the jti recorded (the row
      * count of the insert says whether it was new). */
@@ -56,11 +54,15 @@ static const struct {
     { DPC_Q_ORG_GET,
       "SELECT id, name, npi, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM organization WHERE id = %s::uuid" },
+    { NULL, NULL }
 };
+
+static const dpc_statement *const tables[] = { statements, dpc_people_statements };
 
 const char *dpc_db_prepare_all(cmd_parms *cmd)
 {
     dpc_srv_conf *c = dpc_srv(cmd->server);
+    const dpc_statement *st;
     size_t i;
 
     if (!dpc_dbd_prepare) {
@@ -71,8 +73,9 @@ const char *dpc_db_prepare_all(cmd_parms *cmd)
     }
     if (c->dbd_prepared)
         return NULL;
-    for (i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
-        dpc_dbd_prepare(cmd->server, statements[i].sql, statements[i].label);
+    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+        for (st = tables[i]; st->label; st++)
+            dpc_dbd_prepare(cmd->server, st->sql, st->label);
     c->dbd_prepared = 1;
     return NULL;
 }
@@ -159,4 +162,11 @@ const char *dpc_db_col(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j)
 int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res)
 {
     return apr_dbd_num_tuples(db->driver, res);
+}
+
+apr_time_t dpc_db_time(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j)
+{
+    const char *v = dpc_db_col(r, db, row, j);
+
+    return v ? (apr_time_t)apr_atoi64(v) : 0;
 }

@@ -5,6 +5,18 @@
 
 #include "mod_dpc.h"
 
+/* A labelled statement; each module keeps a table of them, ended by a
+ * NULL label. */
+typedef struct dpc_statement {
+    const char *label;
+    const char *sql;
+} dpc_statement;
+
+extern const dpc_statement dpc_people_statements[];    /* mod_dpc_people.c */
+
+/* Timestamps come out of the database as epoch microseconds. */
+#define DPC_SQL_USEC(col) "(extract(epoch from " col ") * 1000000)::bigint"
+
 /* Prepare every statement for this server (from the DPCAPI directive, when
  * mod_dbd's optional functions are known).  NULL or an error message. */
 const char *dpc_db_prepare_all(cmd_parms *cmd);
@@ -24,6 +36,8 @@ apr_dbd_row_t *dpc_db_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res, 
 /* Column j of a row as text, NULL for SQL NULL. */
 const char *dpc_db_col(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j);
 int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res);
+/* Column j as an apr_time_t (from DPC_SQL_USEC), 0 for NULL. */
+apr_time_t dpc_db_time(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j);
 
 /* Statement labels. */
 #define DPC_Q_TOKEN_LOOKUP      "dpc_token_lookup"

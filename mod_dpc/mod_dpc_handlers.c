@@ -222,8 +222,13 @@ static int dispatch_public(request_rec *r, const dpc_route_match *m)
 static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principal *who)
 {
     const char *id = m->params[0];
+    int op = m->route->op;
 
-    switch (m->route->op) {
+    if (op >= DPC_OP_PRAC_CREATE && op <= DPC_OP_PRAC_VALIDATE)
+        return dpc_op_person(r, op - DPC_OP_PRAC_CREATE, 0, who, id);
+    if (op >= DPC_OP_PAT_CREATE && op <= DPC_OP_PAT_VALIDATE)
+        return dpc_op_person(r, op - DPC_OP_PAT_CREATE, 1, who, id);
+    switch (op) {
     case DPC_OP_TOKEN_LIST:
         return dpc_op_token_list(r, who);
     case DPC_OP_TOKEN_CREATE:

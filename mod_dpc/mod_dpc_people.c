@@ -1,0 +1,525 @@
+/* mod_dpc_people.c: the Practitioner and Patient resources of an
+ * organization: create, read, search by identifier, update, delete, $submit
+ * (a Bundle of many, all or nothing) and $validate.  Both resource types
+ * follow one set of rules; a `kind` names what differs. */
+#include "mod_dpc.h"
+
+#include <http_protocol.h>
+#include <apr_strings.h>
+
+#include "dpc_fhir.h"
+#include "dpc_log.h"
+#include "dpc_res.h"
+#include "dpc_token.h"
+#include "mod_dpc_db.h"
+
+#define BODY_LIMIT (32 * 1024 * 1024)
+#define SUBMIT_MAX 10000
+#define SEARCH_DEFAULT 100
+#define SEARCH_MAX 1000
+
+#define USEC DPC_SQL_USEC
+
+const dpc_statement dpc_people_statements[] = {
+    { "dpc_prac_create",
+      "INSERT INTO practitioner (org_id, npi, family, given, resource)"
+      " VALUES (%s::uuid, %s, %s, %s, %s) ON CONFLICT (org_id, npi) DO NOTHING"
+      " RETURNING id, " USEC("updated_at") },
+    { "dpc_pat_create",
+      "INSERT INTO patient (org_id, mbi, family, given, birth_date, resource)"
+      " VALUES (%s::uuid, %s, %s, %s, %s::date, %s) ON CONFLICT (org_id, mbi) DO NOTHING"
+      " RETURNING id, " USEC("updated_at") },
+    { "dpc_prac_read",
+      "SELECT id, resource, " USEC("updated_at") " FROM practitioner"
+      " WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { "dpc_pat_read",
+      "SELECT id, resource, " USEC("updated_at") " FROM patient"
+      " WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { "dpc_prac_search",
+      "SELECT id, resource, " USEC("updated_at") ", count(*) OVER ()"
+      " FROM practitioner WHERE org_id = %s::uuid AND (%s = '' OR npi = %s)"
+      " ORDER BY created_at, id LIMIT %s::int OFFSET %s::int" },
+    { "dpc_pat_search",
+      "SELECT id, resource, " USEC("updated_at") ", count(*) OVER ()"
+      " FROM patient WHERE org_id = %s::uuid AND (%s = '' OR mbi = %s)"
+      " ORDER BY created_at, id LIMIT %s::int OFFSET %s::int" },
+    /* An update may change the identifier, but not to one another resource
+     * of the organization has: then no row is updated. */
+    { "dpc_prac_update",
+      "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS npi, %s AS family,"
+      " %s AS given, %s AS resource)"
+      " UPDATE practitioner p SET npi = a.npi, family = a.family, given = a.given,"
+      " resource = a.resource, updated_at = now() FROM a"
+      " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM practitioner o"
+      " WHERE o.org_id = a.org AND o.npi = a.npi AND o.id <> a.id)"
+      " RETURNING p.id, " USEC("p.updated_at") },
+    { "dpc_pat_update",
+      "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"
+      " %s AS given, %s::date AS birth_date, %s AS resource)"
+      " UPDATE patient p SET mbi = a.mbi, family = a.family, given = a.given,"
+      " birth_date = a.birth_date, resource = a.resource, updated_at = now() FROM a"
+      " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM patient o"
+      " WHERE o.org_id = a.org AND o.mbi = a.mbi AND o.id <> a.id)"
+      " RETURNING p.id, " USEC("p.updated_at") },
+    { "dpc_prac_delete",
+      "DELETE FROM practitioner WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { "dpc_pat_delete",
+      "DELETE FROM patient WHERE org_id = %s::uuid AND id = %s::uuid" },
+    /* $submit: the whole Bundle in one statement, so it is stored whole or
+     * not at all; resources already registered (same NPI or MBI) are
+     * updated. */
+    { "dpc_prac_submit",
+      "INSERT INTO practitioner (org_id, npi, family, given, resource)"
+      " SELECT %s::uuid, e->>'key', e->>'family', e->>'given', e->>'json'"
+      " FROM jsonb_array_elements(%s::jsonb) e"
+      " ON CONFLICT (org_id, npi) DO UPDATE SET family = excluded.family,"
+      " given = excluded.given, resource = excluded.resource, updated_at = now()"
+      " RETURNING id, resource, " USEC("updated_at") },
+    { "dpc_pat_submit",
+      "INSERT INTO patient (org_id, mbi, family, given, birth_date, resource)"
+      " SELECT %s::uuid, e->>'key', e->>'family', e->>'given', (e->>'birth_date')::date,"
+      " e->>'json' FROM jsonb_array_elements(%s::jsonb) e"
+      " ON CONFLICT (org_id, mbi) DO UPDATE SET family = excluded.family,"
+      " given = excluded.given, birth_date = excluded.birth_date,"
+      " resource = excluded.resource, updated_at = now()"
+      " RETURNING id, resource, " USEC("updated_at") },
+    { NULL, NULL }
+};
+
+typedef struct kind {
+    const char *type;               /* "Practitioner" */
+    dpc_res_type_e rtype;
+    const char *key_system;         /* identifier system searched */
+    const char *q_create, *q_read, *q_search, *q_update, *q_delete, *q_submit;
+} kind;
+
+static const kind practitioner = {
+    "Practitioner", DPC_RES_PRACTITIONER, DPC_SYS_NPI, "dpc_prac_create",
+    "dpc_prac_read", "dpc_prac_search", "dpc_prac_update", "dpc_prac_delete",
+    "dpc_prac_submit"
+};
+
+static const kind patient = {
+    "Patient", DPC_RES_PATIENT, DPC_SYS_MBI, "dpc_pat_create", "dpc_pat_read",
+    "dpc_pat_search", "dpc_pat_update", "dpc_pat_delete", "dpc_pat_submit"
+};
+
+/* What both resource types have in common once checked. */
+typedef struct person {
+    const char *key;                /* NPI or normalized MBI */
+    const char *family, *given;
+    const char *birth_date;         /* Patient only */
+    const char *json;               /* stored form */
+} person;
+
+static int is_patient(const kind *k)
+{
+    return k->rtype == DPC_RES_PATIENT;
+}
+
+static int check_one(request_rec *r, const kind *k, const json_t *res, const char *where,
+                     json_t *oo, person *out)
+{
+    if (is_patient(k)) {
+        dpc_patient *pt;
+
+        if (dpc_patient_check(r->pool, res, where, r->request_time, oo, &pt))
+            return -1;
+        out->key = pt->mbi;
+        out->family = pt->family;
+        out->given = pt->given;
+        out->birth_date = pt->birth_date;
+        out->json = pt->json;
+    }
+    else {
+        dpc_practitioner *pr;
+
+        if (dpc_practitioner_check(r->pool, res, where, oo, &pr))
+            return -1;
+        out->key = pr->npi;
+        out->family = pr->family;
+        out->given = pr->given;
+        out->birth_date = NULL;
+        out->json = pr->json;
+    }
+    return 0;
+}
+
+static int send_outcome(request_rec *r, int status, json_t *oo)
+{
+    return dpc_send_json(r, status, DPC_FHIR_JSON, oo);
+}
+
+/* The request body as one JSON object, or NULL with the 4xx sent. */
+static json_t *read_json(request_rec *r, int *status)
+{
+    const char *body;
+    apr_size_t len;
+    json_t *oo = dpc_oo_new(), *v = NULL;
+    int rc = dpc_read_body(r, BODY_LIMIT, &body, &len);
+
+    if (rc != OK) {
+        json_decref(oo);
+        *status = dpc_send_oo(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
+                              ? DPC_ISSUE_TOO_COSTLY : DPC_ISSUE_STRUCTURE,
+                              "the body cannot be read, or is over 32 MB");
+        return NULL;
+    }
+    if (dpc_res_load(r->pool, body, len, "body", oo, &v)) {
+        *status = send_outcome(r, HTTP_BAD_REQUEST, oo);
+        return NULL;
+    }
+    json_decref(oo);
+    return v;
+}
+
+static const char *resource_url(request_rec *r, const kind *k, const char *id)
+{
+    return apr_pstrcat(r->pool, dpc_base_url(r), "/", k->type, "/", id, NULL);
+}
+
+/* A stored resource with its id and meta.  Stored text is always an object
+ * (it was checked on the way in); an empty one stands in should it not be. */
+static json_t *output(request_rec *r, const char *json, const char *id, apr_time_t updated)
+{
+    json_t *o = json ? dpc_res_output(r->pool, json, strlen(json), id, updated, NULL) : NULL;
+
+    if (!o) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00151)
+                      "stored resource %s is not a JSON object", id);
+        o = json_pack("{s:s}", "id", id);
+    }
+    return o;
+}
+
+/* ---- create, read, update, delete ------------------------------------------ */
+
+static int op_create(request_rec *r, const kind *k, const dpc_principal *who)
+{
+    const char *args[6], *id;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    json_t *body, *oo;
+    person ps;
+    int n = 0, status;
+
+    if (!(body = read_json(r, &status)))
+        return status;
+    oo = dpc_json_pool(r->pool, dpc_oo_new());
+    if (check_one(r, k, body, NULL, oo, &ps))
+        return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
+    args[n++] = who->org_id;
+    args[n++] = ps.key;
+    args[n++] = ps.family;
+    args[n++] = ps.given;
+    if (is_patient(k))
+        args[n++] = ps.birth_date;
+    args[n++] = ps.json;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_create, &res, n, args))
+        return dpc_send_db_error(r);
+    if (!(row = dpc_db_row(r, db, res, 0)))
+        return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DUPLICATE,
+                           apr_psprintf(r->pool, "a %s with %s %s is already registered "
+                                        "(search ?identifier=%s to find it)", k->type,
+                                        is_patient(k) ? "MBI" : "NPI", ps.key, ps.key));
+    id = dpc_db_col(r, db, row, 0);
+    apr_table_setn(r->headers_out, "Location", resource_url(r, k, id));
+    return dpc_send_json(r, HTTP_CREATED, DPC_FHIR_JSON,
+                         output(r, ps.json, id, dpc_db_time(r, db, row, 1)));
+}
+
+static int not_found(request_rec *r, const kind *k)
+{
+    return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
+                       apr_psprintf(r->pool, "no such %s", k->type));
+}
+
+static int op_read(request_rec *r, const kind *k, const dpc_principal *who, const char *id)
+{
+    const char *args[2];
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+
+    if (!dpc_uuid_is_valid(id))
+        return not_found(r, k);
+    args[0] = who->org_id;
+    args[1] = id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_read, &res, 2, args))
+        return dpc_send_db_error(r);
+    if (!(row = dpc_db_row(r, db, res, 0)))
+        return not_found(r, k);
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
+                         output(r, dpc_db_col(r, db, row, 1), dpc_db_col(r, db, row, 0),
+                                dpc_db_time(r, db, row, 2)));
+}
+
+static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
+                     const char *id)
+{
+    const char *args[7], *given_id;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    json_t *body, *oo;
+    person ps;
+    int n = 0, status;
+
+    if (!dpc_uuid_is_valid(id))
+        return not_found(r, k);
+    if (!(body = read_json(r, &status)))
+        return status;
+    /* FHIR update: the body's id, when given, must be the URL's */
+    given_id = dpc_jstr(body, "id");
+    if (given_id && strcasecmp(given_id, id))
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                           apr_psprintf(r->pool, "%s.id (%s) is not the id in the URL",
+                                        k->type, given_id));
+    oo = dpc_json_pool(r->pool, dpc_oo_new());
+    if (check_one(r, k, body, NULL, oo, &ps))
+        return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
+    args[n++] = who->org_id;
+    args[n++] = id;
+    args[n++] = ps.key;
+    args[n++] = ps.family;
+    args[n++] = ps.given;
+    if (is_patient(k))
+        args[n++] = ps.birth_date;
+    args[n++] = ps.json;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_update, &res, n, args))
+        return dpc_send_db_error(r);
+    if ((row = dpc_db_row(r, db, res, 0)) != NULL)
+        return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
+                             output(r, ps.json, id, dpc_db_time(r, db, row, 1)));
+    /* Nothing updated: either no such resource, or the new identifier is
+     * another resource's. */
+    args[1] = id;
+    if (dpc_db_select(r, db, k->q_read, &res, 2, args))
+        return dpc_send_db_error(r);
+    if (!dpc_db_row(r, db, res, 0))
+        return not_found(r, k);
+    return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DUPLICATE,
+                       apr_psprintf(r->pool, "another %s of your organization has %s %s",
+                                    k->type, is_patient(k) ? "MBI" : "NPI", ps.key));
+}
+
+static int op_delete(request_rec *r, const kind *k, const dpc_principal *who,
+                     const char *id)
+{
+    const char *args[2];
+    ap_dbd_t *db;
+    int n;
+
+    if (!dpc_uuid_is_valid(id))
+        return not_found(r, k);
+    args[0] = who->org_id;
+    args[1] = id;
+    if (!(db = dpc_db(r)) || dpc_db_query(r, db, k->q_delete, &n, 2, args))
+        return dpc_send_db_error(r);
+    if (!n)
+        return not_found(r, k);
+    return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
+                       apr_psprintf(r->pool, "%s/%s was deleted", k->type, id));
+}
+
+/* ---- search --------------------------------------------------------------------- */
+
+/* ?identifier=VALUE or SYSTEM|VALUE: the key to match ("" for all), or NULL
+ * with the 400 sent. */
+static const char *search_key(request_rec *r, const kind *k, int *status)
+{
+    const char *v = dpc_query_param(r, "identifier"), *bar;
+    char mbi[DPC_MBI_LEN + 1];
+
+    if (!v)
+        return "";
+    if ((bar = strchr(v, '|')) != NULL) {
+        const char *system = apr_pstrmemdup(r->pool, v, bar - v);
+
+        if (*system && strcmp(system, k->key_system)
+            && !(is_patient(k) && dpc_sys_is_mbi(system))) {
+            *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                                  apr_psprintf(r->pool, "identifier system must be %s",
+                                               k->key_system));
+            return NULL;
+        }
+        v = bar + 1;
+    }
+    if (is_patient(k))
+        return dpc_mbi_normalize(v, mbi) ? apr_pstrdup(r->pool, mbi) : "-";
+    return v;
+}
+
+static int page_param(request_rec *r, const char *name, int def, int max, int *out)
+{
+    const char *v = dpc_query_param(r, name);
+    char *end;
+    long n;
+
+    *out = def;
+    if (!v)
+        return 0;
+    n = strtol(v, &end, 10);
+    if (end == v || *end || n < 0 || n > max)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int op_search(request_rec *r, const kind *k, const dpc_principal *who)
+{
+    const char *args[5], *key;
+    apr_dbd_results_t *res;
+    ap_dbd_t *db;
+    json_t *entries, *bundle;
+    int status, count, offset, total = 0, i, n;
+
+    if (!(key = search_key(r, k, &status)))
+        return status;
+    if (page_param(r, "_count", SEARCH_DEFAULT, SEARCH_MAX, &count)
+        || page_param(r, "_offset", 0, 100000000, &offset))
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE, apr_psprintf(r->pool,
+                           "_count must be 0 to %d and _offset a whole number", SEARCH_MAX));
+    args[0] = who->org_id;
+    args[1] = key;
+    args[2] = key;
+    args[3] = apr_itoa(r->pool, count);
+    args[4] = apr_itoa(r->pool, offset);
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_search, &res, 5, args))
+        return dpc_send_db_error(r);
+    n = dpc_db_nrows(db, res);
+    entries = json_array();
+    for (i = 0; i < n; i++) {
+        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
+        const char *id = dpc_db_col(r, db, row, 0);
+
+        total = atoi(dpc_db_col(r, db, row, 3));
+        json_array_append_new(entries, json_pack("{s:s, s:o, s:{s:s}}", "fullUrl",
+                              resource_url(r, k, id), "resource",
+                              output(r, dpc_db_col(r, db, row, 1), id,
+                                     dpc_db_time(r, db, row, 2)),
+                              "search", "mode", "match"));
+    }
+    bundle = json_pack("{s:s, s:s, s:i, s:o}", "resourceType", "Bundle", "type",
+                       "searchset", "total", total, "entry", entries);
+    if (n && offset + n < total) {
+        const char *next = apr_psprintf(r->pool, "%s/%s?%s%s_count=%d&_offset=%d",
+                                        dpc_base_url(r), k->type,
+                                        *key ? "identifier=" : "", *key
+                                        ? apr_pstrcat(r->pool, key, "&", NULL) : "",
+                                        count, offset + n);
+
+        json_object_set_new(bundle, "link", json_pack("[{s:s, s:s}]", "relation", "next",
+                                                      "url", next));
+    }
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON, bundle);
+}
+
+/* ---- $submit and $validate ------------------------------------------------------ */
+
+static json_t *submit_rows(const kind *k, const dpc_submit *sub)
+{
+    json_t *rows = json_array();
+    int i;
+
+    for (i = 0; i < sub->n; i++) {
+        json_t *e;
+
+        if (is_patient(k)) {
+            const dpc_patient *pt = sub->patients[i];
+
+            e = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", pt->mbi, "family",
+                          pt->family, "given", pt->given, "birth_date", pt->birth_date,
+                          "json", pt->json);
+        }
+        else {
+            const dpc_practitioner *pr = sub->practitioners[i];
+
+            e = json_pack("{s:s, s:s, s:s, s:s}", "key", pr->npi, "family", pr->family,
+                          "given", pr->given, "json", pr->json);
+        }
+        json_array_append_new(rows, e);
+    }
+    return rows;
+}
+
+static int op_submit(request_rec *r, const kind *k, const dpc_principal *who)
+{
+    const char *args[2];
+    apr_dbd_results_t *res;
+    ap_dbd_t *db;
+    json_t *body, *oo, *entries;
+    dpc_submit *sub;
+    int status, i, n;
+
+    if (!(body = read_json(r, &status)))
+        return status;
+    oo = dpc_json_pool(r->pool, dpc_oo_new());
+    if (dpc_submit_check(r->pool, body, k->rtype, SUBMIT_MAX, r->request_time, oo, &sub))
+        return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
+    args[0] = who->org_id;
+    args[1] = dpc_json_pdump_decref(r->pool, submit_rows(k, sub));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_submit, &res, 2, args))
+        return dpc_send_db_error(r);
+    n = dpc_db_nrows(db, res);
+    entries = json_array();
+    for (i = 0; i < n; i++) {
+        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
+        const char *id = dpc_db_col(r, db, row, 0);
+
+        json_array_append_new(entries, json_pack("{s:s, s:o}", "fullUrl",
+                              resource_url(r, k, id), "resource",
+                              output(r, dpc_db_col(r, db, row, 1), id,
+                                     dpc_db_time(r, db, row, 2))));
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00150)
+                  "organization %s submitted %d %s resources", who->org_id, n, k->type);
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
+                         json_pack("{s:s, s:s, s:i, s:o}", "resourceType", "Bundle",
+                                   "type", "collection", "total", n, "entry", entries));
+}
+
+/* FHIR $validate: the resource, bare or as the "resource" parameter of a
+ * Parameters; 200 with the OperationOutcome whatever it finds. */
+static int op_validate(request_rec *r, const kind *k)
+{
+    const json_t *res;
+    json_t *body, *oo;
+    person ps;
+    int status;
+
+    if (!(body = read_json(r, &status)))
+        return status;
+    oo = dpc_json_pool(r->pool, dpc_oo_new());
+    if (!(res = dpc_res_unwrap(r->pool, body, k->type, oo))
+        || check_one(r, k, res, NULL, oo, &ps))
+        return send_outcome(r, HTTP_OK, json_incref(oo));
+    return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
+                       apr_psprintf(r->pool, "the %s is valid", k->type));
+}
+
+/* ---- dispatch --------------------------------------------------------------------- */
+
+int dpc_op_person(request_rec *r, int op, int patient_kind, const dpc_principal *who,
+                  const char *id)
+{
+    const kind *k = patient_kind ? &patient : &practitioner;
+
+    switch (op) {
+    case DPC_PERSON_CREATE:
+        return op_create(r, k, who);
+    case DPC_PERSON_READ:
+        return op_read(r, k, who, id);
+    case DPC_PERSON_SEARCH:
+        return op_search(r, k, who);
+    case DPC_PERSON_UPDATE:
+        return op_update(r, k, who, id);
+    case DPC_PERSON_DELETE:
+        return op_delete(r, k, who, id);
+    case DPC_PERSON_SUBMIT:
+        return op_submit(r, k, who);
+    default:
+        return op_validate(r, k);
+    }
+}
