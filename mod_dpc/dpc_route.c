@@ -36,6 +36,13 @@ static const dpc_route dpc_table[] = {
     { "Patient/*", DPC_M_DELETE, DPC_OP_PAT_DELETE, DPC_ROUTE_WRITE },
     { "Patient/$submit", DPC_M_POST, DPC_OP_PAT_SUBMIT, DPC_ROUTE_WRITE },
     { "Patient/$validate", DPC_M_POST, DPC_OP_PAT_VALIDATE, 0 },
+    { "Group", DPC_M_POST, DPC_OP_GROUP_CREATE, DPC_ROUTE_WRITE },
+    { "Group", DPC_M_GET, DPC_OP_GROUP_SEARCH, 0 },
+    { "Group/*", DPC_M_GET, DPC_OP_GROUP_READ, 0 },
+    { "Group/*", DPC_M_PUT, DPC_OP_GROUP_REPLACE, DPC_ROUTE_WRITE },
+    { "Group/*", DPC_M_DELETE, DPC_OP_GROUP_DELETE, DPC_ROUTE_WRITE },
+    { "Group/*/$add", DPC_M_POST, DPC_OP_GROUP_ADD, DPC_ROUTE_WRITE },
+    { "Group/*/$remove", DPC_M_POST, DPC_OP_GROUP_REMOVE, DPC_ROUTE_WRITE },
     { NULL, 0, 0, 0 }
 };
 

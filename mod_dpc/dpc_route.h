@@ -42,7 +42,15 @@ typedef enum {
     DPC_OP_PAT_UPDATE,
     DPC_OP_PAT_DELETE,
     DPC_OP_PAT_SUBMIT,
-    DPC_OP_PAT_VALIDATE
+    DPC_OP_PAT_VALIDATE,
+    /* Group, in the order of DPC_GROUP_* */
+    DPC_OP_GROUP_CREATE,
+    DPC_OP_GROUP_READ,
+    DPC_OP_GROUP_SEARCH,
+    DPC_OP_GROUP_REPLACE,
+    DPC_OP_GROUP_DELETE,
+    DPC_OP_GROUP_ADD,
+    DPC_OP_GROUP_REMOVE
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -101,6 +101,13 @@ enum {
 int dpc_op_person(request_rec *r, int op, int patient, const dpc_principal *who,
                   const char *id);
 
+/* mod_dpc_groups.c: attribution rosters. */
+enum {
+    DPC_GROUP_CREATE, DPC_GROUP_READ, DPC_GROUP_SEARCH, DPC_GROUP_REPLACE,
+    DPC_GROUP_DELETE, DPC_GROUP_ADD, DPC_GROUP_REMOVE
+};
+int dpc_op_group(request_rec *r, int op, const dpc_principal *who, const char *id);
+
 /* mod_dpc_org.c: the caller's own Organization. */
 int dpc_op_org_search(request_rec *r, const dpc_principal *who);
 int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id);

@@ -57,7 +57,9 @@ static const dpc_statement statements[] = {
     { NULL, NULL }
 };
 
-static const dpc_statement *const tables[] = { statements, dpc_people_statements };
+static const dpc_statement *const tables[] = {
+    statements, dpc_people_statements, dpc_group_statements
+};
 
 const char *dpc_db_prepare_all(cmd_parms *cmd)
 {

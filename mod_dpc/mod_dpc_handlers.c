@@ -228,6 +228,8 @@ static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principa
         return dpc_op_person(r, op - DPC_OP_PRAC_CREATE, 0, who, id);
     if (op >= DPC_OP_PAT_CREATE && op <= DPC_OP_PAT_VALIDATE)
         return dpc_op_person(r, op - DPC_OP_PAT_CREATE, 1, who, id);
+    if (op >= DPC_OP_GROUP_CREATE && op <= DPC_OP_GROUP_REMOVE)
+        return dpc_op_group(r, op - DPC_OP_GROUP_CREATE, who, id);
     switch (op) {
     case DPC_OP_TOKEN_LIST:
         return dpc_op_token_list(r, who);

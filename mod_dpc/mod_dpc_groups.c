@@ -1,0 +1,369 @@
+/* mod_dpc_groups.c: attribution rosters (FHIR Group).  One roster per
+ * practitioner per organization; members carry a period (DPCAttributionDays
+ * from their last attestation) and read as inactive once it has passed or
+ * they were removed.  Every write is one call of dpc_roster_write() in the
+ * database: one transaction, checked whole before anything is written. */
+#include "mod_dpc.h"
+
+#include <http_protocol.h>
+#include <apr_strings.h>
+
+#include "dpc_fhir.h"
+#include "dpc_log.h"
+#include "dpc_res.h"
+#include "dpc_roster.h"
+#include "dpc_token.h"
+#include "mod_dpc_db.h"
+
+#define BODY_LIMIT (32 * 1024 * 1024)
+#define USEC DPC_SQL_USEC
+
+const dpc_statement dpc_group_statements[] = {
+    { "dpc_group_write",
+      "SELECT dpc_roster_write(%s::uuid, %s::uuid, %s, %s, %s, %s::jsonb, %s::uuid, %s,"
+      " to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int, %s::int)::text" },
+    { "dpc_group_get",
+      "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") " FROM roster r"
+      " JOIN practitioner p ON p.id = r.practitioner_id"
+      " WHERE r.org_id = %s::uuid AND r.id = %s::uuid" },
+    { "dpc_group_members",
+      "SELECT a.patient_id, p.mbi, " USEC("a.period_start") ", " USEC("a.period_end")
+      ", (a.removed_at IS NOT NULL OR a.period_end <= now())::int"
+      " FROM attribution a JOIN patient p ON p.id = a.patient_id"
+      " WHERE a.roster_id = %s::uuid ORDER BY p.mbi" },
+    { "dpc_group_search",
+      "SELECT r.id FROM roster r JOIN practitioner p ON p.id = r.practitioner_id"
+      " WHERE r.org_id = %s::uuid AND (%s = '' OR p.npi = %s) ORDER BY r.created_at, r.id" },
+    { "dpc_group_delete",
+      "DELETE FROM roster WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { NULL, NULL }
+};
+
+static int is_r4(request_rec *r)
+{
+    return dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2;
+}
+
+static int group_not_found(request_rec *r)
+{
+    return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
+}
+
+/* The roster as the dialect shows it, or NULL (not found, or database
+ * trouble: *status tells which and was sent). */
+static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who,
+                          const char *id, int *status)
+{
+    const char *args[2];
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    dpc_group_view g;
+    dpc_member_row *m;
+    int i;
+
+    args[0] = who->org_id;
+    args[1] = id;
+    if (dpc_db_select(r, db, "dpc_group_get", &res, 2, args)) {
+        *status = dpc_send_db_error(r);
+        return NULL;
+    }
+    if (!(row = dpc_db_row(r, db, res, 0))) {
+        *status = group_not_found(r);
+        return NULL;
+    }
+    memset(&g, 0, sizeof(g));
+    g.id = dpc_db_col(r, db, row, 0);
+    g.name = dpc_db_col(r, db, row, 1);
+    g.npi = dpc_db_col(r, db, row, 2);
+    g.last_updated = dpc_db_time(r, db, row, 3);
+    g.org_id = who->org_id;
+    if (dpc_db_select(r, db, "dpc_group_members", &res, 1, &g.id)) {
+        *status = dpc_send_db_error(r);
+        return NULL;
+    }
+    g.n = dpc_db_nrows(db, res);
+    g.members = m = apr_pcalloc(r->pool, sizeof(*m) * (g.n ? g.n : 1));
+    for (i = 0; i < g.n; i++) {
+        row = dpc_db_row(r, db, res, i);
+        m[i].patient_id = dpc_db_col(r, db, row, 0);
+        m[i].mbi = dpc_db_col(r, db, row, 1);
+        m[i].period_start = dpc_db_time(r, db, row, 2);
+        m[i].period_end = dpc_db_time(r, db, row, 3);
+        m[i].inactive = atoi(dpc_db_col(r, db, row, 4));
+    }
+    return is_r4(r) ? dpc_group_r4(r->pool, &g) : dpc_group_stu3(r->pool, &g);
+}
+
+static int op_read(request_rec *r, const dpc_principal *who, const char *id)
+{
+    ap_dbd_t *db;
+    json_t *g;
+    int status;
+
+    if (!dpc_uuid_is_valid(id))
+        return group_not_found(r);
+    if (!(db = dpc_db(r)))
+        return dpc_send_db_error(r);
+    if (!(g = load_group(r, db, who, id, &status)))
+        return status;
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON, g);
+}
+
+/* The NPI of a search: characteristic-value=[|]attributed-to$[system|]NPI,
+ * or characteristic=attributed-to&characteristic-code=NPI (the v1 guide's
+ * two spellings); "" for every roster, NULL after a 400. */
+static const char *search_npi(request_rec *r, int *status)
+{
+    const char *cv = dpc_query_param(r, "characteristic-value");
+    const char *c = dpc_query_param(r, "characteristic");
+    const char *code = dpc_query_param(r, "characteristic-code"), *dollar, *bar;
+
+    if (cv) {
+        if (*cv == '|')
+            cv++;
+        if (!(dollar = strchr(cv, '$'))
+            || strncmp(cv, "attributed-to", dollar - cv) || dollar - cv != 13) {
+            *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                                  "characteristic-value must be attributed-to${NPI}");
+            return NULL;
+        }
+        code = dollar + 1;
+        if ((bar = strchr(code, '|')) != NULL)
+            code = bar + 1;
+        return code;
+    }
+    if (c && strcmp(c, "attributed-to")) {
+        *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                              "only the attributed-to characteristic can be searched");
+        return NULL;
+    }
+    return code ? code : "";
+}
+
+static int op_search(request_rec *r, const dpc_principal *who)
+{
+    const char *args[3], *npi;
+    apr_dbd_results_t *res;
+    ap_dbd_t *db;
+    json_t *entries;
+    int status, i, n;
+
+    if (!(npi = search_npi(r, &status)))
+        return status;
+    if (!(db = dpc_db(r)))
+        return dpc_send_db_error(r);
+    args[0] = who->org_id;
+    args[1] = npi;
+    args[2] = npi;
+    if (dpc_db_select(r, db, "dpc_group_search", &res, 3, args))
+        return dpc_send_db_error(r);
+    n = dpc_db_nrows(db, res);
+    entries = dpc_json_pool(r->pool, json_array());
+    for (i = 0; i < n; i++) {
+        const char *id = dpc_db_col(r, db, dpc_db_row(r, db, res, i), 0);
+        json_t *g = load_group(r, db, who, id, &status);
+
+        if (!g)
+            return status;
+        json_array_append_new(entries, json_pack("{s:s, s:o}", "fullUrl",
+                              apr_pstrcat(r->pool, dpc_base_url(r), "/Group/", id, NULL),
+                              "resource", g));
+    }
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
+                         json_pack("{s:s, s:s, s:i, s:O}", "resourceType", "Bundle",
+                                   "type", "searchset", "total", n, "entry", entries));
+}
+
+static int op_delete(request_rec *r, const dpc_principal *who, const char *id)
+{
+    const char *args[2];
+    ap_dbd_t *db;
+    int n;
+
+    if (!dpc_uuid_is_valid(id))
+        return group_not_found(r);
+    args[0] = who->org_id;
+    args[1] = id;
+    if (!(db = dpc_db(r)) || dpc_db_query(r, db, "dpc_group_delete", &n, 2, args))
+        return dpc_send_db_error(r);
+    if (!n)
+        return group_not_found(r);
+    return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
+                       apr_psprintf(r->pool, "Group/%s was deleted", id));
+}
+
+/* ---- writes ------------------------------------------------------------------ */
+
+typedef struct roster_write {
+    const char *action;              /* create, add, replace, remove */
+    const char *roster_id;           /* NULL for create */
+    dpc_roster *roster;
+    dpc_attestation *attest;         /* NULL for remove */
+} roster_write;
+
+/* Body and X-Provenance, checked together so the client hears of every
+ * problem at once.  OK, or the 400/422 sent. */
+static int read_write(request_rec *r, const dpc_principal *who, roster_write *w,
+                      int *status)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+    const char *body, *prov = apr_table_get(r->headers_in, "X-Provenance");
+    apr_size_t len;
+    json_t *oo = dpc_json_pool(r->pool, dpc_oo_new()), *v;
+    dpc_roster_rules rules;
+    dpc_attest_rules ar;
+    int rc = dpc_read_body(r, BODY_LIMIT, &body, &len), bad = 0;
+
+    if (rc != OK) {
+        *status = dpc_send_oo(r, rc, DPC_ISSUE_TOO_COSTLY,
+                              "the body cannot be read, or is over 32 MB");
+        return -1;
+    }
+    if (dpc_res_load(r->pool, body, len, "body", oo, &v)) {
+        *status = dpc_send_json(r, HTTP_BAD_REQUEST, DPC_FHIR_JSON, json_incref(oo));
+        return -1;
+    }
+    rules.max_members = dpc_conf_roster_cap(c);
+    rules.allow_empty = !strcmp(w->action, "replace");
+    bad |= dpc_roster_check(r->pool, v, &rules, oo, &w->roster) != 0;
+    if (strcmp(w->action, "remove")) {
+        memset(&ar, 0, sizeof(ar));
+        ar.org_id = who->org_id;
+        ar.now = r->request_time;
+        ar.skew = apr_time_from_sec(300);
+        ar.require_on_behalf_of = 1;
+        bad |= dpc_attestation_check(r->pool, prov, prov ? strlen(prov) : 0, &ar, oo,
+                                     &w->attest) != 0;
+    }
+    if (bad) {
+        *status = dpc_send_json(r, HTTP_UNPROCESSABLE_ENTITY, DPC_FHIR_JSON,
+                                json_incref(oo));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *members_json(request_rec *r, const dpc_roster *ro)
+{
+    json_t *a = json_array();
+    int i;
+
+    for (i = 0; i < ro->n; i++)
+        json_array_append_new(a, json_pack("{s:s}", ro->members[i].kind == DPC_MEMBER_REF
+                                           ? "ref" : "mbi", ro->members[i].value));
+    return dpc_json_pdump_decref(r->pool, a);
+}
+
+/* What the database refused, as the client should hear it. */
+static int refused(request_rec *r, json_t *res, const roster_write *w)
+{
+    const char *e = dpc_jstr(res, "error");
+
+    if (!strcmp(e, "not_found"))
+        return group_not_found(r);
+    if (!strcmp(e, "no_practitioner"))
+        return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_NOT_FOUND,
+                           apr_psprintf(r->pool, "no Practitioner of your organization has "
+                                        "NPI %s: register it first", w->roster->npi));
+    if (!strcmp(e, "attestation_practitioner"))
+        return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_SECURITY,
+                           "X-Provenance: agent.onBehalfOf must be the Practitioner the "
+                           "roster is attributed to");
+    if (!strcmp(e, "npi_mismatch"))
+        return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_INVALID,
+                           "the Group is attributed to another NPI than this roster");
+    if (!strcmp(e, "duplicate")) {
+        apr_table_setn(r->headers_out, "Location",
+                       apr_pstrcat(r->pool, dpc_base_url(r), "/Group/",
+                                   dpc_jstr(res, "roster"), NULL));
+        return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DUPLICATE,
+                           apr_psprintf(r->pool, "NPI %s already has a roster: Group/%s; "
+                                        "use $add or PUT", w->roster->npi,
+                                        dpc_jstr(res, "roster")));
+    }
+    if (!strcmp(e, "cap_exceeded"))
+        return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_TOO_COSTLY,
+                           apr_psprintf(r->pool, "the roster would have %" JSON_INTEGER_FORMAT
+                                        " members; at most %" JSON_INTEGER_FORMAT " are "
+                                        "allowed per practitioner", json_integer_value(
+                                        json_object_get(res, "members")), json_integer_value(
+                                        json_object_get(res, "cap"))));
+    if (!strcmp(e, "unknown_patients"))
+        return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_NOT_FOUND,
+                           apr_psprintf(r->pool, "not patients of your organization: %s",
+                                        dpc_json_pdump(r->pool,
+                                                       json_object_get(res, "patients"))));
+    return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION, e);
+}
+
+static int op_write(request_rec *r, const dpc_principal *who, const char *action,
+                    const char *id)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+    const char *args[13], *out;
+    roster_write w;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    json_t *result, *g;
+    int status;
+
+    if (id && !dpc_uuid_is_valid(id))
+        return group_not_found(r);
+    memset(&w, 0, sizeof(w));
+    w.action = action;
+    w.roster_id = id;
+    if (read_write(r, who, &w, &status))
+        return status;
+    args[0] = who->org_id;
+    args[1] = id;
+    args[2] = action;
+    args[3] = w.roster->npi;
+    args[4] = w.roster->name;
+    args[5] = members_json(r, w.roster);
+    args[6] = w.attest ? w.attest->practitioner_id : NULL;
+    args[7] = w.attest ? w.attest->practitioner_npi : NULL;
+    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                           w.attest ? w.attest->recorded : r->request_time);
+    args[9] = w.attest ? w.attest->json : NULL;
+    args[10] = who->client_token_id;
+    args[11] = apr_itoa(r->pool, dpc_conf_attribution_days(c));
+    args[12] = apr_itoa(r->pool, dpc_conf_roster_cap(c));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_group_write", &res, 13, args)
+        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
+        return dpc_send_db_error(r);
+    result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
+    if (dpc_jstr(result, "error"))
+        return refused(r, result, &w);
+    id = dpc_jstr(result, "roster");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00152)
+                  "organization %s: roster %s %s with %d members", who->org_id, id,
+                  action, w.roster->n);
+    if (!(g = load_group(r, db, who, id, &status)))
+        return status;
+    if (!strcmp(action, "create"))
+        apr_table_setn(r->headers_out, "Location",
+                       apr_pstrcat(r->pool, dpc_base_url(r), "/Group/", id, NULL));
+    return dpc_send_json(r, strcmp(action, "create") ? HTTP_OK : HTTP_CREATED,
+                         DPC_FHIR_JSON, g);
+}
+
+int dpc_op_group(request_rec *r, int op, const dpc_principal *who, const char *id)
+{
+    switch (op) {
+    case DPC_GROUP_CREATE:
+        return op_write(r, who, "create", NULL);
+    case DPC_GROUP_READ:
+        return op_read(r, who, id);
+    case DPC_GROUP_SEARCH:
+        return op_search(r, who);
+    case DPC_GROUP_REPLACE:
+        return op_write(r, who, "replace", id);
+    case DPC_GROUP_DELETE:
+        return op_delete(r, who, id);
+    case DPC_GROUP_ADD:
+        return op_write(r, who, "add", id);
+    default:
+        return op_write(r, who, "remove", id);
+    }
+}
