@@ -36,6 +36,7 @@ static const dpc_route dpc_table[] = {
     { "Patient/*", DPC_M_DELETE, DPC_OP_PAT_DELETE, DPC_ROUTE_WRITE },
     { "Patient/$submit", DPC_M_POST, DPC_OP_PAT_SUBMIT, DPC_ROUTE_WRITE },
     { "Patient/$validate", DPC_M_POST, DPC_OP_PAT_VALIDATE, 0 },
+    { "Patient/*/$everything", DPC_M_GET, DPC_OP_PAT_EVERYTHING, 0 },
     { "Group", DPC_M_POST, DPC_OP_GROUP_CREATE, DPC_ROUTE_WRITE },
     { "Group", DPC_M_GET, DPC_OP_GROUP_SEARCH, 0 },
     { "Group/*", DPC_M_GET, DPC_OP_GROUP_READ, 0 },

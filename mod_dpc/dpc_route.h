@@ -50,7 +50,8 @@ typedef enum {
     DPC_OP_GROUP_REPLACE,
     DPC_OP_GROUP_DELETE,
     DPC_OP_GROUP_ADD,
-    DPC_OP_GROUP_REMOVE
+    DPC_OP_GROUP_REMOVE,
+    DPC_OP_PAT_EVERYTHING
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

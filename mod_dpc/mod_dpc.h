@@ -100,6 +100,7 @@ enum {
 };
 int dpc_op_person(request_rec *r, int op, int patient, const dpc_principal *who,
                   const char *id);
+int dpc_op_everything(request_rec *r, const dpc_principal *who, const char *id);
 
 /* mod_dpc_groups.c: attribution rosters. */
 enum {

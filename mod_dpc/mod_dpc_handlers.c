@@ -247,6 +247,8 @@ static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principa
         return dpc_op_key_read(r, who, id);
     case DPC_OP_KEY_DELETE:
         return dpc_op_key_delete(r, who, id);
+    case DPC_OP_PAT_EVERYTHING:
+        return dpc_op_everything(r, who, id);
     case DPC_OP_ORG_SEARCH:
         return dpc_op_org_search(r, who);
     case DPC_OP_ORG_READ:

@@ -83,6 +83,18 @@ const dpc_statement dpc_people_statements[] = {
       " given = excluded.given, birth_date = excluded.birth_date,"
       " resource = excluded.resource, updated_at = now()"
       " RETURNING id, resource, " USEC("updated_at") },
+    /* $everything: the organization's patient, and whether any of its
+     * rosters holds the patient now */
+    { "dpc_pat_attributed",
+      "SELECT p.mbi, EXISTS (SELECT 1 FROM attribution a JOIN roster r ON r.id = a.roster_id"
+      " WHERE a.patient_id = p.id AND r.org_id = p.org_id AND a.removed_at IS NULL"
+      " AND a.period_end > now())::int FROM patient p"
+      " WHERE p.org_id = %s::uuid AND p.id = %s::uuid" },
+    { "dpc_pat_claims",
+      "SELECT body FROM claims_resource WHERE mbi = %s AND fhir_version = %s::smallint"
+      " AND last_updated > to_timestamp(%s::bigint / 1e6)"
+      " ORDER BY CASE resource_type WHEN 'Patient' THEN 0 WHEN 'Coverage' THEN 1"
+      " ELSE 2 END, resource_id" },
     { NULL, NULL }
 };
 
@@ -497,6 +509,60 @@ static int op_validate(request_rec *r, const kind *k)
         return send_outcome(r, HTTP_OK, json_incref(oo));
     return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
                        apr_psprintf(r->pool, "the %s is valid", k->type));
+}
+
+/* ---- Patient/{id}/$everything ------------------------------------------------------ */
+
+/* The patient's claims data (Patient, Coverage, ExplanationOfBenefit from
+ * the claims store, in the dialect's FHIR version), while the patient is on
+ * one of the organization's rosters.  The stored bodies are spliced into the
+ * Bundle as they are: nothing is parsed or re-serialized. */
+int dpc_op_everything(request_rec *r, const dpc_principal *who, const char *id)
+{
+    const char *args[3], *since = dpc_query_param(r, "_since"), *why, *mbi;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    apr_time_t t = 0;
+    ap_dbd_t *db;
+    int i, n;
+
+    if (!dpc_uuid_is_valid(id))
+        return not_found(r, &patient);
+    if (since && dpc_instant_parse(since, &t, &why))
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                           apr_pstrcat(r->pool, "_since: ", why, NULL));
+    if (since && t > r->request_time)
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                           "_since is in the future");
+    args[0] = who->org_id;
+    args[1] = id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_pat_attributed", &res, 2, args))
+        return dpc_send_db_error(r);
+    if (!(row = dpc_db_row(r, db, res, 0)))
+        return not_found(r, &patient);
+    mbi = dpc_db_col(r, db, row, 0);
+    if (strcmp(dpc_db_col(r, db, row, 1), "1"))
+        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                           "the patient is not on an active roster of your organization: "
+                           "attest for treatment with Group/$add first");
+    args[0] = mbi;
+    args[1] = dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2 ? "4" : "3";
+    args[2] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, t);
+    if (dpc_db_select(r, db, "dpc_pat_claims", &res, 3, args))
+        return dpc_send_db_error(r);
+    n = dpc_db_nrows(db, res);
+    r->status = HTTP_OK;
+    ap_set_content_type(r, DPC_FHIR_JSON);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rprintf(r, "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":%d,"
+               "\"entry\":[", n);
+    for (i = 0; i < n; i++) {
+        ap_rputs(i ? ",{\"resource\":" : "{\"resource\":", r);
+        ap_rputs(dpc_db_col(r, db, dpc_db_row(r, db, res, i), 0), r);
+        ap_rputs("}", r);
+    }
+    ap_rputs("]}", r);
+    return OK;
 }
 
 /* ---- dispatch --------------------------------------------------------------------- */
