@@ -1,6 +1,8 @@
 /* dpc_meta.c: see dpc_meta.h. */
 #include "dpc_meta.h"
 
+#include <string.h>
+
 #include <apr_strings.h>
 
 #include "dpc_fhir.h"
@@ -35,6 +37,106 @@ static json_t *security(dpc_api_t api, const char *token_url)
                      "every other request needs its bearer access token.");
 }
 
+/* The FHIR resource types the route table serves, with what it does with
+ * each: derived from the routes, so the statement never claims more. */
+static const char *const fhir_types[] = {
+    "Organization", "Practitioner", "Patient", "Group", NULL
+};
+
+static const char *interaction_of(const dpc_route *rt, const char *type)
+{
+    size_t n = strlen(type);
+    const char *rest = rt->pattern + n;
+
+    if (strncmp(rt->pattern, type, n) || (*rest && *rest != '/'))
+        return NULL;
+    if (!*rest)
+        return rt->method == DPC_M_GET ? "search-type"
+             : rt->method == DPC_M_POST ? "create" : NULL;
+    if (!strcmp(rest, "/*"))
+        return rt->method == DPC_M_GET ? "read" : rt->method == DPC_M_PUT ? "update"
+             : rt->method == DPC_M_DELETE ? "delete" : NULL;
+    return NULL;
+}
+
+/* Where an operation is defined: FHIR's own, else this server's. */
+static json_t *op_definition(dpc_api_t api, const char *base_url, const char *type,
+                             const char *name)
+{
+    char url[512];
+
+    if (!strcmp(name, "everything"))
+        apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/OperationDefinition/"
+                     "Patient-everything");
+    else if (!strcmp(name, "validate"))
+        apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/OperationDefinition/"
+                     "Resource-validate");
+    else
+        apr_snprintf(url, sizeof(url), "%s/OperationDefinition/%s-%s", base_url, type, name);
+    /* R4: a canonical; STU3: a Reference */
+    return is_r4(api) ? json_string(url) : json_pack("{s:s}", "reference", url);
+}
+
+static const struct {
+    const char *type, *param, *kind;
+} search_params[] = {
+    { "Practitioner", "identifier", "token" },
+    { "Patient", "identifier", "token" },
+    { "Group", "characteristic-value", "composite" },
+};
+
+static void add_search_params(json_t *res, const char *type)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < sizeof(search_params) / sizeof(search_params[0]); i++)
+        if (!strcmp(search_params[i].type, type))
+            json_array_append_new(a, json_pack("{s:s, s:s}", "name", search_params[i].param,
+                                               "type", search_params[i].kind));
+    if (json_array_size(a))
+        json_object_set_new(res, "searchParam", a);
+    else
+        json_decref(a);
+}
+
+static json_t *resources(dpc_api_t api, const char *base_url)
+{
+    json_t *out = json_array();
+    const dpc_route *rt;
+    int i;
+
+    for (i = 0; fhir_types[i]; i++) {
+        json_t *inter = json_array(), *ops = json_array(), *res;
+        const char *t = fhir_types[i];
+
+        for (rt = dpc_routes(api); rt->pattern; rt++) {
+            const char *what = interaction_of(rt, t), *op;
+
+            if (what)
+                json_array_append_new(inter, json_pack("{s:s}", "code", what));
+            else if (!strncmp(rt->pattern, t, strlen(t)) && rt->pattern[strlen(t)] == '/'
+                     && (op = strchr(rt->pattern, '$')) != NULL)
+                json_array_append_new(ops, json_pack("{s:s, s:o}", "name", op + 1,
+                                                     "definition", op_definition(api,
+                                                     base_url, t, op + 1)));
+        }
+        if (!json_array_size(inter) && !json_array_size(ops)) {
+            json_decref(inter);
+            json_decref(ops);
+            continue;
+        }
+        res = json_pack("{s:s, s:o}", "type", t, "interaction", inter);
+        add_search_params(res, t);
+        if (json_array_size(ops))
+            json_object_set_new(res, "operation", ops);
+        else
+            json_decref(ops);
+        json_array_append_new(out, res);
+    }
+    return out;
+}
+
 json_t *dpc_meta_capability(dpc_api_t api, const char *base_url, const char *version,
                             apr_time_t now)
 {
@@ -47,8 +149,9 @@ json_t *dpc_meta_capability(dpc_api_t api, const char *base_url, const char *ver
     apr_time_exp_gmt(&tm, now);
     apr_snprintf(date, sizeof(date), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday);
-    rest = json_pack("{s:s, s:o}", "mode", "server", "security",
-                     security(api, dpc_meta_token_url(p, api, base_url)));
+    rest = json_pack("{s:s, s:o, s:o}", "mode", "server", "security",
+                     security(api, dpc_meta_token_url(p, api, base_url)),
+                     "resource", resources(api, base_url));
     cs = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], "
                    "s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:[s, s], s:[o]}",
                    "resourceType", "CapabilityStatement",

@@ -308,6 +308,11 @@ START_TEST(capability_statement_r4_and_stu3)
     ck_assert_str_eq(jstr(s3, "rest.0.security.service.0.coding.0.system"),
                      "http://hl7.org/fhir/restful-security-service");
     ck_assert_str_eq(jstr(s3, "acceptUnknown"), "extensions");
+    /* resources come from the route table */
+    ck_assert_str_eq(jstr(r4, "rest.0.resource.0.type"), "Organization");
+    ck_assert_str_eq(jstr(r4, "rest.0.resource.0.interaction.0.code"), "search-type");
+    ck_assert_str_eq(jstr(r4, "rest.0.resource.2.type"), "Patient");
+    ck_assert_str_eq(jstr(r4, "rest.0.resource.2.operation.2.name"), "everything");
     ck_assert_ptr_null(json_object_get(r4, "acceptUnknown"));
     json_decref(r4);
     json_decref(s3);
