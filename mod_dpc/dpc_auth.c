@@ -1,6 +1,7 @@
 /* dpc_auth.c: see dpc_auth.h. */
 #include "dpc_auth.h"
 #include "dpc_b64.h"
+#include "dpc_fhir.h"
 
 #include <string.h>
 
@@ -143,34 +144,6 @@ int dpc_scope_can_write(const char *granted)
     return 0;
 }
 
-/* Length of the UTF-8 sequence at s, or 0 when it is not well formed
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static int utf8_seq(const unsigned char *s)
-{
-    int len, i;
-    unsigned long cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 int dpc_label_valid(const char *label, apr_size_t max)
 {
     const unsigned char *s = (const unsigned char *)label;
@@ -180,7 +153,7 @@ int dpc_label_valid(const char *label, apr_size_t max)
     if (!label)
         return 0;
     for (; *s; s += len, n++) {
-        if (*s < 0x20 || *s == 0x7f || !(len = utf8_seq(s)))
+        if (*s < 0x20 || *s == 0x7f || !(len = dpc_utf8_seq(s)))
             return 0;
         visible |= *s != ' ';
     }
@@ -188,10 +161,10 @@ int dpc_label_valid(const char *label, apr_size_t max)
 }
 
 struct dpc_revocations {
-    apr_pool_t *pool;
+    apr_pool_t *parent;
+    apr_pool_t *pool;            /* holds ids; replaced at each refresh */
     apr_thread_mutex_t *lock;
-    apr_hash_t *ids;             /* id -> apr_time_t* when learned */
-    apr_int64_t seq;
+    apr_hash_t *ids;             /* id -> id */
     apr_time_t refreshed;
 };
 
@@ -199,6 +172,7 @@ dpc_revocations *dpc_revocations_create(apr_pool_t *p)
 {
     dpc_revocations *rv = apr_pcalloc(p, sizeof(*rv));
 
+    rv->parent = p;
     apr_pool_create(&rv->pool, p);
     apr_thread_mutex_create(&rv->lock, APR_THREAD_MUTEX_DEFAULT, p);
     rv->ids = apr_hash_make(rv->pool);
@@ -216,47 +190,28 @@ int dpc_revocations_stale(dpc_revocations *rv, apr_time_t now,
     return stale;
 }
 
-apr_int64_t dpc_revocations_seq(dpc_revocations *rv)
+void dpc_revocations_set(dpc_revocations *rv, apr_time_t now,
+                         const apr_array_header_t *ids)
 {
-    apr_int64_t seq;
-
-    apr_thread_mutex_lock(rv->lock);
-    seq = rv->seq;
-    apr_thread_mutex_unlock(rv->lock);
-    return seq;
-}
-
-void dpc_revocations_update(dpc_revocations *rv, apr_time_t now,
-                            const apr_array_header_t *ids, apr_int64_t seq,
-                            apr_interval_time_t keep)
-{
-    apr_hash_index_t *hi;
+    apr_pool_t *fresh, *old;
+    apr_hash_t *h;
     int i;
 
-    apr_thread_mutex_lock(rv->lock);
-    /* Forget what no live access token can carry any more; once nothing is
-     * left, the pool is cleared so a long-lived child does not grow. */
-    for (hi = apr_hash_first(NULL, rv->ids); hi; hi = apr_hash_next(hi)) {
-        const void *k;
-        void *v;
-
-        apr_hash_this(hi, &k, NULL, &v);
-        if (now - *(apr_time_t *)v > keep)
-            apr_hash_set(rv->ids, k, APR_HASH_KEY_STRING, NULL);
-    }
-    if (apr_hash_count(rv->ids) == 0)
-        apr_pool_clear(rv->pool), rv->ids = apr_hash_make(rv->pool);
+    /* build the new list outside the lock, then swap */
+    apr_pool_create(&fresh, rv->parent);
+    h = apr_hash_make(fresh);
     for (i = 0; ids && i < ids->nelts; i++) {
-        const char *id = apr_pstrdup(rv->pool, APR_ARRAY_IDX(ids, i, const char *));
-        apr_time_t *when = apr_palloc(rv->pool, sizeof(*when));
+        const char *id = apr_pstrdup(fresh, APR_ARRAY_IDX(ids, i, const char *));
 
-        *when = now;
-        apr_hash_set(rv->ids, id, APR_HASH_KEY_STRING, when);
+        apr_hash_set(h, id, APR_HASH_KEY_STRING, id);
     }
-    if (seq > rv->seq)
-        rv->seq = seq;
+    apr_thread_mutex_lock(rv->lock);
+    old = rv->pool;
+    rv->pool = fresh;
+    rv->ids = h;
     rv->refreshed = now;
     apr_thread_mutex_unlock(rv->lock);
+    apr_pool_destroy(old);
 }
 
 int dpc_revocations_has(dpc_revocations *rv, const char *id)

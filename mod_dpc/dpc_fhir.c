@@ -12,15 +12,81 @@ json_t *dpc_oo_new(void)
     return json_pack("{s:s, s:[]}", "resourceType", "OperationOutcome", "issue");
 }
 
+int dpc_utf8_seq(const unsigned char *s)
+{
+    int len, i;
+    unsigned long cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+int dpc_utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int len;
+
+    for (; *u; u += len)
+        if (!(len = dpc_utf8_seq(u)))
+            return 0;
+    return 1;
+}
+
+const char *dpc_utf8_clean(apr_pool_t *p, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out, *o;
+    int len;
+
+    if (!s || dpc_utf8_valid(s))
+        return s;
+    o = out = apr_palloc(p, strlen(s) * 3 + 1);
+    for (; *u; u += len) {
+        if ((len = dpc_utf8_seq(u)) != 0) {
+            memcpy(o, u, len);
+            o += len;
+        }
+        else {
+            memcpy(o, "\xef\xbf\xbd", 3);    /* U+FFFD */
+            o += 3;
+            len = 1;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 void dpc_oo_add(json_t *oo, const char *severity, const char *code,
                 const char *diagnostics, const char *expression)
 {
     json_t *issue = json_pack("{s:s, s:s}", "severity", severity, "code", code);
+    apr_pool_t *p;
 
+    apr_pool_create(&p, NULL);
+    /* messages may quote what the client sent */
     if (diagnostics)
-        json_object_set_new(issue, "diagnostics", json_string(diagnostics));
+        json_object_set_new(issue, "diagnostics", json_string(dpc_utf8_clean(p, diagnostics)));
     if (expression)
-        json_object_set_new(issue, "expression", json_pack("[s]", expression));
+        json_object_set_new(issue, "expression",
+                            json_pack("[s]", dpc_utf8_clean(p, expression)));
+    apr_pool_destroy(p);
     json_array_append_new(json_object_get(oo, "issue"), issue);
 }
 

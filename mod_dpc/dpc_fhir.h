@@ -43,6 +43,16 @@ const char *dpc_json_pdump_decref(apr_pool_t *p, json_t *v);
 /* Tie a json_t's lifetime to a pool: json_decref runs at pool cleanup. */
 json_t *dpc_json_pool(apr_pool_t *p, json_t *v);
 
+/* s as well-formed UTF-8: invalid bytes become U+FFFD, so text that came
+ * from a client (a path, a parameter) can go into a JSON message.  s itself
+ * when it is already valid. */
+const char *dpc_utf8_clean(apr_pool_t *p, const char *s);
+/* Is s well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF)? */
+int dpc_utf8_valid(const char *s);
+/* Length of the well-formed UTF-8 sequence at s, or 0. */
+int dpc_utf8_seq(const unsigned char *s);
+
 /* FHIR instant ("2024-01-02T03:04:05Z", "...05.123+02:00"): parse strictly
  * into microseconds since the epoch.  Returns 0 on success, else -1 with a
  * reason in *why (static text). */

@@ -41,6 +41,15 @@ int dpc_map_to_storage(request_rec *r)
 
 int dpc_send_body(request_rec *r, int status, const char *type, const char *body)
 {
+    if (!body) {
+        /* a document that could not be built: say so rather than crash */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00153)
+                      "a %d response body could not be built", status);
+        status = HTTP_INTERNAL_SERVER_ERROR;
+        type = DPC_FHIR_JSON;
+        body = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
+               "\"error\",\"code\":\"exception\"}]}";
+    }
     r->status = status;
     ap_set_content_type(r, type);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -65,7 +74,8 @@ int dpc_send_oauth_error(request_rec *r, int status, const char *error, const ch
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00130)
                   "token request refused: %s: %s", error, desc);
     return dpc_send_json(r, status, "application/json",
-                         json_pack("{s:s, s:s}", "error", error, "error_description", desc));
+                         json_pack("{s:s, s:s}", "error", error, "error_description",
+                                   dpc_utf8_clean(r->pool, desc)));
 }
 
 int dpc_send_db_error(request_rec *r)
@@ -77,48 +87,67 @@ int dpc_send_db_error(request_rec *r)
 
 int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_t *len)
 {
+    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    char *buf = apr_palloc(r->pool, limit + 1);
-    apr_size_t have = 0;
+    apr_off_t total = 0;
+    apr_status_t rv;
+    char *buf;
     int eos = 0;
 
     *body = "";
     *len = 0;
-    if (cl && apr_atoi64(cl) > (apr_int64_t)limit)
+    if (cl && apr_atoi64(cl) > (apr_int64_t)limit) {
+        r->connection->keepalive = AP_CONN_CLOSE;     /* do not read it all */
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
     while (!eos) {
-        apr_bucket *b;
+        apr_bucket *b, *next;
 
-        if (ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
-                           HUGE_STRING_LEN) != APR_SUCCESS)
-            return HTTP_BAD_REQUEST;
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS)   /* LimitRequestBody: 413, a timeout: 408, ... */
+            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
         if (APR_BRIGADE_EMPTY(bb))
             break;
-        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-             b = APR_BUCKET_NEXT(b)) {
-            const char *data;
-            apr_size_t n;
-
-            if (APR_BUCKET_IS_EOS(b)) {
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = next) {
+            next = APR_BUCKET_NEXT(b);
+            if (APR_BUCKET_IS_EOS(b))
                 eos = 1;
-                break;
-            }
             if (APR_BUCKET_IS_METADATA(b))
-                continue;
-            if (apr_bucket_read(b, &data, &n, APR_BLOCK_READ) != APR_SUCCESS)
+                apr_bucket_delete(b);
+            else if (apr_bucket_setaside(b, r->pool) != APR_SUCCESS)
                 return HTTP_BAD_REQUEST;
-            if (n > limit - have)
-                return HTTP_REQUEST_ENTITY_TOO_LARGE;
-            memcpy(buf + have, data, n);
-            have += n;
         }
-        apr_brigade_cleanup(bb);
+        APR_BRIGADE_CONCAT(all, bb);
+        apr_brigade_length(all, 1, &total);
+        if (total > (apr_off_t)limit) {
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
     }
-    buf[have] = '\0';
+    /* only as much memory as the body needs */
+    buf = apr_palloc(r->pool, (apr_size_t)total + 1);
+    *len = (apr_size_t)total;
+    if (apr_brigade_flatten(all, buf, len) != APR_SUCCESS)
+        return HTTP_BAD_REQUEST;
+    buf[*len] = '\0';
     *body = buf;
-    *len = have;
+    apr_brigade_destroy(all);
     return OK;
+}
+
+int dpc_json_type_ok(request_rec *r, int *status)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+
+    if (!ct || dpc_content_type_is(r, "application/fhir+json")
+        || dpc_content_type_is(r, "application/json"))
+        return 1;
+    *status = dpc_send_oo(r, HTTP_UNSUPPORTED_MEDIA_TYPE, DPC_ISSUE_NOT_SUPPORTED,
+                          apr_psprintf(r->pool, "Content-Type %s is not supported: send "
+                                       "application/fhir+json", ct));
+    return 0;
 }
 
 /* Without DPCPublicURL the base is built from ServerName and the port the
