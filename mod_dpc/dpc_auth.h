@@ -35,8 +35,11 @@ int dpc_scope_can_write(const char *granted);
  * characters, and not only spaces. */
 int dpc_label_valid(const char *label, apr_size_t max);
 
-/* The revocation list of one httpd child: credential ids (client tokens,
- * keys) revoked recently, with the highest revoked_credential.seq seen.
+/* The revocation list of one httpd child: ids of credentials (client
+ * tokens, keys) revoked recently enough that an access token issued with
+ * them could still be alive.  Each refresh replaces the whole list with what
+ * the database holds for that window: tracking a high-water sequence number
+ * would miss a revocation whose transaction commits after a later one's.
  * Thread-safe. */
 typedef struct dpc_revocations dpc_revocations;
 
@@ -44,12 +47,9 @@ dpc_revocations *dpc_revocations_create(apr_pool_t *p);
 /* Is a refresh due (more than interval since the last one)? */
 int dpc_revocations_stale(dpc_revocations *rv, apr_time_t now,
                           apr_interval_time_t interval);
-apr_int64_t dpc_revocations_seq(dpc_revocations *rv);
-/* Add ids learned from the database up to seq; forget entries older than
- * keep (they outlive every access token they could revoke). */
-void dpc_revocations_update(dpc_revocations *rv, apr_time_t now,
-                            const apr_array_header_t *ids, apr_int64_t seq,
-                            apr_interval_time_t keep);
+/* Replace the list with ids (const char *), as of now. */
+void dpc_revocations_set(dpc_revocations *rv, apr_time_t now,
+                         const apr_array_header_t *ids);
 int dpc_revocations_has(dpc_revocations *rv, const char *id);
 
 /* Public keys already parsed, by key id, for one httpd child.  Parsing a

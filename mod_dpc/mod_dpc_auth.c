@@ -24,9 +24,6 @@
 
 #define TOKEN_BODY_LIMIT (64 * 1024)
 #define REVOCATION_REFRESH apr_time_from_sec(1)
-/* Revoked ids are kept as long as an access token issued before the
- * revocation could still be alive. */
-#define REVOCATION_KEEP apr_time_from_sec(DPC_ACCESS_TOKEN_LIFETIME + 60)
 
 static dpc_revocations *revoked;
 static dpc_keycache *keys;
@@ -84,6 +81,12 @@ static int read_secret(apr_pool_t *p, server_rec *s, const char *file,
     buf = apr_palloc(p, n + 1);
     rv = apr_file_read_full(f, buf, n, &n);
     apr_file_close(f);
+    if (rv != APR_SUCCESS || fi.size > 4096) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DPCLOGNO(00154)
+                     "DPCTokenSecretFile %s cannot be read whole (at most 4096 bytes)",
+                     file);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     /* a trailing newline from `echo` or an editor is not part of it */
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
@@ -154,28 +157,18 @@ static int refresh_revocations(request_rec *r)
 {
     apr_dbd_results_t *res;
     apr_array_header_t *ids;
-    apr_int64_t seq;
     ap_dbd_t *db;
-    const char *arg;
     int i, n;
 
     if (!dpc_revocations_stale(revoked, r->request_time, REVOCATION_REFRESH))
         return 0;
-    if (!(db = dpc_db(r)))
-        return -1;
-    seq = dpc_revocations_seq(revoked);
-    arg = apr_ltoa(r->pool, (long)seq);
-    if (dpc_db_select(r, db, DPC_Q_REVOKED_SINCE, &res, 1, &arg))
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, DPC_Q_REVOKED, &res, 0, NULL))
         return -1;
     n = dpc_db_nrows(db, res);
     ids = apr_array_make(r->pool, n ? n : 1, sizeof(const char *));
-    for (i = 0; i < n; i++) {
-        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
-
-        seq = apr_atoi64(dpc_db_col(r, db, row, 0));
-        APR_ARRAY_PUSH(ids, const char *) = dpc_db_col(r, db, row, 1);
-    }
-    dpc_revocations_update(revoked, r->request_time, ids, seq, REVOCATION_KEEP);
+    for (i = 0; i < n; i++)
+        APR_ARRAY_PUSH(ids, const char *) = dpc_db_col(r, db, dpc_db_row(r, db, res, i), 0);
+    dpc_revocations_set(revoked, r->request_time, ids);
     return 0;
 }
 

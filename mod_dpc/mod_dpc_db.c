@@ -21,9 +21,11 @@ static const dpc_statement statements[] = {
       "       ON CONFLICT DO NOTHING RETURNING 1)"
       " SELECT ct.id, ct.org_id, k.id, k.pem, (SELECT count(*) FROM j)"
       " FROM ct LEFT JOIN k ON true" },
-    { DPC_Q_REVOKED_SINCE,
-      "SELECT seq, credential_id FROM revoked_credential WHERE seq > %s::bigint"
-      " AND revoked_at > now() - interval '1 hour' ORDER BY seq" },
+    /* every credential revoked while an access token made with it could
+     * live (300 s), with room for a deleting transaction that commits late */
+    { DPC_Q_REVOKED,
+      "SELECT DISTINCT credential_id FROM revoked_credential"
+      " WHERE revoked_at > now() - interval '10 minutes'" },
     { DPC_Q_CT_LIST,
       "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"

@@ -42,7 +42,7 @@ apr_time_t dpc_db_time(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j);
 
 /* Statement labels. */
 #define DPC_Q_TOKEN_LOOKUP      "dpc_token_lookup"
-#define DPC_Q_REVOKED_SINCE     "dpc_revoked_since"
+#define DPC_Q_REVOKED           "dpc_revoked"
 #define DPC_Q_CT_LIST           "dpc_ct_list"
 #define DPC_Q_CT_GET            "dpc_ct_get"
 #define DPC_Q_CT_CREATE         "dpc_ct_create"

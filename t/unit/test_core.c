@@ -419,7 +419,7 @@ START_TEST(labels_are_short_visible_utf8)
 }
 END_TEST
 
-START_TEST(revocations_remember_then_forget)
+START_TEST(revocations_are_replaced_whole)
 {
     dpc_revocations *rv = dpc_revocations_create(pool);
     apr_array_header_t *ids = apr_array_make(pool, 2, sizeof(const char *));
@@ -428,15 +428,21 @@ START_TEST(revocations_remember_then_forget)
     ck_assert(dpc_revocations_stale(rv, t0, apr_time_from_sec(1)));
     APR_ARRAY_PUSH(ids, const char *) = "a";
     APR_ARRAY_PUSH(ids, const char *) = "b";
-    dpc_revocations_update(rv, t0, ids, 7, apr_time_from_sec(360));
+    dpc_revocations_set(rv, t0, ids);
     ck_assert(!dpc_revocations_stale(rv, t0 + apr_time_from_msec(500), apr_time_from_sec(1)));
     ck_assert(dpc_revocations_stale(rv, t0 + apr_time_from_sec(1), apr_time_from_sec(1)));
     ck_assert(dpc_revocations_has(rv, "a"));
+    ck_assert(dpc_revocations_has(rv, "b"));
     ck_assert(!dpc_revocations_has(rv, "c"));
-    ck_assert(dpc_revocations_seq(rv) == 7);
-    dpc_revocations_update(rv, t0 + apr_time_from_sec(361), NULL, 7, apr_time_from_sec(360));
+    ck_assert(!dpc_revocations_has(rv, NULL));
+    /* a refresh holds what the database says now: "a" aged out, "c" came */
+    apr_array_clear(ids);
+    APR_ARRAY_PUSH(ids, const char *) = "c";
+    dpc_revocations_set(rv, t0 + apr_time_from_sec(2), ids);
     ck_assert(!dpc_revocations_has(rv, "a"));
-    ck_assert(dpc_revocations_seq(rv) == 7);
+    ck_assert(dpc_revocations_has(rv, "c"));
+    dpc_revocations_set(rv, t0 + apr_time_from_sec(3), NULL);
+    ck_assert(!dpc_revocations_has(rv, "c"));
 }
 END_TEST
 
@@ -449,7 +455,7 @@ Suite *auth_rules_suite(void)
     tcase_add_test(tc, forms_decode_and_refuse_repeats);
     tcase_add_test(tc, scopes_grant_reads_and_dpc_scope_only);
     tcase_add_test(tc, labels_are_short_visible_utf8);
-    tcase_add_test(tc, revocations_remember_then_forget);
+    tcase_add_test(tc, revocations_are_replaced_whole);
     suite_add_tcase(s, tc);
     return s;
 }
