@@ -60,6 +60,9 @@ int dpc_send_db_error(request_rec *r);
 /* Read the request body, at most limit bytes.  OK, or an HTTP status after
  * which the caller sends its own error (413 too large, 400 unreadable). */
 int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_t *len);
+/* FHIR writes take application/fhir+json (or application/json; a missing
+ * Content-Type is tolerated): 1, or 0 after sending the 415 (*status). */
+int dpc_json_type_ok(request_rec *r, int *status);
 /* The FHIR base URL of this request's <Location> as clients see it. */
 const char *dpc_base_url(request_rec *r);
 /* The value of a query-string parameter (URL-decoded), NULL if absent. */

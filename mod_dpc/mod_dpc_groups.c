@@ -15,7 +15,8 @@
 #include "dpc_token.h"
 #include "mod_dpc_db.h"
 
-#define BODY_LIMIT (32 * 1024 * 1024)
+/* A roster body: room for DPCRosterCap members of a few hundred bytes */
+#define BODY_LIMIT(c) ((apr_size_t)dpc_conf_roster_cap(c) * 1024 + 64 * 1024)
 #define USEC DPC_SQL_USEC
 
 const dpc_statement dpc_group_statements[] = {
@@ -116,28 +117,31 @@ static const char *search_npi(request_rec *r, int *status)
 {
     const char *cv = dpc_query_param(r, "characteristic-value");
     const char *c = dpc_query_param(r, "characteristic");
-    const char *code = dpc_query_param(r, "characteristic-code"), *dollar, *bar;
+    const char *npi = dpc_query_param(r, "characteristic-code"), *dollar, *bar;
+    const char *bad = NULL;
 
     if (cv) {
         if (*cv == '|')
             cv++;
-        if (!(dollar = strchr(cv, '$'))
-            || strncmp(cv, "attributed-to", dollar - cv) || dollar - cv != 13) {
-            *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
-                                  "characteristic-value must be attributed-to${NPI}");
-            return NULL;
-        }
-        code = dollar + 1;
-        if ((bar = strchr(code, '|')) != NULL)
-            code = bar + 1;
-        return code;
+        dollar = strchr(cv, '$');
+        if (!dollar || dollar - cv != 13 || strncmp(cv, "attributed-to", 13))
+            bad = "characteristic-value must be attributed-to${NPI}";
+        else
+            npi = (bar = strchr(dollar + 1, '|')) != NULL ? bar + 1 : dollar + 1;
     }
-    if (c && strcmp(c, "attributed-to")) {
-        *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
-                              "only the attributed-to characteristic can be searched");
+    else if (c && strcmp(c, "attributed-to"))
+        bad = "only the attributed-to characteristic can be searched";
+    else if (c && !npi)
+        bad = "characteristic=attributed-to needs characteristic-code={NPI}";
+    else if (!npi)
+        return "";                      /* no filter: every roster */
+    if (!bad && !*npi)
+        bad = "the attributed-to search needs an NPI";
+    if (bad) {
+        *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE, bad);
         return NULL;
     }
-    return code ? code : "";
+    return npi;
 }
 
 static int op_search(request_rec *r, const dpc_principal *who)
@@ -212,11 +216,14 @@ static int read_write(request_rec *r, const dpc_principal *who, roster_write *w,
     json_t *oo = dpc_json_pool(r->pool, dpc_oo_new()), *v;
     dpc_roster_rules rules;
     dpc_attest_rules ar;
-    int rc = dpc_read_body(r, BODY_LIMIT, &body, &len), bad = 0;
+    int rc, bad = 0;
 
-    if (rc != OK) {
-        *status = dpc_send_oo(r, rc, DPC_ISSUE_TOO_COSTLY,
-                              "the body cannot be read, or is over 32 MB");
+    if (!dpc_json_type_ok(r, status))
+        return -1;
+    if ((rc = dpc_read_body(r, BODY_LIMIT(c), &body, &len)) != OK) {
+        *status = dpc_send_oo(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
+                              ? DPC_ISSUE_TOO_COSTLY : DPC_ISSUE_STRUCTURE,
+                              "the body cannot be read, or is too large for a roster");
         return -1;
     }
     if (dpc_res_load(r->pool, body, len, "body", oo, &v)) {

@@ -13,7 +13,8 @@
 #include "dpc_token.h"
 #include "mod_dpc_db.h"
 
-#define BODY_LIMIT (32 * 1024 * 1024)
+#define ONE_LIMIT (1024 * 1024)               /* one resource */
+#define SUBMIT_LIMIT (32 * 1024 * 1024)       /* a $submit Bundle */
 #define SUBMIT_MAX 10000
 #define SEARCH_DEFAULT 100
 #define SEARCH_MAX 1000
@@ -35,16 +36,25 @@ const dpc_statement dpc_people_statements[] = {
     { "dpc_pat_read",
       "SELECT id, resource, " USEC("updated_at") " FROM patient"
       " WHERE org_id = %s::uuid AND id = %s::uuid" },
+    /* a page of matches, and the total in every row; an empty page is one
+     * row with a NULL id, so the total is known even then */
     { "dpc_prac_search",
-      "SELECT id, resource, " USEC("updated_at") ", count(*) OVER ()"
-      " FROM practitioner WHERE org_id = %s::uuid AND (%s = '' OR npi = %s)"
-      " ORDER BY created_at, id LIMIT %s::int OFFSET %s::int" },
+      "WITH m AS (SELECT id, resource, updated_at, created_at FROM practitioner"
+      " WHERE org_id = %s::uuid AND (%s = '' OR npi = %s)),"
+      " pg AS (SELECT * FROM m ORDER BY created_at, id LIMIT %s::int OFFSET %s::int)"
+      " SELECT pg.id, pg.resource, " USEC("pg.updated_at") ", (SELECT count(*) FROM m)"
+      " FROM (SELECT 1) one LEFT JOIN pg ON true ORDER BY pg.created_at, pg.id" },
     { "dpc_pat_search",
-      "SELECT id, resource, " USEC("updated_at") ", count(*) OVER ()"
-      " FROM patient WHERE org_id = %s::uuid AND (%s = '' OR mbi = %s)"
-      " ORDER BY created_at, id LIMIT %s::int OFFSET %s::int" },
+      "WITH m AS (SELECT id, resource, updated_at, created_at FROM patient"
+      " WHERE org_id = %s::uuid AND (%s = '' OR mbi = %s)),"
+      " pg AS (SELECT * FROM m ORDER BY created_at, id LIMIT %s::int OFFSET %s::int)"
+      " SELECT pg.id, pg.resource, " USEC("pg.updated_at") ", (SELECT count(*) FROM m)"
+      " FROM (SELECT 1) one LEFT JOIN pg ON true ORDER BY pg.created_at, pg.id" },
     /* An update may change the identifier, but not to one another resource
-     * of the organization has: then no row is updated. */
+     * of the organization has (then no row is updated).  A practitioner's
+     * NPI stays while it has a roster: the roster is attributed to that NPI.
+     * A patient whose MBI changes is another beneficiary: its memberships
+     * end, and only a new attestation puts it back on a roster. */
     { "dpc_prac_update",
       "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS npi, %s AS family,"
       " %s AS given, %s AS resource)"
@@ -52,15 +62,21 @@ const dpc_statement dpc_people_statements[] = {
       " resource = a.resource, updated_at = now() FROM a"
       " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM practitioner o"
       " WHERE o.org_id = a.org AND o.npi = a.npi AND o.id <> a.id)"
+      " AND (p.npi = a.npi OR NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id))"
       " RETURNING p.id, " USEC("p.updated_at") },
     { "dpc_pat_update",
       "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"
-      " %s AS given, %s::date AS birth_date, %s AS resource)"
-      " UPDATE patient p SET mbi = a.mbi, family = a.family, given = a.given,"
-      " birth_date = a.birth_date, resource = a.resource, updated_at = now() FROM a"
-      " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM patient o"
-      " WHERE o.org_id = a.org AND o.mbi = a.mbi AND o.id <> a.id)"
-      " RETURNING p.id, " USEC("p.updated_at") },
+      " %s AS given, %s::date AS birth_date, %s AS resource),"
+      " ok AS (SELECT a.* FROM a JOIN patient p ON p.org_id = a.org AND p.id = a.id"
+      "  WHERE NOT EXISTS (SELECT 1 FROM patient o WHERE o.org_id = a.org AND o.mbi = a.mbi"
+      "  AND o.id <> a.id)),"
+      " ended AS (UPDATE attribution t SET removed_at = now() FROM ok, patient p"
+      "  WHERE t.patient_id = ok.id AND p.id = ok.id AND p.mbi <> ok.mbi"
+      "  AND t.removed_at IS NULL RETURNING 1)"
+      " UPDATE patient p SET mbi = ok.mbi, family = ok.family, given = ok.given,"
+      " birth_date = ok.birth_date, resource = ok.resource, updated_at = now() FROM ok"
+      " WHERE p.id = ok.id"
+      " RETURNING p.id, " USEC("p.updated_at") ", (SELECT count(*) FROM ended)" },
     { "dpc_prac_delete",
       "DELETE FROM practitioner WHERE org_id = %s::uuid AND id = %s::uuid" },
     { "dpc_pat_delete",
@@ -162,21 +178,25 @@ static int send_outcome(request_rec *r, int status, json_t *oo)
     return dpc_send_json(r, status, DPC_FHIR_JSON, oo);
 }
 
-/* The request body as one JSON object, or NULL with the 4xx sent. */
-static json_t *read_json(request_rec *r, int *status)
+/* The request body (at most limit bytes of FHIR JSON) as one JSON object,
+ * or NULL with the 4xx sent. */
+static json_t *read_json(request_rec *r, apr_size_t limit, int *status)
 {
     const char *body;
     apr_size_t len;
-    json_t *oo = dpc_oo_new(), *v = NULL;
-    int rc = dpc_read_body(r, BODY_LIMIT, &body, &len);
+    json_t *oo, *v = NULL;
+    int rc;
 
-    if (rc != OK) {
-        json_decref(oo);
+    if (!dpc_json_type_ok(r, status))
+        return NULL;
+    if ((rc = dpc_read_body(r, limit, &body, &len)) != OK) {
         *status = dpc_send_oo(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                               ? DPC_ISSUE_TOO_COSTLY : DPC_ISSUE_STRUCTURE,
-                              "the body cannot be read, or is over 32 MB");
+                              apr_psprintf(r->pool, "the body cannot be read, or is over "
+                                           "%" APR_SIZE_T_FMT " KB", limit / 1024));
         return NULL;
     }
+    oo = dpc_oo_new();
     if (dpc_res_load(r->pool, body, len, "body", oo, &v)) {
         *status = send_outcome(r, HTTP_BAD_REQUEST, oo);
         return NULL;
@@ -216,7 +236,7 @@ static int op_create(request_rec *r, const kind *k, const dpc_principal *who)
     person ps;
     int n = 0, status;
 
-    if (!(body = read_json(r, &status)))
+    if (!(body = read_json(r, ONE_LIMIT, &status)))
         return status;
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (check_one(r, k, body, NULL, oo, &ps))
@@ -280,7 +300,7 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
 
     if (!dpc_uuid_is_valid(id))
         return not_found(r, k);
-    if (!(body = read_json(r, &status)))
+    if (!(body = read_json(r, ONE_LIMIT, &status)))
         return status;
     /* FHIR update: the body's id, when given, must be the URL's */
     given_id = dpc_jstr(body, "id");
@@ -311,9 +331,12 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
         return dpc_send_db_error(r);
     if (!dpc_db_row(r, db, res, 0))
         return not_found(r, k);
-    return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DUPLICATE,
-                       apr_psprintf(r->pool, "another %s of your organization has %s %s",
-                                    k->type, is_patient(k) ? "MBI" : "NPI", ps.key));
+    return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_CONFLICT,
+                       is_patient(k) ? apr_psprintf(r->pool, "another Patient of your "
+                                                    "organization has MBI %s", ps.key)
+                       : apr_psprintf(r->pool, "the NPI cannot become %s: another "
+                                      "Practitioner has it, or this one has a roster "
+                                      "attributed to its NPI", ps.key));
 }
 
 static int op_delete(request_rec *r, const kind *k, const dpc_principal *who,
@@ -346,6 +369,11 @@ static const char *search_key(request_rec *r, const kind *k, int *status)
 
     if (!v)
         return "";
+    if (!*v || !strcmp(v, "|")) {
+        *status = dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
+                              "identifier needs a value: ?identifier=[system|]value");
+        return NULL;
+    }
     if ((bar = strchr(v, '|')) != NULL) {
         const char *system = apr_pstrmemdup(r->pool, v, bar - v);
 
@@ -407,6 +435,10 @@ static int op_search(request_rec *r, const kind *k, const dpc_principal *who)
         const char *id = dpc_db_col(r, db, row, 0);
 
         total = atoi(dpc_db_col(r, db, row, 3));
+        if (!id) {
+            n = 0;              /* the empty page */
+            break;
+        }
         json_array_append_new(entries, json_pack("{s:s, s:o, s:{s:s}}", "fullUrl",
                               resource_url(r, k, id), "resource",
                               output(r, dpc_db_col(r, db, row, 1), id,
@@ -465,7 +497,7 @@ static int op_submit(request_rec *r, const kind *k, const dpc_principal *who)
     dpc_submit *sub;
     int status, i, n;
 
-    if (!(body = read_json(r, &status)))
+    if (!(body = read_json(r, SUBMIT_LIMIT, &status)))
         return status;
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (dpc_submit_check(r->pool, body, k->rtype, SUBMIT_MAX, r->request_time, oo, &sub))
@@ -501,7 +533,7 @@ static int op_validate(request_rec *r, const kind *k)
     person ps;
     int status;
 
-    if (!(body = read_json(r, &status)))
+    if (!(body = read_json(r, ONE_LIMIT, &status)))
         return status;
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (!(res = dpc_res_unwrap(r->pool, body, k->type, oo))

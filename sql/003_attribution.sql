@@ -90,6 +90,9 @@ DECLARE
     v_registered int := 0;
     v_now timestamptz := now();
 BEGIN
+    -- one roster writer per organization at a time: writes of different
+    -- rosters may register the same new MBI
+    PERFORM pg_advisory_xact_lock(hashtext('dpc_roster'), hashtext(p_org::text));
     -- a roster that is not the caller's is not found, whatever else is wrong
     IF p_action <> 'create' THEN
         SELECT id, practitioner_id INTO v_roster, v_roster_prac FROM roster
@@ -109,8 +112,6 @@ BEGIN
                                  OR (p_on_npi IS NOT NULL AND p_on_npi <> p_npi)) THEN
         RETURN jsonb_build_object('error', 'attestation_practitioner');
     END IF;
-    -- one writer per practitioner's roster at a time
-    PERFORM pg_advisory_xact_lock(hashtext(p_org::text), hashtext(v_prac::text));
     IF p_action = 'create' THEN
         SELECT id INTO v_roster FROM roster WHERE org_id = p_org AND practitioner_id = v_prac;
         IF v_roster IS NOT NULL THEN
@@ -165,6 +166,7 @@ BEGIN
                    json_build_array(json_build_object('system',
                    'http://hl7.org/fhir/sid/us-mbi', 'value', mbi)))::text
               FROM unnest(v_new_mbis) mbi
+            ON CONFLICT (org_id, mbi) DO NOTHING
             RETURNING id)
         SELECT v_known || coalesce(array_agg(id), '{}'), count(*) INTO v_known, v_registered
           FROM ins;
