@@ -17,5 +17,6 @@ Suite *synth_suite(void);
 Suite *mbi_suite(void);
 Suite *http_suite(void);
 Suite *roster_suite(void);
+Suite *export_suite(void);
 
 #endif

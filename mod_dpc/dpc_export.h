@@ -1,0 +1,144 @@
+/* dpc_export.h: the export file writer.
+ *
+ * The export worker streams stored resource bodies (compact JSON text, one
+ * per row, never re-serialized) into Bulk Data output files: NDJSON, one
+ * resource per line, rotated every `per_file` resources, each published
+ * atomically under an unguessable name, with its line count, byte length
+ * and SHA-256 computed on the way (no second pass over the file), and
+ * optionally a gzip twin ("name.ndjson.gz") of the very same bytes.
+ *
+ * One writer serves one job and one resource type.  Several writers may
+ * share a job directory (several types, or several workers on batches of
+ * one job): names are random, so they never collide.
+ *
+ * Publishing a part: write "name.ndjson.tmp" (and "name.ndjson.gz.tmp") in
+ * the job directory itself, fsync both, close, rename the twin and then the
+ * NDJSON into place (so a visible .ndjson always has its twin), fsync the
+ * directory.  Any failure removes what that part left, temp or published.
+ * A part with no resources is never created, so never published.
+ *
+ * Errors are an apr_status_t plus a message (dpc_export_writer_error())
+ * that names the file, e.g. "write /srv/dpc/<job>/ExplanationOfBenefit-
+ * <hex>.ndjson.tmp: No space left on device".  After an I/O error the
+ * writer refuses every further write and finish; the caller then calls
+ * dpc_export_writer_abort() so that nothing of the job is left or listed.
+ * A refused body (empty, or holding '\n' or '\r') is not an I/O error: it
+ * is not written, and the writer carries on.
+ *
+ * Memory is fixed per writer (a 256 KB line buffer, a 256 KB gzip output
+ * buffer and zlib's ~270 KB deflate state when the twin is on), whatever
+ * the export's size; only the list of published files grows, one small
+ * record per file.  Everything is allocated from the pool given to
+ * dpc_export_writer_create(); a writer that is neither finished nor
+ * aborted when that pool is cleared is aborted then (its files removed),
+ * by the process that created it only, never by a forked child.
+ *
+ * POSIX *at() calls on a directory descriptor held for the writer's life
+ * are used instead of apr_file_*: APR has no O_NOFOLLOW, no directory
+ * fsync and no renameat/unlinkat, and the writer never builds a path to
+ * open.  Linux only, like the rest of the worker.
+ */
+#ifndef DPC_EXPORT_H
+#define DPC_EXPORT_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_errno.h>
+
+/* Flags of dpc_export_writer_create(). */
+#define DPC_EXPORT_GZIP 0x1         /* also write a gzip twin of each file */
+
+/* zlib level of the gzip twin.  Measured on synthetic R4 EOBs (~17 KB,
+ * t/unit/bench_export.c, 2 cores): level 1 deflates ~300 MB/s to 11.2% of
+ * the NDJSON, level 6 ~125 MB/s to 6.7%.  Level 6 would cost 2.4x the CPU
+ * of the costliest step of an export, on cores the worker shares with
+ * PostgreSQL, to save another 4.5% of the plain size: level 1. */
+#define DPC_EXPORT_GZIP_LEVEL 1
+
+/* Size of the line buffer: one SHA-256 update, one deflate call and one
+ * write(2) per 256 KB. */
+#define DPC_EXPORT_BUFSIZE (256 * 1024)
+
+/* A resource type is [A-Z][A-Za-z]*, at most this long. */
+#define DPC_EXPORT_TYPE_MAX 64
+
+/* Directory and file permissions (before the umask).  The worker runs as
+ * httpd's User, which serves the files; nobody else needs to write. */
+#define DPC_EXPORT_DIR_PERMS  0750
+#define DPC_EXPORT_FILE_PERMS 0640
+
+typedef struct dpc_export_writer dpc_export_writer;
+
+/* One published output file, from the writer's pool. */
+typedef struct dpc_export_file {
+    const char *name;           /* "<type>-<32 hex>.ndjson" */
+    const char *path;           /* dir "/" name */
+    const char *type;           /* the resource type */
+    apr_uint64_t count;         /* resources, i.e. lines */
+    apr_uint64_t bytes;         /* length of the NDJSON, newlines included */
+    const char *sha256;         /* lower-case hex SHA-256 of those bytes */
+    const char *gz_name;        /* name ".gz", or NULL without the twin */
+    const char *gz_path;        /* dir "/" gz_name, or NULL */
+    apr_uint64_t gz_bytes;      /* length of the twin, or 0 */
+} dpc_export_file;
+
+/* Make a writer for resources of `type` into directory `dir`, created
+ * (DPC_EXPORT_DIR_PERMS) if missing; its parent must exist.  `dir` must not
+ * be a symbolic link.  per_file >= 1.  flags: 0 or DPC_EXPORT_GZIP.  On
+ * failure *w is NULL and *why says what went wrong. */
+apr_status_t dpc_export_writer_create(apr_pool_t *p, const char *dir,
+                                      const char *type, apr_uint64_t per_file,
+                                      int flags, dpc_export_writer **w,
+                                      const char **why);
+
+/* Append one resource (len bytes of body, then '\n'), opening a new part
+ * first if needed and publishing the part once it holds per_file
+ * resources.  APR_EINVAL for an empty body or one holding '\n' or '\r'
+ * (nothing written); any other error is an I/O error, after which the
+ * writer is failed. */
+apr_status_t dpc_export_write(dpc_export_writer *w, const char *body,
+                              apr_size_t len);
+
+/* Publish the last part, if it holds any resource, and return every file
+ * this writer published, in order, as an array of dpc_export_file (empty
+ * when no resource was written).  May be called again: it returns the same
+ * array.  Fails, publishing nothing more, on a failed writer. */
+apr_status_t dpc_export_writer_finish(dpc_export_writer *w,
+                                      apr_array_header_t **files);
+
+/* Remove the open part's temp files and every file the writer published
+ * (finished or not), for a job that failed or was cancelled.  The writer
+ * accepts nothing afterwards.  Missing files are not an error; the first
+ * other failure is returned (and the rest still attempted). */
+apr_status_t dpc_export_writer_abort(dpc_export_writer *w);
+
+/* The message of the writer's last error, or NULL. */
+const char *dpc_export_writer_error(const dpc_export_writer *w);
+
+/* Resources written so far, over all parts. */
+apr_uint64_t dpc_export_writer_count(const dpc_export_writer *w);
+
+/* Is `type` usable as a resource type in file names: [A-Z][A-Za-z]*, at
+ * most DPC_EXPORT_TYPE_MAX characters? */
+int dpc_export_type_valid(const char *type);
+
+/* Is `name` exactly a name the writer publishes: "<type>-<32 lower-case
+ * hex>.ndjson" or the same with ".gz"?  No '/', no "..", no temp names,
+ * nothing else; so root "/" job "/" name never leaves the job directory. */
+int dpc_export_name_valid(const char *name);
+
+/* "<root>/<job_id>", or NULL unless job_id is a UUID (dpc_uuid_is_valid()). */
+const char *dpc_export_job_dir(apr_pool_t *p, const char *root,
+                               const char *job_id);
+
+/* Delete the job directory root/job_id and everything in it, for expiry or
+ * cancellation.  root must be an absolute path (it may itself be a
+ * symbolic link, as configured); job_id must be a UUID.  Nothing below root
+ * is followed: a job_id that is a symbolic link is refused, and links in
+ * the directory are removed, not followed.  A subdirectory (never made by
+ * the writer) is refused and left.  A directory already gone is success.
+ * On failure *why says what (why may be NULL). */
+apr_status_t dpc_export_remove_dir(apr_pool_t *p, const char *root,
+                                   const char *job_id, const char **why);
+
+#endif
