@@ -4,6 +4,8 @@
 
 #include <http_log.h>
 #include <apr_strings.h>
+#include <libpq-fe.h>
+#include <string.h>
 
 #include "dpc_log.h"
 
@@ -95,6 +97,45 @@ ap_dbd_t *dpc_db(request_rec *r)
     return db;
 }
 
+/* libpq reconnects a broken connection in place (mod_dbd's check calls
+ * PQreset), and the new server session has none of the statements mod_dbd
+ * prepared on the old one: every query would then fail until the child
+ * exits.  So a failure that says so prepares ours again on this handle. */
+static int lost_statement(ap_dbd_t *db, int rv)
+{
+    const char *e = apr_dbd_error(db->driver, db->handle, rv);
+
+    return e && strstr(e, "prepared statement") && strstr(e, "does not exist");
+}
+
+static int reprepare(request_rec *r, ap_dbd_t *db)
+{
+    const dpc_statement *st;
+    apr_dbd_prepared_t *p;
+    size_t i;
+
+    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+        for (st = tables[i]; st->label; st++) {
+            p = NULL;
+            if (apr_dbd_prepare(db->driver, db->pool, db->handle, st->sql, st->label, &p))
+                return -1;
+            apr_hash_set(db->prepared, st->label, APR_HASH_KEY_STRING, p);
+        }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00155)
+                  "prepared the statements again on a reconnected database session");
+    return 0;
+}
+
+/* Why a statement failed: the connection went away (503, worth retrying)
+ * or the statement itself (500). */
+static void note_failure(request_rec *r, ap_dbd_t *db)
+{
+    PGconn *c = apr_dbd_native_handle(db->driver, db->handle);
+
+    apr_table_setn(r->notes, "dpc-db-failed",
+                   c && PQstatus(c) == CONNECTION_OK ? "statement" : "connection");
+}
+
 static apr_dbd_prepared_t *stmt(request_rec *r, ap_dbd_t *db, const char *label)
 {
     apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
@@ -116,7 +157,10 @@ int dpc_db_select(request_rec *r, ap_dbd_t *db, const char *label,
     if (!st)
         return -1;
     rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
+    if (rv && lost_statement(db, rv) && !reprepare(r, db) && (st = stmt(r, db, label)))
+        rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
     if (rv) {
+        note_failure(r, db);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00122)
                       "query %s failed: %s", label, apr_dbd_error(db->driver, db->handle, rv));
         return -1;
@@ -134,7 +178,10 @@ int dpc_db_query(request_rec *r, ap_dbd_t *db, const char *label, int *nrows,
     if (!st)
         return -1;
     rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
+    if (rv && lost_statement(db, rv) && !reprepare(r, db) && (st = stmt(r, db, label)))
+        rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
     if (rv) {
+        note_failure(r, db);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00123)
                       "statement %s failed: %s", label,
                       apr_dbd_error(db->driver, db->handle, rv));

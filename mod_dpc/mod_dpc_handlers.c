@@ -80,6 +80,13 @@ int dpc_send_oauth_error(request_rec *r, int status, const char *error, const ch
 
 int dpc_send_db_error(request_rec *r)
 {
+    /* A statement that failed on a live connection will fail again: no
+     * Retry-After for that.  No connection at all is worth retrying. */
+    const char *why = apr_table_get(r->notes, "dpc-db-failed");
+
+    if (why && !strcmp(why, "statement"))
+        return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
+                           "the request failed in the database (see the server's log)");
     apr_table_setn(r->headers_out, "Retry-After", "5");
     return dpc_send_oo(r, HTTP_SERVICE_UNAVAILABLE, DPC_ISSUE_TRANSIENT,
                        "the database is not available; try again shortly");
