@@ -173,6 +173,19 @@ static int check_one(request_rec *r, const kind *k, const json_t *res, const cha
     return 0;
 }
 
+/* The columns of a person after the ones a statement starts with, in the
+ * order the create and update statements take them; the new count. */
+static int person_args(const kind *k, const person *ps, const char **args, int n)
+{
+    args[n++] = ps->key;
+    args[n++] = ps->family;
+    args[n++] = ps->given;
+    if (is_patient(k))
+        args[n++] = ps->birth_date;
+    args[n++] = ps->json;
+    return n;
+}
+
 static int send_outcome(request_rec *r, int status, json_t *oo)
 {
     return dpc_send_json(r, status, DPC_FHIR_JSON, oo);
@@ -242,12 +255,7 @@ static int op_create(request_rec *r, const kind *k, const dpc_principal *who)
     if (check_one(r, k, body, NULL, oo, &ps))
         return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
     args[n++] = who->org_id;
-    args[n++] = ps.key;
-    args[n++] = ps.family;
-    args[n++] = ps.given;
-    if (is_patient(k))
-        args[n++] = ps.birth_date;
-    args[n++] = ps.json;
+    n = person_args(k, &ps, args, n);
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_create, &res, n, args))
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
@@ -313,12 +321,7 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
         return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
     args[n++] = who->org_id;
     args[n++] = id;
-    args[n++] = ps.key;
-    args[n++] = ps.family;
-    args[n++] = ps.given;
-    if (is_patient(k))
-        args[n++] = ps.birth_date;
-    args[n++] = ps.json;
+    n = person_args(k, &ps, args, n);
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, k->q_update, &res, n, args))
         return dpc_send_db_error(r);
     if ((row = dpc_db_row(r, db, res, 0)) != NULL)
