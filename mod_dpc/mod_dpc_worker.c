@@ -25,6 +25,7 @@ typedef struct worker_slot {
     apr_pool_t *pconf;
     server_rec *s;
     int index;
+    int noted;          /* pconf knows this slot's proc (the pid changes) */
 } worker_slot;
 
 static int worker_start(worker_slot *w);
@@ -107,7 +108,11 @@ static int worker_start(worker_slot *w)
                      "cannot fork export worker %d", w->index);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    apr_pool_note_subprocess(w->pconf, &w->proc, APR_KILL_AFTER_TIMEOUT);
+    /* one note per slot: it points at w->proc, which a respawn updates */
+    if (!w->noted) {
+        apr_pool_note_subprocess(w->pconf, &w->proc, APR_KILL_AFTER_TIMEOUT);
+        w->noted = 1;
+    }
     apr_proc_other_child_register(&w->proc, worker_maint, w, NULL, w->pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, w->s, DPCLOGNO(00114)
                  "started export worker %d (pid %ld)", w->index, (long)w->proc.pid);
