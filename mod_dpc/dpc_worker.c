@@ -3,6 +3,13 @@
  * The loop sleeps in poll() on the connection's socket, so a NOTIFY on
  * dpc_jobs wakes it at once and nothing busy-polls; the poll timeout bounds
  * how late it notices a stop request, a dead parent or a due heartbeat.
+ *
+ * After a wake-up, and at least every CLAIM_INTERVAL otherwise (to pick up
+ * batches whose worker died), it claims and exports batches until none is
+ * left (dpc_job.h).  Exporting needs two connections: `conn` streams and
+ * records, `beat` heartbeats the batch meanwhile.  Losing either drops
+ * both and reconnects; the batch in hand is left to go stale and be
+ * reclaimed.
  */
 #include "dpc_worker.h"
 
@@ -15,12 +22,14 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
+#include "dpc_job.h"
 #include "dpc_log.h"
 #include "dpc_migrate.h"
 #include "dpc_pg.h"
 
 #define WAKE_CHANNEL "dpc_jobs"
 #define TICK_MS 250
+#define CLAIM_INTERVAL apr_time_from_sec(1)
 
 static volatile sig_atomic_t *stop_flag;
 
@@ -70,9 +79,12 @@ static void nap(const dpc_worker_opts *o, int ms)
 
 typedef struct worker_state {
     PGconn *conn;
-    const char *id;          /* our row in table worker */
+    PGconn *beat;            /* heartbeats batches while conn streams */
+    const char *id;          /* our row in table worker: id_buf */
+    char id_buf[24];         /* (attach()'s pool is cleared every turn) */
     apr_time_t last_beat;
     apr_time_t last_sweep;
+    apr_time_t last_claim;
 } worker_state;
 
 #define SWEEP_INTERVAL apr_time_from_sec(60)
@@ -87,7 +99,7 @@ static const char sweep_sql[] =
     " AND heartbeat < now() - interval '1 minute';"
     "DELETE FROM worker WHERE stopped_at < now() - interval '7 days'";
 
-static int sweep(apr_pool_t *p, worker_state *w)
+static int sweep(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
 {
     const char *err;
 
@@ -99,7 +111,7 @@ static int sweep(apr_pool_t *p, worker_state *w)
                        "worker housekeeping failed: %s", err);
         return PQstatus(w->conn) == CONNECTION_OK ? 0 : -1;
     }
-    return 0;
+    return dpc_job_sweep(p, w->conn, o->export_root);
 }
 
 /* Connect, check the schema, register and LISTEN.  0 on success. */
@@ -134,6 +146,14 @@ static int attach(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
                        "worker cannot register: %s", err);
         goto fail;
     }
+    apr_cpystrn(w->id_buf, w->id, sizeof(w->id_buf));
+    w->id = w->id_buf;
+    w->beat = dpc_pg_connect(p, o->conninfo, "dpc-worker-heartbeat", &err);
+    if (!w->beat) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(00010)
+                       "worker cannot open its heartbeat connection: %s", err);
+        goto fail;
+    }
     w->last_beat = apr_time_now();
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(00005)
                    "export worker %s (pid %ld) ready", w->id, (long)getpid());
@@ -142,6 +162,15 @@ fail:
     PQfinish(w->conn);
     w->conn = NULL;
     return -1;
+}
+
+static void drop_connections(worker_state *w)
+{
+    PQfinish(w->conn);
+    w->conn = NULL;
+    if (w->beat)
+        PQfinish(w->beat);
+    w->beat = NULL;
 }
 
 static void detach(apr_pool_t *p, worker_state *w)
@@ -153,8 +182,7 @@ static void detach(apr_pool_t *p, worker_state *w)
     if (w->id && PQstatus(w->conn) == CONNECTION_OK)
         dpc_pg_value(p, w->conn, "UPDATE worker SET stopped_at = now() WHERE id = $1"
                      " RETURNING id", 1, &w->id, &err);
-    PQfinish(w->conn);
-    w->conn = NULL;
+    drop_connections(w);
 }
 
 /* Touch our row; returns -1 when the connection is gone. */
@@ -198,11 +226,40 @@ static int wait_for_work(worker_state *w)
     return woken;
 }
 
+/* Claim and export batches until none is left; -1 when a connection is
+ * gone. */
+static int work(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
+{
+    dpc_job_ctx c;
+    apr_pool_t *bp;
+    int r = DPC_JOB_WORKED;
+
+    w->last_claim = apr_time_now();
+    memset(&c, 0, sizeof(c));
+    c.conn = w->conn;
+    c.beat = w->beat;
+    c.worker_id = w->id;
+    c.export_root = o->export_root;
+    c.per_file = o->per_file > 0 ? o->per_file : DPC_JOB_DEFAULT_PER_FILE;
+    c.file_lifetime_secs = o->file_lifetime_secs > 0 ? o->file_lifetime_secs
+                                                     : DPC_JOB_DEFAULT_LIFETIME;
+    c.stop = o->stop;
+    apr_pool_create(&bp, p);
+    while (r == DPC_JOB_WORKED && !should_stop(o)) {
+        apr_pool_clear(bp);
+        r = dpc_job_run_one(bp, &c);
+        if (r == DPC_JOB_WORKED && heartbeat(bp, o, w) < 0)
+            r = DPC_JOB_LOST;
+    }
+    apr_pool_destroy(bp);
+    return r == DPC_JOB_LOST ? -1 : 0;
+}
+
 int dpc_worker_run(const dpc_worker_opts *o)
 {
     apr_pool_t *p, *iter;
     worker_state w;
-    int backoff_ms = 500;
+    int backoff_ms = 500, woken;
 
     memset(&w, 0, sizeof(w));
     apr_pool_create(&p, NULL);
@@ -217,11 +274,13 @@ int dpc_worker_run(const dpc_worker_opts *o)
             }
             backoff_ms = 500;
         }
-        if (wait_for_work(&w) < 0 || heartbeat(iter, o, &w) < 0 || sweep(iter, &w) < 0) {
+        woken = wait_for_work(&w);
+        if (woken < 0 || heartbeat(iter, o, &w) < 0 || sweep(iter, o, &w) < 0
+            || ((woken || apr_time_now() - w.last_claim >= CLAIM_INTERVAL)
+                && work(iter, o, &w) < 0)) {
             dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00007)
                            "worker lost its database connection; reconnecting");
-            PQfinish(w.conn);
-            w.conn = NULL;
+            drop_connections(&w);
         }
     }
     detach(iter, &w);

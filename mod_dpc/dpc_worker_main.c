@@ -2,15 +2,26 @@
  * serve no HTTP.  It shares the database and the export volume with the
  * httpd hosts.
  *
- *   dpc-worker --db CONNINFO --export-root DIR [-v]
+ *   dpc-worker --db CONNINFO --export-root DIR [--per-file N]
+ *              [--file-lifetime SECS] [-v]
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_general.h>
 
 #include "dpc_log.h"
 #include "dpc_worker.h"
+
+/* A positive int, or -1. */
+static int positive(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    return end != s && !*end && v > 0 && v <= 0x7fffffff ? (int)v : -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -24,10 +35,17 @@ int main(int argc, char **argv)
             o.conninfo = argv[++i];
         else if (!strcmp(argv[i], "--export-root") && i + 1 < argc)
             o.export_root = argv[++i];
+        else if (!strcmp(argv[i], "--per-file") && i + 1 < argc
+                 && (o.per_file = positive(argv[++i])) > 0)
+            ;
+        else if (!strcmp(argv[i], "--file-lifetime") && i + 1 < argc
+                 && (o.file_lifetime_secs = positive(argv[++i])) > 0)
+            ;
         else if (!strcmp(argv[i], "-v"))
             level = DPC_LOG_DEBUG;
         else {
-            fprintf(stderr, "usage: dpc-worker --db CONNINFO --export-root DIR [-v]\n");
+            fprintf(stderr, "usage: dpc-worker --db CONNINFO --export-root DIR"
+                    " [--per-file N] [--file-lifetime SECS] [-v]\n");
             return 2;
         }
     }

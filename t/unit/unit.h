@@ -18,5 +18,6 @@ Suite *mbi_suite(void);
 Suite *http_suite(void);
 Suite *roster_suite(void);
 Suite *export_suite(void);
+Suite *job_suite(void);
 
 #endif

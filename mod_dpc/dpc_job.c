@@ -1,0 +1,595 @@
+/* dpc_job.c: see dpc_job.h. */
+#include "dpc_job.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+#include "dpc_export.h"
+#include "dpc_log.h"
+#include "dpc_pg.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* How many rows are streamed between two looks at the clock and the stop
+ * flag. */
+#define CHECK_EVERY 256
+
+/* The oldest claimable batch of a running job: pending, or running with a
+ * stale heartbeat (its worker died or lost its connection).  The job's
+ * status is tested inside the locking subquery, so batches of stopped jobs
+ * never hide the others behind LIMIT 1. */
+static const char claim_sql[] =
+    "UPDATE export_batch b SET status = 'running', worker_id = $1, heartbeat = now()"
+    " FROM (SELECT cb.job_id, cb.seq FROM export_batch cb"
+    "        JOIN export_job cj ON cj.id = cb.job_id AND cj.status = 'running'"
+    "       WHERE cb.status = 'pending' OR (cb.status = 'running' AND cb.heartbeat"
+    "             < now() - interval '" STR(DPC_JOB_STALE_SECS) " seconds')"
+    "       ORDER BY cj.created_at, cb.seq LIMIT 1 FOR UPDATE OF cb SKIP LOCKED) c,"
+    "      export_job j"
+    " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
+    " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
+    "           array_to_string(j.types, ','), j.since::text";
+
+/* $1 mbis, $2 FHIR version, $3 type, $4 since or NULL.  Ordered by the
+ * primary key's leading column, so files come out in a stable order. */
+static const char stream_sql[] =
+    "SELECT body FROM claims_resource r"
+    " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
+    "   AND r.resource_type = $3"
+    "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)"
+    " ORDER BY r.mbi, r.resource_id";
+
+/* Also keeps our worker row alive, which the main loop cannot touch while
+ * it is busy with a batch. */
+static const char beat_sql[] =
+    "WITH w AS (UPDATE worker SET heartbeat = now() WHERE id = $3::bigint)"
+    " UPDATE export_batch b SET heartbeat = now() FROM export_job j"
+    " WHERE b.job_id = $1 AND b.seq = $2::int AND b.worker_id = $3::bigint"
+    "   AND b.status = 'running' AND j.id = b.job_id AND j.status = 'running'"
+    " RETURNING b.seq";
+
+static const char release_sql[] =
+    "UPDATE export_batch SET status = 'pending', worker_id = NULL, heartbeat = NULL"
+    " WHERE job_id = $1 AND seq = $2::int AND worker_id = $3::bigint"
+    "   AND status = 'running' RETURNING seq";
+
+static const char fail_sql[] =
+    "UPDATE export_job SET status = 'failed', error = $2"
+    " WHERE id = $1 AND status = 'running' RETURNING id";
+
+static const char lock_job_sql[] =
+    "SELECT status FROM export_job WHERE id = $1 FOR UPDATE";
+
+static const char done_sql[] =
+    "UPDATE export_batch SET status = 'done', heartbeat = now()"
+    " WHERE job_id = $1 AND seq = $2::int AND worker_id = $3::bigint"
+    "   AND status = 'running' RETURNING seq";
+
+static const char file_sql[] =
+    "INSERT INTO export_file (job_id, batch_seq, name, type, count, bytes, sha256,"
+    "                         gz_name, gz_bytes)"
+    " VALUES ($1, $2::int, $3, $4, $5::bigint, $6::bigint, $7, $8, $9::bigint)";
+
+/* The job row is locked (above), so two workers finishing a job's last two
+ * batches at once are serialized and the second sees the first's batch
+ * done. */
+static const char complete_sql[] =
+    "UPDATE export_job SET status = 'completed', completed_at = now(),"
+    "       expires_at = now() + $2::int * interval '1 second'"
+    " WHERE id = $1 AND status = 'running'"
+    "   AND NOT EXISTS (SELECT 1 FROM export_batch"
+    "                   WHERE job_id = $1 AND status <> 'done')"
+    " RETURNING id";
+
+/* Outcome of a step. */
+typedef enum {
+    B_OK,
+    B_FAIL,     /* fail the job: b->error says why */
+    B_LOST,     /* a connection is gone: mark nothing */
+    B_GONE,     /* the batch is not ours any more, or the job stopped */
+    B_STOP      /* the worker is stopping */
+} outcome;
+
+typedef struct batch {
+    apr_pool_t *p;
+    const dpc_job_ctx *c;
+    const char *job_id;
+    const char *seq;
+    const char *mbis;           /* text[] literal */
+    const char *version;
+    const char *since;          /* or NULL */
+    const char **types;
+    int ntypes;
+    const char *dir;
+    apr_array_header_t *writers; /* dpc_export_writer * */
+    apr_time_t last_beat;
+    const char *error;          /* for export_job.error (B_FAIL) */
+    int keep_files;             /* commit outcome unknown: leave the files */
+    apr_uint64_t resources, files, refused;
+} batch;
+
+int dpc_job_split_types(apr_pool_t *p, const char *list, const char ***types,
+                        const char **bad)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
+    char *s = apr_pstrdup(p, list ? list : ""), *last, *t;
+
+    *bad = NULL;
+    for (t = apr_strtok(s, ",", &last); t; t = apr_strtok(NULL, ",", &last)) {
+        if (!dpc_export_type_valid(t)) {
+            *bad = t;
+            return -1;
+        }
+        APR_ARRAY_PUSH(a, const char *) = t;
+    }
+    if (!a->nelts) {
+        *bad = "";
+        return -1;
+    }
+    *types = (const char **)a->elts;
+    return a->nelts;
+}
+
+static const char *errtext(apr_pool_t *p, apr_status_t rv)
+{
+    char buf[256];
+
+    return apr_pstrdup(p, apr_strerror(rv, buf, sizeof(buf)));
+}
+
+static int stopping(const batch *b)
+{
+    return b->c->stop && *b->c->stop;
+}
+
+/* Classify a failed statement on conn: lost, or a job failure. */
+static outcome db_failed(batch *b, PGconn *conn, const char *what, const char *err)
+{
+    if (PQstatus(conn) != CONNECTION_OK) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01100)
+                       "export job %s batch %s: connection lost while %s: %s",
+                       b->job_id, b->seq, what, err);
+        return B_LOST;
+    }
+    b->error = apr_psprintf(b->p, "database error while %s: %s", what, err);
+    return B_FAIL;
+}
+
+/* Heartbeat the batch on the side connection, if due (or if force). */
+static outcome beat(batch *b, int force)
+{
+    const char *params[3], *v, *err;
+
+    if (stopping(b))
+        return B_STOP;
+    if (!force && apr_time_now() - b->last_beat < apr_time_from_sec(DPC_JOB_BEAT_SECS))
+        return B_OK;
+    params[0] = b->job_id;
+    params[1] = b->seq;
+    params[2] = b->c->worker_id;
+    v = dpc_pg_value(b->p, b->c->beat, beat_sql, 3, params, &err);
+    if (err) {
+        /* Not the job's fault: leave the batch to be reclaimed. */
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01101)
+                       "export job %s batch %s: heartbeat failed: %s",
+                       b->job_id, b->seq, err);
+        return B_LOST;
+    }
+    if (!v) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01102)
+                       "export job %s batch %s: job no longer running or batch "
+                       "reclaimed by another worker; abandoning it",
+                       b->job_id, b->seq);
+        return B_GONE;
+    }
+    b->last_beat = apr_time_now();
+    return B_OK;
+}
+
+/* Read what is left of a result we gave up on, after asking the server to
+ * cancel it, so the connection is usable again. */
+static void drain(PGconn *conn, int cancel)
+{
+    PGresult *res;
+
+    if (cancel) {
+        PGcancel *pc = PQgetCancel(conn);
+        char errbuf[256];
+
+        if (pc) {
+            PQcancel(pc, errbuf, sizeof(errbuf));
+            PQfreeCancel(pc);
+        }
+    }
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+}
+
+/* Stream one type of the batch into a new writer. */
+static outcome stream_type(batch *b, const char *type)
+{
+    PGconn *conn = b->c->conn;
+    dpc_export_writer *w;
+    const char *params[4], *why;
+    apr_status_t rv;
+    PGresult *res;
+    outcome r = B_OK;
+    apr_uint64_t rows = 0;
+    int early = 0;
+
+    rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->c->per_file,
+                                  0, &w, &why);
+    if (rv != APR_SUCCESS) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01103)
+                       "export job %s batch %s: cannot start %s output: %s",
+                       b->job_id, b->seq, type, why);
+        b->error = apr_psprintf(b->p, "cannot write %s output: %s", type,
+                                errtext(b->p, rv));
+        return B_FAIL;
+    }
+    APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
+
+    params[0] = b->mbis;
+    params[1] = b->version;
+    params[2] = type;
+    params[3] = b->since;
+    if (!PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0))
+        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
+                         dpc_pg_error(b->p, conn, NULL));
+    if (!PQsetSingleRowMode(conn)) {
+        drain(conn, 1);
+        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
+                         "cannot use single-row mode");
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        if (st == PGRES_SINGLE_TUPLE) {
+            rv = dpc_export_write(w, PQgetvalue(res, 0, 0),
+                                  (apr_size_t)PQgetlength(res, 0, 0));
+            PQclear(res);
+            if (rv == APR_EINVAL) {
+                b->refused++;
+                continue;
+            }
+            if (rv != APR_SUCCESS) {
+                dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01104)
+                               "export job %s batch %s: %s",
+                               b->job_id, b->seq, dpc_export_writer_error(w));
+                b->error = apr_psprintf(b->p, "writing %s output failed: %s",
+                                        type, errtext(b->p, rv));
+                r = B_FAIL;
+                early = 1;
+                break;
+            }
+            if (++rows % CHECK_EVERY == 0 && (r = beat(b, 0)) != B_OK) {
+                early = 1;
+                break;
+            }
+            continue;
+        }
+        if (st != PGRES_TUPLES_OK) {
+            r = db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
+                          dpc_pg_error(b->p, conn, res));
+            PQclear(res);
+            if (r == B_LOST)
+                return r;
+            continue; /* read on to the end (NULL) */
+        }
+        PQclear(res);
+    }
+    if (early) /* cancel the rest of the stream and read it to the end */
+        drain(conn, 1);
+    if (PQstatus(conn) != CONNECTION_OK)
+        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
+                         dpc_pg_error(b->p, conn, NULL));
+    b->resources += rows;
+    return r;
+}
+
+/* Run one statement of the final transaction; NULL on error with *err. */
+static PGresult *tx_exec(batch *b, const char *sql, int n, const char *const *params,
+                         const char **err)
+{
+    PGresult *res = PQexecParams(b->c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        *err = NULL;
+        return res;
+    }
+    *err = dpc_pg_error(b->p, b->c->conn, res);
+    PQclear(res);
+    return NULL;
+}
+
+/* Finish the writers, then record the files, mark the batch done and maybe
+ * complete the job, all in one transaction. */
+static outcome publish(batch *b)
+{
+    PGconn *conn = b->c->conn;
+    const char *params[9], *err;
+    PGresult *res;
+    apr_status_t rv;
+    int i, j, rows;
+
+    for (i = 0; i < b->writers->nelts; i++) {
+        dpc_export_writer *w = APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+        apr_array_header_t *files;
+
+        rv = dpc_export_writer_finish(w, &files);
+        if (rv != APR_SUCCESS) {
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01105)
+                           "export job %s batch %s: %s",
+                           b->job_id, b->seq, dpc_export_writer_error(w));
+            b->error = apr_psprintf(b->p, "writing %s output failed: %s",
+                                    b->types[i], errtext(b->p, rv));
+            return B_FAIL;
+        }
+    }
+    /* fsyncs may have taken a while: make sure the batch is still ours */
+    {
+        outcome r = beat(b, 1);
+        if (r != B_OK)
+            return r;
+    }
+
+    if (dpc_pg_exec(b->p, conn, "BEGIN", &err))
+        return db_failed(b, conn, "recording files", err);
+    params[0] = b->job_id;
+    if (!(res = tx_exec(b, lock_job_sql, 1, params, &err)))
+        goto sql_error;
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "running")) {
+        PQclear(res);
+        dpc_pg_exec(b->p, conn, "ROLLBACK", &err);
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01106)
+                       "export job %s stopped running before batch %s was "
+                       "recorded; its files are removed", b->job_id, b->seq);
+        return B_GONE;
+    }
+    PQclear(res);
+    params[1] = b->seq;
+    params[2] = b->c->worker_id;
+    if (!(res = tx_exec(b, done_sql, 3, params, &err)))
+        goto sql_error;
+    rows = PQntuples(res);
+    PQclear(res);
+    if (rows != 1) {
+        dpc_pg_exec(b->p, conn, "ROLLBACK", &err);
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01107)
+                       "export job %s batch %s was reclaimed by another worker "
+                       "(our heartbeat went stale); discarding our files",
+                       b->job_id, b->seq);
+        return B_GONE;
+    }
+    for (i = 0; i < b->writers->nelts; i++) {
+        dpc_export_writer *w = APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+        apr_array_header_t *files;
+
+        dpc_export_writer_finish(w, &files); /* the same array again */
+        for (j = 0; j < files->nelts; j++) {
+            const dpc_export_file *f = &APR_ARRAY_IDX(files, j, dpc_export_file);
+
+            params[2] = f->name;
+            params[3] = f->type;
+            params[4] = apr_psprintf(b->p, "%" APR_UINT64_T_FMT, f->count);
+            params[5] = apr_psprintf(b->p, "%" APR_UINT64_T_FMT, f->bytes);
+            params[6] = f->sha256;
+            params[7] = f->gz_name;
+            params[8] = f->gz_name ? apr_psprintf(b->p, "%" APR_UINT64_T_FMT,
+                                                  f->gz_bytes) : NULL;
+            if (!(res = tx_exec(b, file_sql, 9, params, &err)))
+                goto sql_error;
+            PQclear(res);
+            b->files++;
+        }
+    }
+    params[1] = apr_itoa(b->p, b->c->file_lifetime_secs);
+    if (!(res = tx_exec(b, complete_sql, 2, params, &err)))
+        goto sql_error;
+    rows = PQntuples(res);
+    PQclear(res);
+    if (dpc_pg_exec(b->p, conn, "COMMIT", &err)) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+            /* It may have committed: removing files it lists would be
+             * worse than leaving unlisted ones (they go with the job
+             * directory). */
+            b->keep_files = 1;
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01108)
+                           "export job %s batch %s: connection lost at commit, "
+                           "outcome unknown: %s", b->job_id, b->seq, err);
+            return B_LOST;
+        }
+        return db_failed(b, conn, "recording files", err);
+    }
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01109)
+                   "export job %s batch %s done: %" APR_UINT64_T_FMT " resources in %"
+                   APR_UINT64_T_FMT " files", b->job_id, b->seq, b->resources, b->files);
+    if (rows)
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01110)
+                       "export job %s completed", b->job_id);
+    return B_OK;
+
+sql_error:
+    if (PQstatus(conn) == CONNECTION_OK)
+        dpc_pg_exec(b->p, conn, "ROLLBACK", &err);
+    return db_failed(b, conn, "recording files", err);
+}
+
+/* Remove everything our writers wrote (unless told to keep it). */
+static void discard(batch *b)
+{
+    int i;
+
+    if (b->keep_files)
+        return;
+    for (i = 0; i < b->writers->nelts; i++) {
+        dpc_export_writer *w = APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+        apr_status_t rv = dpc_export_writer_abort(w);
+
+        if (rv != APR_SUCCESS)
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01111)
+                           "export job %s batch %s: cannot remove its files: %s",
+                           b->job_id, b->seq, dpc_export_writer_error(w));
+    }
+}
+
+/* Put the batch back to pending if it is still ours, so it is claimed at
+ * once rather than after the stale threshold. */
+static int release(batch *b)
+{
+    const char *params[3], *err;
+
+    params[0] = b->job_id;
+    params[1] = b->seq;
+    params[2] = b->c->worker_id;
+    dpc_pg_value(b->p, b->c->conn, release_sql, 3, params, &err);
+    if (err)
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01112)
+                       "export job %s batch %s: cannot release it: %s",
+                       b->job_id, b->seq, err);
+    return PQstatus(b->c->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+static int fail_job(batch *b)
+{
+    const char *params[2], *err;
+
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01113)
+                   "export job %s failed (batch %s): %s", b->job_id, b->seq, b->error);
+    params[0] = b->job_id;
+    params[1] = b->error;
+    dpc_pg_value(b->p, b->c->conn, fail_sql, 2, params, &err);
+    if (err) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01114)
+                       "export job %s: cannot mark it failed: %s", b->job_id, err);
+        if (PQstatus(b->c->conn) != CONNECTION_OK)
+            return -1;
+    }
+    return release(b);
+}
+
+int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
+{
+    PGresult *res;
+    batch b;
+    outcome r = B_OK;
+    const char *bad;
+    int i;
+
+    res = PQexecParams(c->conn, claim_sql, 1, NULL, &c->worker_id, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01115)
+                       "cannot claim an export batch: %s", dpc_pg_error(p, c->conn, res));
+        PQclear(res);
+        return PQstatus(c->conn) == CONNECTION_OK ? DPC_JOB_IDLE : DPC_JOB_LOST;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return DPC_JOB_IDLE;
+    }
+    memset(&b, 0, sizeof(b));
+    b.p = p;
+    b.c = c;
+    b.job_id = apr_pstrdup(p, PQgetvalue(res, 0, 0));
+    b.seq = apr_pstrdup(p, PQgetvalue(res, 0, 1));
+    b.mbis = apr_pstrdup(p, PQgetvalue(res, 0, 2));
+    b.version = apr_pstrdup(p, PQgetvalue(res, 0, 3));
+    b.since = PQgetisnull(res, 0, 5) ? NULL : apr_pstrdup(p, PQgetvalue(res, 0, 5));
+    b.ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, 4), &b.types, &bad);
+    PQclear(res);
+    b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes : 1,
+                               sizeof(dpc_export_writer *));
+    b.last_beat = apr_time_now();
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
+                   "export job %s: claimed batch %s", b.job_id, b.seq);
+
+    if (b.ntypes < 0) {
+        b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
+        r = B_FAIL;
+    }
+    else if (!(b.dir = dpc_export_job_dir(p, c->export_root, b.job_id))) {
+        b.error = "invalid job id";
+        r = B_FAIL;
+    }
+    for (i = 0; r == B_OK && i < b.ntypes; i++) {
+        if ((r = beat(&b, 0)) == B_OK)
+            r = stream_type(&b, b.types[i]);
+    }
+    if (r == B_OK)
+        r = publish(&b);
+    if (b.refused)
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01117)
+                       "export job %s batch %s: %" APR_UINT64_T_FMT " stored resource "
+                       "bodies were empty or multi-line and were left out",
+                       b.job_id, b.seq, b.refused);
+    switch (r) {
+    case B_OK:
+        return DPC_JOB_WORKED;
+    case B_LOST:
+        discard(&b);
+        return DPC_JOB_LOST;
+    case B_FAIL:
+        discard(&b);
+        return fail_job(&b) ? DPC_JOB_LOST : DPC_JOB_WORKED;
+    case B_GONE:
+    case B_STOP:
+    default:
+        discard(&b);
+        return release(&b) ? DPC_JOB_LOST : DPC_JOB_WORKED;
+    }
+}
+
+static const char sweep_jobs_sql[] =
+    "SELECT id FROM export_job j WHERE NOT files_removed"
+    "   AND (status IN ('cancelled', 'failed') OR expires_at < now())"
+    "   AND NOT EXISTS (SELECT 1 FROM export_batch b WHERE b.job_id = j.id"
+    "                   AND b.status = 'running' AND b.heartbeat"
+    "                   >= now() - interval '" STR(DPC_JOB_STALE_SECS) " seconds')"
+    " ORDER BY created_at LIMIT 1000";
+
+int dpc_job_sweep(apr_pool_t *p, PGconn *conn, const char *export_root)
+{
+    PGresult *res = PQexec(conn, sweep_jobs_sql);
+    const char *why, *err, *id;
+    apr_status_t rv;
+    int i, n;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01118)
+                       "cannot list export jobs to clean up: %s",
+                       dpc_pg_error(p, conn, res));
+        PQclear(res);
+        return PQstatus(conn) == CONNECTION_OK ? 0 : -1;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        id = PQgetvalue(res, i, 0);
+        rv = dpc_export_remove_dir(p, export_root, id, &why);
+        if (rv != APR_SUCCESS) {
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01119)
+                           "cannot remove the files of export job %s: %s", id,
+                           why ? why : "");
+            continue;
+        }
+        dpc_pg_value(p, conn, "UPDATE export_job SET files_removed = true"
+                     " WHERE id = $1 RETURNING id", 1, &id, &err);
+        if (err) {
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01120)
+                           "export job %s: cannot record its files removed: %s",
+                           id, err);
+            if (PQstatus(conn) != CONNECTION_OK)
+                break;
+        }
+        else
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01121)
+                           "removed the files of export job %s", id);
+    }
+    PQclear(res);
+    return PQstatus(conn) == CONNECTION_OK ? 0 : -1;
+}
