@@ -68,6 +68,9 @@ static json_t *op_definition(dpc_api_t api, const char *base_url, const char *ty
     if (!strcmp(name, "everything"))
         apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/OperationDefinition/"
                      "Patient-everything");
+    else if (!strcmp(name, "export"))
+        apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+                     "group-export");
     else if (!strcmp(name, "validate"))
         apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/OperationDefinition/"
                      "Resource-validate");

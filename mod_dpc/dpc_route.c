@@ -44,6 +44,10 @@ static const dpc_route dpc_table[] = {
     { "Group/*", DPC_M_DELETE, DPC_OP_GROUP_DELETE, DPC_ROUTE_WRITE },
     { "Group/*/$add", DPC_M_POST, DPC_OP_GROUP_ADD, DPC_ROUTE_WRITE },
     { "Group/*/$remove", DPC_M_POST, DPC_OP_GROUP_REMOVE, DPC_ROUTE_WRITE },
+    { "Group/*/$export", DPC_M_GET, DPC_OP_EXPORT, 0 },
+    { "Group/*/$export", DPC_M_POST, DPC_OP_EXPORT, 0 },
+    { "Jobs/*", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },
+    { "Jobs/*", DPC_M_DELETE, DPC_OP_JOB_CANCEL, 0 },
     { NULL, 0, 0, 0 }
 };
 

@@ -51,7 +51,10 @@ typedef enum {
     DPC_OP_GROUP_DELETE,
     DPC_OP_GROUP_ADD,
     DPC_OP_GROUP_REMOVE,
-    DPC_OP_PAT_EVERYTHING
+    DPC_OP_PAT_EVERYTHING,
+    DPC_OP_EXPORT,
+    DPC_OP_JOB_STATUS,
+    DPC_OP_JOB_CANCEL
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -10,6 +10,7 @@
 #include <http_core.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mod_auth.h>
 #include <ap_mpm.h>
 
 #include "dpc_log.h"
@@ -85,6 +86,9 @@ static void dpc_register_hooks(apr_pool_t *p)
     ap_hook_child_init(dpc_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(dpc_translate, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(dpc_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_access(dpc_data_access, NULL, NULL, APR_HOOK_MIDDLE,
+                         AP_AUTH_INTERNAL_PER_URI);
+    ap_hook_fixups(dpc_data_fixups, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dpc_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -112,6 +112,15 @@ enum {
 };
 int dpc_op_group(request_rec *r, int op, const dpc_principal *who, const char *id);
 
+/* mod_dpc_export.c: Bulk Data export and downloads. */
+int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group);
+int dpc_op_job_status(request_rec *r, const dpc_principal *who, const char *id);
+int dpc_op_job_cancel(request_rec *r, const dpc_principal *who, const char *id);
+int dpc_data_translate(request_rec *r, const char *path);
+int dpc_data_map(request_rec *r);
+int dpc_data_access(request_rec *r);
+int dpc_data_fixups(request_rec *r);
+
 /* mod_dpc_org.c: the caller's own Organization. */
 int dpc_op_org_search(request_rec *r, const dpc_principal *who);
 int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id);

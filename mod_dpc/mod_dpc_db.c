@@ -62,7 +62,7 @@ static const dpc_statement statements[] = {
 };
 
 static const dpc_statement *const tables[] = {
-    statements, dpc_people_statements, dpc_group_statements
+    statements, dpc_people_statements, dpc_group_statements, dpc_export_statements
 };
 
 const char *dpc_db_prepare_all(cmd_parms *cmd)

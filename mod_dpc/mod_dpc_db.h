@@ -14,6 +14,7 @@ typedef struct dpc_statement {
 
 extern const dpc_statement dpc_people_statements[];    /* mod_dpc_people.c */
 extern const dpc_statement dpc_group_statements[];     /* mod_dpc_groups.c */
+extern const dpc_statement dpc_export_statements[];    /* mod_dpc_export.c */
 
 /* Timestamps come out of the database as epoch microseconds. */
 #define DPC_SQL_USEC(col) "(extract(epoch from " col ") * 1000000)::bigint"

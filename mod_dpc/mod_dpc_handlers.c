@@ -16,6 +16,8 @@
 #include "dpc_meta.h"
 #include "dpc_route.h"
 
+static const char *relative_path(request_rec *r);
+
 /* Is this request below a <Location> that speaks a DPC dialect? */
 static int is_ours(request_rec *r)
 {
@@ -27,8 +29,13 @@ static int is_ours(request_rec *r)
 /* Our routes are virtual: claim them before the file system is consulted. */
 int dpc_translate(request_rec *r)
 {
+    const char *path;
+
     if (!is_ours(r))
         return DECLINED;
+    /* export files are served by httpd itself, after our access check */
+    if ((path = relative_path(r)) != NULL && dpc_data_translate(r, path) == OK)
+        return OK;
     r->filename = apr_pstrcat(r->pool, "dpc:", r->uri, NULL);
     r->handler = DPC_HANDLER;
     return OK;
@@ -36,7 +43,9 @@ int dpc_translate(request_rec *r)
 
 int dpc_map_to_storage(request_rec *r)
 {
-    return r->handler && !strcmp(r->handler, DPC_HANDLER) ? OK : DECLINED;
+    if (r->handler && !strcmp(r->handler, DPC_HANDLER))
+        return OK;
+    return dpc_data_map(r);
 }
 
 int dpc_send_body(request_rec *r, int status, const char *type, const char *body)
@@ -283,6 +292,12 @@ static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principa
         return dpc_op_key_read(r, who, id);
     case DPC_OP_KEY_DELETE:
         return dpc_op_key_delete(r, who, id);
+    case DPC_OP_EXPORT:
+        return dpc_op_export(r, who, id);
+    case DPC_OP_JOB_STATUS:
+        return dpc_op_job_status(r, who, id);
+    case DPC_OP_JOB_CANCEL:
+        return dpc_op_job_cancel(r, who, id);
     case DPC_OP_PAT_EVERYTHING:
         return dpc_op_everything(r, who, id);
     case DPC_OP_ORG_SEARCH:

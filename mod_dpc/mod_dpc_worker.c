@@ -79,6 +79,8 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
     dpc_worker_opts o;
     apr_pool_t *p;
 
+    memset(&o, 0, sizeof(o));
+
     dpc_worker_signals(&stop);
     ap_close_listeners();
     apr_pool_create(&p, w->pconf);
@@ -90,6 +92,8 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
     o.conninfo = c->worker_db;
     o.export_root = c->export_root;
     o.heartbeat_secs = 5;
+    o.per_file = dpc_conf_resources_per_file(c);
+    o.file_lifetime_secs = (int)apr_time_sec(dpc_conf_file_lifetime(c));
     o.parent = httpd_pid;
     o.stop = &stop;
     /* _exit: pool cleanups and atexit handlers belong to httpd, not to us */

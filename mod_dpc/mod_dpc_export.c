@@ -1,0 +1,505 @@
+/* mod_dpc_export.c: Bulk Data export (FHIR Bulk Data IG v2): the kick-off
+ * on Group/{id}/$export, job status and cancel on Jobs/{id}, and the
+ * download of files, which httpd's own handler serves after our check.
+ *
+ * The kick-off only records the job and its batches of beneficiaries (one
+ * statement, dpc_export_start) and wakes the workers; it never reads
+ * claims. */
+#include "mod_dpc.h"
+
+#include <http_core.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_script.h>
+#include <apr_strings.h>
+
+#include "dpc_export.h"
+#include "dpc_fhir.h"
+#include "dpc_log.h"
+#include "dpc_res.h"
+#include "dpc_token.h"
+#include "mod_dpc_db.h"
+
+#define USEC DPC_SQL_USEC
+#define BATCH_MEMBERS 200
+#define KICKOFF_BODY_LIMIT (64 * 1024)
+#define CHECKSUM_URL "https://dpc.cms.gov/checksum"
+#define LENGTH_URL "https://dpc.cms.gov/file_length"
+#define NDJSON "application/fhir+ndjson"
+
+const dpc_statement dpc_export_statements[] = {
+    { "dpc_export_start",
+      "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
+      " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"
+      " make_interval(secs => %s::bigint))::text" },
+    { "dpc_job_get",
+      "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total,"
+      " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done'),"
+      " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"
+      " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid" },
+    { "dpc_job_files",
+      "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid"
+      " ORDER BY type, batch_seq, name" },
+    { "dpc_job_cancel",
+      "UPDATE export_job SET status = 'cancelled' WHERE id = %s::uuid AND org_id = %s::uuid"
+      " AND status IN ('running', 'completed') RETURNING id" },
+    { "dpc_file_owner",
+      "SELECT j.status, (j.expires_at < now())::int FROM export_file f"
+      " JOIN export_job j ON j.id = f.job_id"
+      " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid" },
+    { NULL, NULL }
+};
+
+static const char *const export_types[] = {
+    "Patient", "Coverage", "ExplanationOfBenefit", NULL
+};
+
+/* ---- kick-off parameters ----------------------------------------------------- */
+
+typedef struct kickoff {
+    int lenient;                    /* Prefer: handling=lenient */
+    apr_array_header_t *types;      /* const char * */
+    apr_time_t since;               /* 0: none */
+    apr_array_header_t *notes;      /* what lenient ignored */
+} kickoff;
+
+static int bad_request(request_rec *r, const char *msg)
+{
+    return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
+}
+
+/* Does the comma-separated header value hold token (case-insensitive,
+ * ignoring parameters and spaces)? */
+static int list_has(apr_pool_t *p, const char *value, const char *token)
+{
+    char *copy = apr_pstrdup(p, value ? value : ""), *item, *state = NULL;
+
+    for (item = apr_strtok(copy, ",", &state); item; item = apr_strtok(NULL, ",", &state)) {
+        char *semi = strchr(item, ';');
+
+        if (semi)
+            *semi = '\0';
+        apr_collapse_spaces(item, item);
+        if (!strcasecmp(item, token))
+            return 1;
+    }
+    return 0;
+}
+
+static int type_known(const char *t)
+{
+    int i;
+
+    for (i = 0; export_types[i]; i++)
+        if (!strcmp(t, export_types[i]))
+            return 1;
+    return 0;
+}
+
+/* Can a token with this scope read type t? */
+static int scope_reads(apr_pool_t *p, const char *scope, const char *t)
+{
+    char *copy = apr_pstrdup(p, scope), *s, *state = NULL;
+    int ok = 0;
+    size_t n = strlen(t);
+
+    for (s = apr_strtok(copy, " ", &state); s && !ok; s = apr_strtok(NULL, " ", &state))
+        ok = !strncmp(s, "system/*.", 9)
+             || (!strncmp(s, "system/", 7) && !strncmp(s + 7, t, n) && s[7 + n] == '.');
+    return ok;
+}
+
+static int add_types(request_rec *r, kickoff *k, const char *value)
+{
+    char *copy = apr_pstrdup(r->pool, value), *t, *state = NULL;
+
+    for (t = apr_strtok(copy, ",", &state); t; t = apr_strtok(NULL, ",", &state)) {
+        apr_collapse_spaces(t, t);
+        if (!type_known(t)) {
+            if (!k->lenient)
+                return bad_request(r, apr_psprintf(r->pool, "_type %s is not exported here: "
+                                   "Patient, Coverage and ExplanationOfBenefit are", t)),
+                       -1;
+            APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type %s", t);
+            continue;
+        }
+        APR_ARRAY_PUSH(k->types, const char *) = t;
+    }
+    return 0;
+}
+
+/* One parameter of the kick-off; 0, or -1 after the 400. */
+static int take_param(request_rec *r, kickoff *k, const char *name, const char *value)
+{
+    const char *why;
+
+    if (!strcmp(name, "_type"))
+        return add_types(r, k, value);
+    if (!strcmp(name, "_since")) {
+        char *v = apr_pstrdup(r->pool, value), *sp;
+
+        /* a '+' of a time zone that was not URL-encoded arrives as a space */
+        if ((sp = strchr(v, ' ')) != NULL)
+            *sp = '+';
+        if (dpc_instant_parse(v, &k->since, &why))
+            return bad_request(r, apr_pstrcat(r->pool, "_since: ", why, NULL)), -1;
+        if (k->since > r->request_time)
+            return bad_request(r, "_since is in the future"), -1;
+        return 0;
+    }
+    if (!strcmp(name, "_outputFormat")) {
+        if (strcmp(value, "application/fhir+ndjson") && strcmp(value, "application/ndjson")
+            && strcmp(value, "ndjson"))
+            return bad_request(r, "_outputFormat must be application/fhir+ndjson, "
+                               "application/ndjson or ndjson"), -1;
+        return 0;
+    }
+    if (!strcmp(name, "_typeFilter") || !strcmp(name, "_elements") || !strcmp(name, "patient")
+        || !strcmp(name, "includeAssociatedData")) {
+        if (!k->lenient)
+            return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_NOT_SUPPORTED,
+                               apr_psprintf(r->pool, "%s is not supported (send Prefer: "
+                                            "handling=lenient to have it ignored)", name)), -1;
+        APR_ARRAY_PUSH(k->notes, const char *) = name;
+    }
+    return 0;                       /* anything else is ignored, as FHIR search does */
+}
+
+static int query_params(request_rec *r, kickoff *k)
+{
+    const apr_array_header_t *arr;
+    apr_table_t *args = NULL;
+    int i;
+
+    if (!r->args)
+        return 0;
+    ap_args_to_table(r, &args);
+    arr = apr_table_elts(args);
+    for (i = 0; i < arr->nelts; i++) {
+        const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
+
+        if (take_param(r, k, e->key, e->val ? e->val : ""))
+            return -1;
+    }
+    return 0;
+}
+
+/* POST: a Parameters resource; each parameter's value[x] as text. */
+static int body_params(request_rec *r, kickoff *k)
+{
+    const char *body;
+    apr_size_t len;
+    json_t *v, *params, *oo;
+    size_t i;
+    int status;
+
+    if (!dpc_json_type_ok(r, &status))
+        return -1;
+    if (dpc_read_body(r, KICKOFF_BODY_LIMIT, &body, &len) != OK)
+        return bad_request(r, "the Parameters body cannot be read (at most 64 KB)"), -1;
+    if (!len)
+        return 0;
+    oo = dpc_json_pool(r->pool, dpc_oo_new());
+    if (dpc_res_load(r->pool, body, len, "body", oo, &v)
+        || !dpc_jstr(v, "resourceType") || strcmp(dpc_jstr(v, "resourceType"), "Parameters"))
+        return bad_request(r, "a POST kick-off body must be a Parameters resource"), -1;
+    params = json_object_get(v, "parameter");
+    for (i = 0; i < json_array_size(params); i++) {
+        json_t *p = json_array_get(params, i);
+        const char *name = dpc_jstr(p, "name"), *val = NULL, *key;
+        json_t *x;
+
+        json_object_foreach(p, key, x)
+            if (!strncmp(key, "value", 5) && json_is_string(x))
+                val = json_string_value(x);
+        if (!name || !val)
+            return bad_request(r, "each parameter needs a name and a value[x]"), -1;
+        if (take_param(r, k, name, val))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- kick-off ------------------------------------------------------------------- */
+
+static const char *pg_array(request_rec *r, const apr_array_header_t *a)
+{
+    const char *s = "{";
+    int i;
+
+    for (i = 0; i < a->nelts; i++)
+        s = apr_pstrcat(r->pool, s, i ? "," : "", "\"",
+                        APR_ARRAY_IDX(a, i, const char *), "\"", NULL);
+    return apr_pstrcat(r->pool, s, "}", NULL);
+}
+
+/* The types to export: asked for, or every type the token may read. */
+static int choose_types(request_rec *r, const dpc_principal *who, kickoff *k)
+{
+    int i;
+
+    if (k->types->nelts == 0)
+        for (i = 0; export_types[i]; i++)
+            if (scope_reads(r->pool, who->scope, export_types[i]))
+                APR_ARRAY_PUSH(k->types, const char *) = export_types[i];
+    for (i = 0; i < k->types->nelts; i++)
+        if (!scope_reads(r->pool, who->scope, APR_ARRAY_IDX(k->types, i, const char *)))
+            return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                               apr_psprintf(r->pool, "the access token's scope (%s) does "
+                                            "not cover %s", who->scope,
+                                            APR_ARRAY_IDX(k->types, i, const char *))), -1;
+    if (!k->types->nelts)
+        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                           "the access token's scope covers no exported type"), -1;
+    return 0;
+}
+
+static const char *job_url(request_rec *r, const char *id)
+{
+    return apr_pstrcat(r->pool, dpc_base_url(r), "/Jobs/", id, NULL);
+}
+
+int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+    const char *accept = apr_table_get(r->headers_in, "Accept"), *args[9], *out, *e;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    json_t *result;
+    kickoff k;
+
+    memset(&k, 0, sizeof(k));
+    k.types = apr_array_make(r->pool, 3, sizeof(const char *));
+    k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
+    k.lenient = list_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "handling=lenient");
+    if (accept && !list_has(r->pool, accept, "application/fhir+json")
+        && !list_has(r->pool, accept, "*/*") && !list_has(r->pool, accept, "application/*"))
+        return bad_request(r, "Accept must allow application/fhir+json");
+    if (!list_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "respond-async"))
+        return bad_request(r, "Prefer: respond-async is required");
+    if (!dpc_uuid_is_valid(group))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
+    if ((r->method_number == M_POST ? body_params(r, &k) : query_params(r, &k))
+        || choose_types(r, who, &k))
+        return OK;
+    args[0] = who->org_id;
+    args[1] = group;
+    args[2] = dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2 ? "4" : "3";
+    args[3] = apr_pstrcat(r->pool, dpc_base_url(r),
+                          r->unparsed_uri + strlen(dpc_dir(r)->base_path), NULL);
+    args[4] = pg_array(r, k.types);
+    args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
+    args[6] = pg_array(r, k.notes);
+    args[7] = apr_itoa(r->pool, BATCH_MEMBERS);
+    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                           apr_time_sec(dpc_conf_file_lifetime(c)));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 9, args)
+        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
+        return dpc_send_db_error(r);
+    result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
+    if ((e = dpc_jstr(result, "error")) != NULL) {
+        if (!strcmp(e, "not_found"))
+            return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
+        apr_table_setn(r->headers_out, "Retry-After", "10");
+        if (dpc_jstr(result, "job"))
+            apr_table_setn(r->headers_out, "Content-Location",
+                           job_url(r, dpc_jstr(result, "job")));
+        return dpc_send_oo(r, HTTP_TOO_MANY_REQUESTS, DPC_ISSUE_THROTTLED,
+                           "an export of this Group is running: follow its "
+                           "Content-Location");
+    }
+    apr_table_setn(r->notes, "dpc-job", dpc_jstr(result, "job"));
+    apr_table_setn(r->headers_out, "Content-Location", job_url(r, dpc_jstr(result, "job")));
+    return dpc_send_oo(r, HTTP_ACCEPTED, DPC_ISSUE_INFORMATIONAL,
+                       "the export has started: poll its Content-Location");
+}
+
+/* ---- status and cancel ------------------------------------------------------------ */
+
+static int job_not_found(request_rec *r)
+{
+    return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
+}
+
+static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char *url,
+                        apr_time_t tt)
+{
+    apr_dbd_results_t *res;
+    json_t *output = json_array();
+    int i, n;
+
+    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id)) {
+        json_decref(output);
+        return NULL;
+    }
+    n = dpc_db_nrows(db, res);
+    for (i = 0; i < n; i++) {
+        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
+
+        json_array_append_new(output, json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
+            "type", dpc_db_col(r, db, row, 1),
+            "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
+                               dpc_db_col(r, db, row, 0), NULL),
+            "count", (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 2)),
+            "extension", "url", CHECKSUM_URL, "valueString",
+            apr_pstrcat(r->pool, "sha256:", dpc_db_col(r, db, row, 4), NULL),
+            "url", LENGTH_URL, "valueDecimal",
+            (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 3))));
+    }
+    return json_pack("{s:s, s:s, s:b, s:o, s:[]}", "transactionTime",
+                     dpc_instant_format(r->pool, tt), "request", url,
+                     "requiresAccessToken", 1, "output", output, "error");
+}
+
+int dpc_op_job_status(request_rec *r, const dpc_principal *who, const char *id)
+{
+    const char *args[2], *status;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    json_t *m;
+    long total, done;
+
+    if (!dpc_uuid_is_valid(id))
+        return job_not_found(r);
+    args[0] = id;
+    args[1] = who->org_id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_job_get", &res, 2, args))
+        return dpc_send_db_error(r);
+    if (!(row = dpc_db_row(r, db, res, 0)))
+        return job_not_found(r);
+    status = dpc_db_col(r, db, row, 0);
+    apr_table_setn(r->notes, "dpc-job", id);
+    if (!strcmp(status, "cancelled"))
+        return job_not_found(r);
+    if (!strcmp(status, "failed"))
+        return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
+                           apr_pstrcat(r->pool, "the export failed: ",
+                                       dpc_db_col(r, db, row, 5), NULL));
+    if (!strcmp(status, "running")) {
+        total = atol(dpc_db_col(r, db, row, 3));
+        done = atol(dpc_db_col(r, db, row, 4));
+        apr_table_setn(r->headers_out, "X-Progress",
+                       apr_psprintf(r->pool, "%ld%% (%ld of %ld batches)",
+                                    total ? done * 100 / total : 0, done, total));
+        apr_table_setn(r->headers_out, "Retry-After", "2");
+        r->status = HTTP_ACCEPTED;
+        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        return OK;
+    }
+    if (!strcmp(dpc_db_col(r, db, row, 7), "1"))
+        return dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "the export's files have expired");
+    if (!(m = manifest(r, db, id, dpc_db_col(r, db, row, 1), dpc_db_time(r, db, row, 2))))
+        return dpc_send_db_error(r);
+    apr_table_setn(r->headers_out, "Expires",
+                   ap_ht_time(r->pool, dpc_db_time(r, db, row, 6), "%a, %d %b %Y %H:%M:%S GMT", 1));
+    return dpc_send_json(r, HTTP_OK, "application/json", m);
+}
+
+int dpc_op_job_cancel(request_rec *r, const dpc_principal *who, const char *id)
+{
+    const char *args[2];
+    apr_dbd_results_t *res;
+    ap_dbd_t *db;
+
+    if (!dpc_uuid_is_valid(id))
+        return job_not_found(r);
+    args[0] = id;
+    args[1] = who->org_id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_job_cancel", &res, 2, args))
+        return dpc_send_db_error(r);
+    if (!dpc_db_row(r, db, res, 0))
+        return job_not_found(r);
+    apr_table_setn(r->notes, "dpc-job", id);
+    return dpc_send_oo(r, HTTP_ACCEPTED, DPC_ISSUE_INFORMATIONAL,
+                       "the export is cancelled; its files will be removed");
+}
+
+/* ---- downloads -------------------------------------------------------------------- */
+
+/* GET {base}/data/{job}/{file}: names are checked against what the writer
+ * makes, so nothing from the URL can reach outside the export root; the file
+ * is then httpd's to serve (sendfile, Range, ETag, If-None-Match). */
+int dpc_data_translate(request_rec *r, const char *path)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+    const char *job, *name, *dir, *slash;
+
+    if (strncmp(path, "/data/", 6) || !c->export_root)
+        return DECLINED;
+    job = path + 6;
+    if (!(slash = strchr(job, '/')))
+        return DECLINED;
+    name = slash + 1;
+    job = apr_pstrmemdup(r->pool, job, slash - job);
+    if (!dpc_export_name_valid(name) || !(dir = dpc_export_job_dir(r->pool, c->export_root, job)))
+        return DECLINED;
+    r->filename = apr_pstrcat(r->pool, dir, "/", name, NULL);
+    apr_table_setn(r->notes, "dpc-job", job);
+    apr_table_setn(r->notes, "dpc-data", name);
+    return OK;
+}
+
+/* The file's own metadata, and no <Directory> walk: access is ours. */
+int dpc_data_map(request_rec *r)
+{
+    if (!apr_table_get(r->notes, "dpc-data"))
+        return DECLINED;
+    if (apr_stat(&r->finfo, r->filename, APR_FINFO_MIN, r->pool) != APR_SUCCESS)
+        r->finfo.filetype = APR_NOFILE;
+    return OK;
+}
+
+/* Bearer token, then ownership and expiry; a refusal is answered here (an
+ * OperationOutcome) and the request ends (DONE). */
+int dpc_data_access(request_rec *r)
+{
+    const char *name = apr_table_get(r->notes, "dpc-data"), *args[3], *status;
+    const dpc_principal *who;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    int st;
+
+    if (!name)
+        return DECLINED;
+    if (r->method_number != M_GET) {
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
+        dpc_send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,
+                    "export files are read with GET");
+        return DONE;
+    }
+    if (!(who = dpc_authenticate(r, &st)))
+        return DONE;
+    args[0] = apr_table_get(r->notes, "dpc-job");
+    args[1] = name;
+    args[2] = who->org_id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_file_owner", &res, 3, args)) {
+        dpc_send_db_error(r);
+        return DONE;
+    }
+    if (!(row = dpc_db_row(r, db, res, 0))
+        || !strcmp((status = dpc_db_col(r, db, row, 0)), "cancelled")) {
+        dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
+        return DONE;
+    }
+    if (!strcmp(dpc_db_col(r, db, row, 1), "1")) {
+        dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired");
+        return DONE;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
+        return DONE;
+    }
+    r->handler = NULL;
+    return OK;
+}
+
+int dpc_data_fixups(request_rec *r)
+{
+    if (!apr_table_get(r->notes, "dpc-data"))
+        return DECLINED;
+    ap_set_content_type(r, NDJSON);
+    return OK;
+}
