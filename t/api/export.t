@@ -1,0 +1,166 @@
+# Bulk Data export of a roster: kick-off rules (IG v2), the job's status and
+# manifest, cancel, and downloads served by httpd after mod_dpc's check.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test;
+use Apache::TestUtil;
+use Digest::SHA qw(sha256_hex);
+use File::Temp qw(tempdir);
+use JSON::PP;
+use DPC::Test qw(req json_of oo_code sql wait_for);
+use DPC::JWT qw(gen_keys);
+use DPC::Org;
+
+plan tests => 46;
+
+my $dir = tempdir(CLEANUP => 1);
+gen_keys($dir, x1 => 'ec', x2 => 'ec');
+my $a = DPC::Org->new(name => 'Export A', key_path => "$dir/x1", alg => 'ES384');
+my $b = DPC::Org->new(name => 'Export B', key_path => "$dir/x2", alg => 'ES384');
+my $json = JSON::PP->new->canonical;
+my $tok = $a->access_token;
+my %ha = (Authorization => "Bearer $tok", 'Content-Type' => 'application/fhir+json');
+my %hb = (Authorization => 'Bearer ' . $b->access_token);
+my %async = (Prefer => 'respond-async', Accept => 'application/fhir+json');
+sub post { my ($path, $body, %h) = @_; req(POST => $path, %h, content => ref $body ? $json->encode($body) : $body) }
+
+# a roster of 5 beneficiaries of the claims store, one of them removed
+my @mbis = map { sql("SELECT mbi FROM beneficiary ORDER BY mbi OFFSET $_ LIMIT 1") } 10 .. 14;
+my $pr = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
+    identifier => [{ system => 'http://hl7.org/fhir/sid/us-npi', value => '1003000126' }],
+    name => [{ family => 'Doe', given => ['Jo'] }] }, %ha));
+my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
+    reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
+    agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
+                who => { reference => "Organization/$a->{id}" },
+                onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
+sub group { { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
+    member => [map { { entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi', value => $_ } },
+        extension => [{ url => 'http://hl7.org/fhir/us/davinci-atr/StructureDefinition/ext-attributedProvider',
+                        valueReference => { identifier => { system => 'http://hl7.org/fhir/sid/us-npi',
+                                                            value => '1003000126' } } }] } } @_] } }
+my $g = json_of(post('/api/v2/Group', group(@mbis), %ha, 'X-Provenance' => $prov));
+post("/api/v2/Group/$g->{id}/\$remove", group($mbis[4]), %ha);
+my $url = "/api/v2/Group/$g->{id}/\$export";
+
+# --- kick-off refusals ------------------------------------------------------------
+my @bad = (
+    [ 'no Prefer: respond-async', [Accept => 'application/fhir+json'], '', 400 ],
+    [ 'Accept of another type', [Prefer => 'respond-async', Accept => 'text/csv'], '', 400 ],
+    [ 'an unknown _type', [%async], '?_type=Claim', 400 ],
+    [ 'a bad _since', [%async], '?_since=yesterday', 400 ],
+    [ 'a future _since', [%async], '?_since=2999-01-01T00:00:00Z', 400 ],
+    [ 'a bad _outputFormat', [%async], '?_outputFormat=text/csv', 400 ],
+    [ '_typeFilter without lenient', [%async], '?_typeFilter=ExplanationOfBenefit%3Fx%3Dy', 400 ],
+    [ '_elements without lenient', [%async], '?_elements=id', 400 ],
+    [ 'patient without lenient', [%async], '?patient=Patient/1', 400 ],
+);
+for my $c (@bad) {
+    my ($name, $h, $q, $code) = @$c;
+    my $res = req(GET => "$url$q", Authorization => "Bearer $tok", @$h);
+    ok t_cmp($res->code . ' ' . (oo_code($res) ? 'OO' : '-'), "$code OO", "$name: $code");
+}
+ok t_cmp(sql("SELECT count(*) FROM export_job WHERE org_id = '$a->{id}'"), 0, 'no job recorded by any');
+my $res = req(GET => "/api/v2/Group/00000000-0000-4000-8000-000000000000/\$export", %hb, %async);
+ok t_cmp($res->code, 404, 'an unknown Group: 404');
+$res = req(GET => $url, %hb, %async);
+ok t_cmp($res->code, 404, "another organization's Group: 404");
+$res = req(GET => $url, %async);
+ok t_cmp($res->code, 401, 'no token: 401');
+
+# --- kick-off ---------------------------------------------------------------------
+$res = req(GET => "$url?_type=Patient,ExplanationOfBenefit&_outputFormat=ndjson", Authorization => "Bearer $tok", %async);
+ok t_cmp($res->code, 202, 'kick-off: 202');
+my $loc = $res->header('Content-Location') // '';
+ok t_cmp($loc, qr{^http://.*/api/v2/Jobs/[0-9a-f-]{36}$}, 'with an absolute Content-Location');
+my ($job) = $loc =~ m{/Jobs/([0-9a-f-]+)$};
+ok t_cmp(sql("SELECT array_to_string(types, ',') FROM export_job WHERE id = '$job'"),
+         'Patient,ExplanationOfBenefit', 'the types asked for');
+ok t_cmp(sql("SELECT request_url FROM export_job WHERE id = '$job'"),
+         qr{/api/v2/Group/$g->{id}/\$export\?_type=Patient,ExplanationOfBenefit&_outputFormat=ndjson$},
+         'the exact request URL');
+ok t_cmp(sql("SELECT sum(cardinality(mbis)) FROM export_batch WHERE job_id = '$job'"), 4,
+         'only active members are exported');
+
+# --- status --------------------------------------------------------------------------
+my $done = wait_for(30, sub {
+    my $r = req(GET => $loc, Authorization => "Bearer $tok");
+    $r->code == 200 ? $r : undef });
+ok t_cmp($done ? 200 : 'still running', 200, 'the job completes');
+my $m = $done ? json_of($done) : {};
+ok t_cmp($m->{request}, sql("SELECT request_url FROM export_job WHERE id = '$job'"), 'manifest: request');
+ok t_cmp($m->{requiresAccessToken} ? 1 : 0, 1, 'manifest: requiresAccessToken');
+ok t_cmp(ref $m->{error}, 'ARRAY', 'manifest: error is an array');
+ok t_cmp($m->{transactionTime} // '', qr/^\d{4}-\d\d-\d\dT/, 'manifest: transactionTime');
+ok t_cmp($done ? ($done->header('Expires') // '') : '', qr/GMT$/, 'Expires: an HTTP date');
+my %count;
+my $ok_files = 0;
+my $n_files = scalar @{ $m->{output} // [] };
+for my $f (@{ $m->{output} // [] }) {
+    my ($sum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f->{extension} };
+    my ($len) = map { $_->{valueDecimal} } grep { $_->{url} eq 'https://dpc.cms.gov/file_length' } @{ $f->{extension} };
+    my $r = req(GET => $f->{url}, Authorization => "Bearer $tok");
+    my $body = $r->content;
+    $ok_files++ if $r->code == 200 && "sha256:" . sha256_hex($body) eq $sum && length($body) == $len
+        && ($body =~ tr/\n//) == $f->{count} && ($r->header('Content-Type') // '') =~ m{^application/fhir\+ndjson};
+    $count{ $f->{type} } += $f->{count};
+}
+ok t_cmp($n_files > 0 ? $ok_files : -1, $n_files, 'every file: 200 NDJSON, checksum, length and count as listed');
+my $in = join ',', map { "'$_'" } @mbis[0 .. 3];
+ok t_cmp($count{ExplanationOfBenefit} // 0, sql("SELECT count(*) FROM claims_resource WHERE fhir_version = 4
+    AND resource_type = 'ExplanationOfBenefit' AND mbi IN ($in)"), 'every EOB of the active members');
+ok t_cmp($count{Patient} // 0, sql("SELECT count(*) FROM claims_resource WHERE fhir_version = 4
+    AND resource_type = 'Patient' AND mbi IN ($in)"), 'every Patient');
+ok t_cmp(exists $count{Coverage} ? 1 : 0, 0, 'and no Coverage: not asked for');
+
+# --- downloads: ranges, caching, someone else's, paths ---------------------------------
+my $first = $m->{output}[0]{url} // '';
+$res = req(GET => $first, Authorization => "Bearer $tok", Range => 'bytes=0-9');
+ok t_cmp($res->code . ' ' . length($res->content), '206 10', 'Range: 206 with 10 bytes');
+my $etag = req(GET => $first, Authorization => "Bearer $tok")->header('ETag');
+$res = req(GET => $first, Authorization => "Bearer $tok", 'If-None-Match' => $etag // 'x');
+ok t_cmp($res->code, 304, 'If-None-Match: 304');
+$res = req(GET => $first, %hb);
+ok t_cmp($res->code . ' ' . oo_code($res), '404 not-found', "another organization: 404");
+$res = req(GET => $first);
+ok t_cmp($res->code, 401, 'no token: 401');
+(my $evil = $first) =~ s{/[^/]+$}{/..%2f..%2fetc%2fpasswd};
+ok t_cmp(req(GET => $evil, Authorization => "Bearer $tok")->code, 404, 'a path that climbs: 404');
+(my $guess = $first) =~ s/[0-9a-f]{32}/'0' x 32/e;
+ok t_cmp(req(GET => $guess, Authorization => "Bearer $tok")->code, 404, 'a guessed name: 404');
+
+# --- while an export of the Group runs, another kick-off is refused ------------------------
+# (a job with no batches stays running: the workers have nothing of it to do)
+my $running = sql("INSERT INTO export_job (org_id, roster_id, fhir_version, request_url, types)
+    VALUES ('$a->{id}', '$g->{id}', 4, 'x', '{Patient}') RETURNING id");
+$res = req(GET => $url, Authorization => "Bearer $tok", %async);
+ok t_cmp($res->code, 429, 'a second kick-off while one runs: 429');
+ok t_cmp($res->header('Retry-After') ? 1 : 0, 1, 'with Retry-After');
+ok t_cmp($res->header('Content-Location') // '', qr{/Jobs/$running$}, "and the running job's Content-Location");
+$res = req(GET => "/api/v2/Jobs/$running", Authorization => "Bearer $tok");
+ok t_cmp($res->code . ' ' . ($res->header('X-Progress') // ''), qr/^202 \d+%/, 'its status: 202 with X-Progress');
+req(DELETE => "/api/v2/Jobs/$running", Authorization => "Bearer $tok");
+
+# --- a second export with _since, then cancel -------------------------------------------
+$res = req(GET => "$url?_since=2026-01-01T00:00:00%2B00:00", Authorization => "Bearer $tok", %async);
+ok t_cmp($res->code, 202, '_since with +hh:mm: 202');
+my $loc2 = $res->header('Content-Location');
+ok t_cmp(sql("SELECT since = '2026-01-01T00:00:00Z' FROM export_job WHERE id = '"
+             . ($loc2 =~ m{/Jobs/(.+)$})[0] . "'"), 't', 'since recorded');
+$res = req(DELETE => $loc2, %hb);
+ok t_cmp($res->code, 404, "cancel another organization's job: 404");
+$res = req(DELETE => $loc2, Authorization => "Bearer $tok");
+ok t_cmp($res->code, 202, 'cancel: 202');
+ok t_cmp(req(GET => $loc2, Authorization => "Bearer $tok")->code, 404, 'then its status: 404');
+ok t_cmp(req(DELETE => $loc2, Authorization => "Bearer $tok")->code, 404, 'a second DELETE: 404');
+
+# lenient: ignored parameters are accepted
+$res = req(POST => $url, Authorization => "Bearer $tok", Prefer => 'respond-async, handling=lenient',
+           'Content-Type' => 'application/fhir+json', Accept => 'application/fhir+json',
+           content => $json->encode({ resourceType => 'Parameters', parameter => [
+               { name => '_type', valueString => 'Coverage' },
+               { name => '_elements', valueString => 'id' }] }));
+ok t_cmp($res->code, 202, 'POST Parameters with handling=lenient: 202');
+my ($j3) = ($res->header('Content-Location') // '') =~ m{/Jobs/(.+)$};
+ok t_cmp(sql("SELECT array_to_string(notes, ',') FROM export_job WHERE id = '$j3'"), '_elements',
+         'the ignored parameter is noted');
