@@ -161,6 +161,10 @@ const command_rec dpc_cmds[] = {
                   (void *)APR_OFFSETOF(dpc_srv_conf, resources_per_file), RSRC_CONF,
                   "resources in one export file before a new one starts "
                   "(default 100000)"),
+    AP_INIT_TAKE1("DPCExportBatch", set_count,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, export_batch), RSRC_CONF,
+                  "beneficiaries in one batch of export work a worker claims "
+                  "(default 200)"),
     AP_INIT_TAKE1("DPCFileLifetime", set_file_lifetime, NULL, RSRC_CONF,
                   "how long export files stay downloadable (default 24h)"),
     AP_INIT_TAKE1("DPCAPI", set_api, NULL, ACCESS_CONF,

@@ -21,7 +21,6 @@
 #include "mod_dpc_db.h"
 
 #define USEC DPC_SQL_USEC
-#define BATCH_MEMBERS 200
 #define KICKOFF_BODY_LIMIT (64 * 1024)
 #define CHECKSUM_URL "https://dpc.cms.gov/checksum"
 #define LENGTH_URL "https://dpc.cms.gov/file_length"
@@ -291,7 +290,7 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
     args[4] = pg_array(r, k.types);
     args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
     args[6] = pg_array(r, k.notes);
-    args[7] = apr_itoa(r->pool, BATCH_MEMBERS);
+    args[7] = apr_itoa(r->pool, dpc_conf_export_batch(c));
     args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
                            apr_time_sec(dpc_conf_file_lifetime(c)));
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 9, args)

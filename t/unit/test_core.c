@@ -40,6 +40,7 @@ START_TEST(srv_create_is_unset_and_getters_default)
     ck_assert_int_eq(dpc_conf_roster_cap(c), 5000);
     ck_assert_int_eq(dpc_conf_attribution_days(c), 90);
     ck_assert_int_eq(dpc_conf_resources_per_file(c), 100000);
+    ck_assert_int_eq(dpc_conf_export_batch(c), 200);
     ck_assert(dpc_conf_file_lifetime(c) == apr_time_from_sec(86400));
 }
 END_TEST
