@@ -21,7 +21,11 @@
 #include <apr_general.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <unistd.h>
 
 #include "dpc_b64.h"
 #include "dpc_fhir.h"
@@ -56,6 +60,14 @@ static const char usage[] =
     "          [--fail] [TLS]\n"
     "        GET a URL; prints {\"status\",\"headers\",\"body\"}; --fail exits 1\n"
     "        on an HTTP status of 400 or more\n"
+    "  export --group ID [--type T[,T...]] [--since INSTANT] --dir DIR\n"
+    "          (--sandbox FILE | CREDENTIALS --token-url URL --base URL)\n"
+    "          [--parallel N] [--job STATUS_URL] [TLS]\n"
+    "        Bulk Data export of a Group: kick off, poll (progress on stderr),\n"
+    "        download every file into DIR with N connections (default 4),\n"
+    "        resuming DIR/NAME.part, and verify SHA-256 and length; --job\n"
+    "        polls and downloads an existing job instead of kicking one off.\n"
+    "        The base URL may come from the sandbox file's base_url.\n"
     "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
     "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
     "        token_url, as build/run writes to var/sandbox.json); options given\n"
@@ -70,6 +82,8 @@ static int fail(int status, const char *fmt, ...)
 {
     va_list ap;
 
+    /* one message at a time: export's download threads report too */
+    flockfile(stderr);
     fputs("dpc-client: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -77,6 +91,7 @@ static int fail(int status, const char *fmt, ...)
     fputc('\n', stderr);
     if (status == EXIT_USAGE)
         fputs("run 'dpc-client --help' for usage\n", stderr);
+    funlockfile(stderr);
     return status;
 }
 
@@ -645,6 +660,773 @@ static int cmd_get(apr_pool_t *p, int argc, char **argv)
 }
 
 /* ====================================================================== */
+/* export                                                                   */
+
+static const opt_spec_t export_opts[] = {
+    { "--group", 1, 0 }, { "--type", 1, 0 }, { "--since", 1, 0 },
+    { "--dir", 1, 0 }, { "--job", 1, 0 }, { "--base", 1, 0 },
+    { "--parallel", 1, 0 },
+    { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
+    { "--token-url", 1, 0 }, { "--sandbox", 1, 0 },
+    { "--insecure", 0, 0 }, { "--cacert", 1, 0 },
+    { NULL, 0, 0 }
+};
+
+/* A token is renewed when it has less than this left to live. */
+#define TOKEN_MARGIN apr_time_from_sec(30)
+#define TOKEN_LIFE_DEFAULT 300
+/* Status polling: Retry-After is obeyed within these bounds (seconds). */
+#define POLL_MIN 1
+#define POLL_MAX 60
+#define POLL_DEFAULT 5
+/* Tries per file on connection failures and 5xx answers. */
+#define DOWNLOAD_ATTEMPTS 3
+#define DOWNLOAD_BUF (64 * 1024)
+#define PROGRESS_WIDTH 30
+
+/* The access token shared by the poller and the download threads. */
+typedef struct {
+    creds_t cr;
+    apr_pool_t *pool;           /* token answers; used under lock only */
+    dpc_http_client_t *client;  /* token requests; under lock only */
+    apr_thread_mutex_t *lock;
+    const char *token;
+    apr_time_t expires;
+} token_state_t;
+
+/* The current access token, copied into p; a new one is fetched when
+ * there is none yet or it expires within 30 s (tokens live 300 s, an
+ * export can take longer). */
+static int current_token(token_state_t *ts, apr_pool_t *p, const char **token)
+{
+    json_t *answer;
+    json_int_t life;
+    apr_time_t asked;
+    int rc = EXIT_OK;
+
+    apr_thread_mutex_lock(ts->lock);
+    if (!ts->token || apr_time_now() + TOKEN_MARGIN >= ts->expires) {
+        asked = apr_time_now();
+        rc = fetch_token(ts->pool, ts->client, &ts->cr, DEFAULT_SCOPE, &answer);
+        if (rc == EXIT_OK) {
+            life = json_integer_value(json_object_get(answer, "expires_in"));
+            if (life <= 0)
+                life = TOKEN_LIFE_DEFAULT;
+            ts->token = json_string_value(json_object_get(answer, "access_token"));
+            ts->expires = asked + apr_time_from_sec(life);
+        }
+    }
+    if (rc == EXIT_OK)
+        *token = apr_pstrdup(p, ts->token);
+    apr_thread_mutex_unlock(ts->lock);
+    return rc;
+}
+
+static void set_bearer(apr_pool_t *p, apr_table_t *headers, const char *token)
+{
+    apr_table_set(headers, "Authorization", apr_pstrcat(p, "Bearer ", token, NULL));
+}
+
+/* The diagnostics of an OperationOutcome answer, or the body as it came. */
+static void print_outcome(const dpc_http_response_t *resp)
+{
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, NULL), *issue;
+    const char *d, *code;
+    size_t i;
+    int shown = 0;
+
+    flockfile(stderr);
+    json_array_foreach(json_object_get(j, "issue"), i, issue) {
+        d = json_string_value(json_object_get(issue, "diagnostics"));
+        code = json_string_value(json_object_get(issue, "code"));
+        if (d || code) {
+            fprintf(stderr, "dpc-client: %s: %s\n", code ? code : "error",
+                    d ? d : "(no diagnostics)");
+            shown = 1;
+        }
+    }
+    if (!shown && resp->body_len)
+        fprintf(stderr, "%s\n", resp->body);
+    funlockfile(stderr);
+    json_decref(j);
+}
+
+/* ---- kick-off ---- */
+
+/* GET {base}/Group/{id}/$export with Prefer: respond-async; *job is the
+ * Content-Location of the 202. */
+static int kick_off(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
+                    const cmdline_t *cl, const char *base, const char **job)
+{
+    const char *types = opt(cl, "--type"), *since = opt(cl, "--since");
+    const char *token, *err, *loc, *t;
+    char *url, *copy, *last;
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    apr_size_t n = strlen(base);
+    int rc, first;
+
+    while (n && base[n - 1] == '/')
+        n--;
+    url = apr_pstrcat(p, apr_pstrmemdup(p, base, n), "/Group/",
+                      dpc_http_form_escape(p, opt(cl, "--group")), "/$export",
+                      NULL);
+    if (types) {
+        /* each type escaped, the commas between them kept as they are */
+        url = apr_pstrcat(p, url, "?_type=", NULL);
+        copy = apr_pstrdup(p, types);
+        first = 1;
+        for (t = apr_strtok(copy, ",", &last); t; t = apr_strtok(NULL, ",", &last)) {
+            url = apr_pstrcat(p, url, first ? "" : ",", dpc_http_form_escape(p, t),
+                              NULL);
+            first = 0;
+        }
+    }
+    if (since)
+        url = apr_pstrcat(p, url, types ? "&" : "?", "_since=",
+                          dpc_http_form_escape(p, since), NULL);
+    if ((rc = current_token(ts, p, &token)))
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.headers = apr_table_make(p, 4);
+    apr_table_set(req.headers, "Prefer", "respond-async");
+    apr_table_set(req.headers, "Accept", "application/fhir+json");
+    set_bearer(p, req.headers, token);
+    if (dpc_http_request(p, client, &req, &resp, &err))
+        return fail(EXIT_FAIL, "export kick-off GET %s failed: %s", url, err);
+    if (resp.status != 202) {
+        print_outcome(&resp);
+        return fail(EXIT_FAIL, "export kick-off GET %s: HTTP %d %s", url,
+                    resp.status, resp.reason);
+    }
+    loc = apr_table_get(resp.headers, "Content-Location");
+    if (!loc || !*loc)
+        return fail(EXIT_FAIL, "export kick-off GET %s: 202 without a "
+                    "Content-Location", url);
+    *job = apr_pstrdup(p, loc);
+    return EXIT_OK;
+}
+
+/* ---- status polling ---- */
+
+typedef struct {
+    int tty;
+    int drawn;                  /* a bar is on the terminal's last line */
+    char last[256];             /* the X-Progress shown last */
+} progress_t;
+
+static void show_progress(progress_t *pg, const char *xp)
+{
+    static const char hashes[] = "##############################";
+    static const char dots[] = "..............................";
+    int pct, filled;
+
+    if (!xp || !*xp)
+        xp = "in progress";
+    if (!strncmp(pg->last, xp, sizeof(pg->last) - 1))
+        return;
+    apr_cpystrn(pg->last, xp, sizeof(pg->last));
+    if (!pg->tty) {
+        fprintf(stderr, "dpc-client: export progress: %s\n", xp);
+        return;
+    }
+    pct = apr_isdigit(*xp) ? atoi(xp) : 0;
+    pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
+    filled = pct * PROGRESS_WIDTH / 100;
+    fprintf(stderr, "\r[%.*s%.*s] %s\033[K", filled, hashes,
+            PROGRESS_WIDTH - filled, dots, xp);
+    fflush(stderr);
+    pg->drawn = 1;
+}
+
+static void end_progress(progress_t *pg)
+{
+    if (pg->drawn)
+        fputc('\n', stderr);
+    pg->drawn = 0;
+}
+
+/* Poll the job's status URL until its manifest (200), obeying Retry-After
+ * within 1-60 s; an error status ends the export. */
+static int poll_job(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
+                    const char *job, json_t **manifest)
+{
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    const char *token, *err;
+    apr_pool_t *iter;
+    apr_int64_t delay;
+    progress_t pg;
+    json_error_t jerr;
+    json_t *m;
+    int rc = EXIT_OK;
+
+    memset(&pg, 0, sizeof(pg));
+    pg.tty = isatty(STDERR_FILENO);
+    apr_pool_create(&iter, p);
+    for (;;) {
+        apr_pool_clear(iter);
+        if ((rc = current_token(ts, iter, &token)))
+            break;
+        memset(&req, 0, sizeof(req));
+        req.url = job;
+        req.headers = apr_table_make(iter, 2);
+        apr_table_set(req.headers, "Accept", "application/json");
+        set_bearer(iter, req.headers, token);
+        if (dpc_http_request(iter, client, &req, &resp, &err)) {
+            end_progress(&pg);
+            rc = fail(EXIT_FAIL, "export status GET %s failed: %s", job, err);
+            break;
+        }
+        if (resp.status == 202) {
+            show_progress(&pg, apr_table_get(resp.headers, "X-Progress"));
+            delay = dpc_http_retry_after(apr_table_get(resp.headers, "Retry-After"),
+                                         apr_time_now());
+            if (delay < 0)
+                delay = POLL_DEFAULT;
+            delay = delay < POLL_MIN ? POLL_MIN : delay > POLL_MAX ? POLL_MAX : delay;
+            apr_sleep(apr_time_from_sec(delay));
+            continue;
+        }
+        end_progress(&pg);
+        if (resp.status == 200) {
+            m = dpc_json_pool(p, json_loadb(resp.body, resp.body_len, 0, &jerr));
+            if (!json_is_object(m) || !json_is_array(json_object_get(m, "output")))
+                rc = fail(EXIT_FAIL, "export status GET %s: the manifest is not "
+                          "a JSON object with an output array%s%s", job,
+                          m ? "" : ": ", m ? "" : jerr.text);
+            else
+                *manifest = m;
+            break;
+        }
+        if (resp.status >= 400)
+            print_outcome(&resp);
+        rc = fail(EXIT_FAIL, "export status GET %s: HTTP %d %s", job,
+                  resp.status, resp.reason);
+        break;
+    }
+    apr_pool_destroy(iter);
+    return rc;
+}
+
+/* ---- the manifest's files ---- */
+
+typedef struct {
+    const char *url, *name;
+    const char *sha256;         /* expected, lower-case hex, or NULL */
+    apr_off_t length;           /* expected, or -1 */
+    apr_int64_t count;
+    /* results, each written by the one thread that downloads the file */
+    int done, ok, resumed;
+    apr_off_t bytes;
+} xfile_t;
+
+static const char *ext_value(json_t *f, const char *url, json_t **num)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(f, "extension"), i, e) {
+        if (!json_is_string(json_object_get(e, "url"))
+            || strcmp(json_string_value(json_object_get(e, "url")), url))
+            continue;
+        if (num)
+            *num = json_object_get(e, "valueDecimal");
+        return json_string_value(json_object_get(e, "valueString"));
+    }
+    if (num)
+        *num = NULL;
+    return NULL;
+}
+
+/* A file name from the last segment of a URL's path: letters, digits and
+ * "._-", not starting with a dot, so it stays inside DIR. */
+static const char *file_name(apr_pool_t *p, const char *url)
+{
+    dpc_url_t u;
+    const char *err, *s, *e, *c;
+
+    if (dpc_url_parse(p, url, &u, &err))
+        return NULL;
+    e = u.path + strcspn(u.path, "?");
+    for (s = e; s > u.path && s[-1] != '/'; s--)
+        ;
+    if (s == e || *s == '.')
+        return NULL;
+    for (c = s; c < e; c++)
+        if (!apr_isalnum(*c) && *c != '.' && *c != '_' && *c != '-')
+            return NULL;
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
+static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
+{
+    apr_array_header_t *files = apr_array_make(p, 8, sizeof(xfile_t));
+    json_t *o, *num;
+    const char *sum;
+    xfile_t *f;
+    size_t i;
+    int j;
+
+    json_array_foreach(json_object_get(m, "output"), i, o) {
+        f = apr_array_push(files);
+        memset(f, 0, sizeof(*f));
+        if (!json_is_string(json_object_get(o, "url")))
+            return fail(EXIT_FAIL, "manifest: output %lu has no url",
+                        (unsigned long)i);
+        f->url = apr_pstrdup(p, json_string_value(json_object_get(o, "url")));
+        if (!(f->name = file_name(p, f->url)))
+            return fail(EXIT_FAIL, "manifest: no usable file name in %s", f->url);
+        for (j = 0; j < files->nelts - 1; j++)
+            if (!strcmp(APR_ARRAY_IDX(files, j, xfile_t).name, f->name))
+                return fail(EXIT_FAIL, "manifest: two files named %s", f->name);
+        f->count = json_integer_value(json_object_get(o, "count"));
+        sum = ext_value(o, "https://dpc.cms.gov/checksum", NULL);
+        if (sum && !strncmp(sum, "sha256:", 7))
+            f->sha256 = apr_pstrdup(p, sum + 7);
+        ext_value(o, "https://dpc.cms.gov/file_length", &num);
+        f->length = json_is_number(num) && json_number_value(num) >= 0
+            ? (apr_off_t)json_number_value(num) : -1;
+    }
+    *out = files;
+    return EXIT_OK;
+}
+
+/* ---- downloads ---- */
+
+typedef struct {
+    apr_array_header_t *files;  /* xfile_t */
+    int next;                   /* the next file to take, under lock */
+    apr_thread_mutex_t *lock;
+    token_state_t *ts;
+    const char *dir;
+    dpc_http_options_t opts;
+    int requires_token;
+} dl_shared_t;
+
+/* One download attempt's state: the part file, and the hash and length
+ * of what it holds. */
+typedef struct {
+    apr_pool_t *p;
+    xfile_t *f;
+    apr_file_t *fd;
+    EVP_MD_CTX *md;
+    apr_off_t have;
+    int decided;                /* the response's status was looked at */
+    const char *why;            /* why the body callback stopped */
+} dl_state_t;
+
+/* Hash what path holds into st (a missing file holds nothing). */
+static apr_status_t hash_existing(dl_state_t *st, const char *path)
+{
+    apr_file_t *fd;
+    apr_status_t rv;
+    apr_size_t n;
+    char *buf;
+
+    rv = apr_file_open(&fd, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, st->p);
+    if (APR_STATUS_IS_ENOENT(rv))
+        return APR_SUCCESS;
+    if (rv != APR_SUCCESS)
+        return rv;
+    buf = apr_palloc(st->p, DOWNLOAD_BUF);
+    for (;;) {
+        n = DOWNLOAD_BUF;
+        rv = apr_file_read(fd, buf, &n);
+        if (n) {
+            EVP_DigestUpdate(st->md, buf, n);
+            st->have += (apr_off_t)n;
+        }
+        if (rv != APR_SUCCESS)
+            break;
+    }
+    apr_file_close(fd);
+    return APR_STATUS_IS_EOF(rv) ? APR_SUCCESS : rv;
+}
+
+/* At the first body byte (or after a bodyless 2xx): a 206 must continue
+ * the part exactly; a 200 starts it over. */
+static apr_status_t dl_decide(dl_state_t *st, const dpc_http_response_t *resp)
+{
+    apr_off_t first, last, complete;
+    apr_status_t rv;
+
+    st->decided = 1;
+    if (resp->status == 206 && st->have > 0) {
+        if (dpc_http_content_range(apr_table_get(resp->headers, "Content-Range"),
+                                   &first, &last, &complete)
+            || first != st->have
+            || (st->f->length >= 0 && complete >= 0 && complete != st->f->length)) {
+            st->why = "206 with a Content-Range that does not continue the "
+                "partial file";
+            return APR_EGENERAL;
+        }
+        st->f->resumed = 1;
+        return APR_SUCCESS;
+    }
+    if (resp->status == 200) {
+        if (st->have > 0) {
+            if ((rv = apr_file_trunc(st->fd, 0)) != APR_SUCCESS) {
+                st->why = "cannot truncate the partial file";
+                return rv;
+            }
+            EVP_DigestInit_ex(st->md, EVP_sha256(), NULL);
+            st->have = 0;
+        }
+        return APR_SUCCESS;
+    }
+    st->why = apr_psprintf(st->p, "unexpected HTTP status %d", resp->status);
+    return APR_EGENERAL;
+}
+
+static apr_status_t dl_body(void *baton, const dpc_http_response_t *resp,
+                            const char *data, apr_size_t len)
+{
+    dl_state_t *st = baton;
+    apr_status_t rv;
+
+    if (!st->decided && (rv = dl_decide(st, resp)) != APR_SUCCESS)
+        return rv;
+    if ((rv = apr_file_write_full(st->fd, data, len, NULL)) != APR_SUCCESS) {
+        st->why = "cannot write the partial file";
+        return rv;
+    }
+    EVP_DigestUpdate(st->md, data, len);
+    st->have += (apr_off_t)len;
+    return APR_SUCCESS;
+}
+
+static void hex_digest(EVP_MD_CTX *md, char hex[2 * EVP_MAX_MD_SIZE + 1])
+{
+    unsigned char dig[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+
+    EVP_DigestFinal_ex(md, dig, &n);
+    for (i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+    hex[2 * n] = '\0';
+}
+
+/* Does what path holds match the manifest? */
+static int file_matches(apr_pool_t *p, xfile_t *f, const char *path)
+{
+    dl_state_t st;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    apr_finfo_t fi;
+    int ok;
+
+    if (!f->sha256 || apr_stat(&fi, path, APR_FINFO_SIZE, p) != APR_SUCCESS
+        || (f->length >= 0 && fi.size != f->length))
+        return 0;
+    memset(&st, 0, sizeof(st));
+    st.p = p;
+    st.f = f;
+    if (!(st.md = EVP_MD_CTX_new()))
+        return 0;
+    EVP_DigestInit_ex(st.md, EVP_sha256(), NULL);
+    ok = hash_existing(&st, path) == APR_SUCCESS;
+    hex_digest(st.md, hex);
+    EVP_MD_CTX_free(st.md);
+    return ok && !strcasecmp(hex, f->sha256);
+}
+
+/* One try at DIR/name.part: hash what it holds, ask for the rest (or all
+ * of it), append.  Returns 0 when the part is complete, 1 when worth
+ * another try, -1 on a failure a retry will not mend. */
+static int download_attempt(apr_pool_t *p, dl_shared_t *sh,
+                            dpc_http_client_t *client, xfile_t *f,
+                            const char *part, dl_state_t *st, int last_try)
+{
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    dpc_http_err_e e;
+    const char *token, *err;
+    apr_status_t rv;
+    char errbuf[256];
+
+    if ((rv = hash_existing(st, part)) != APR_SUCCESS) {
+        fail(EXIT_FAIL, "cannot read %s: %s", part,
+             apr_strerror(rv, errbuf, sizeof(errbuf)));
+        return -1;
+    }
+    if (f->length >= 0 && st->have >= f->length)
+        return 0;               /* all there already: verify it */
+    rv = apr_file_open(&st->fd, part, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                       | APR_FOPEN_APPEND | APR_FOPEN_BINARY | APR_FOPEN_BUFFERED,
+                       APR_FPROT_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        fail(EXIT_FAIL, "cannot write %s: %s", part,
+             apr_strerror(rv, errbuf, sizeof(errbuf)));
+        return -1;
+    }
+    memset(&req, 0, sizeof(req));
+    req.url = f->url;
+    req.headers = apr_table_make(p, 4);
+    apr_table_set(req.headers, "Accept", "application/fhir+ndjson");
+    if (sh->requires_token) {
+        if (current_token(sh->ts, p, &token)) {
+            apr_file_close(st->fd);
+            return -1;
+        }
+        set_bearer(p, req.headers, token);
+    }
+    if (st->have > 0)
+        apr_table_set(req.headers, "Range",
+                      apr_psprintf(p, "bytes=%" APR_OFF_T_FMT "-", st->have));
+    req.body_cb = dl_body;
+    req.body_baton = st;
+    e = dpc_http_request(p, client, &req, &resp, &err);
+    if (e == DPC_HTTP_OK && resp.status >= 200 && resp.status < 300
+        && !st->decided && dl_decide(st, &resp) != APR_SUCCESS)
+        e = DPC_HTTP_ABORTED;
+    rv = apr_file_close(st->fd);
+    if (rv != APR_SUCCESS) {
+        fail(EXIT_FAIL, "cannot write %s: %s", part,
+             apr_strerror(rv, errbuf, sizeof(errbuf)));
+        return -1;
+    }
+    if (e == DPC_HTTP_ABORTED && st->why) {
+        fail(EXIT_FAIL, "GET %s: %s", f->url, st->why);
+        return -1;
+    }
+    if (e != DPC_HTTP_OK) {
+        if (last_try)
+            fail(EXIT_FAIL, "GET %s failed: %s", f->url, err);
+        return 1;
+    }
+    if (resp.status >= 300) {
+        if (resp.status >= 500 && !last_try)
+            return 1;
+        print_outcome(&resp);
+        fail(EXIT_FAIL, "GET %s: HTTP %d %s", f->url, resp.status, resp.reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* Download one file into DIR/name (by way of name.part), verifying it; a
+ * file that does not match the manifest is kept as name.bad. */
+static int download_file(apr_pool_t *p, dl_shared_t *sh,
+                         dpc_http_client_t *client, xfile_t *f)
+{
+    const char *final = apr_pstrcat(p, sh->dir, "/", f->name, NULL);
+    const char *part = apr_pstrcat(p, final, ".part", NULL);
+    const char *bad = apr_pstrcat(p, final, ".bad", NULL);
+    char hex[2 * EVP_MAX_MD_SIZE + 1], errbuf[256];
+    apr_finfo_t fi;
+    apr_status_t rv;
+    dl_state_t st;
+    int attempt, r = 1;
+
+    /* done by an earlier run, and intact: nothing to fetch */
+    if (apr_stat(&fi, part, APR_FINFO_TYPE, p) != APR_SUCCESS
+        && file_matches(p, f, final)) {
+        f->bytes = f->length;
+        f->ok = 1;
+        return EXIT_OK;
+    }
+    memset(&st, 0, sizeof(st));
+    for (attempt = 1; attempt <= DOWNLOAD_ATTEMPTS && r > 0; attempt++) {
+        if (attempt > 1)
+            apr_sleep(apr_time_from_sec(attempt - 1));
+        if (st.md)
+            EVP_MD_CTX_free(st.md);
+        memset(&st, 0, sizeof(st));
+        st.p = p;
+        st.f = f;
+        if (!(st.md = EVP_MD_CTX_new())
+            || !EVP_DigestInit_ex(st.md, EVP_sha256(), NULL)) {
+            r = -1;
+            fail(EXIT_FAIL, "out of memory");
+            break;
+        }
+        r = download_attempt(p, sh, client, f, part, &st,
+                             attempt == DOWNLOAD_ATTEMPTS);
+    }
+    if (r != 0) {
+        if (st.md)
+            EVP_MD_CTX_free(st.md);
+        return EXIT_FAIL;       /* the part stays, for the next run */
+    }
+    hex_digest(st.md, hex);
+    EVP_MD_CTX_free(st.md);
+    f->bytes = st.have;
+    if ((f->length >= 0 && st.have != f->length)
+        || (f->sha256 && strcasecmp(hex, f->sha256))) {
+        apr_file_rename(part, bad, p);
+        return fail(EXIT_FAIL, "%s does not match the manifest: %" APR_OFF_T_FMT
+                    " bytes, sha256:%s; expected %" APR_OFF_T_FMT " bytes, "
+                    "sha256:%s; kept as %s", f->name, st.have, hex, f->length,
+                    f->sha256 ? f->sha256 : "(none)", bad);
+    }
+    if ((rv = apr_file_rename(part, final, p)) != APR_SUCCESS)
+        return fail(EXIT_FAIL, "cannot rename %s: %s", part,
+                    apr_strerror(rv, errbuf, sizeof(errbuf)));
+    f->ok = 1;
+    return EXIT_OK;
+}
+
+static void *APR_THREAD_FUNC dl_worker(apr_thread_t *thd, void *data)
+{
+    dl_shared_t *sh = data;
+    dpc_http_client_t *client = NULL;
+    apr_pool_t *wp, *fp;
+    const char *err;
+    xfile_t *f;
+    int i;
+
+    /* a pool with an allocator of its own: this thread's alone */
+    if (apr_pool_create_unmanaged_ex(&wp, NULL, NULL) != APR_SUCCESS) {
+        fail(EXIT_FAIL, "out of memory");
+        apr_thread_exit(thd, APR_ENOMEM);
+        return NULL;
+    }
+    if (dpc_http_client_create(wp, &sh->opts, &client, &err))
+        fail(EXIT_FAIL, "%s", err);
+    apr_pool_create(&fp, wp);
+    while (client) {
+        apr_thread_mutex_lock(sh->lock);
+        i = sh->next++;
+        apr_thread_mutex_unlock(sh->lock);
+        if (i >= sh->files->nelts)
+            break;
+        f = &APR_ARRAY_IDX(sh->files, i, xfile_t);
+        apr_pool_clear(fp);
+        download_file(fp, sh, client, f);
+        f->done = 1;
+    }
+    apr_pool_destroy(wp);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static int download_all(apr_pool_t *p, dl_shared_t *sh, int parallel)
+{
+    apr_thread_t **threads;
+    apr_threadattr_t *attr;
+    apr_status_t rv, trv;
+    int i, n = parallel < sh->files->nelts ? parallel : sh->files->nelts;
+    int rc = EXIT_OK;
+    char errbuf[256];
+
+    if (n == 0)
+        return EXIT_OK;
+    if ((rv = apr_thread_mutex_create(&sh->lock, APR_THREAD_MUTEX_DEFAULT, p))
+        || (rv = apr_threadattr_create(&attr, p)))
+        return fail(EXIT_FAIL, "cannot start downloads: %s",
+                    apr_strerror(rv, errbuf, sizeof(errbuf)));
+    threads = apr_pcalloc(p, sizeof(*threads) * (apr_size_t)n);
+    for (i = 0; i < n; i++) {
+        rv = apr_thread_create(&threads[i], attr, dl_worker, sh, p);
+        if (rv != APR_SUCCESS) {
+            threads[i] = NULL;
+            fail(EXIT_FAIL, "cannot start a download thread: %s",
+                 apr_strerror(rv, errbuf, sizeof(errbuf)));
+            break;
+        }
+    }
+    for (i = 0; i < n && threads[i]; i++)
+        apr_thread_join(&trv, threads[i]);
+    for (i = 0; i < sh->files->nelts; i++)
+        if (!APR_ARRAY_IDX(sh->files, i, xfile_t).ok)
+            rc = EXIT_FAIL;
+    return rc;
+}
+
+static apr_status_t destroy_pool(void *pool)
+{
+    apr_pool_destroy(pool);
+    return APR_SUCCESS;
+}
+
+static int cmd_export(apr_pool_t *p, int argc, char **argv)
+{
+    cmdline_t cl;
+    token_state_t ts;
+    dl_shared_t sh;
+    dpc_http_client_t *client;
+    json_t *manifest = NULL, *sb;
+    apr_array_header_t *files = NULL;
+    const char *dir, *base, *job, *sandbox;
+    apr_int64_t resources = 0;
+    apr_off_t bytes = 0;
+    apr_status_t rv;
+    int rc, parallel, i, verified = 1, resumed = 0;
+    char errbuf[256];
+
+    if ((rc = parse_cmdline(p, "export", export_opts, 0, argc, argv, &cl))
+        || (rc = opt_int(&cl, "export", "--parallel", 4, 1, 64, &parallel)))
+        return rc;
+    job = opt(&cl, "--job");
+    if (!job && (!opt(&cl, "--group") || !*opt(&cl, "--group")))
+        return fail(EXIT_USAGE, "export: --group ID (or --job URL) is required");
+    if (job && (opt(&cl, "--group") || opt(&cl, "--type") || opt(&cl, "--since")))
+        return fail(EXIT_USAGE, "export: --job excludes --group, --type and "
+                    "--since");
+    if (!(dir = opt(&cl, "--dir")) || !*dir)
+        return fail(EXIT_USAGE, "export: --dir DIR is required");
+    base = opt(&cl, "--base");
+    sandbox = opt(&cl, "--sandbox");
+    if (!base && sandbox) {
+        sb = dpc_json_pool(p, json_load_file(sandbox, 0, NULL));
+        base = sandbox_str(p, sb, "base_url");
+    }
+    if (!base && !job)
+        return fail(EXIT_USAGE, "export: missing --base (give it, or --sandbox "
+                    "FILE with base_url)");
+    memset(&ts, 0, sizeof(ts));
+    if ((rc = get_creds(p, "export", &cl, "--token-url", &ts.cr))
+        || (rc = http_client(p, &cl, &client))
+        || (rc = http_client(p, &cl, &ts.client)))
+        return rc;
+    rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS)
+        rv = apr_thread_mutex_create(&ts.lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS)
+        return fail(EXIT_FAIL, "cannot create %s: %s", dir,
+                    apr_strerror(rv, errbuf, sizeof(errbuf)));
+    if (apr_pool_create_unmanaged_ex(&ts.pool, NULL, NULL) != APR_SUCCESS)
+        return fail(EXIT_FAIL, "out of memory");
+    apr_pool_cleanup_register(p, ts.pool, destroy_pool, apr_pool_cleanup_null);
+    if (!job && (rc = kick_off(p, &ts, client, &cl, base, &job)))
+        return rc;
+    if ((rc = poll_job(p, &ts, client, job, &manifest))
+        || (rc = manifest_files(p, manifest, &files)))
+        return rc;
+    if (json_array_size(json_object_get(manifest, "error")))
+        fprintf(stderr, "dpc-client: the manifest lists %lu error file(s)\n",
+                (unsigned long)json_array_size(json_object_get(manifest, "error")));
+    memset(&sh, 0, sizeof(sh));
+    sh.files = files;
+    sh.ts = &ts;
+    sh.dir = dir;
+    sh.opts.ca_file = opt(&cl, "--cacert");
+    sh.opts.insecure = opt(&cl, "--insecure") != NULL;
+    sh.opts.user_agent = USER_AGENT;
+    sh.requires_token = json_is_true(json_object_get(manifest, "requiresAccessToken"));
+    if ((rc = download_all(p, &sh, parallel)))
+        return fail(EXIT_FAIL, "export %s: not every file was downloaded and "
+                    "verified", job);
+    for (i = 0; i < files->nelts; i++) {
+        xfile_t *f = &APR_ARRAY_IDX(files, i, xfile_t);
+
+        resources += f->count;
+        bytes += f->bytes;
+        resumed += f->resumed;
+        if (!f->sha256 || f->length < 0) {
+            verified = 0;
+            fprintf(stderr, "dpc-client: warning: the manifest gives no %s for "
+                    "%s\n", f->sha256 ? "length" : "checksum", f->name);
+        }
+    }
+    return print_json(json_pack("{s:s, s:i, s:I, s:I, s:i, s:b}", "job", job,
+                                "files", files->nelts, "resources",
+                                (json_int_t)resources, "bytes", (json_int_t)bytes,
+                                "resumed", resumed, "verified", verified));
+}
+
+/* ====================================================================== */
 
 typedef struct {
     const char *name;
@@ -656,6 +1438,7 @@ static const command_t commands[] = {
     { "jwt", cmd_jwt },
     { "token", cmd_token },
     { "get", cmd_get },
+    { "export", cmd_export },
     { NULL, NULL }
 };
 
