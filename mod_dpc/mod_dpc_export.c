@@ -67,6 +67,20 @@ static int bad_request(request_rec *r, const char *msg)
     return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
 }
 
+/* For the parameter readers: answer 400, and tell the caller to stop. */
+static int refuse(request_rec *r, const char *msg)
+{
+    bad_request(r, msg);
+    return -1;
+}
+
+/* Answer with an OperationOutcome, and tell the caller to stop. */
+static int refuse_oo(request_rec *r, int status, const char *code, const char *msg)
+{
+    dpc_send_oo(r, status, code, msg);
+    return -1;
+}
+
 /* Does the comma-separated header value hold token (case-insensitive,
  * ignoring parameters and spaces)? */
 static int list_has(apr_pool_t *p, const char *value, const char *token)
@@ -116,9 +130,9 @@ static int add_types(request_rec *r, kickoff *k, const char *value)
         apr_collapse_spaces(t, t);
         if (!type_known(t)) {
             if (!k->lenient)
-                return bad_request(r, apr_psprintf(r->pool, "_type %s is not exported here: "
-                                   "Patient, Coverage and ExplanationOfBenefit are", t)),
-                       -1;
+                return refuse(r, apr_psprintf(r->pool, "_type %s is not exported here: "
+                                              "Patient, Coverage and ExplanationOfBenefit are",
+                                              t));
             APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type %s", t);
             continue;
         }
@@ -141,24 +155,24 @@ static int take_param(request_rec *r, kickoff *k, const char *name, const char *
         if ((sp = strchr(v, ' ')) != NULL)
             *sp = '+';
         if (dpc_instant_parse(v, &k->since, &why))
-            return bad_request(r, apr_pstrcat(r->pool, "_since: ", why, NULL)), -1;
+            return refuse(r, apr_pstrcat(r->pool, "_since: ", why, NULL));
         if (k->since > r->request_time)
-            return bad_request(r, "_since is in the future"), -1;
+            return refuse(r, "_since is in the future");
         return 0;
     }
     if (!strcmp(name, "_outputFormat")) {
         if (strcmp(value, "application/fhir+ndjson") && strcmp(value, "application/ndjson")
             && strcmp(value, "ndjson"))
-            return bad_request(r, "_outputFormat must be application/fhir+ndjson, "
-                               "application/ndjson or ndjson"), -1;
+            return refuse(r, "_outputFormat must be application/fhir+ndjson, "
+                               "application/ndjson or ndjson");
         return 0;
     }
     if (!strcmp(name, "_typeFilter") || !strcmp(name, "_elements") || !strcmp(name, "patient")
         || !strcmp(name, "includeAssociatedData")) {
         if (!k->lenient)
-            return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_NOT_SUPPORTED,
+            return refuse_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_NOT_SUPPORTED,
                                apr_psprintf(r->pool, "%s is not supported (send Prefer: "
-                                            "handling=lenient to have it ignored)", name)), -1;
+                                            "handling=lenient to have it ignored)", name));
         APR_ARRAY_PUSH(k->notes, const char *) = name;
     }
     return 0;                       /* anything else is ignored, as FHIR search does */
@@ -195,13 +209,13 @@ static int body_params(request_rec *r, kickoff *k)
     if (!dpc_json_type_ok(r, &status))
         return -1;
     if (dpc_read_body(r, KICKOFF_BODY_LIMIT, &body, &len) != OK)
-        return bad_request(r, "the Parameters body cannot be read (at most 64 KB)"), -1;
+        return refuse(r, "the Parameters body cannot be read (at most 64 KB)");
     if (!len)
         return 0;
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (dpc_res_load(r->pool, body, len, "body", oo, &v)
         || !dpc_jstr(v, "resourceType") || strcmp(dpc_jstr(v, "resourceType"), "Parameters"))
-        return bad_request(r, "a POST kick-off body must be a Parameters resource"), -1;
+        return refuse(r, "a POST kick-off body must be a Parameters resource");
     params = json_object_get(v, "parameter");
     for (i = 0; i < json_array_size(params); i++) {
         json_t *p = json_array_get(params, i);
@@ -212,7 +226,7 @@ static int body_params(request_rec *r, kickoff *k)
             if (!strncmp(key, "value", 5) && json_is_string(x))
                 val = json_string_value(x);
         if (!name || !val)
-            return bad_request(r, "each parameter needs a name and a value[x]"), -1;
+            return refuse(r, "each parameter needs a name and a value[x]");
         if (take_param(r, k, name, val))
             return -1;
     }
@@ -243,13 +257,13 @@ static int choose_types(request_rec *r, const dpc_principal *who, kickoff *k)
                 APR_ARRAY_PUSH(k->types, const char *) = export_types[i];
     for (i = 0; i < k->types->nelts; i++)
         if (!scope_reads(r->pool, who->scope, APR_ARRAY_IDX(k->types, i, const char *)))
-            return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+            return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
                                apr_psprintf(r->pool, "the access token's scope (%s) does "
                                             "not cover %s", who->scope,
-                                            APR_ARRAY_IDX(k->types, i, const char *))), -1;
+                                            APR_ARRAY_IDX(k->types, i, const char *)));
     if (!k->types->nelts)
-        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                           "the access token's scope covers no exported type"), -1;
+        return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                           "the access token's scope covers no exported type");
     return 0;
 }
 

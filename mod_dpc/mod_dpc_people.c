@@ -237,6 +237,15 @@ static json_t *output(request_rec *r, const char *json, const char *id, apr_time
     return o;
 }
 
+/* A Bundle entry of a stored resource row (id, resource, updated usec). */
+static json_t *entry(request_rec *r, const kind *k, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    const char *id = dpc_db_col(r, db, row, 0);
+
+    return json_pack("{s:s, s:o}", "fullUrl", resource_url(r, k, id), "resource",
+                     output(r, dpc_db_col(r, db, row, 1), id, dpc_db_time(r, db, row, 2)));
+}
+
 /* ---- create, read, update, delete ------------------------------------------ */
 
 static int op_create(request_rec *r, const kind *k, const dpc_principal *who)
@@ -436,17 +445,16 @@ static int op_search(request_rec *r, const kind *k, const dpc_principal *who)
     for (i = 0; i < n; i++) {
         apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
         const char *id = dpc_db_col(r, db, row, 0);
+        json_t *e;
 
         total = atoi(dpc_db_col(r, db, row, 3));
         if (!id) {
             n = 0;              /* the empty page */
             break;
         }
-        json_array_append_new(entries, json_pack("{s:s, s:o, s:{s:s}}", "fullUrl",
-                              resource_url(r, k, id), "resource",
-                              output(r, dpc_db_col(r, db, row, 1), id,
-                                     dpc_db_time(r, db, row, 2)),
-                              "search", "mode", "match"));
+        e = entry(r, k, db, row);
+        json_object_set_new(e, "search", json_pack("{s:s}", "mode", "match"));
+        json_array_append_new(entries, e);
     }
     bundle = json_pack("{s:s, s:s, s:i, s:o}", "resourceType", "Bundle", "type",
                        "searchset", "total", total, "entry", entries);
@@ -511,15 +519,8 @@ static int op_submit(request_rec *r, const kind *k, const dpc_principal *who)
         return dpc_send_db_error(r);
     n = dpc_db_nrows(db, res);
     entries = json_array();
-    for (i = 0; i < n; i++) {
-        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
-        const char *id = dpc_db_col(r, db, row, 0);
-
-        json_array_append_new(entries, json_pack("{s:s, s:o}", "fullUrl",
-                              resource_url(r, k, id), "resource",
-                              output(r, dpc_db_col(r, db, row, 1), id,
-                                     dpc_db_time(r, db, row, 2))));
-    }
+    for (i = 0; i < n; i++)
+        json_array_append_new(entries, entry(r, k, db, dpc_db_row(r, db, res, i)));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00150)
                   "organization %s submitted %d %s resources", who->org_id, n, k->type);
     return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
