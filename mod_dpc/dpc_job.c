@@ -8,6 +8,7 @@
 #include <apr_time.h>
 
 #include "dpc_export.h"
+#include "dpc_fhir.h"
 #include "dpc_log.h"
 #include "dpc_pg.h"
 
@@ -43,6 +44,24 @@ static const char stream_sql[] =
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)"
     " ORDER BY r.mbi, r.resource_id";
+
+/* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
+ * error file, in order: the job's ignored kick-off parameters (batch 0
+ * only), then each beneficiary of the batch that has opted out since the
+ * kick-off or has no data at all (no Patient resource in this version). */
+static const char problems_sql[] =
+    "SELECT kind, detail FROM ("
+    "  SELECT 0 AS o, u.ord, 'ignored' AS kind, u.n AS detail"
+    "    FROM export_job j, unnest(j.notes) WITH ORDINALITY AS u(n, ord)"
+    "   WHERE j.id = $1 AND $2::int = 0"
+    "  UNION ALL"
+    "  SELECT 1, u.ord, CASE WHEN EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = u.m)"
+    "                   THEN 'opted-out' ELSE 'no-data' END, u.m"
+    "    FROM unnest($3::text[]) WITH ORDINALITY AS u(m, ord)"
+    "   WHERE EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = u.m)"
+    "      OR NOT EXISTS (SELECT 1 FROM claims_resource r WHERE r.mbi = u.m"
+    "                     AND r.fhir_version = $4::smallint AND r.resource_type = 'Patient')"
+    ") x ORDER BY o, ord";
 
 /* Also keeps our worker row alive, which the main loop cannot touch while
  * it is busy with a batch. */
@@ -107,6 +126,7 @@ typedef struct batch {
     int ntypes;
     const char *dir;
     apr_array_header_t *writers; /* dpc_export_writer * */
+    apr_array_header_t *wtypes;  /* const char *: each writer's type */
     apr_time_t last_beat;
     const char *error;          /* for export_job.error (B_FAIL) */
     int keep_files;             /* commit outcome unknown: leave the files */
@@ -210,29 +230,119 @@ static void drain(PGconn *conn, int cancel)
         PQclear(res);
 }
 
-/* Stream one type of the batch into a new writer. */
-static outcome stream_type(batch *b, const char *type)
+/* A new writer for `type`, kept in b->writers; NULL (b->error set) on
+ * failure. */
+static dpc_export_writer *new_writer(batch *b, const char *type)
 {
-    PGconn *conn = b->c->conn;
     dpc_export_writer *w;
-    const char *params[4], *why;
+    const char *why;
     apr_status_t rv;
-    PGresult *res;
-    outcome r = B_OK;
-    apr_uint64_t rows = 0;
-    int early = 0;
 
     rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->c->per_file,
-                                  0, &w, &why);
+                                  b->c->gzip ? DPC_EXPORT_GZIP : 0, &w, &why);
     if (rv != APR_SUCCESS) {
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01103)
                        "export job %s batch %s: cannot start %s output: %s",
                        b->job_id, b->seq, type, why);
         b->error = apr_psprintf(b->p, "cannot write %s output: %s", type,
                                 errtext(b->p, rv));
-        return B_FAIL;
+        return NULL;
     }
     APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
+    APR_ARRAY_PUSH(b->wtypes, const char *) = type;
+    return w;
+}
+
+/* A write to w failed: log it, and fail the job. */
+static outcome write_failed(batch *b, dpc_export_writer *w, const char *type,
+                            apr_status_t rv)
+{
+    dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01104)
+                   "export job %s batch %s: %s",
+                   b->job_id, b->seq, dpc_export_writer_error(w));
+    b->error = apr_psprintf(b->p, "writing %s output failed: %s", type,
+                            errtext(b->p, rv));
+    return B_FAIL;
+}
+
+const char *dpc_job_problem_line(apr_pool_t *p, const char *kind, const char *detail)
+{
+    json_t *oo = dpc_oo_new();
+
+    if (!strcmp(kind, "ignored"))
+        dpc_oo_add(oo, "warning", DPC_ISSUE_NOT_SUPPORTED,
+                   apr_pstrcat(p, "The kick-off parameter ", detail, " was ignored "
+                               "(Prefer: handling=lenient)", NULL), NULL);
+    else if (!strcmp(kind, "opted-out"))
+        dpc_oo_add(oo, "error", "suppressed",
+                   apr_pstrcat(p, "No data for the beneficiary with MBI ", detail,
+                               ": the beneficiary has opted out of data sharing", NULL),
+                   NULL);
+    else if (!strcmp(kind, "no-data"))
+        dpc_oo_add(oo, "error", DPC_ISSUE_NOT_FOUND,
+                   apr_pstrcat(p, "No data for the beneficiary with MBI ", detail,
+                               ": no claims data is held for this beneficiary", NULL),
+                   NULL);
+    else {
+        json_decref(oo);
+        return NULL;
+    }
+    return dpc_json_pdump_decref(p, oo);
+}
+
+/* Write the batch's error file: one OperationOutcome per ignored kick-off
+ * parameter (batch 0) and per beneficiary that cannot be exported. */
+static outcome write_problems(batch *b)
+{
+    const char *params[4], *line;
+    dpc_export_writer *w = NULL;
+    PGresult *res;
+    apr_status_t rv;
+    int i, n;
+
+    params[0] = b->job_id;
+    params[1] = b->seq;
+    params[2] = b->mbis;
+    params[3] = b->version;
+    res = PQexecParams(b->c->conn, problems_sql, 4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        outcome r = db_failed(b, b->c->conn, "listing beneficiaries without data",
+                              dpc_pg_error(b->p, b->c->conn, res));
+        PQclear(res);
+        return r;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        if (!(line = dpc_job_problem_line(b->p, PQgetvalue(res, i, 0),
+                                          PQgetvalue(res, i, 1))))
+            continue;
+        if (!w && !(w = new_writer(b, "OperationOutcome"))) {
+            PQclear(res);
+            return B_FAIL;
+        }
+        if ((rv = dpc_export_write(w, line, strlen(line))) != APR_SUCCESS) {
+            PQclear(res);
+            return write_failed(b, w, "OperationOutcome", rv);
+        }
+    }
+    PQclear(res);
+    return B_OK;
+}
+
+/* Stream one type of the batch into a new writer. */
+static outcome stream_type(batch *b, const char *type)
+{
+    PGconn *conn = b->c->conn;
+    dpc_export_writer *w;
+    const char *params[4];
+    apr_status_t rv;
+    PGresult *res;
+    outcome r = B_OK;
+    apr_uint64_t rows = 0;
+    int early = 0;
+
+    if (!(w = new_writer(b, type)))
+        return B_FAIL;
 
     params[0] = b->mbis;
     params[1] = b->version;
@@ -258,12 +368,7 @@ static outcome stream_type(batch *b, const char *type)
                 continue;
             }
             if (rv != APR_SUCCESS) {
-                dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01104)
-                               "export job %s batch %s: %s",
-                               b->job_id, b->seq, dpc_export_writer_error(w));
-                b->error = apr_psprintf(b->p, "writing %s output failed: %s",
-                                        type, errtext(b->p, rv));
-                r = B_FAIL;
+                r = write_failed(b, w, type, rv);
                 early = 1;
                 break;
             }
@@ -328,7 +433,8 @@ static outcome publish(batch *b)
                            "export job %s batch %s: %s",
                            b->job_id, b->seq, dpc_export_writer_error(w));
             b->error = apr_psprintf(b->p, "writing %s output failed: %s",
-                                    b->types[i], errtext(b->p, rv));
+                                    APR_ARRAY_IDX(b->wtypes, i, const char *),
+                                    errtext(b->p, rv));
             return B_FAIL;
         }
     }
@@ -503,8 +609,9 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     b.since = PQgetisnull(res, 0, 5) ? NULL : apr_pstrdup(p, PQgetvalue(res, 0, 5));
     b.ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, 4), &b.types, &bad);
     PQclear(res);
-    b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes : 1,
+    b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes + 1 : 1,
                                sizeof(dpc_export_writer *));
+    b.wtypes = apr_array_make(p, b.writers->nalloc, sizeof(const char *));
     b.last_beat = apr_time_now();
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
                    "export job %s: claimed batch %s", b.job_id, b.seq);
@@ -521,6 +628,8 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         if ((r = beat(&b, 0)) == B_OK)
             r = stream_type(&b, b.types[i]);
     }
+    if (r == B_OK)
+        r = write_problems(&b);
     if (r == B_OK)
         r = publish(&b);
     if (b.refused)

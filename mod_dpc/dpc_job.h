@@ -31,6 +31,12 @@
  *    of a job that is not running).
  *
  * Beneficiaries in opt_out are never exported, whatever the batch holds.
+ *
+ * The error file.  After the data, each batch writes OperationOutcome lines
+ * (type "OperationOutcome", listed under the manifest's "error") for each of
+ * its beneficiaries that opted out after the kick-off or has no data at
+ * all, and batch 0 also one per kick-off parameter ignored under
+ * handling=lenient.  A batch with nothing to report writes no error file.
  */
 #ifndef DPC_JOB_H
 #define DPC_JOB_H
@@ -56,6 +62,7 @@ typedef struct dpc_job_ctx {
     const char *export_root;      /* absolute; job directories go below */
     int per_file;                 /* resources per file */
     int file_lifetime_secs;       /* expires_at = completion + this */
+    int gzip;                     /* also write gzip twins (DPC_EXPORT_GZIP) */
     volatile sig_atomic_t *stop;  /* abandon the batch when set; may be NULL */
 } dpc_job_ctx;
 
@@ -73,6 +80,11 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c);
  * holds a fresh batch of theirs, and record it.  Returns -1 when the
  * connection is gone, else 0 (failures are logged and retried next time). */
 int dpc_job_sweep(apr_pool_t *p, PGconn *conn, const char *export_root);
+
+/* The error file's line for a problem of `kind` with `detail`: "ignored"
+ * (a kick-off parameter), "opted-out" or "no-data" (an MBI).  A compact
+ * OperationOutcome from p, or NULL for an unknown kind. */
+const char *dpc_job_problem_line(apr_pool_t *p, const char *kind, const char *detail);
 
 /* A pure helper, exposed for the unit tests: split "A,B,C" into types, checking each with
  * dpc_export_type_valid().  Returns the number of types, or -1 (and

@@ -20,6 +20,7 @@ typedef struct dpc_worker_opts {
                                    * (DPC_JOB_DEFAULT_PER_FILE) */
     int file_lifetime_secs;       /* a completed job's files live this long;
                                    * <= 0: default (DPC_JOB_DEFAULT_LIFETIME) */
+    int gzip;                     /* also write gzip twins */
     pid_t parent;                 /* exit when our parent is no longer this; 0: none */
     volatile sig_atomic_t *stop;  /* set by the host's signal handler */
 } dpc_worker_opts;

@@ -3,7 +3,7 @@
  * httpd hosts.
  *
  *   dpc-worker --db CONNINFO --export-root DIR [--per-file N]
- *              [--file-lifetime SECS] [-v]
+ *              [--file-lifetime SECS] [--gzip] [-v]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +41,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--file-lifetime") && i + 1 < argc
                  && (o.file_lifetime_secs = positive(argv[++i])) > 0)
             ;
+        else if (!strcmp(argv[i], "--gzip"))
+            o.gzip = 1;
         else if (!strcmp(argv[i], "-v"))
             level = DPC_LOG_DEBUG;
         else {
             fprintf(stderr, "usage: dpc-worker --db CONNINFO --export-root DIR"
-                    " [--per-file N] [--file-lifetime SECS] [-v]\n");
+                    " [--per-file N] [--file-lifetime SECS] [--gzip] [-v]\n");
             return 2;
         }
     }

@@ -103,6 +103,13 @@ static const char *set_count(cmd_parms *cmd, void *d, const char *arg)
     return set_int(cmd, arg, 1, 10000000);
 }
 
+static const char *set_gzip(cmd_parms *cmd, void *d, int on)
+{
+    (void)d;
+    dpc_srv(cmd->server)->export_gzip = on;
+    return NULL;
+}
+
 static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
@@ -165,6 +172,9 @@ const command_rec dpc_cmds[] = {
                   (void *)APR_OFFSETOF(dpc_srv_conf, export_batch), RSRC_CONF,
                   "beneficiaries in one batch of export work a worker claims "
                   "(default 200)"),
+    AP_INIT_FLAG("DPCExportGzip", set_gzip, NULL, RSRC_CONF,
+                 "On: workers also write a gzip twin of each export file, served "
+                 "to clients that accept gzip (default Off)"),
     AP_INIT_TAKE1("DPCFileLifetime", set_file_lifetime, NULL, RSRC_CONF,
                   "how long export files stay downloadable (default 24h)"),
     AP_INIT_TAKE1("DPCAPI", set_api, NULL, ACCESS_CONF,

@@ -15,6 +15,7 @@
 
 #include "dpc_export.h"
 #include "dpc_fhir.h"
+#include "dpc_header.h"
 #include "dpc_log.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
@@ -43,7 +44,7 @@ const dpc_statement dpc_export_statements[] = {
       "UPDATE export_job SET status = 'cancelled' WHERE id = %s::uuid AND org_id = %s::uuid"
       " AND status IN ('running', 'completed') RETURNING id" },
     { "dpc_file_owner",
-      "SELECT j.status, (j.expires_at < now())::int FROM export_file f"
+      "SELECT j.status, (j.expires_at < now())::int, f.gz_name FROM export_file f"
       " JOIN export_job j ON j.id = f.job_id"
       " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid" },
     { NULL, NULL }
@@ -79,24 +80,6 @@ static int refuse_oo(request_rec *r, int status, const char *code, const char *m
 {
     dpc_send_oo(r, status, code, msg);
     return -1;
-}
-
-/* Does the comma-separated header value hold token (case-insensitive,
- * ignoring parameters and spaces)? */
-static int list_has(apr_pool_t *p, const char *value, const char *token)
-{
-    char *copy = apr_pstrdup(p, value ? value : ""), *item, *state = NULL;
-
-    for (item = apr_strtok(copy, ",", &state); item; item = apr_strtok(NULL, ",", &state)) {
-        char *semi = strchr(item, ';');
-
-        if (semi)
-            *semi = '\0';
-        apr_collapse_spaces(item, item);
-        if (!strcasecmp(item, token))
-            return 1;
-    }
-    return 0;
 }
 
 static int type_known(const char *t)
@@ -285,11 +268,11 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
     memset(&k, 0, sizeof(k));
     k.types = apr_array_make(r->pool, 3, sizeof(const char *));
     k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
-    k.lenient = list_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "handling=lenient");
-    if (accept && !list_has(r->pool, accept, "application/fhir+json")
-        && !list_has(r->pool, accept, "*/*") && !list_has(r->pool, accept, "application/*"))
+    k.lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "handling=lenient");
+    if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
+        && !dpc_header_has(r->pool, accept, "*/*") && !dpc_header_has(r->pool, accept, "application/*"))
         return bad_request(r, "Accept must allow application/fhir+json");
-    if (!list_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "respond-async"))
+    if (!dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "respond-async"))
         return bad_request(r, "Prefer: respond-async is required");
     if (!dpc_uuid_is_valid(group))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
@@ -339,19 +322,22 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char
                         apr_time_t tt)
 {
     apr_dbd_results_t *res;
-    json_t *output = json_array();
+    json_t *output = json_array(), *error = json_array();
     int i, n;
 
     if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id)) {
         json_decref(output);
+        json_decref(error);
         return NULL;
     }
     n = dpc_db_nrows(db, res);
     for (i = 0; i < n; i++) {
         apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
+        const char *type = dpc_db_col(r, db, row, 1);
 
-        json_array_append_new(output, json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
-            "type", dpc_db_col(r, db, row, 1),
+        /* the error file holds OperationOutcomes, and only it does */
+        json_array_append_new(strcmp(type, "OperationOutcome") ? output : error, json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
+            "type", type,
             "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
                                dpc_db_col(r, db, row, 0), NULL),
             "count", (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 2)),
@@ -360,9 +346,9 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char
             "url", LENGTH_URL, "valueDecimal",
             (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 3))));
     }
-    return json_pack("{s:s, s:s, s:b, s:o, s:[]}", "transactionTime",
+    return json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
                      dpc_instant_format(r->pool, tt), "request", url,
-                     "requiresAccessToken", 1, "output", output, "error");
+                     "requiresAccessToken", 1, "output", output, "error", error);
 }
 
 int dpc_op_job_status(request_rec *r, const dpc_principal *who, const char *id)
@@ -464,6 +450,28 @@ int dpc_data_map(request_rec *r)
     return OK;
 }
 
+/* The gzip twin instead of the NDJSON, when the worker wrote one and the
+ * client accepts gzip.  Either way the response varies on Accept-Encoding,
+ * and the manifest's checksum and length describe the NDJSON. */
+static void choose_coding(request_rec *r, const char *gz_name)
+{
+    apr_finfo_t fi;
+    const char *path;
+
+    if (!gz_name || !dpc_export_name_valid(gz_name))
+        return;
+    apr_table_mergen(r->headers_out, "Vary", "Accept-Encoding");
+    if (!dpc_header_accepts_coding(r->pool, apr_table_get(r->headers_in, "Accept-Encoding"),
+                                   "gzip"))
+        return;
+    path = apr_pstrcat(r->pool, ap_make_dirstr_parent(r->pool, r->filename), gz_name, NULL);
+    if (apr_stat(&fi, path, APR_FINFO_MIN, r->pool) != APR_SUCCESS || fi.filetype != APR_REG)
+        return;     /* never worse than the plain file */
+    r->filename = (char *)path;
+    r->finfo = fi;
+    apr_table_setn(r->notes, "dpc-gzip", "1");
+}
+
 /* Bearer token, then ownership and expiry; a refusal is answered here (an
  * OperationOutcome) and the request ends (DONE). */
 int dpc_data_access(request_rec *r)
@@ -505,6 +513,7 @@ int dpc_data_access(request_rec *r)
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
+    choose_coding(r, dpc_db_col(r, db, row, 2));
     r->handler = NULL;
     return OK;
 }
@@ -514,5 +523,7 @@ int dpc_data_fixups(request_rec *r)
     if (!apr_table_get(r->notes, "dpc-data"))
         return DECLINED;
     ap_set_content_type(r, NDJSON);
+    /* after mod_mime, which may have taken ".gz" for its own encoding name */
+    r->content_encoding = apr_table_get(r->notes, "dpc-gzip") ? "gzip" : NULL;
     return OK;
 }

@@ -94,6 +94,7 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
     o.heartbeat_secs = 5;
     o.per_file = dpc_conf_resources_per_file(c);
     o.file_lifetime_secs = (int)apr_time_sec(dpc_conf_file_lifetime(c));
+    o.gzip = dpc_conf_export_gzip(c);
     o.parent = httpd_pid;
     o.stop = &stop;
     /* _exit: pool cleanups and atexit handlers belong to httpd, not to us */

@@ -6,12 +6,13 @@ use Apache::Test;
 use Apache::TestUtil;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
+use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use JSON::PP;
 use DPC::Test qw(req json_of oo_code sql wait_for);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 46;
+plan tests => 64;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, x1 => 'ec', x2 => 'ec');
@@ -164,3 +165,86 @@ ok t_cmp($res->code, 202, 'POST Parameters with handling=lenient: 202');
 my ($j3) = ($res->header('Content-Location') // '') =~ m{/Jobs/(.+)$};
 ok t_cmp(sql("SELECT array_to_string(notes, ',') FROM export_job WHERE id = '$j3'"), '_elements',
          'the ignored parameter is noted');
+
+# ... and said so in the manifest's error file
+my $loc3 = "/api/v2/Jobs/$j3";
+$done = wait_for(30, sub { my $r = req(GET => $loc3, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
+my $m3 = $done ? json_of($done) : {};
+my @err = @{ $m3->{error} // [] };
+ok t_cmp(scalar(@err) . ' ' . ($err[0]{type} // ''), '1 OperationOutcome', 'lenient: one error file of OperationOutcomes');
+my %seen;
+sub fetch_lines {
+    my ($f) = @_;
+    my $r = req(GET => $f->{url}, Authorization => "Bearer $tok");
+    my ($sum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f->{extension} // [] };
+    return ('bad: ' . $r->code) unless $r->code == 200 && defined $sum && "sha256:" . sha256_hex($r->content) eq $sum;
+    return map { json_of(HTTP::Response->new(200, '', [], $_)) // 'not JSON' } split /\n/, $r->content;
+}
+my @lines = @err ? fetch_lines($err[0]) : ();
+ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{resourceType} // '') . ' ' . ($lines[0]{issue}[0]{severity} // ''),
+         '1 OperationOutcome warning', 'its one line: a warning OperationOutcome, checksum as listed');
+ok t_cmp($lines[0]{issue}[0]{diagnostics} // '', qr/_elements was ignored/, 'naming the ignored _elements');
+ok t_cmp(scalar @{ $m3->{output} // [] } > 0 ? 1 : 0, 1, 'and the Coverage was exported');
+
+# --- beneficiaries that cannot be exported: error lines, data of the others ------------
+my $nodata = '1EG4TE5MK73';
+$nodata = '2EG4TE5MK73' if sql("SELECT count(*) FROM beneficiary WHERE mbi = '$nodata'");
+my $pr2 = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
+    identifier => [{ system => 'http://hl7.org/fhir/sid/us-npi', value => '1003000134' }],
+    name => [{ family => 'Roe', given => ['Al'] }] }, %ha));
+(my $prov2 = $prov) =~ s/Practitioner\/$pr->{id}/Practitioner\/$pr2->{id}/;
+(my $g2body = $json->encode(group($mbis[0], $nodata))) =~ s/1003000126/1003000134/g;
+$res = post('/api/v2/Group', $g2body, %ha, 'X-Provenance' => $prov2);
+ok t_cmp($res->code, 201, 'a roster with a registered MBI that has no claims data');
+my $g2 = json_of($res) // {};
+$res = req(GET => "/api/v2/Group/$g2->{id}/\$export?_type=Patient", Authorization => "Bearer $tok", %async);
+my $m4 = {};
+if ($res->code == 202) {
+    my $l = $res->header('Content-Location');
+    $done = wait_for(30, sub { my $r = req(GET => $l, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
+    $m4 = json_of($done) if $done;
+}
+@lines = map { fetch_lines($_) } @{ $m4->{error} // [] };
+ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{issue}[0]{code} // '') . ' ' . ($lines[0]{issue}[0]{diagnostics} // ''),
+         qr/^1 not-found .*$nodata/, 'one not-found OperationOutcome naming the MBI without data');
+my @pats = map { fetch_lines($_) } @{ $m4->{output} // [] };
+ok t_cmp(join(',', map { $_->{resourceType} // '?' } @pats), 'Patient', 'the other member is exported');
+
+# A beneficiary who opts out after the kick-off: the worker leaves the data
+# out and says so.  (The job is recorded here as the kick-off would, so the
+# opt-out lands between kick-off and worker.)
+sql("INSERT INTO opt_out (mbi) VALUES ('$mbis[1]')");
+my $j5 = sql("INSERT INTO export_job (org_id, fhir_version, request_url, types, batches_total)
+    VALUES ('$a->{id}', 4, 'http://x/\$export', '{Patient,Coverage}', 1) RETURNING id");
+sql("INSERT INTO export_batch (job_id, seq, mbis) VALUES ('$j5', 0, '{$mbis[0],$mbis[1]}')");
+sql("NOTIFY dpc_jobs");
+$done = wait_for(30, sub { my $r = req(GET => "/api/v2/Jobs/$j5", Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
+my $m5 = $done ? json_of($done) : {};
+@lines = map { fetch_lines($_) } @{ $m5->{error} // [] };
+ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{issue}[0]{code} // '') . ' ' . ($lines[0]{issue}[0]{diagnostics} // ''),
+         qr/^1 suppressed .*$mbis[1].*opted out/, 'an opted-out beneficiary: one suppressed OperationOutcome');
+my @data = map { fetch_lines($_) } @{ $m5->{output} // [] };
+my $leak = grep { ($json->encode($_)) =~ /\Q$mbis[1]\E/ } @data;
+ok t_cmp(scalar(@data) > 0 ? "$leak leaked" : 'no data', '0 leaked', "the other's data only; none of the opted-out one's");
+sql("DELETE FROM opt_out WHERE mbi = '$mbis[1]'");
+
+# --- the gzip twin -------------------------------------------------------------------
+my ($f0) = @{ $m->{output} // [] };
+my ($sum0) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f0->{extension} // [] };
+$res = req(GET => $f0->{url} // '/', Authorization => "Bearer $tok", 'Accept-Encoding' => 'gzip');
+ok t_cmp($res->code . ' ' . ($res->header('Content-Encoding') // 'none'), '200 gzip',
+         'Accept-Encoding: gzip gets the gzip twin');
+ok t_cmp($res->header('Content-Type') // '', qr{^application/fhir\+ndjson}, 'still typed as NDJSON');
+ok t_cmp($res->header('Vary') // '', qr/Accept-Encoding/i, 'Vary: Accept-Encoding');
+my $plain;
+gunzip(\($res->content) => \$plain) or $plain = "gunzip: $GunzipError";
+ok t_cmp('sha256:' . sha256_hex($plain), $sum0 // 'none', 'the twin unzips to the bytes the checksum describes');
+ok t_cmp(length($res->content) < length($plain) ? 1 : 0, 1, 'and is smaller');
+$res = req(GET => $f0->{url} // '/', Authorization => "Bearer $tok", 'Accept-Encoding' => 'br, gzip;q=0');
+ok t_cmp(($res->header('Content-Encoding') // 'none') . ' ' . ('sha256:' . sha256_hex($res->content) eq ($sum0 // '') ? 'same' : 'differs'),
+         'none same', 'gzip;q=0: the plain file');
+ok t_cmp(($res->header('Vary') // '') =~ /Accept-Encoding/i ? 1 : 0, 1, 'which varies on Accept-Encoding too');
+$res = req(GET => ($f0->{url} // '/') . '.gz', Authorization => "Bearer $tok");
+ok t_cmp($res->code, 404, 'the twin has no URL of its own');
+$res = req(GET => $f0->{url} // '/', %hb, 'Accept-Encoding' => 'gzip');
+ok t_cmp($res->code, 404, "nor another organization's token a way in");

@@ -12,6 +12,7 @@
 #include "dpc_auth.h"
 #include "dpc_config.h"
 #include "dpc_fhir.h"
+#include "dpc_header.h"
 #include "dpc_meta.h"
 #include "dpc_route.h"
 
@@ -41,6 +42,7 @@ START_TEST(srv_create_is_unset_and_getters_default)
     ck_assert_int_eq(dpc_conf_attribution_days(c), 90);
     ck_assert_int_eq(dpc_conf_resources_per_file(c), 100000);
     ck_assert_int_eq(dpc_conf_export_batch(c), 200);
+    ck_assert_int_eq(dpc_conf_export_gzip(c), 0);
     ck_assert(dpc_conf_file_lifetime(c) == apr_time_from_sec(86400));
 }
 END_TEST
@@ -63,6 +65,12 @@ START_TEST(srv_merge_takes_add_where_set_else_base)
     ck_assert_str_eq(m->worker_db, "dbname=x");
     ck_assert_int_eq(m->key_min_bits, DPC_UNSET);
     ck_assert_int_eq(dpc_conf_key_min_bits(m), 4096);
+    /* Off in a virtual host overrides On in the main server */
+    base->export_gzip = 1;
+    add->export_gzip = 0;
+    ck_assert_int_eq(dpc_conf_export_gzip(dpc_srv_conf_merge(pool, base, add)), 0);
+    add->export_gzip = DPC_UNSET;
+    ck_assert_int_eq(dpc_conf_export_gzip(dpc_srv_conf_merge(pool, base, add)), 1);
     /* a value equal to the default still counts as set */
     add->workers = 1;
     ck_assert_int_eq(dpc_srv_conf_merge(pool, base, add)->workers, 1);
@@ -345,6 +353,41 @@ START_TEST(smart_configuration_has_what_the_spec_requires)
 }
 END_TEST
 
+/* ---- request headers ---------------------------------------------------- */
+
+START_TEST(header_lists_ignore_case_spaces_and_parameters)
+{
+    ck_assert(dpc_header_has(pool, "respond-async", "respond-async"));
+    ck_assert(dpc_header_has(pool, " Respond-Async ; wait=10, handling=lenient",
+                             "respond-async"));
+    ck_assert(dpc_header_has(pool, "respond-async,handling=lenient", "handling=lenient"));
+    ck_assert(!dpc_header_has(pool, "respond-asyncx", "respond-async"));
+    ck_assert(!dpc_header_has(pool, "handling=strict", "handling=lenient"));
+    ck_assert(!dpc_header_has(pool, "", "respond-async"));
+    ck_assert(!dpc_header_has(pool, NULL, "respond-async"));
+}
+END_TEST
+
+START_TEST(accept_encoding_follows_rfc9110)
+{
+    static const struct { const char *value; int gzip; } cases[] = {
+        { "gzip", 1 }, { "GZIP", 1 }, { "x-gzip", 1 }, { "deflate, gzip", 1 },
+        { "gzip;q=0.5", 1 }, { "gzip; q=1.000", 1 }, { "gzip ;q=0.001", 1 },
+        { "*", 1 }, { "br;q=1, *;q=0.1", 1 },
+        { "gzip;q=0", 0 }, { "gzip;q=0.000", 0 }, { "gzip;q=0, *", 0 },
+        { "*, gzip;q=0", 0 }, { "*;q=0", 0 }, { "identity", 0 }, { "br, deflate", 0 },
+        { "gzipx", 0 }, { "", 0 }, { "gzip;q=2", 0 }, { "gzip;q=abc", 0 },
+        { "gzip;q=-1", 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(dpc_header_accepts_coding(pool, cases[i].value, "gzip") == cases[i].gzip,
+                      "Accept-Encoding: %s", cases[i].value);
+    ck_assert(!dpc_header_accepts_coding(pool, NULL, "gzip"));
+}
+END_TEST
+
 Suite *meta_suite(void)
 {
     Suite *s = suite_create("meta");
@@ -352,6 +395,11 @@ Suite *meta_suite(void)
 
     tcase_add_test(tc, capability_statement_r4_and_stu3);
     tcase_add_test(tc, smart_configuration_has_what_the_spec_requires);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("headers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, header_lists_ignore_case_spaces_and_parameters);
+    tcase_add_test(tc, accept_encoding_follows_rfc9110);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,9 @@
 /* test_job.c: the pure helpers of dpc_job.c (the batch work itself is
  * tested end to end against PostgreSQL). */
+#include <string.h>
+
 #include <apr_pools.h>
+#include <jansson.h>
 
 #include "dpc_job.h"
 #include "unit.h"
@@ -41,6 +44,43 @@ START_TEST(split_types_bad)
 }
 END_TEST
 
+/* Each problem line is one compact OperationOutcome naming what it is about. */
+START_TEST(problem_lines_are_operation_outcomes)
+{
+    static const struct { const char *kind, *severity, *code; } cases[] = {
+        { "ignored", "warning", "not-supported" },
+        { "opted-out", "error", "suppressed" },
+        { "no-data", "error", "not-found" },
+    };
+    apr_pool_t *p;
+    size_t i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *line = dpc_job_problem_line(p, cases[i].kind, "1S00E00AA00\"\n");
+        json_error_t e;
+        json_t *oo, *issue;
+
+        ck_assert_ptr_nonnull(line);
+        ck_assert_ptr_null(strchr(line, '\n'));     /* one NDJSON line */
+        oo = json_loads(line, 0, &e);
+        ck_assert_msg(oo != NULL, "%s: %s", line, e.text);
+        ck_assert_str_eq(json_string_value(json_object_get(oo, "resourceType")),
+                         "OperationOutcome");
+        ck_assert_int_eq(json_array_size(json_object_get(oo, "issue")), 1);
+        issue = json_array_get(json_object_get(oo, "issue"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(issue, "severity")),
+                         cases[i].severity);
+        ck_assert_str_eq(json_string_value(json_object_get(issue, "code")), cases[i].code);
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(issue, "diagnostics")),
+                                     "1S00E00AA00\"\n"));
+        json_decref(oo);
+    }
+    ck_assert_ptr_null(dpc_job_problem_line(p, "other", "x"));
+    apr_pool_destroy(p);
+}
+END_TEST
+
 Suite *job_suite(void)
 {
     Suite *s = suite_create("job");
@@ -48,6 +88,9 @@ Suite *job_suite(void)
 
     tcase_add_test(tc, split_types_ok);
     tcase_add_test(tc, split_types_bad);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("problems");
+    tcase_add_test(tc, problem_lines_are_operation_outcomes);
     suite_add_tcase(s, tc);
     return s;
 }
