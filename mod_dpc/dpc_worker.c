@@ -87,7 +87,7 @@ typedef struct worker_state {
     apr_time_t last_claim;
 } worker_state;
 
-#define SWEEP_INTERVAL apr_time_from_sec(60)
+#define SWEEP_INTERVAL apr_time_from_sec(10)
 
 /* Housekeeping any worker may do (it is idempotent, so several at once do
  * no harm): forget expired JWT ids and old revocations, mark workers whose
@@ -113,6 +113,18 @@ static int sweep(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
     }
     return dpc_job_sweep(p, w->conn, o->export_root);
 }
+
+/* After a reconnect: the batch we held when the connection went (this
+ * process knows it gave it up) is put back to pending at once rather than
+ * after DPC_JOB_STALE_SECS, and our old row is marked stopped.  A batch whose
+ * commit did land is done, not running, and is left alone. */
+static const char release_old_sql[] =
+    "WITH b AS (UPDATE export_batch SET status = 'pending', worker_id = NULL,"
+    "           heartbeat = NULL WHERE worker_id = $1::bigint AND status = 'running'"
+    "           RETURNING 1),"
+    "     w AS (UPDATE worker SET stopped_at = now()"
+    "           WHERE id = $1::bigint AND stopped_at IS NULL)"
+    " SELECT count(*) FROM b";
 
 /* Connect, check the schema, register and LISTEN.  0 on success. */
 static int attach(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
@@ -145,6 +157,19 @@ static int attach(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(00004)
                        "worker cannot register: %s", err);
         goto fail;
+    }
+    if (w->id_buf[0]) {
+        const char *old = w->id_buf,
+                   *n = dpc_pg_value(p, w->conn, release_old_sql, 1, &old, &err);
+
+        if (err)
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00011)
+                           "worker cannot release what it held before reconnecting: %s",
+                           err);
+        else if (n && strcmp(n, "0"))
+            dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(00012)
+                           "worker released %s export batch(es) it held before "
+                           "reconnecting", n);
     }
     apr_cpystrn(w->id_buf, w->id, sizeof(w->id_buf));
     w->id = w->id_buf;

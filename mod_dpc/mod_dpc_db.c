@@ -126,6 +126,41 @@ static int reprepare(request_rec *r, ap_dbd_t *db)
     return 0;
 }
 
+/* Did the statement fail because the server session had already ended, so
+ * that it cannot have run?  A pooled connection whose server was restarted
+ * answers its next statement with the FATAL sent when the session was
+ * terminated (57P01); libpq says "no connection" when it sent nothing.  (A
+ * connection that merely broke mid-statement is not retried: a write may
+ * have committed.) */
+static int session_ended(ap_dbd_t *db, int rv)
+{
+    PGconn *c = apr_dbd_native_handle(db->driver, db->handle);
+    const char *e = apr_dbd_error(db->driver, db->handle, rv);
+
+    return c && PQstatus(c) != CONNECTION_OK && e
+           && (strstr(e, "terminating connection due to administrator command")
+               || strstr(e, "no connection to the server"));
+}
+
+/* After a failure: repair what can be repaired and say whether to run the
+ * statement once more.  A lost prepared statement is prepared again; an
+ * ended session is reconnected (mod_dbd's check resets the connection) and
+ * prepared again, so that one restart of PostgreSQL does not cost every
+ * pooled connection a failed request. */
+static int retry(request_rec *r, ap_dbd_t *db, int rv)
+{
+    if (lost_statement(db, rv))
+        return !reprepare(r, db);
+    if (session_ended(db, rv)) {
+        if (apr_dbd_check_conn(db->driver, r->pool, db->handle) != APR_SUCCESS)
+            return 0;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00156)
+                      "database session had ended (server restarted?): reconnected");
+        return !reprepare(r, db);
+    }
+    return 0;
+}
+
 /* Why a statement failed: the connection went away (503, worth retrying)
  * or the statement itself (500). */
 static void note_failure(request_rec *r, ap_dbd_t *db)
@@ -157,7 +192,7 @@ int dpc_db_select(request_rec *r, ap_dbd_t *db, const char *label,
     if (!st)
         return -1;
     rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
-    if (rv && lost_statement(db, rv) && !reprepare(r, db) && (st = stmt(r, db, label)))
+    if (rv && retry(r, db, rv) && (st = stmt(r, db, label)))
         rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
     if (rv) {
         note_failure(r, db);
@@ -178,7 +213,7 @@ int dpc_db_query(request_rec *r, ap_dbd_t *db, const char *label, int *nrows,
     if (!st)
         return -1;
     rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
-    if (rv && lost_statement(db, rv) && !reprepare(r, db) && (st = stmt(r, db, label)))
+    if (rv && retry(r, db, rv) && (st = stmt(r, db, label)))
         rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
     if (rv) {
         note_failure(r, db);

@@ -500,8 +500,10 @@ int dpc_data_access(request_rec *r)
         dpc_send_db_error(r);
         return DONE;
     }
+    /* a failed or cancelled job's files (say, of its batches done before a
+     * disk filled up) are nobody's, whatever their name */
     if (!(row = dpc_db_row(r, db, res, 0))
-        || !strcmp((status = dpc_db_col(r, db, row, 0)), "cancelled")) {
+        || strcmp((status = dpc_db_col(r, db, row, 0)), "completed")) {
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }

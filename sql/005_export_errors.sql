@@ -48,3 +48,7 @@ EXCEPTION WHEN unique_violation THEN
                               'job', (SELECT id FROM export_job WHERE roster_id = p_roster
                                        AND status = 'running' LIMIT 1));
 END $$;
+
+-- The workers' sweep looks for jobs whose files are still on disk every few
+-- seconds: keep that a small index scan however many jobs accumulate.
+CREATE INDEX export_job_unswept ON export_job (created_at) WHERE NOT files_removed;

@@ -1,35 +1,74 @@
-# PostgreSQL goes away and comes back: requests get 503 with Retry-After
-# meanwhile, then work again; the export worker reconnects by itself.  Runs
-# last (it restarts the suite's database).
+# PostgreSQL goes away and comes back in the middle of an export: requests
+# get 503 with Retry-After meanwhile, then work again; the export worker
+# reconnects by itself, puts back the batch it held, and the job completes
+# with every resource exactly once.  Runs last (it restarts the suite's
+# database).
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
-use DPC::Test qw(req oo_code sql run wait_for);
+use Time::HiRes qw(sleep);
+use DPC::Test qw(req oo_code sql sql_rows run wait_for json_of);
+use DPC::Export qw(make_roster kickoff wait_job tally stored_counts);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 6;
+plan tests => 11;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, z1 => 'ec');
 my $org = DPC::Org->new(name => 'Restart', key_path => "$dir/z1", alg => 'ES384');
-my %auth = (Authorization => 'Bearer ' . $org->access_token);
+my $tok = $org->access_token;
+my %auth = (Authorization => "Bearer $tok");
 my ($pgdir) = $ENV{DPC_TEST_DB} =~ /host=(\S+)/;
 my $pg_ctl = '/usr/lib/postgresql/15/bin/pg_ctl';
+my @mbis = sql_rows('SELECT mbi FROM beneficiary ORDER BY mbi LIMIT 24 OFFSET 6');
+my $gid = make_roster($org, $tok, '1588667638', @mbis);
 
 ok t_cmp(req(GET => '/api/v2/Token', %auth)->code, 200, 'before: 200');
+# Stop PostgreSQL while the worker holds a batch; should the export be over
+# first, cancel it and try again.
+my ($job, $held, $holder);
+for my $try (1 .. 5) {
+    $job = kickoff($tok, $gid);
+    wait_for(10, sub { sql("SELECT count(*) FROM export_batch WHERE job_id = '$job'
+        AND status = 'running'") > 0 || sql("SELECT status FROM export_job WHERE id = '$job'") ne 'running' });
+    $holder = sql("SELECT worker_id FROM export_batch WHERE job_id = '$job' AND status = 'running' LIMIT 1");
+    $held = defined $holder && length $holder;
+    last if $held;
+    req(DELETE => "/api/v2/Jobs/$job", %auth);
+}
 my $beat = sql('SELECT max(heartbeat) FROM worker WHERE stopped_at IS NULL');
 my ($st) = run($pg_ctl, '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop');
+ok t_cmp($held ? $st : 'no batch held', 0, 'PostgreSQL stopped while the worker held a batch');
 sleep 1.2;    # past the revocation list's refresh interval
 my $res = req(GET => '/api/v2/Token', %auth);
 ok t_cmp($res->code . ' ' . oo_code($res), '503 transient', 'database down: 503 transient');
 ok t_cmp(defined $res->header('Retry-After') ? 1 : 0, 1, 'with Retry-After');
+sleep 1;
 run($pg_ctl, '-D', "$pgdir/data", '-l', "$pgdir/postgres.log", '-w', 'start');
-ok t_cmp(wait_for(15, sub { req(GET => '/api/v2/Token', %auth)->code == 200 }) ? 1 : 0, 1,
-         'database back: 200 again');
+# Every pooled connection of every child saw its session end: none of them
+# may cost a request (they are reconnected and the statement run again).
+Apache::TestRequest::user_agent(reset => 1, keep_alive => 0);
+my %codes;
+$codes{ req(GET => '/api/v2/Token', %auth)->code }++ for 1 .. 40;
+ok t_cmp(join(' ', map { "$_ x$codes{$_}" } sort keys %codes), '200 x40',
+         'database back: every request 200 at once, none lost to a dead pooled connection');
 ok t_cmp(wait_for(20, sub {
     sql("SELECT count(*) FROM worker WHERE stopped_at IS NULL AND heartbeat > '$beat'") > 0 }) ? 1 : 0,
     1, 'the worker reconnected and heartbeats');
 ok t_cmp(req(GET => '/api/v2/metadata')->code, 200, 'and the server never stopped');
+
+# Well before a stale batch would be reclaimed (30 s): the worker put its
+# batch back itself.
+$res = wait_job($tok, $job, 20);
+ok t_cmp($res->code, 200, 'the export completes');
+my ($lines, $dups) = tally($tok, json_of($res) // {});
+my $db = stored_counts(@mbis);
+ok t_cmp(join(',', map { $lines->{$_} // 0 } qw(Patient Coverage ExplanationOfBenefit)),
+         join(',', map { $db->{$_} // 0 } qw(Patient Coverage ExplanationOfBenefit)),
+         'every resource of every type');
+ok t_cmp($dups, 0, 'none twice');
+ok t_cmp(sql("SELECT stopped_at IS NOT NULL FROM worker WHERE id = " . ($holder || 0)) // 'no such row', 't',
+         "the worker's row from before the restart is marked stopped");
