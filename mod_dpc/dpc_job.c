@@ -35,15 +35,17 @@ static const char claim_sql[] =
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text";
 
-/* $1 mbis, $2 FHIR version, $3 type, $4 since or NULL.  Ordered by the
- * primary key's leading column, so files come out in a stable order. */
+/* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
+ * batch in one statement, in no particular order (each row goes to its
+ * type's writer): one statement per batch keeps the server streaming, where
+ * one per type, sorted, left it idle while each sort filled and each stream
+ * drained (build/bench-export). */
 static const char stream_sql[] =
-    "SELECT body FROM claims_resource r"
+    "SELECT r.resource_type, r.body FROM claims_resource r"
     " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
-    "   AND r.resource_type = $3"
+    "   AND r.resource_type = ANY($3::text[])"
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
-    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)"
-    " ORDER BY r.mbi, r.resource_id";
+    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
 
 /* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
  * error file, in order: the job's ignored kick-off parameters (batch 0
@@ -123,6 +125,7 @@ typedef struct batch {
     const char *version;
     const char *since;          /* or NULL */
     const char **types;
+    const char *types_array;    /* the same as a text[] literal */
     int ntypes;
     const char *dir;
     apr_array_header_t *writers; /* dpc_export_writer * */
@@ -329,8 +332,20 @@ static outcome write_problems(batch *b)
     return B_OK;
 }
 
-/* Stream one type of the batch into a new writer. */
-static outcome stream_type(batch *b, const char *type)
+/* The writer of the batch's type `type` (writers are made in the order of
+ * b->types), or NULL. */
+static dpc_export_writer *writer_of(const batch *b, const char *type)
+{
+    int i;
+
+    for (i = 0; i < b->ntypes; i++)
+        if (!strcmp(b->types[i], type))
+            return APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+    return NULL;
+}
+
+/* Stream every type of the batch, each into its own writer. */
+static outcome stream_batch(batch *b)
 {
     PGconn *conn = b->c->conn;
     dpc_export_writer *w;
@@ -339,38 +354,47 @@ static outcome stream_type(batch *b, const char *type)
     PGresult *res;
     outcome r = B_OK;
     apr_uint64_t rows = 0;
-    int early = 0;
+    int early = 0, i;
 
-    if (!(w = new_writer(b, type)))
-        return B_FAIL;
-
+    for (i = 0; i < b->ntypes; i++)
+        if (!new_writer(b, b->types[i]))
+            return B_FAIL;
     params[0] = b->mbis;
     params[1] = b->version;
-    params[2] = type;
+    params[2] = b->types_array;
     params[3] = b->since;
     if (!PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0))
-        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
-                         dpc_pg_error(b->p, conn, NULL));
+        return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     if (!PQsetSingleRowMode(conn)) {
         drain(conn, 1);
-        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
-                         "cannot use single-row mode");
+        return db_failed(b, conn, "reading resources", "cannot use single-row mode");
     }
     while ((res = PQgetResult(conn)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
 
         if (st == PGRES_SINGLE_TUPLE) {
-            rv = dpc_export_write(w, PQgetvalue(res, 0, 0),
-                                  (apr_size_t)PQgetlength(res, 0, 0));
+            const char *type = PQgetvalue(res, 0, 0);
+
+            if (!(w = writer_of(b, type))) {
+                b->error = apr_psprintf(b->p, "the database returned a resource of "
+                                        "type \"%s\", not asked for", type);
+                PQclear(res);
+                r = B_FAIL;
+                early = 1;
+                break;
+            }
+            rv = dpc_export_write(w, PQgetvalue(res, 0, 1),
+                                  (apr_size_t)PQgetlength(res, 0, 1));
+            if (rv != APR_SUCCESS && rv != APR_EINVAL) {
+                r = write_failed(b, w, apr_pstrdup(b->p, type), rv);
+                PQclear(res);
+                early = 1;
+                break;
+            }
             PQclear(res);
             if (rv == APR_EINVAL) {
                 b->refused++;
                 continue;
-            }
-            if (rv != APR_SUCCESS) {
-                r = write_failed(b, w, type, rv);
-                early = 1;
-                break;
             }
             if (++rows % CHECK_EVERY == 0 && (r = beat(b, 0)) != B_OK) {
                 early = 1;
@@ -379,8 +403,7 @@ static outcome stream_type(batch *b, const char *type)
             continue;
         }
         if (st != PGRES_TUPLES_OK) {
-            r = db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
-                          dpc_pg_error(b->p, conn, res));
+            r = db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, res));
             PQclear(res);
             if (r == B_LOST)
                 return r;
@@ -391,8 +414,7 @@ static outcome stream_type(batch *b, const char *type)
     if (early) /* cancel the rest of the stream and read it to the end */
         drain(conn, 1);
     if (PQstatus(conn) != CONNECTION_OK)
-        return db_failed(b, conn, apr_pstrcat(b->p, "reading ", type, NULL),
-                         dpc_pg_error(b->p, conn, NULL));
+        return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     b->resources += rows;
     return r;
 }
@@ -586,7 +608,6 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     batch b;
     outcome r = B_OK;
     const char *bad;
-    int i;
 
     res = PQexecParams(c->conn, claim_sql, 1, NULL, &c->worker_id, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -608,6 +629,8 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     b.version = apr_pstrdup(p, PQgetvalue(res, 0, 3));
     b.since = PQgetisnull(res, 0, 5) ? NULL : apr_pstrdup(p, PQgetvalue(res, 0, 5));
     b.ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, 4), &b.types, &bad);
+    /* split_types checked each is [A-Z][A-Za-z]*: nothing to quote */
+    b.types_array = apr_pstrcat(p, "{", PQgetvalue(res, 0, 4), "}", NULL);
     PQclear(res);
     b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes + 1 : 1,
                                sizeof(dpc_export_writer *));
@@ -624,10 +647,8 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         b.error = "invalid job id";
         r = B_FAIL;
     }
-    for (i = 0; r == B_OK && i < b.ntypes; i++) {
-        if ((r = beat(&b, 0)) == B_OK)
-            r = stream_type(&b, b.types[i]);
-    }
+    if (r == B_OK && (r = beat(&b, 0)) == B_OK)
+        r = stream_batch(&b);
     if (r == B_OK)
         r = write_problems(&b);
     if (r == B_OK)
