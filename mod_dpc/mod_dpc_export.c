@@ -268,9 +268,11 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
     memset(&k, 0, sizeof(k));
     k.types = apr_array_make(r->pool, 3, sizeof(const char *));
     k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
-    k.lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "handling=lenient");
+    k.lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"),
+                               "handling=lenient");
     if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
-        && !dpc_header_has(r->pool, accept, "*/*") && !dpc_header_has(r->pool, accept, "application/*"))
+        && !dpc_header_has(r->pool, accept, "*/*")
+        && !dpc_header_has(r->pool, accept, "application/*"))
         return bad_request(r, "Accept must allow application/fhir+json");
     if (!dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "respond-async"))
         return bad_request(r, "Prefer: respond-async is required");
@@ -336,7 +338,8 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char
         const char *type = dpc_db_col(r, db, row, 1);
 
         /* the error file holds OperationOutcomes, and only it does */
-        json_array_append_new(strcmp(type, "OperationOutcome") ? output : error, json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
+        json_array_append_new(strcmp(type, "OperationOutcome") ? output : error,
+                              json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
             "type", type,
             "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
                                dpc_db_col(r, db, row, 0), NULL),
