@@ -24,7 +24,8 @@
  * status is tested inside the locking subquery, so batches of stopped jobs
  * never hide the others behind LIMIT 1. */
 static const char claim_sql[] =
-    "UPDATE export_batch b SET status = 'running', worker_id = $1, heartbeat = now()"
+    "UPDATE export_batch b SET status = 'running', worker_id = $1, heartbeat = now(),"
+    "       claimed_at = coalesce(b.claimed_at, now())"
     " FROM (SELECT cb.job_id, cb.seq FROM export_batch cb"
     "        JOIN export_job cj ON cj.id = cb.job_id AND cj.status = 'running'"
     "       WHERE cb.status = 'pending' OR (cb.status = 'running' AND cb.heartbeat"

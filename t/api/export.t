@@ -12,7 +12,7 @@ use DPC::Test qw(req json_of oo_code sql wait_for);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 64;
+plan tests => 65;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, x1 => 'ec', x2 => 'ec');
@@ -248,3 +248,19 @@ $res = req(GET => ($f0->{url} // '/') . '.gz', Authorization => "Bearer $tok");
 ok t_cmp($res->code, 404, 'the twin has no URL of its own');
 $res = req(GET => $f0->{url} // '/', %hb, 'Accept-Encoding' => 'gzip');
 ok t_cmp($res->code, 404, "nor another organization's token a way in");
+
+# --- a roster with no one left to export, kicked off leniently -----------------------
+(my $rm = $json->encode(group($mbis[0], $nodata))) =~ s/1003000126/1003000134/g;
+post("/api/v2/Group/$g2->{id}/\$remove", $rm, %ha);
+$res = req(GET => "/api/v2/Group/$g2->{id}/\$export?_elements=id", Authorization => "Bearer $tok",
+           Prefer => 'respond-async, handling=lenient');
+my $m6 = {};
+if ($res->code == 202) {
+    my $l = $res->header('Content-Location');
+    $done = wait_for(30, sub { my $r = req(GET => $l, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
+    $m6 = json_of($done) if $done;
+}
+@lines = map { fetch_lines($_) } @{ $m6->{error} // [] };
+ok t_cmp(scalar(@{ $m6->{output} // ['x'] }) . ' outputs, ' . scalar(@lines) . ' error line: '
+         . ($lines[0]{issue}[0]{diagnostics} // ''), qr/^0 outputs, 1 error line: .*_elements was ignored/,
+         'an empty roster: no output, and the ignored parameter still reported');
