@@ -116,7 +116,7 @@ static int add_types(request_rec *r, kickoff *k, const char *value)
                 return refuse(r, apr_psprintf(r->pool, "_type %s is not exported here: "
                                               "Patient, Coverage and ExplanationOfBenefit are",
                                               t));
-            APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type %s", t);
+            APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type=%s", t);
             continue;
         }
         APR_ARRAY_PUSH(k->types, const char *) = t;

@@ -160,11 +160,12 @@ $res = req(POST => $url, Authorization => "Bearer $tok", Prefer => 'respond-asyn
            'Content-Type' => 'application/fhir+json', Accept => 'application/fhir+json',
            content => $json->encode({ resourceType => 'Parameters', parameter => [
                { name => '_type', valueString => 'Coverage' },
+               { name => '_type', valueString => 'Claim' },
                { name => '_elements', valueString => 'id' }] }));
 ok t_cmp($res->code, 202, 'POST Parameters with handling=lenient: 202');
 my ($j3) = ($res->header('Content-Location') // '') =~ m{/Jobs/(.+)$};
-ok t_cmp(sql("SELECT array_to_string(notes, ',') FROM export_job WHERE id = '$j3'"), '_elements',
-         'the ignored parameter is noted');
+ok t_cmp(sql("SELECT array_to_string(notes, ',') FROM export_job WHERE id = '$j3'"), '_type=Claim,_elements',
+         'the ignored parameters are noted');
 
 # ... and said so in the manifest's error file
 my $loc3 = "/api/v2/Jobs/$j3";
@@ -181,9 +182,10 @@ sub fetch_lines {
     return map { json_of(HTTP::Response->new(200, '', [], $_)) // 'not JSON' } split /\n/, $r->content;
 }
 my @lines = @err ? fetch_lines($err[0]) : ();
-ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{resourceType} // '') . ' ' . ($lines[0]{issue}[0]{severity} // ''),
-         '1 OperationOutcome warning', 'its one line: a warning OperationOutcome, checksum as listed');
-ok t_cmp($lines[0]{issue}[0]{diagnostics} // '', qr/_elements was ignored/, 'naming the ignored _elements');
+ok t_cmp(scalar(@lines) . ' ' . join(' ', map { ($_->{resourceType} // '') . '/' . ($_->{issue}[0]{severity} // '') } @lines),
+         '2 OperationOutcome/warning OperationOutcome/warning', 'a warning OperationOutcome for each, checksum as listed');
+ok t_cmp(join(' | ', map { $_->{issue}[0]{diagnostics} // '' } @lines),
+         qr/_type=Claim was ignored.* \| .*_elements was ignored/, 'naming _type=Claim and _elements');
 ok t_cmp(scalar @{ $m3->{output} // [] } > 0 ? 1 : 0, 1, 'and the Coverage was exported');
 
 # --- beneficiaries that cannot be exported: error lines, data of the others ------------
