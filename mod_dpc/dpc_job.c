@@ -50,8 +50,8 @@ static const char stream_sql[] =
 
 /* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
  * error file, in order: the job's ignored kick-off parameters (batch 0
- * only), then each beneficiary of the batch that has opted out since the
- * kick-off or has no data at all (no Patient resource in this version). */
+ * only), then each beneficiary of the batch who has opted out or has no
+ * data at all (no resource of any type in this version). */
 static const char problems_sql[] =
     "SELECT kind, detail FROM ("
     "  SELECT 0 AS o, u.ord, 'ignored' AS kind, u.n AS detail"
@@ -63,7 +63,7 @@ static const char problems_sql[] =
     "    FROM unnest($3::text[]) WITH ORDINALITY AS u(m, ord)"
     "   WHERE EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = u.m)"
     "      OR NOT EXISTS (SELECT 1 FROM claims_resource r WHERE r.mbi = u.m"
-    "                     AND r.fhir_version = $4::smallint AND r.resource_type = 'Patient')"
+    "                     AND r.fhir_version = $4::smallint)"
     ") x ORDER BY o, ord";
 
 /* Also keeps our worker row alive, which the main loop cannot touch while
@@ -285,7 +285,7 @@ const char *dpc_job_problem_line(apr_pool_t *p, const char *kind, const char *de
     else if (!strcmp(kind, "no-data"))
         dpc_oo_add(oo, "error", DPC_ISSUE_NOT_FOUND,
                    apr_pstrcat(p, "No data for the beneficiary with MBI ", detail,
-                               ": no claims data is held for this beneficiary", NULL),
+                               ": nothing is held for this beneficiary", NULL),
                    NULL);
     else {
         json_decref(oo);
@@ -417,6 +417,27 @@ static outcome stream_batch(batch *b)
     if (PQstatus(conn) != CONNECTION_OK)
         return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     b->resources += rows;
+    return r;
+}
+
+/* The data and the error file from one snapshot: a beneficiary who opts out
+ * (or back in) while the batch streams is either exported or reported, never
+ * both and never neither. */
+static outcome read_batch(batch *b)
+{
+    PGconn *conn = b->c->conn;
+    const char *err;
+    outcome r;
+
+    if (dpc_pg_exec(b->p, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", &err))
+        return db_failed(b, conn, "starting to read", err);
+    r = stream_batch(b);
+    if (r == B_OK)
+        r = write_problems(b);
+    if (PQstatus(conn) != CONNECTION_OK)
+        return r == B_OK ? db_failed(b, conn, "reading resources", "connection lost") : r;
+    if (dpc_pg_exec(b->p, conn, r == B_OK ? "COMMIT" : "ROLLBACK", &err) && r == B_OK)
+        return db_failed(b, conn, "ending the read", err);
     return r;
 }
 
@@ -649,9 +670,7 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         r = B_FAIL;
     }
     if (r == B_OK && (r = beat(&b, 0)) == B_OK)
-        r = stream_batch(&b);
-    if (r == B_OK)
-        r = write_problems(&b);
+        r = read_batch(&b);
     if (r == B_OK)
         r = publish(&b);
     if (b.refused)

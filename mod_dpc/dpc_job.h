@@ -34,9 +34,11 @@
  *
  * The error file.  After the data, each batch writes OperationOutcome lines
  * (type "OperationOutcome", listed under the manifest's "error") for each of
- * its beneficiaries that opted out after the kick-off or has no data at
- * all, and batch 0 also one per kick-off parameter ignored under
- * handling=lenient.  A batch with nothing to report writes no error file.
+ * its beneficiaries who has opted out or has no data at all, and batch 0
+ * also one per kick-off parameter ignored under handling=lenient.  A batch
+ * with nothing to report writes no error file.  The data and the error
+ * lines are read in one REPEATABLE READ transaction, so every member of
+ * the batch is either exported or reported, whatever changes meanwhile.
  */
 #ifndef DPC_JOB_H
 #define DPC_JOB_H

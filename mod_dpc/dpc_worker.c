@@ -117,10 +117,14 @@ static int sweep(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
 /* After a reconnect: the batch we held when the connection went (this
  * process knows it gave it up) is put back to pending at once rather than
  * after DPC_JOB_STALE_SECS, and our old row is marked stopped.  A batch whose
- * commit did land is done, not running, and is left alone. */
+ * commit did land is done, not running, and is left alone; one still locked
+ * by our old session (half-open over TCP) is skipped, not waited for: the
+ * stale rule reclaims it. */
 static const char release_old_sql[] =
     "WITH b AS (UPDATE export_batch SET status = 'pending', worker_id = NULL,"
-    "           heartbeat = NULL WHERE worker_id = $1::bigint AND status = 'running'"
+    "           heartbeat = NULL WHERE (job_id, seq) IN"
+    "           (SELECT job_id, seq FROM export_batch WHERE worker_id = $1::bigint"
+    "             AND status = 'running' FOR UPDATE SKIP LOCKED)"
     "           RETURNING 1),"
     "     w AS (UPDATE worker SET stopped_at = now()"
     "           WHERE id = $1::bigint AND stopped_at IS NULL)"

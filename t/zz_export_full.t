@@ -41,12 +41,20 @@ ok t_cmp($why, qr/No space left on device/, 'saying the disk is full');
 ok t_cmp(sql("SELECT status FROM export_job WHERE id = '$job'"), 'failed', 'recorded as failed');
 
 # Whatever was recorded is whole; nothing else is in the job's directory.
-my %listed = map { my ($n, $b, $s) = split /\|/; ($n => [$b, $s]) }
-    sql_rows("SELECT name, bytes, sha256 FROM export_file WHERE job_id = '$job'");
+my (%listed, %gz);
+for (sql_rows("SELECT name, bytes, sha256, coalesce(gz_name, ''), coalesce(gz_bytes, 0)
+               FROM export_file WHERE job_id = '$job'")) {
+    my ($n, $b, $s, $gn, $gb) = split /\|/;
+    $listed{$n} = [$b, $s];
+    $gz{$gn} = $gb if $gn ne '';
+}
 my @present = -d "$root/$job" ? do { opendir(my $d, "$root/$job"); grep { !/^\.\.?$/ } readdir $d } : ();
 my @bad;
 for my $n (@present) {
-    next if $n =~ /\.gz$/ && $listed{ substr($n, 0, -3) };
+    if (exists $gz{$n}) {
+        push @bad, "$n: partial twin" unless -s "$root/$job/$n" == $gz{$n};
+        next;
+    }
     my $l = $listed{$n} or do { push @bad, "$n: not listed"; next };
     my $sum = Digest::SHA->new(256)->addfile("$root/$job/$n")->hexdigest;
     push @bad, "$n: partial" unless -s "$root/$job/$n" == $l->[0] && $sum eq $l->[1];
