@@ -10,7 +10,7 @@ use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep);
 use DPC::Test qw(req oo_code sql sql_rows run wait_for json_of);
-use DPC::Export qw(make_roster kickoff wait_job tally stored_counts);
+use DPC::Export qw(make_roster wait_job tally stored_counts while_held counts_of);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
@@ -29,16 +29,8 @@ my $gid = make_roster($org, $tok, '1588667638', @mbis);
 ok t_cmp(req(GET => '/api/v2/Token', %auth)->code, 200, 'before: 200');
 # Stop PostgreSQL while the worker holds a batch; should the export be over
 # first, cancel it and try again.
-my ($job, $held, $holder);
-for my $try (1 .. 5) {
-    $job = kickoff($tok, $gid);
-    wait_for(10, sub { sql("SELECT count(*) FROM export_batch WHERE job_id = '$job'
-        AND status = 'running'") > 0 || sql("SELECT status FROM export_job WHERE id = '$job'") ne 'running' });
-    $holder = sql("SELECT worker_id FROM export_batch WHERE job_id = '$job' AND status = 'running' LIMIT 1");
-    $held = defined $holder && length $holder;
-    last if $held;
-    req(DELETE => "/api/v2/Jobs/$job", %auth);
-}
+my ($job, $holder) = while_held($tok, $gid, sub { 1 });
+my $held = defined $holder;
 my $beat = sql('SELECT max(heartbeat) FROM worker WHERE stopped_at IS NULL');
 my ($st) = run($pg_ctl, '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop');
 ok t_cmp($held ? $st : 'no batch held', 0, 'PostgreSQL stopped while the worker held a batch');
@@ -71,9 +63,7 @@ my $released = grep { /DPC00012: worker released 1 export batch|DPC01108: .* con
 close $log;
 my ($lines, $dups) = tally($tok, json_of($res) // {});
 my $db = stored_counts(@mbis);
-ok t_cmp(join(',', map { $lines->{$_} // 0 } qw(Patient Coverage ExplanationOfBenefit)),
-         join(',', map { $db->{$_} // 0 } qw(Patient Coverage ExplanationOfBenefit)),
-         'every resource of every type');
+ok t_cmp(counts_of($lines), counts_of($db), 'every resource of every type');
 ok t_cmp($dups, 0, 'none twice');
 ok t_cmp(($released ? 'released' : 'not released') . ', old row stopped '
          . (sql("SELECT stopped_at IS NOT NULL FROM worker WHERE id = " . ($holder || 0)) // 'no such row'),

@@ -7,7 +7,7 @@ use Exporter 'import';
 use JSON::PP ();
 use DPC::Test qw(req json_of sql sql_rows wait_for);
 
-our @EXPORT_OK = qw(make_roster kickoff wait_job tally stored_counts);
+our @EXPORT_OK = qw(make_roster kickoff wait_job tally stored_counts while_held counts_of);
 
 my $json = JSON::PP->new->canonical;
 
@@ -47,6 +47,33 @@ sub kickoff {
                   Prefer => 'respond-async');
     my ($job) = ($res->header('Content-Location') // '') =~ m{/Jobs/(.+)$};
     return $job;
+}
+
+# Kick off an export of Group $gid and call $act->($job, $worker_row_id)
+# while a worker holds one of its batches; should the export be over before
+# a batch is seen held (or $act return false), cancel it and try again, up
+# to 5 times.  Returns ($job, $worker_row_id), the latter undef if no batch
+# was caught.
+sub while_held {
+    my ($tok, $gid, $act) = @_;
+    my $job;
+    for my $try (1 .. 5) {
+        $job = kickoff($tok, $gid);
+        wait_for(10, sub { sql("SELECT count(*) FROM export_batch WHERE job_id = '$job'
+            AND status = 'running'") > 0 || sql("SELECT status FROM export_job WHERE id = '$job'") ne 'running' });
+        my $holder = sql("SELECT worker_id FROM export_batch WHERE job_id = '$job'
+                          AND status = 'running' LIMIT 1");
+        return ($job, $holder) if defined $holder && length $holder && $act->($job, $holder);
+        req(DELETE => "/api/v2/Jobs/$job", Authorization => "Bearer $tok");
+    }
+    return ($job, undef);
+}
+
+# "Patient,Coverage,ExplanationOfBenefit" counts of a tally or of
+# stored_counts, for comparing the two in one assertion.
+sub counts_of {
+    my ($c) = @_;
+    return join ',', map { $c->{$_} // 0 } qw(Patient Coverage ExplanationOfBenefit);
 }
 
 # Poll the job until it is no longer running (or $secs pass); returns the
