@@ -130,3 +130,10 @@ pg_stop() {
 
 # The port a running cluster in DIR listens on.
 pg_port() { sed -n 's/^port = //p' "$1/data/postgresql.conf" | tail -1; }
+
+# An X-Provenance attestation (DPC's form) by organization $1 on behalf of
+# practitioner $2, recorded now: for the benchmarks' roster writes.
+provenance() {
+  printf '{"resourceType":"Provenance","recorded":"%s","reason":[{"coding":[{"system":"http://hl7.org/fhir/v3/ActReason","code":"TREAT"}]}],"agent":[{"role":[{"coding":[{"system":"http://hl7.org/fhir/v3/RoleClass","code":"AGNT"}]}],"who":{"reference":"Organization/%s"},"onBehalfOf":{"reference":"Practitioner/%s"}}]}' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2"
+}

@@ -755,6 +755,11 @@ apr_uint64_t dpc_export_writer_count(const dpc_export_writer *w)
     return w->total;
 }
 
+const char *dpc_export_writer_type(const dpc_export_writer *w)
+{
+    return w->type;
+}
+
 /* ---------------------------------------------------------------------- */
 /* removing a job directory                                                 */
 

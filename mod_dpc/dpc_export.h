@@ -118,6 +118,9 @@ const char *dpc_export_writer_error(const dpc_export_writer *w);
 /* Resources written so far, over all parts. */
 apr_uint64_t dpc_export_writer_count(const dpc_export_writer *w);
 
+/* The resource type the writer was made for. */
+const char *dpc_export_writer_type(const dpc_export_writer *w);
+
 /* Is `type` usable as a resource type in file names: [A-Z][A-Za-z]*, at
  * most DPC_EXPORT_TYPE_MAX characters? */
 int dpc_export_type_valid(const char *type);

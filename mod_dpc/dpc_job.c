@@ -130,7 +130,6 @@ typedef struct batch {
     int ntypes;
     const char *dir;
     apr_array_header_t *writers; /* dpc_export_writer * */
-    apr_array_header_t *wtypes;  /* const char *: each writer's type */
     apr_time_t last_beat;
     const char *error;          /* for export_job.error (B_FAIL) */
     int keep_files;             /* commit outcome unknown: leave the files */
@@ -253,7 +252,6 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
         return NULL;
     }
     APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
-    APR_ARRAY_PUSH(b->wtypes, const char *) = type;
     return w;
 }
 
@@ -477,7 +475,7 @@ static outcome publish(batch *b)
                            "export job %s batch %s: %s",
                            b->job_id, b->seq, dpc_export_writer_error(w));
             b->error = apr_psprintf(b->p, "writing %s output failed: %s",
-                                    APR_ARRAY_IDX(b->wtypes, i, const char *),
+                                    dpc_export_writer_type(w),
                                     errtext(b->p, rv));
             return B_FAIL;
         }
@@ -656,7 +654,6 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     PQclear(res);
     b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes + 1 : 1,
                                sizeof(dpc_export_writer *));
-    b.wtypes = apr_array_make(p, b.writers->nalloc, sizeof(const char *));
     b.last_beat = apr_time_now();
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
                    "export job %s: claimed batch %s", b.job_id, b.seq);

@@ -258,7 +258,8 @@ static const char *job_url(request_rec *r, const char *id)
 int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
 {
     dpc_srv_conf *c = dpc_srv(r->server);
-    const char *accept = apr_table_get(r->headers_in, "Accept"), *args[9], *out, *e;
+    const char *accept = apr_table_get(r->headers_in, "Accept"),
+               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[9], *out, *e;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
@@ -268,13 +269,12 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
     memset(&k, 0, sizeof(k));
     k.types = apr_array_make(r->pool, 3, sizeof(const char *));
     k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
-    k.lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"),
-                               "handling=lenient");
+    k.lenient = dpc_header_has(r->pool, prefer, "handling=lenient");
     if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
         && !dpc_header_has(r->pool, accept, "*/*")
         && !dpc_header_has(r->pool, accept, "application/*"))
         return bad_request(r, "Accept must allow application/fhir+json");
-    if (!dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"), "respond-async"))
+    if (!dpc_header_has(r->pool, prefer, "respond-async"))
         return bad_request(r, "Prefer: respond-async is required");
     if (!dpc_uuid_is_valid(group))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");

@@ -24,6 +24,25 @@ my %ha = (Authorization => "Bearer $tok", 'Content-Type' => 'application/fhir+js
 my %hb = (Authorization => 'Bearer ' . $b->access_token);
 my %async = (Prefer => 'respond-async', Accept => 'application/fhir+json');
 sub post { my ($path, $body, %h) = @_; req(POST => $path, %h, content => ref $body ? $json->encode($body) : $body) }
+# The completed job's manifest, once the job at $status_url is done ({} if
+# it does not complete).
+sub manifest_at {
+    my ($status_url) = @_;
+    my $r = wait_for(30, sub { my $r = req(GET => $status_url, Authorization => "Bearer $tok");
+                               $r->code == 200 ? $r : undef });
+    return $r ? json_of($r) // {} : {};
+}
+# The manifest of the export a kick-off response started ({} if it did not).
+sub manifest_of {
+    my ($kickoff) = @_;
+    return $kickoff->code == 202 ? manifest_at($kickoff->header('Content-Location')) : {};
+}
+# A manifest entry's sha256 extension ("sha256:<hex>"), or undef.
+sub checksum_of {
+    my ($f) = @_;
+    my ($sum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f->{extension} // [] };
+    return $sum;
+}
 
 # a roster of 5 beneficiaries of the claims store, one of them removed
 my @mbis = map { sql("SELECT mbi FROM beneficiary ORDER BY mbi OFFSET $_ LIMIT 1") } 10 .. 14;
@@ -98,7 +117,7 @@ my %count;
 my $ok_files = 0;
 my $n_files = scalar @{ $m->{output} // [] };
 for my $f (@{ $m->{output} // [] }) {
-    my ($sum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f->{extension} };
+    my $sum = checksum_of($f);
     my ($len) = map { $_->{valueDecimal} } grep { $_->{url} eq 'https://dpc.cms.gov/file_length' } @{ $f->{extension} };
     my $r = req(GET => $f->{url}, Authorization => "Bearer $tok");
     my $body = $r->content;
@@ -169,15 +188,13 @@ ok t_cmp(sql("SELECT array_to_string(notes, ',') FROM export_job WHERE id = '$j3
 
 # ... and said so in the manifest's error file
 my $loc3 = "/api/v2/Jobs/$j3";
-$done = wait_for(30, sub { my $r = req(GET => $loc3, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
-my $m3 = $done ? json_of($done) : {};
+my $m3 = manifest_at($loc3);
 my @err = @{ $m3->{error} // [] };
 ok t_cmp(scalar(@err) . ' ' . ($err[0]{type} // ''), '1 OperationOutcome', 'lenient: one error file of OperationOutcomes');
-my %seen;
 sub fetch_lines {
     my ($f) = @_;
     my $r = req(GET => $f->{url}, Authorization => "Bearer $tok");
-    my ($sum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f->{extension} // [] };
+    my $sum = checksum_of($f);
     return ('bad: ' . $r->code) unless $r->code == 200 && defined $sum && "sha256:" . sha256_hex($r->content) eq $sum;
     return map { json_of(HTTP::Response->new(200, '', [], $_)) // 'not JSON' } split /\n/, $r->content;
 }
@@ -200,12 +217,7 @@ $res = post('/api/v2/Group', $g2body, %ha, 'X-Provenance' => $prov2);
 ok t_cmp($res->code, 201, 'a roster with a registered MBI that has no claims data');
 my $g2 = json_of($res) // {};
 $res = req(GET => "/api/v2/Group/$g2->{id}/\$export?_type=Patient", Authorization => "Bearer $tok", %async);
-my $m4 = {};
-if ($res->code == 202) {
-    my $l = $res->header('Content-Location');
-    $done = wait_for(30, sub { my $r = req(GET => $l, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
-    $m4 = json_of($done) if $done;
-}
+my $m4 = manifest_of($res);
 @lines = map { fetch_lines($_) } @{ $m4->{error} // [] };
 ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{issue}[0]{code} // '') . ' ' . ($lines[0]{issue}[0]{diagnostics} // ''),
          qr/^1 not-found .*$nodata/, 'one not-found OperationOutcome naming the MBI without data');
@@ -216,12 +228,7 @@ ok t_cmp(join(',', map { $_->{resourceType} // '?' } @pats), 'Patient', 'the oth
 # the data out and says so in the error file.
 sql("INSERT INTO opt_out (mbi) VALUES ('$mbis[1]')");
 $res = req(GET => "$url?_type=Patient,Coverage", Authorization => "Bearer $tok", %async);
-my $m5 = {};
-if ($res->code == 202) {
-    my $l = $res->header('Content-Location');
-    $done = wait_for(30, sub { my $r = req(GET => $l, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
-    $m5 = json_of($done) if $done;
-}
+my $m5 = manifest_of($res);
 @lines = map { fetch_lines($_) } @{ $m5->{error} // [] };
 ok t_cmp(scalar(@lines) . ' ' . ($lines[0]{issue}[0]{code} // '') . ' ' . ($lines[0]{issue}[0]{diagnostics} // ''),
          qr/^1 suppressed .*$mbis[1].*opted out/, 'an opted-out beneficiary: one suppressed OperationOutcome');
@@ -233,7 +240,7 @@ sql("DELETE FROM opt_out WHERE mbi = '$mbis[1]'");
 
 # --- the gzip twin -------------------------------------------------------------------
 my ($f0) = @{ $m->{output} // [] };
-my ($sum0) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' } @{ $f0->{extension} // [] };
+my $sum0 = checksum_of($f0);
 $res = req(GET => $f0->{url} // '/', Authorization => "Bearer $tok", 'Accept-Encoding' => 'gzip');
 ok t_cmp($res->code . ' ' . ($res->header('Content-Encoding') // 'none'), '200 gzip',
          'Accept-Encoding: gzip gets the gzip twin');
@@ -257,12 +264,7 @@ ok t_cmp($res->code, 404, "nor another organization's token a way in");
 post("/api/v2/Group/$g2->{id}/\$remove", $rm, %ha);
 $res = req(GET => "/api/v2/Group/$g2->{id}/\$export?_elements=id", Authorization => "Bearer $tok",
            Prefer => 'respond-async, handling=lenient');
-my $m6 = {};
-if ($res->code == 202) {
-    my $l = $res->header('Content-Location');
-    $done = wait_for(30, sub { my $r = req(GET => $l, Authorization => "Bearer $tok"); $r->code == 200 ? $r : undef });
-    $m6 = json_of($done) if $done;
-}
+my $m6 = manifest_of($res);
 @lines = map { fetch_lines($_) } @{ $m6->{error} // [] };
 ok t_cmp(scalar(@{ $m6->{output} // ['x'] }) . ' outputs, ' . scalar(@lines) . ' error line: '
          . ($lines[0]{issue}[0]{diagnostics} // ''), qr/^0 outputs, 1 error line: .*_elements was ignored/,
