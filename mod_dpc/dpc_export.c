@@ -38,6 +38,12 @@ typedef enum {
 
 /* The part being written.  Names live here, not in the pool, so a long
  * export allocates nothing per part until it is published. */
+/* How far a file's writeback has been started, and up to where its pages
+ * have been dropped from the page cache (see writeback()). */
+typedef struct writeback_state {
+    apr_uint64_t started, dropped;
+} writeback_state;
+
 typedef struct export_part {
     int fd, gz_fd;              /* -1 when closed */
     int tmp_exists, gz_tmp_exists;  /* what the error path must unlink */
@@ -47,7 +53,7 @@ typedef struct export_part {
     char gz_name[NAME_MAX_LEN];
     char gz_tmp[NAME_MAX_LEN];
     apr_uint64_t count, bytes, gz_bytes;
-    apr_uint64_t synced, gz_synced;  /* written back already, or under way */
+    writeback_state wb, gz_wb;
 } export_part;
 
 struct dpc_export_writer {
@@ -301,23 +307,45 @@ static apr_status_t part_open(dpc_export_writer *w)
     return APR_SUCCESS;
 }
 
-/* Once `done` bytes of a file are WRITEBACK_STEP past *synced, ask the
- * kernel to start writing them to disk now (asynchronously), instead of
- * leaving it all to the fsync that publishes the part: the disk then works
- * while the stream goes on, and that fsync has little left to wait for.
- * Advisory: a failure here is found again by the fsync. */
+/* Stream a file to disk as it is written, and keep little of it in memory.
+ * Once `done` bytes are WRITEBACK_STEP past ws->started, writeback of those
+ * bytes is started (asynchronously), so that the disk works while the
+ * stream goes on and the fsync that publishes the part has little left to
+ * wait for.  The step before that one, written back by now, is then dropped
+ * from the page cache: an export writes each byte once and a client
+ * downloads it later, so keeping gigabytes of it cached would only push out
+ * the database's pages, and the same few megabytes of page cache are
+ * reused instead of fresh memory for every step (which a virtual machine
+ * that returns freed memory to its host pays for again on each use).
+ * Advisory: a write error is found again by the fsync. */
 #define WRITEBACK_STEP (2 * 1024 * 1024)
 
-static void writeback(int fd, apr_uint64_t *synced, apr_uint64_t done)
+static void writeback(int fd, writeback_state *ws, apr_uint64_t done)
 {
 #ifdef SYNC_FILE_RANGE_WRITE
-    if (done - *synced < WRITEBACK_STEP)
+    if (done - ws->started < WRITEBACK_STEP)
         return;
-    (void)sync_file_range(fd, (off_t)*synced, (off_t)(done - *synced),
+    (void)sync_file_range(fd, (off_t)ws->started, (off_t)(done - ws->started),
                           SYNC_FILE_RANGE_WRITE);
-    *synced = done;
+    /* pages still under writeback are skipped, not waited for */
+    if (ws->started > ws->dropped) {
+        (void)posix_fadvise(fd, (off_t)ws->dropped,
+                            (off_t)(ws->started - ws->dropped), POSIX_FADV_DONTNEED);
+        ws->dropped = ws->started;
+    }
+    ws->started = done;
 #else
-    (void)fd, (void)synced, (void)done;
+    (void)fd, (void)ws, (void)done;
+#endif
+}
+
+/* After the fsync: nothing of the file need stay cached. */
+static void drop_cached(int fd)
+{
+#ifdef POSIX_FADV_DONTNEED
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+#else
+    (void)fd;
 #endif
 }
 
@@ -332,7 +360,7 @@ static apr_status_t gz_drain(dpc_export_writer *w)
     if ((rv = write_full(w->part.gz_fd, w->zbuf, n)) != APR_SUCCESS)
         return part_fail(w, rv, "write", w->part.gz_tmp);
     w->part.gz_bytes += n;
-    writeback(w->part.gz_fd, &w->part.gz_synced, w->part.gz_bytes);
+    writeback(w->part.gz_fd, &w->part.gz_wb, w->part.gz_bytes);
     w->z.next_out = w->zbuf;
     w->z.avail_out = DPC_EXPORT_BUFSIZE;
     return APR_SUCCESS;
@@ -380,7 +408,7 @@ static apr_status_t part_flush(dpc_export_writer *w)
     if ((rv = write_full(pt->fd, w->buf, w->used)) != APR_SUCCESS)
         return part_fail(w, rv, "write", pt->tmp);
     pt->bytes += w->used;
-    writeback(pt->fd, &pt->synced, pt->bytes);
+    writeback(pt->fd, &pt->wb, pt->bytes);
     w->used = 0;
     return APR_SUCCESS;
 }
@@ -420,11 +448,13 @@ static apr_status_t part_complete(dpc_export_writer *w)
             return rv;
         if (fsync(pt->gz_fd) != 0)
             return part_fail(w, os_error(), "fsync", pt->gz_tmp);
+        drop_cached(pt->gz_fd);
         if ((rv = close_checked(&pt->gz_fd)) != APR_SUCCESS)
             return part_fail(w, rv, "close", pt->gz_tmp);
     }
     if (fsync(pt->fd) != 0)
         return part_fail(w, os_error(), "fsync", pt->tmp);
+    drop_cached(pt->fd);
     if ((rv = close_checked(&pt->fd)) != APR_SUCCESS)
         return part_fail(w, rv, "close", pt->tmp);
     return APR_SUCCESS;

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -743,6 +745,62 @@ START_TEST(test_publish_error)
 }
 END_TEST
 
+/* ---- page cache ---- */
+
+/* How many of the file's pages are in the page cache. */
+static size_t resident_pages(const char *path, size_t *total)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    unsigned char *vec;
+    void *map;
+    size_t n, i, r = 0;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    n = ((size_t)st.st_size + (size_t)pg - 1) / (size_t)pg;
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    vec = apr_palloc(pool, n);
+    ck_assert_int_eq(mincore(map, (size_t)st.st_size, vec), 0);
+    for (i = 0; i < n; i++)
+        r += vec[i] & 1;
+    munmap(map, (size_t)st.st_size);
+    close(fd);
+    *total = n;
+    return r;
+}
+
+/* A published file is not left in the page cache (the writer drops each
+ * step once written back, and the rest after the fsync): just written,
+ * all of it would be.  tmpfs keeps files in the page cache by nature. */
+START_TEST(test_page_cache_dropped)
+{
+    dpc_export_writer *w = make(jobdir, 1000, 0);
+    apr_array_header_t *files;
+    struct statfs sf;
+    size_t resident, total;
+    int i;
+
+    ck_assert_int_eq(statfs(root, &sf), 0);
+    if (sf.f_type == 0x01021994) {      /* TMPFS_MAGIC */
+        fprintf(stderr, "test_page_cache_dropped: skipped on tmpfs\n");
+        return;
+    }
+    for (i = 0; i < 80; i++)            /* 10 MB: several writeback steps */
+        put(w, body(i, 128 * 1024));
+    files = finish(w);
+    ck_assert_int_eq(files->nelts, 1);
+    resident = resident_pages(file_at(files, 0)->path, &total);
+    ck_assert_uint_ge(total, 2500);
+    ck_assert_msg(resident * 4 < total, "%zu of %zu pages still cached",
+                  resident, total);
+    /* and the content is whole */
+    check_file(file_at(files, 0), 0);
+}
+END_TEST
+
 /* ---- removing a job directory ---- */
 
 START_TEST(test_remove_dir)
@@ -835,6 +893,7 @@ Suite *export_suite(void)
     tcase_add_test(tc, test_pool_cleanup_child);
     tcase_add_test(tc, test_write_error_efbig);
     tcase_add_test(tc, test_publish_error);
+    tcase_add_test(tc, test_page_cache_dropped);
     tcase_add_test(tc, test_remove_dir);
     tcase_add_test(tc, test_remove_dir_refuses);
     suite_add_tcase(s, tc);
