@@ -67,6 +67,10 @@ static const char usage[] =
     "        download every file into DIR with N connections (default 4),\n"
     "        resuming DIR/NAME.part, and verify SHA-256 and length; --job\n"
     "        polls and downloads an existing job instead of kicking one off.\n"
+    "        The manifest's error files (OperationOutcomes on what was not\n"
+    "        exported) are fetched and verified too, and named on stderr.\n"
+    "        Prints {job, files, resources, error_files, outcomes, bytes,\n"
+    "        resumed, verified}.\n"
     "        The base URL may come from the sandbox file's base_url.\n"
     "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
     "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
@@ -917,6 +921,7 @@ typedef struct {
     const char *sha256;         /* expected, lower-case hex, or NULL */
     apr_off_t length;           /* expected, or -1 */
     apr_int64_t count;
+    int is_error;               /* listed under the manifest's "error" */
     /* results, each written by the one thread that downloads the file */
     int done, ok, resumed;
     apr_off_t bytes;
@@ -960,20 +965,23 @@ static const char *file_name(apr_pool_t *p, const char *url)
     return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
 }
 
-static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
+/* Add the entries of one of the manifest's arrays ("output" or "error":
+ * both are files to fetch and verify the same way). */
+static int manifest_list(apr_pool_t *p, json_t *m, const char *key,
+                         apr_array_header_t *files)
 {
-    apr_array_header_t *files = apr_array_make(p, 8, sizeof(xfile_t));
     json_t *o, *num;
     const char *sum;
     xfile_t *f;
     size_t i;
     int j;
 
-    json_array_foreach(json_object_get(m, "output"), i, o) {
+    json_array_foreach(json_object_get(m, key), i, o) {
         f = apr_array_push(files);
         memset(f, 0, sizeof(*f));
+        f->is_error = !strcmp(key, "error");
         if (!json_is_string(json_object_get(o, "url")))
-            return fail(EXIT_FAIL, "manifest: output %lu has no url",
+            return fail(EXIT_FAIL, "manifest: %s %lu has no url", key,
                         (unsigned long)i);
         f->url = apr_pstrdup(p, json_string_value(json_object_get(o, "url")));
         if (!(f->name = file_name(p, f->url)))
@@ -989,6 +997,19 @@ static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
         f->length = json_is_number(num) && json_number_value(num) >= 0
             ? (apr_off_t)json_number_value(num) : -1;
     }
+    return EXIT_OK;
+}
+
+/* Every file the manifest lists: the data, then the error files (the
+ * OperationOutcomes of what could not be exported, and why). */
+static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
+{
+    apr_array_header_t *files = apr_array_make(p, 8, sizeof(xfile_t));
+    int rc;
+
+    if ((rc = manifest_list(p, m, "output", files))
+        || (rc = manifest_list(p, m, "error", files)))
+        return rc;
     *out = files;
     return EXIT_OK;
 }
@@ -1349,10 +1370,10 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     json_t *manifest = NULL, *sb;
     apr_array_header_t *files = NULL;
     const char *dir, *base, *job, *sandbox;
-    apr_int64_t resources = 0;
+    apr_int64_t resources = 0, outcomes = 0;
     apr_off_t bytes = 0;
     apr_status_t rv;
-    int rc, parallel, i, verified = 1, resumed = 0;
+    int rc, parallel, i, verified = 1, resumed = 0, data_files = 0, error_files = 0;
     char errbuf[256];
 
     if ((rc = parse_cmdline(p, "export", export_opts, 0, argc, argv, &cl))
@@ -1394,9 +1415,6 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     if ((rc = poll_job(p, &ts, client, job, &manifest))
         || (rc = manifest_files(p, manifest, &files)))
         return rc;
-    if (json_array_size(json_object_get(manifest, "error")))
-        fprintf(stderr, "dpc-client: the manifest lists %lu error file(s)\n",
-                (unsigned long)json_array_size(json_object_get(manifest, "error")));
     memset(&sh, 0, sizeof(sh));
     sh.files = files;
     sh.ts = &ts;
@@ -1411,7 +1429,16 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     for (i = 0; i < files->nelts; i++) {
         xfile_t *f = &APR_ARRAY_IDX(files, i, xfile_t);
 
-        resources += f->count;
+        if (f->is_error) {
+            error_files++;
+            outcomes += f->count;
+            fprintf(stderr, "dpc-client: %s/%s: %" APR_INT64_T_FMT " OperationOutcome(s) "
+                    "on what was not exported\n", dir, f->name, f->count);
+        }
+        else {
+            data_files++;
+            resources += f->count;
+        }
         bytes += f->bytes;
         resumed += f->resumed;
         if (!f->sha256 || f->length < 0) {
@@ -1420,9 +1447,11 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
                     "%s\n", f->sha256 ? "length" : "checksum", f->name);
         }
     }
-    return print_json(json_pack("{s:s, s:i, s:I, s:I, s:i, s:b}", "job", job,
-                                "files", files->nelts, "resources",
-                                (json_int_t)resources, "bytes", (json_int_t)bytes,
+    return print_json(json_pack("{s:s, s:i, s:I, s:i, s:I, s:I, s:i, s:b}",
+                                "job", job, "files", data_files, "resources",
+                                (json_int_t)resources, "error_files", error_files,
+                                "outcomes", (json_int_t)outcomes,
+                                "bytes", (json_int_t)bytes,
                                 "resumed", resumed, "verified", verified));
 }
 

@@ -12,7 +12,7 @@ use DPC::Test qw(req json_of sql run);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 33;
+plan tests => 39;
 
 my $dir = tempdir(CLEANUP => 1);
 my $out = "$dir/out";
@@ -161,6 +161,30 @@ ok t_cmp($err, qr/\Q$big\E does not match the manifest/, 'saying which file');
 ok t_cmp($o, '', 'and no summary');
 ok t_cmp(-f "$out/$big.bad" && slurp("$out/$big.bad") eq $damaged ? 1 : 0, 1, 'kept as .bad');
 ok t_cmp(-e "$out/$big" || -e "$out/$big.part" ? 1 : 0, 0, 'and not as the file or its part');
+
+# --- the error file: fetched and verified like the data ---------------------------------------
+# $mbis[1] opts out: the export names it in an OperationOutcome instead.
+sql("INSERT INTO opt_out (mbi) VALUES ('$mbis[1]')");
+my $out2 = "$dir/out2";
+($st, $o, $err) = client('export', '--sandbox', $sandbox, '--group', $g->{id},
+                         '--type', 'Patient', '--dir', $out2);
+sql("DELETE FROM opt_out WHERE mbi = '$mbis[1]'");
+ok t_cmp($st, 0, 'an export with an opted-out member') or note_err($err);
+$sum = eval { $json->decode($o) } // {};
+my $res2 = req(GET => $sum->{job} // "$base/Jobs/none", Authorization => 'Bearer ' . $org->access_token);
+my $m2 = $res2->code == 200 ? json_of($res2) : { output => [], error => [] };
+my @errs = @{ $m2->{error} // [] };
+ok t_cmp(scalar(@errs) . ' ' . ($sum->{error_files} // '-') . ' ' . ($sum->{outcomes} // '-'),
+         '1 1 1', 'summary: one error file holding one OperationOutcome');
+ok t_cmp($sum->{files} . ' ' . $sum->{resources}, scalar(@{ $m2->{output} }) . ' 3',
+         'summary: the data files and the other three Patients');
+my ($ename) = map { m{/([^/?]+)(?:\?.*)?$} } map { $_->{url} } @errs;
+my ($esum) = map { $_->{valueString} } grep { $_->{url} eq 'https://dpc.cms.gov/checksum' }
+             map { @{ $_->{extension} // [] } } @errs;
+my $edata = $ename && -f "$out2/$ename" ? slurp("$out2/$ename") : '';
+ok t_cmp('sha256:' . sha256_hex($edata), $esum // 'none', 'the error file is in DIR, matching its checksum');
+ok t_cmp($edata, qr/"suppressed".*\Q$mbis[1]\E/, 'naming the opted-out MBI');
+ok t_cmp($err, qr/\Q$ename\E: 1 OperationOutcome/, 'and the client says where to look') or note_err($err);
 
 # --- a job that does not exist --------------------------------------------------------------
 ($st, $o, $err) = client('export', '--sandbox', $sandbox, '--dir', $out,
