@@ -36,14 +36,14 @@ typedef enum {
     W_ABORTED                   /* everything removed */
 } writer_state;
 
-/* The part being written.  Names live here, not in the pool, so a long
- * export allocates nothing per part until it is published. */
 /* How far a file's writeback has been started, and up to where its pages
  * have been dropped from the page cache (see writeback()). */
 typedef struct writeback_state {
     apr_uint64_t started, dropped;
 } writeback_state;
 
+/* The part being written.  Names live here, not in the pool, so a long
+ * export allocates nothing per part until it is published. */
 typedef struct export_part {
     int fd, gz_fd;              /* -1 when closed */
     int tmp_exists, gz_tmp_exists;  /* what the error path must unlink */
