@@ -67,10 +67,11 @@ static const char usage[] =
     "        download every file into DIR with N connections (default 4),\n"
     "        resuming DIR/NAME.part, and verify SHA-256 and length; --job\n"
     "        polls and downloads an existing job instead of kicking one off.\n"
-    "        The manifest's error files (OperationOutcomes on what was not\n"
-    "        exported) are fetched and verified too, and named on stderr.\n"
-    "        Prints {job, files, resources, error_files, outcomes, bytes,\n"
-    "        resumed, verified}.\n"
+    "        The manifest's error files (OperationOutcomes: who could not be\n"
+    "        exported and why, and warnings such as ignored parameters) are\n"
+    "        fetched and verified too, and named on stderr.  Prints {job,\n"
+    "        files, resources (data files only), error_files, outcomes,\n"
+    "        bytes, resumed, verified (all files)}.\n"
     "        The base URL may come from the sandbox file's base_url.\n"
     "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
     "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
@@ -1415,6 +1416,10 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     if ((rc = poll_job(p, &ts, client, job, &manifest))
         || (rc = manifest_files(p, manifest, &files)))
         return rc;
+    if (json_array_size(json_object_get(manifest, "error")))
+        fprintf(stderr, "dpc-client: the manifest lists %lu error file(s) "
+                "besides the data\n",
+                (unsigned long)json_array_size(json_object_get(manifest, "error")));
     memset(&sh, 0, sizeof(sh));
     sh.files = files;
     sh.ts = &ts;
@@ -1432,8 +1437,9 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
         if (f->is_error) {
             error_files++;
             outcomes += f->count;
-            fprintf(stderr, "dpc-client: %s/%s: %" APR_INT64_T_FMT " OperationOutcome(s) "
-                    "on what was not exported\n", dir, f->name, f->count);
+            fprintf(stderr, "dpc-client: %s/%s: %" APR_INT64_T_FMT " OperationOutcome(s): "
+                    "who was not exported and why, or warnings\n", dir, f->name,
+                    f->count);
         }
         else {
             data_files++;

@@ -327,12 +327,14 @@ static void writeback(int fd, writeback_state *ws, apr_uint64_t done)
         return;
     (void)sync_file_range(fd, (off_t)ws->started, (off_t)(done - ws->started),
                           SYNC_FILE_RANGE_WRITE);
+#ifdef POSIX_FADV_DONTNEED
     /* pages still under writeback are skipped, not waited for */
     if (ws->started > ws->dropped) {
         (void)posix_fadvise(fd, (off_t)ws->dropped,
                             (off_t)(ws->started - ws->dropped), POSIX_FADV_DONTNEED);
         ws->dropped = ws->started;
     }
+#endif
     ws->started = done;
 #else
     (void)fd, (void)ws, (void)done;
