@@ -2,7 +2,8 @@
  * SHA-256 and length against independent computations, rotation, the gzip
  * twin (inflated here), atomic publish with no temp file left, names, abort,
  * write errors (RLIMIT_FSIZE in a forked child; a temp file pulled from
- * under the writer) and job directory removal.
+ * under the writer), what the writer leaves in the page cache (mincore) and
+ * job directory removal.
  *
  * Each test works in a fresh directory under $TMPDIR (or /tmp), removed in
  * teardown.  The throughput benchmark is t/unit/bench_export.c. */
