@@ -8,7 +8,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use JSON::PP;
-use DPC::Test ();
+use DPC::Test qw(note_err write_file slurp);
 use MIME::Base64 qw(decode_base64 decode_base64url);
 
 my $sandbox = $ENV{DPC_TEST_SANDBOX};
@@ -23,26 +23,6 @@ my $snippet = 'This is the snippet used to verify a key pair in DPC.';
 # Run dpc-client; returns (exit status, stdout, stderr).
 sub client { DPC::Test::run("$ENV{DPC_TEST_TOP}/dpc-client", @_) }
 
-# Show a command's stderr when a test about it fails.
-sub note_err {
-    my ($text) = @_;
-    print STDERR map { "# $_\n" } split /\n/, $text // '';
-    return 0;
-}
-
-sub write_file {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
-
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!";
-    local $/;
-    return <$fh>;
-}
 
 # Does openssl verify sig (raw bytes) over data with pub and digest?
 sub openssl_verifies {

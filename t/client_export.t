@@ -8,7 +8,8 @@ use Apache::TestUtil;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use JSON::PP;
-use DPC::Test qw(req json_of sql run);
+use DPC::Test qw(req json_of sql run note_err write_file slurp);
+use DPC::Export qw(make_roster);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
@@ -23,19 +24,6 @@ my $hostport = Apache::TestRequest::hostport();
 my $base = "http://$hostport/api/v2";
 
 sub client { run("$ENV{DPC_TEST_TOP}/dpc-client", @_) }
-sub note_err { print STDERR map { "# $_\n" } split /\n/, $_[0] // ''; 0 }
-sub write_file {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<:raw', $path) or die "$path: $!";
-    local $/;
-    return <$fh>;
-}
 
 my $sandbox = "$dir/sandbox.json";
 write_file($sandbox, encode_json({
@@ -45,23 +33,8 @@ write_file($sandbox, encode_json({
 
 # a roster of 4 beneficiaries of the claims store (as in t/api/export.t)
 my $tok = $org->access_token;
-my %h = (Authorization => "Bearer $tok", 'Content-Type' => 'application/fhir+json');
-sub post { my ($path, $body, %hh) = @_; req(POST => $path, %hh, content => $json->encode($body)) }
 my @mbis = map { sql("SELECT mbi FROM beneficiary ORDER BY mbi OFFSET $_ LIMIT 1") } 20 .. 23;
-my $pr = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
-    identifier => [{ system => 'http://hl7.org/fhir/sid/us-npi', value => '1003000126' }],
-    name => [{ family => 'Roe', given => ['Al'] }] }, %h));
-my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
-    reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
-    agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
-                who => { reference => "Organization/$org->{id}" },
-                onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
-my $g = json_of(post('/api/v2/Group', { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
-    member => [map { { entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi', value => $_ } },
-        extension => [{ url => 'http://hl7.org/fhir/us/davinci-atr/StructureDefinition/ext-attributedProvider',
-                        valueReference => { identifier => { system => 'http://hl7.org/fhir/sid/us-npi',
-                                                            value => '1003000126' } } }] } } @mbis] },
-    %h, 'X-Provenance' => $prov));
+my $g = { id => make_roster($org, $tok, '1003000126', @mbis) };
 ok t_cmp($g->{id} // '', qr/\S/, 'a roster to export');
 
 # --- usage and refusals -------------------------------------------------------------

@@ -9,7 +9,7 @@ use File::Temp qw(tempdir);
 use JSON::PP;
 use POSIX qw(_exit);
 use Time::HiRes qw(sleep);
-use DPC::Test qw(req json_of oo_code sql wait_for);
+use DPC::Test qw(req json_of oo_code sql wait_for provenance);
 use DPC::JWT qw(gen_keys b64url);
 use DPC::Org;
 
@@ -49,11 +49,7 @@ my $pr = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
 sub patient { { resourceType => 'Patient', identifier => [{ system => 'http://hl7.org/fhir/sid/us-mbi',
     value => $_[0] }], name => [{ family => 'Roe', given => ['Al'] }], birthDate => '1950-01-01' } }
 my $pt = json_of(post('/api/v2/Patient', patient($mbi), %ha));
-my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
-    reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
-    agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
-                who => { reference => "Organization/$a->{id}" },
-                onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
+my $prov = provenance($a->{id}, $pr->{id});
 sub group { { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
     characteristic => [{ code => { coding => [{ code => 'attributed-to' }] },
         valueCodeableConcept => { coding => [{ system => 'http://hl7.org/fhir/sid/us-npi',

@@ -6,7 +6,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use JSON::PP;
-use DPC::Test qw(req json_of oo_code sql);
+use DPC::Test qw(req json_of oo_code sql provenance);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
@@ -30,11 +30,7 @@ my $pr = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
 my $pt = json_of(post('/api/v2/Patient', { resourceType => 'Patient',
     identifier => [{ system => 'http://hl7.org/fhir/sid/us-mbi', value => $mbi }],
     name => [{ family => 'Roe', given => ['Al'] }], birthDate => '1950-01-01' }, %ha));
-my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
-    reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
-    agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
-                who => { reference => "Organization/$a->{id}" },
-                onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
+my $prov = provenance($a->{id}, $pr->{id});
 my $group = { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
     characteristic => [{ code => { coding => [{ code => 'attributed-to' }] },
         valueCodeableConcept => { coding => [{ system => 'http://hl7.org/fhir/sid/us-npi',

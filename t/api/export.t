@@ -8,7 +8,7 @@ use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use JSON::PP;
-use DPC::Test qw(req json_of oo_code sql wait_for);
+use DPC::Test qw(req json_of oo_code sql wait_for provenance);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
@@ -49,11 +49,7 @@ my @mbis = map { sql("SELECT mbi FROM beneficiary ORDER BY mbi OFFSET $_ LIMIT 1
 my $pr = json_of(post('/api/v2/Practitioner', { resourceType => 'Practitioner',
     identifier => [{ system => 'http://hl7.org/fhir/sid/us-npi', value => '1003000126' }],
     name => [{ family => 'Doe', given => ['Jo'] }] }, %ha));
-my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
-    reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
-    agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
-                who => { reference => "Organization/$a->{id}" },
-                onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
+my $prov = provenance($a->{id}, $pr->{id});
 sub group { { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
     member => [map { { entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi', value => $_ } },
         extension => [{ url => 'http://hl7.org/fhir/us/davinci-atr/StructureDefinition/ext-attributedProvider',

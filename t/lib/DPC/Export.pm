@@ -5,7 +5,7 @@ use strict;
 use warnings FATAL => 'all';
 use Exporter 'import';
 use JSON::PP ();
-use DPC::Test qw(req json_of sql sql_rows wait_for);
+use DPC::Test qw(req json_of sql sql_rows wait_for provenance);
 
 our @EXPORT_OK = qw(make_roster kickoff wait_job tally stored_counts while_held counts_of);
 
@@ -25,11 +25,7 @@ sub make_roster {
     my $pr = json_of(_post('/api/v2/Practitioner', { resourceType => 'Practitioner',
         identifier => [{ system => 'http://hl7.org/fhir/sid/us-npi', value => $npi }],
         name => [{ family => 'Doe', given => ['Jo'] }] }, %auth)) or die 'Practitioner';
-    my $prov = $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
-        reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
-        agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
-                    who => { reference => "Organization/$org->{id}" },
-                    onBehalfOf => { reference => "Practitioner/$pr->{id}" } }] });
+    my $prov = provenance($org->{id}, $pr->{id});
     my $g = json_of(_post('/api/v2/Group', { resourceType => 'Group', type => 'person',
         actual => JSON::PP::true,
         member => [map { { entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi', value => $_ } },

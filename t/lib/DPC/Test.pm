@@ -11,7 +11,8 @@ use HTTP::Request ();
 use IPC::Open3 ();
 use Symbol ();
 
-our @EXPORT_OK = qw(req json_of sql sql_rows run dpcctl wait_for oo_code);
+our @EXPORT_OK = qw(req json_of sql sql_rows run dpcctl wait_for oo_code
+                    provenance note_err write_file slurp);
 
 my $json = JSON::PP->new->canonical;
 
@@ -73,6 +74,38 @@ sub run {
 sub dpcctl {
     my (@args) = @_;
     return run($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', $ENV{DPC_TEST_DB}, @args);
+}
+
+# An X-Provenance attestation (as the DPC guides show it) by organization
+# $org_id on behalf of practitioner $prac_id, as the header's JSON text.
+sub provenance {
+    my ($org_id, $prac_id) = @_;
+    return $json->encode({ resourceType => 'Provenance', recorded => '2026-01-01T00:00:00Z',
+        reason => [{ coding => [{ system => 'http://hl7.org/fhir/v3/ActReason', code => 'TREAT' }] }],
+        agent => [{ role => [{ coding => [{ system => 'http://hl7.org/fhir/v3/RoleClass', code => 'AGNT' }] }],
+                    who => { reference => "Organization/$org_id" },
+                    onBehalfOf => { reference => "Practitioner/$prac_id" } }] });
+}
+
+# Show a command's stderr when a test about it fails (returns 0).
+sub note_err {
+    my ($text) = @_;
+    print STDERR map { "# $_\n" } split /\n/, $text // '';
+    return 0;
+}
+
+sub write_file {
+    my ($path, $bytes) = @_;
+    open(my $fh, '>:raw', $path) or die "$path: $!";
+    print $fh $bytes;
+    close $fh or die "$path: $!";
+}
+
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<:raw', $path) or die "$path: $!";
+    local $/;
+    return <$fh>;
 }
 
 # Poll $cond every 50 ms for up to $secs; returns its last value.
