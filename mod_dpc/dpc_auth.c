@@ -45,9 +45,12 @@ int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
     }
     copy = apr_pstrmemdup(p, body, len);
     *out = apr_table_make(p, 8);
+    /* Empty pairs ("&&", a trailing '&') are skipped, as HTML forms do. */
     for (pair = apr_strtok(copy, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
         char *eq = strchr(pair, '=');
-        char *value = eq ? eq + 1 : "";
+        /* A bare name has the empty value: the NUL that ends it, inside
+         * the writable copy (form_decode writes its terminator). */
+        char *value = eq ? eq + 1 : pair + strlen(pair);
 
         if (eq)
             *eq = '\0';
@@ -55,8 +58,10 @@ int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
             *err = apr_psprintf(p, "bad %%-encoding in form parameter '%s'", pair);
             return -1;
         }
-        if (!*pair)
-            continue;
+        if (!*pair) {
+            *err = "a form parameter has no name (expected name=value pairs joined by '&')";
+            return -1;
+        }
         if (apr_table_get(*out, pair)) {
             *err = apr_psprintf(p, "form parameter '%s' is given more than once", pair);
             return -1;

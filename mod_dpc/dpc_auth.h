@@ -14,7 +14,9 @@
 
 /* Parse an application/x-www-form-urlencoded body into a table.  A name
  * given twice is an error (RFC 6749 3.2: parameters MUST NOT be included
- * more than once), as is bad %-encoding or a NUL.  0, or -1 with *err. */
+ * more than once), as is bad %-encoding, a NUL, or a pair with no name
+ * ("=x", "=").  A bare name ("grant_type") has the empty value; empty pairs
+ * ("&&", a trailing '&') are skipped.  0, or -1 with *err. */
 int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
                    apr_table_t **out, const char **err);
 

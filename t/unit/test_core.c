@@ -424,6 +424,59 @@ START_TEST(forms_decode_and_refuse_repeats)
 }
 END_TEST
 
+/* Every shape a form can take, each one parsed or refused, never a crash
+ * (a bare name used to be decoded into a string literal). */
+START_TEST(forms_of_every_shape)
+{
+    static const struct { const char *body; int ok; const char *name, *value; int n; } c[] = {
+        { "grant_type",            0, "grant_type", "", 1 },   /* bare name */
+        { "grant_type&scope",      0, "scope", "", 2 },
+        { "a=1&&b=2",              0, "b", "2", 2 },            /* && */
+        { "a=1&",                  0, "a", "1", 1 },            /* trailing & */
+        { "&a=1",                  0, "a", "1", 1 },
+        { "&",                     0, NULL, NULL, 0 },
+        { "&&&",                   0, NULL, NULL, 0 },
+        { "",                      0, NULL, NULL, 0 },
+        { "a==",                   0, "a", "=", 1 },
+        { "a=b=c",                 0, "a", "b=c", 1 },
+        { "%61=%62",               0, "a", "b", 1 },
+        { "a+b=c+d",               0, "a b", "c d", 1 },
+        { "=",                     -1, NULL, NULL, 0 },         /* empty name */
+        { "=x",                    -1, NULL, NULL, 0 },
+        { "a=1&=2",                -1, NULL, NULL, 0 },
+        { "%",                     -1, NULL, NULL, 0 },         /* bad escapes */
+        { "a=%",                   -1, NULL, NULL, 0 },
+        { "a=%4",                  -1, NULL, NULL, 0 },
+        { "a=%g1",                 -1, NULL, NULL, 0 },
+        { "%zz",                   -1, NULL, NULL, 0 },
+        { "a%=1",                  -1, NULL, NULL, 0 },
+        { "a=%00",                 -1, NULL, NULL, 0 },
+        { "%00=1",                 -1, NULL, NULL, 0 },
+        { "a&a",                   -1, NULL, NULL, 0 },         /* repeated bare name */
+        { "a=1&a",                 -1, NULL, NULL, 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof c / sizeof *c; i++) {
+        apr_table_t *t = NULL;
+        const char *err = NULL;
+        int rc = dpc_form_parse(pool, c[i].body, strlen(c[i].body), &t, &err);
+
+        ck_assert_msg(rc == c[i].ok, "'%s': %d", c[i].body, rc);
+        if (rc) {
+            ck_assert_msg(err && *err, "'%s': no reason", c[i].body);
+            continue;
+        }
+        ck_assert_msg(apr_table_elts(t)->nelts == c[i].n, "'%s': %d pairs", c[i].body,
+                      apr_table_elts(t)->nelts);
+        if (c[i].name)
+            ck_assert_msg(apr_table_get(t, c[i].name)
+                          && !strcmp(apr_table_get(t, c[i].name), c[i].value),
+                          "'%s': %s", c[i].body, c[i].name);
+    }
+}
+END_TEST
+
 START_TEST(scopes_grant_reads_and_dpc_scope_only)
 {
     static const char *good[] = {
@@ -502,6 +555,7 @@ Suite *auth_rules_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, forms_decode_and_refuse_repeats);
+    tcase_add_test(tc, forms_of_every_shape);
     tcase_add_test(tc, scopes_grant_reads_and_dpc_scope_only);
     tcase_add_test(tc, labels_are_short_visible_utf8);
     tcase_add_test(tc, revocations_are_replaced_whole);
