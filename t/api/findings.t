@@ -16,7 +16,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Export qw(make_roster);
 use DPC::Org;
 
-plan tests => 57;
+plan tests => 64;
 
 my $dir = tempdir(CLEANUP => 1);
 my $gen = gen_keys($dir, f1 => 'ec', f2 => 'ec', up => 'ec');
@@ -94,16 +94,19 @@ sub raw_get {
     my ($loc) = ($head // '') =~ m{^Content-Location: (\S+)}mi;
     return ($code // 0, $loc // '', $body // '');
 }
+# the server's own name and port (ServerName), as Content-Location has them
 my $base = 'http://' . $hostport . '/api/v2';
 for my $t (["http://$hostport/api/v2/Group/$gid/\$export?_type=Patient", 'an absolute-form target'],
            ["/api/v2//Group/$gid/\$export?_type=Patient", 'a doubled slash after the base'],
-           ["/api/v2/Group//$gid/\$export?_type=Patient", 'a doubled slash inside the path']) {
+           ["/api/v2/Group//$gid/\$export?_type=Patient", 'a doubled slash inside the path'],
+           ["/api//v2/Group/$gid/\$export?_type=Patient", 'a doubled slash inside the base'],
+           ["http://elsewhere.example:81/api/v2/Group/$gid/\$export?_type=Patient",
+            "an absolute-form target naming another host (never echoed)"]) {
     my ($code, $loc) = raw_get($t->[0]);
     ok t_cmp($code, 202, "$t->[1]: 202");
     my ($id) = $loc =~ m{/Jobs/([0-9a-f-]+)$};
     my $mf = $id ? manifest($id) : {};
-    my ($locbase) = $loc =~ m{^(.*)/Jobs/};
-    ok t_cmp($mf->{request} // '', ($locbase // $base) . "/Group/$gid/\$export?_type=Patient",
+    ok t_cmp($mf->{request} // '', "$base/Group/$gid/\$export?_type=Patient",
              "$t->[1]: the manifest's request is the clean URL");
 }
 
@@ -226,3 +229,14 @@ $res = post('/api/v2/Practitioner/$submit', $sb, %ha);
 ok t_cmp(diag_of($res), qr/\QParameters.parameter[1]: the parameter other has more than one value[x]: valueCode and valueString\E/,
          '$submit: a second entry with two value[x] is named too');
 ok t_cmp(sql("SELECT count(*) FROM practitioner WHERE org_id = '$a->{id}'"), $npracs, 'and nothing is stored');
+$sb = bundle($prac);
+$sb->{parameter}[0]{valueString} = 'x';
+$res = post('/api/v2/Practitioner/$validate', $sb, %ha);
+ok t_cmp(oo_code($res) . ' ' . diag_of($res), qr/^structure Parameters\.parameter\[0\]: the parameter resource must have one of/,
+         '$validate reports the same');
+my $wrapped = { resourceType => 'Parameters', parameter => [{ name => 'resource',
+    resource => group('1003000134', $many[20]), valueBoolean => JSON::PP::true }] };
+$res = post("/api/v2/Group/$g2->{id}/\$add", $wrapped, %ha, 'X-Provenance' => $prov2);
+ok t_cmp($res->code . ' ' . diag_of($res), qr/^422 Parameters\.parameter\[0\]: the parameter resource must have one of value\[x\], resource or part, not valueBoolean and resource/,
+         '$add of a Parameters whose entry has a resource and a value[x]: 422 naming both');
+ok t_cmp($members->(), 20, 'and the roster is unchanged');
