@@ -649,8 +649,7 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     b.version = apr_pstrdup(p, PQgetvalue(res, 0, 3));
     b.since = PQgetisnull(res, 0, 5) ? NULL : apr_pstrdup(p, PQgetvalue(res, 0, 5));
     b.ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, 4), &b.types, &bad);
-    /* split_types checked each is [A-Z][A-Za-z]*: nothing to quote */
-    b.types_array = apr_pstrcat(p, "{", PQgetvalue(res, 0, 4), "}", NULL);
+    b.types_array = dpc_pg_text_array(p, b.types, b.ntypes > 0 ? b.ntypes : 0);
     PQclear(res);
     b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes + 1 : 1,
                                sizeof(dpc_export_writer *));

@@ -59,3 +59,33 @@ const char *dpc_pg_value(apr_pool_t *p, PGconn *c, const char *sql,
     PQclear(res);
     return v;
 }
+
+const char *dpc_pg_text_array(apr_pool_t *p, const char *const *items, int n)
+{
+    apr_size_t len = 3;     /* "{", "}" and the NUL */
+    const char *s;
+    char *out, *o;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        len += 3;           /* two quotes and a comma */
+        for (s = items[i]; *s; s++)
+            len += (*s == '"' || *s == '\\') ? 2 : 1;
+    }
+    o = out = apr_palloc(p, len);
+    *o++ = '{';
+    for (i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        for (s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                *o++ = '\\';
+            *o++ = *s;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}

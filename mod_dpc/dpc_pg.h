@@ -22,4 +22,12 @@ const char *dpc_pg_value(apr_pool_t *p, PGconn *c, const char *sql,
 /* The server's message for a failed result, trimmed, from p. */
 const char *dpc_pg_error(apr_pool_t *p, PGconn *c, const PGresult *res);
 
+/* items[0..n-1] as a PostgreSQL text[] literal, for a statement parameter
+ * cast to text[]: every element double-quoted with '"' and '\' escaped, so
+ * any text (quotes, backslashes, braces, commas, spaces, the word NULL)
+ * comes back element for element; "{}" when n is 0.  The only place array
+ * literals are built: the text must be UTF-8 (the server refuses other
+ * bytes), which callers check where it comes from a client. */
+const char *dpc_pg_text_array(apr_pool_t *p, const char *const *items, int n);
+
 #endif

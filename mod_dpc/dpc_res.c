@@ -9,6 +9,7 @@
 #include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_tables.h>
 
 /* ---- reporting and reading ----------------------------------------------- */
 
@@ -424,6 +425,107 @@ int dpc_patient_check(apr_pool_t *p, const json_t *res, const char *where,
     return patient_check(&c, res, now, out);
 }
 
+/* ---- Parameters ------------------------------------------------------------- */
+
+/* Is key the name of a value[x] element ("valueString", not "_valueString"
+ * nor "values")? */
+static int is_value_key(const char *key)
+{
+    return !strncmp(key, "value", 5) && apr_isupper(key[5]);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "a", "a and b", "a, b and c". */
+static const char *and_list(apr_pool_t *p, const apr_array_header_t *a)
+{
+    const char *s = "";
+    int i;
+
+    for (i = 0; i < a->nelts; i++)
+        s = apr_pstrcat(p, s, i == 0 ? "" : i == a->nelts - 1 ? " and " : ", ",
+                        APR_ARRAY_IDX(a, i, const char *), NULL);
+    return s;
+}
+
+/* Entry i of parameter into *e; 0, or -1 after one issue at its place. */
+static int param_entry(apr_pool_t *p, const json_t *entry, size_t i, json_t *oo,
+                       dpc_param *e)
+{
+    const char *where = apr_psprintf(p, "Parameters.parameter[%d]", (int)i), *key;
+    apr_array_header_t *values = apr_array_make(p, 2, sizeof(const char *)),
+                       *kinds = apr_array_make(p, 3, sizeof(const char *));
+    json_t *v;
+
+    if (!json_is_object(entry)) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, where, "must be an object with a name "
+                     "and a value[x]");
+        return -1;
+    }
+    if (!(e->name = dpc_jstr(entry, "name"))) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, where, "needs a name (a string)");
+        return -1;
+    }
+    json_object_foreach((json_t *)entry, key, v)
+        if (is_value_key(key)) {
+            APR_ARRAY_PUSH(values, const char *) = key;
+            e->value_key = key;
+            e->value = v;
+        }
+    qsort(values->elts, values->nelts, sizeof(const char *), cmp_str);
+    if (values->nelts > 1) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, where, "the parameter %s has more than "
+                     "one value[x]: %s", e->name, and_list(p, values));
+        return -1;
+    }
+    e->resource = json_object_get(entry, "resource");
+    e->part = json_object_get(entry, "part");
+    if (values->nelts)
+        APR_ARRAY_PUSH(kinds, const char *) = e->value_key;
+    if (e->resource)
+        APR_ARRAY_PUSH(kinds, const char *) = "resource";
+    if (e->part)
+        APR_ARRAY_PUSH(kinds, const char *) = "part";
+    if (kinds->nelts != 1) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, where, "the parameter %s must have one "
+                     "of value[x], resource or part, %s%s", e->name,
+                     kinds->nelts ? "not " : "and has none", and_list(p, kinds));
+        return -1;
+    }
+    if ((e->resource && !json_is_object(e->resource)) || (e->part && !json_is_array(e->part))) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, where, "the parameter %s: %s", e->name,
+                     e->resource ? "resource must be an object" : "part must be an array");
+        return -1;
+    }
+    return 0;
+}
+
+int dpc_params_read(apr_pool_t *p, const json_t *body, json_t *oo, dpc_param **out)
+{
+    const json_t *params = json_object_get(body, "parameter");
+    size_t i, n = json_array_size(params);
+    int bad = 0;
+
+    *out = NULL;
+    if (!json_is_object(body) || !streq(dpc_jstr(body, "resourceType"), "Parameters")) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, "Parameters", "the body must be a FHIR "
+                     "Parameters resource (resourceType \"Parameters\")");
+        return -1;
+    }
+    if (params && !json_is_array(params)) {
+        dpc_issue_at(p, oo, DPC_ISSUE_STRUCTURE, "Parameters.parameter", "must be an array "
+                     "of parameters");
+        return -1;
+    }
+    *out = apr_pcalloc(p, (n ? n : 1) * sizeof(dpc_param));
+    for (i = 0; i < n; i++)
+        bad |= param_entry(p, json_array_get(params, i), i, oo, &(*out)[i]);
+    return bad ? -1 : (int)n;
+}
+
 /* ---- $submit ---------------------------------------------------------------- */
 
 /* Parameters{parameter: [{name: "resource", resource: R}]} gives R; so does
@@ -432,7 +534,8 @@ int dpc_patient_check(apr_pool_t *p, const json_t *res, const char *where,
  * resourceType). */
 static const json_t *unwrap_parameters(const chk *c, const json_t *body, const char *type)
 {
-    const json_t *params, *param;
+    dpc_param *params;
+    int n;
 
     if (!json_is_object(body)) {
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_STRUCTURE, type, "must be a JSON object (a FHIR "
@@ -444,16 +547,15 @@ static const json_t *unwrap_parameters(const chk *c, const json_t *body, const c
         return json_object_get(body, "resource");
     if (!streq(dpc_jstr(body, "resourceType"), "Parameters"))
         return body;
-    params = json_object_get(body, "parameter");
-    param = json_array_get(params, 0);
-    if (json_array_size(params) != 1 || !streq(dpc_jstr(param, "name"), "resource")
-        || !json_is_object(json_object_get(param, "resource"))) {
+    if ((n = dpc_params_read(c->p, body, c->oo, &params)) < 0)
+        return NULL;
+    if (n != 1 || strcmp(params[0].name, "resource") || !params[0].resource) {
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_STRUCTURE, "Parameters.parameter",
                      "must hold exactly one parameter, named \"resource\", whose "
                      "resource is the %s", type);
         return NULL;
     }
-    return json_object_get(param, "resource");
+    return params[0].resource;
 }
 
 const json_t *dpc_res_unwrap(apr_pool_t *p, const json_t *body, const char *type, json_t *oo)

@@ -62,6 +62,26 @@ int dpc_res_load(apr_pool_t *p, const char *text, apr_size_t len, const char *wh
 const json_t *dpc_res_unwrap(apr_pool_t *p, const json_t *body, const char *type,
                              json_t *oo);
 
+/* One entry of a Parameters resource, as dpc_params_read found it: exactly
+ * one of value (with value_key its element name, "valueString" say),
+ * resource and part is set. */
+typedef struct dpc_param {
+    const char *name;
+    const char *value_key;
+    const json_t *value;
+    const json_t *resource;     /* a JSON object */
+    const json_t *part;         /* a JSON array */
+} dpc_param;
+
+/* Read a Parameters resource as FHIR defines it: body a JSON object whose
+ * resourceType is "Parameters"; parameter absent or an array; each entry
+ * an object with a string name and one and only one of value[x], resource
+ * and part (FHIR's invariant inv-1: two value[x], say valueString and
+ * valueInstant, are refused, naming them).  The entries (pointing into
+ * body) and their number, or -1 after "structure" issues at "Parameters"
+ * or "Parameters.parameter[i]", one per bad entry. */
+int dpc_params_read(apr_pool_t *p, const json_t *body, json_t *oo, dpc_param **out);
+
 /* o[key] as a string if it is one, else NULL. */
 const char *dpc_jstr(const json_t *o, const char *key);
 

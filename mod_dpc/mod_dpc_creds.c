@@ -243,6 +243,10 @@ int dpc_op_key_create(request_rec *r, const dpc_principal *who)
     if (!dpc_label_valid(label, KEY_LABEL_MAX))
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
                            "label is required: 1 to 25 printable characters");
+    /* any other type is read as a PEM, as v1 clients send it; none is refused */
+    if (!apr_table_get(r->headers_in, "Content-Type"))
+        return dpc_type_refused(r, "text/plain (the PEM) or application/json "
+                                "({\"key\": PEM, \"signature\": base64})");
     if (read_key_upload(r, &pem, &sig, &err))
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_STRUCTURE, err);
     if (dpc_pkey_parse(r->pool, pem, strlen(pem), dpc_conf_key_min_bits(c), &key, &err)

@@ -17,6 +17,7 @@
 #include "dpc_fhir.h"
 #include "dpc_header.h"
 #include "dpc_log.h"
+#include "dpc_pg.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
 #include "mod_dpc_db.h"
@@ -129,6 +130,10 @@ static int take_param(request_rec *r, kickoff *k, const char *name, const char *
 {
     const char *why;
 
+    /* the values go into the database, which takes only UTF-8 */
+    if (!dpc_utf8_valid(value))
+        return refuse(r, apr_psprintf(r->pool, "the value of %s is not UTF-8 text",
+                                      dpc_utf8_clean(r->pool, name)));
     if (!strcmp(name, "_type"))
         return add_types(r, k, value);
     if (!strcmp(name, "_since")) {
@@ -180,39 +185,44 @@ static int query_params(request_rec *r, kickoff *k)
     return 0;
 }
 
-/* POST: a Parameters resource; each parameter's value[x] as text. */
+/* Refuse a Parameters body with the issues found in oo (400); -1. */
+static int refuse_issues(request_rec *r, json_t *oo)
+{
+    dpc_send_json(r, HTTP_BAD_REQUEST, DPC_FHIR_JSON, json_incref(oo));
+    return -1;
+}
+
+/* POST: a Parameters resource (as dpc_params_read reads one) whose every
+ * parameter has a string value[x]; no body at all is no parameters. */
 static int body_params(request_rec *r, kickoff *k)
 {
     const char *body;
     apr_size_t len;
-    json_t *v, *params, *oo;
-    size_t i;
-    int status;
+    json_t *v, *oo;
+    dpc_param *ps;
+    int i, n, status;
 
+    if (!dpc_has_body(r))
+        return 0;
     if (!dpc_json_type_ok(r, &status))
         return -1;
     if (dpc_read_body(r, KICKOFF_BODY_LIMIT, &body, &len) != OK)
         return refuse(r, "the Parameters body cannot be read (at most 64 KB)");
-    if (!len)
-        return 0;
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (dpc_res_load(r->pool, body, len, "body", oo, &v)
-        || !dpc_jstr(v, "resourceType") || strcmp(dpc_jstr(v, "resourceType"), "Parameters"))
-        return refuse(r, "a POST kick-off body must be a Parameters resource");
-    params = json_object_get(v, "parameter");
-    for (i = 0; i < json_array_size(params); i++) {
-        json_t *p = json_array_get(params, i);
-        const char *name = dpc_jstr(p, "name"), *val = NULL, *key;
-        json_t *x;
-
-        json_object_foreach(p, key, x)
-            if (!strncmp(key, "value", 5) && json_is_string(x))
-                val = json_string_value(x);
-        if (!name || !val)
-            return refuse(r, "each parameter needs a name and a value[x]");
-        if (take_param(r, k, name, val))
+        || (n = dpc_params_read(r->pool, v, oo, &ps)) < 0)
+        return refuse_issues(r, oo);
+    for (i = 0; i < n; i++)
+        if (!json_is_string(ps[i].value))
+            dpc_issue_at(r->pool, oo, DPC_ISSUE_STRUCTURE,
+                         apr_psprintf(r->pool, "Parameters.parameter[%d]", i),
+                         "the kick-off parameter %s takes a text value[x] (valueString, "
+                         "valueInstant, valueCode...)", ps[i].name);
+    if (dpc_issue_count(oo))
+        return refuse_issues(r, oo);
+    for (i = 0; i < n; i++)
+        if (take_param(r, k, ps[i].name, json_string_value(ps[i].value)))
             return -1;
-    }
     return 0;
 }
 
@@ -220,13 +230,7 @@ static int body_params(request_rec *r, kickoff *k)
 
 static const char *pg_array(request_rec *r, const apr_array_header_t *a)
 {
-    const char *s = "{";
-    int i;
-
-    for (i = 0; i < a->nelts; i++)
-        s = apr_pstrcat(r->pool, s, i ? "," : "", "\"",
-                        APR_ARRAY_IDX(a, i, const char *), "\"", NULL);
-    return apr_pstrcat(r->pool, s, "}", NULL);
+    return dpc_pg_text_array(r->pool, (const char *const *)a->elts, a->nelts);
 }
 
 /* The types to export: asked for, or every type the token may read. */
@@ -284,8 +288,7 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
     args[0] = who->org_id;
     args[1] = group;
     args[2] = dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2 ? "4" : "3";
-    args[3] = apr_pstrcat(r->pool, dpc_base_url(r),
-                          r->unparsed_uri + strlen(dpc_dir(r)->base_path), NULL);
+    args[3] = dpc_request_url(r);
     args[4] = pg_array(r, k.types);
     args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
     args[6] = pg_array(r, k.notes);

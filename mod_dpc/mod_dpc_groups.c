@@ -290,10 +290,11 @@ static int refused(request_rec *r, json_t *res, const roster_write *w)
     }
     if (!strcmp(e, "cap_exceeded"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_TOO_COSTLY,
-                           apr_psprintf(r->pool, "the roster would have %" JSON_INTEGER_FORMAT
-                                        " members; at most %" JSON_INTEGER_FORMAT " are "
-                                        "allowed per practitioner", json_integer_value(
-                                        json_object_get(res, "members")), json_integer_value(
+                           apr_psprintf(r->pool, "the roster would have %" APR_INT64_T_FMT
+                                        " members; at most %" APR_INT64_T_FMT " are "
+                                        "allowed per practitioner", (apr_int64_t)
+                                        json_integer_value(json_object_get(res, "members")),
+                                        (apr_int64_t)json_integer_value(
                                         json_object_get(res, "cap"))));
     if (!strcmp(e, "unknown_patients"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_NOT_FOUND,

@@ -153,16 +153,31 @@ int dpc_read_body(request_rec *r, apr_size_t limit, const char **body, apr_size_
     return OK;
 }
 
-int dpc_json_type_ok(request_rec *r, int *status)
+int dpc_has_body(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    return apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
+           || (cl && apr_atoi64(cl) > 0);
+}
+
+int dpc_type_refused(request_rec *r, const char *accepted)
 {
     const char *ct = apr_table_get(r->headers_in, "Content-Type");
 
-    if (!ct || dpc_content_type_is(r, "application/fhir+json")
+    return dpc_send_oo(r, HTTP_UNSUPPORTED_MEDIA_TYPE, DPC_ISSUE_NOT_SUPPORTED,
+                       ct ? apr_psprintf(r->pool, "Content-Type %s is not supported: "
+                                         "send %s", ct, accepted)
+                          : apr_pstrcat(r->pool, "the request has no Content-Type: "
+                                        "send ", accepted, NULL));
+}
+
+int dpc_json_type_ok(request_rec *r, int *status)
+{
+    if (dpc_content_type_is(r, "application/fhir+json")
         || dpc_content_type_is(r, "application/json"))
         return 1;
-    *status = dpc_send_oo(r, HTTP_UNSUPPORTED_MEDIA_TYPE, DPC_ISSUE_NOT_SUPPORTED,
-                          apr_psprintf(r->pool, "Content-Type %s is not supported: send "
-                                       "application/fhir+json", ct));
+    *status = dpc_type_refused(r, "application/fhir+json (or application/json)");
     return 0;
 }
 
@@ -184,6 +199,14 @@ const char *dpc_base_url(request_rec *r)
                            d->base_path, NULL);
     return apr_psprintf(r->pool, "%s://%s:%u%s", scheme, r->server->server_hostname,
                         (unsigned)port, d->base_path);
+}
+
+const char *dpc_request_url(request_rec *r)
+{
+    const char *path = relative_path(r);
+
+    return apr_pstrcat(r->pool, dpc_base_url(r), ap_escape_uri(r->pool, path ? path : ""),
+                       r->args ? "?" : "", r->args ? r->args : "", NULL);
 }
 
 const char *dpc_query_param(request_rec *r, const char *name)

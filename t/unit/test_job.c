@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "dpc_job.h"
+#include "dpc_pg.h"
 #include "unit.h"
 
 START_TEST(split_types_ok)
@@ -81,6 +82,26 @@ START_TEST(problem_lines_are_operation_outcomes)
 }
 END_TEST
 
+/* The one builder of text[] literals: every element quoted and escaped, so
+ * quotes, backslashes, braces, commas and NULL come back as they were (the
+ * server's parse of these literals is tested end to end in findings.t). */
+START_TEST(text_array_literals_are_escaped)
+{
+    static const char *const items[] = {
+        "Patient", "a\"b", "c\\d", "{x}", "NULL", "e,f", " g ", ""
+    };
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    ck_assert_str_eq(dpc_pg_text_array(p, items, 0), "{}");
+    ck_assert_str_eq(dpc_pg_text_array(p, items, 1), "{\"Patient\"}");
+    ck_assert_str_eq(dpc_pg_text_array(p, items, 8),
+                     "{\"Patient\",\"a\\\"b\",\"c\\\\d\",\"{x}\",\"NULL\",\"e,f\","
+                     "\" g \",\"\"}");
+    apr_pool_destroy(p);
+}
+END_TEST
+
 Suite *job_suite(void)
 {
     Suite *s = suite_create("job");
@@ -88,6 +109,7 @@ Suite *job_suite(void)
 
     tcase_add_test(tc, split_types_ok);
     tcase_add_test(tc, split_types_bad);
+    tcase_add_test(tc, text_array_literals_are_escaped);
     suite_add_tcase(s, tc);
     tc = tcase_create("problems");
     tcase_add_test(tc, problem_lines_are_operation_outcomes);

@@ -902,7 +902,6 @@ START_TEST(submit_parameters_malformed)
         "{'resourceType': 'Parameters'}",
         "{'resourceType': 'Parameters', 'parameter': []}",
         "{'resourceType': 'Parameters', 'parameter': [{'name': 'bundle', 'resource': {}}]}",
-        "{'resourceType': 'Parameters', 'parameter': [{'name': 'resource'}]}",
         "{'resourceType': 'Parameters', 'parameter': [{'name': 'resource', 'resource': {}},"
         " {'name': 'resource', 'resource': {}}]}",
         NULL
@@ -916,6 +915,83 @@ START_TEST(submit_parameters_malformed)
         ck_assert_int_eq(dpc_submit_check(pool, J(bodies[i]), DPC_RES_PATIENT, 10, now, oo,
                                           &s), -1);
         ONE_ISSUE("Parameters.parameter", DPC_ISSUE_STRUCTURE, "exactly one parameter");
+    }
+}
+END_TEST
+
+/* Entries that break FHIR's rules for a parameter are named, whatever
+ * the operation: no value at all, two value[x], a value and a resource. */
+START_TEST(submit_parameters_entry_rules)
+{
+    static const struct { const char *body, *expr, *text; } cases[] = {
+        { "{'resourceType': 'Parameters', 'parameter': [{'name': 'resource'}]}",
+          "Parameters.parameter[0]", "must have one of value[x], resource or part, and has none" },
+        { "{'resourceType': 'Parameters', 'parameter': [{'name': 'resource', 'resource': {},"
+          " 'valueString': 'x'}]}",
+          "Parameters.parameter[0]", "not valueString and resource" },
+        { "{'resourceType': 'Parameters', 'parameter': [{'name': 'resource', 'resource': {}},"
+          " {'name': 'n', 'valueString': 'x', 'valueInstant': 'y'}]}",
+          "Parameters.parameter[1]", "the parameter n has more than one value[x]: "
+          "valueInstant and valueString" },
+        { "{'resourceType': 'Parameters', 'parameter': {'name': 'resource', 'resource': {}}}",
+          "Parameters.parameter", "must be an array" },
+        { "{'resourceType': 'Parameters', 'parameter': ['resource']}",
+          "Parameters.parameter[0]", "must be an object" },
+        { NULL, NULL, NULL }
+    };
+    int i;
+
+    for (i = 0; cases[i].body; i++) {
+        dpc_submit *s;
+
+        clear_issues();
+        ck_assert_int_eq(dpc_submit_check(pool, J(cases[i].body), DPC_RES_PATIENT, 10, now,
+                                          oo, &s), -1);
+        ONE_ISSUE(cases[i].expr, DPC_ISSUE_STRUCTURE, cases[i].text);
+    }
+}
+END_TEST
+
+/* dpc_params_read itself: what it gives back, and what it refuses. */
+START_TEST(params_read_entries_and_refusals)
+{
+    static const char *const refused[] = {
+        "{'resourceType': 'Group', 'parameter': []}",
+        "{'parameter': []}",
+        "{'resourceType': 'Parameters', 'parameter': 'x'}",
+        "{'resourceType': 'Parameters', 'parameter': 3}",
+        "{'resourceType': 'Parameters', 'parameter': null}",
+        "{'resourceType': 'Parameters', 'parameter': [null]}",
+        "{'resourceType': 'Parameters', 'parameter': [{'valueString': 'x'}]}",
+        "{'resourceType': 'Parameters', 'parameter': [{'name': 3, 'valueString': 'x'}]}",
+        "{'resourceType': 'Parameters', 'parameter': [{'name': 'a', 'part': {}}]}",
+        "{'resourceType': 'Parameters', 'parameter': [{'name': 'a', 'resource': []}]}",
+        "{'resourceType': 'Parameters', 'parameter': [{'name': 'a', 'valueString': 'x',"
+        " 'part': []}]}",
+        NULL
+    };
+    dpc_param *ps;
+    int i;
+
+    clear_issues();
+    ck_assert_int_eq(dpc_params_read(pool, J("{'resourceType': 'Parameters', 'parameter': ["
+                                             "{'name': '_type', 'valueString': 'Patient',"
+                                             " '_valueString': {'id': 'x'}},"
+                                             " {'name': 'r', 'resource': {'a': 1}},"
+                                             " {'name': 'p', 'part': []}]}"), oo, &ps), 3);
+    ck_assert_uint_eq(nissues(), 0);
+    ck_assert_str_eq(ps[0].name, "_type");
+    ck_assert_str_eq(ps[0].value_key, "valueString");
+    ck_assert_str_eq(json_string_value(ps[0].value), "Patient");
+    ck_assert_ptr_null(ps[0].resource);
+    ck_assert_ptr_nonnull(ps[1].resource);
+    ck_assert_ptr_null(ps[1].value);
+    ck_assert_ptr_nonnull(ps[2].part);
+    ck_assert_int_eq(dpc_params_read(pool, J("{'resourceType': 'Parameters'}"), oo, &ps), 0);
+    for (i = 0; refused[i]; i++) {
+        clear_issues();
+        ck_assert_msg(dpc_params_read(pool, J(refused[i]), oo, &ps) == -1, "%s", refused[i]);
+        ck_assert_msg(nissues() == 1, "%s: %s", refused[i], dpc_json_pdump(pool, oo));
     }
 }
 END_TEST
@@ -2102,6 +2178,8 @@ Suite *roster_suite(void)
     tcase_add_test(tc, submit_no_entries);
     tcase_add_test(tc, submit_over_the_limit);
     tcase_add_test(tc, submit_parameters_malformed);
+    tcase_add_test(tc, submit_parameters_entry_rules);
+    tcase_add_test(tc, params_read_entries_and_refusals);
     tcase_add_test(tc, submit_body_not_a_bundle);
     tcase_add_test(tc, load_reports_bad_json);
     tcase_add_test(tc, output_sets_id_and_meta);
