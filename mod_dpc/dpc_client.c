@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "dpc_b64.h"
+#include "dpc_dialect.h"
 #include "dpc_fhir.h"
 #include "dpc_http.h"
 #include "dpc_jwt.h"
@@ -991,10 +992,10 @@ static int manifest_list(apr_pool_t *p, json_t *m, const char *key,
             if (!strcmp(APR_ARRAY_IDX(files, j, xfile_t).name, f->name))
                 return fail(EXIT_FAIL, "manifest: two files named %s", f->name);
         f->count = json_integer_value(json_object_get(o, "count"));
-        sum = ext_value(o, "https://dpc.cms.gov/checksum", NULL);
+        sum = ext_value(o, DPC_EXT_CHECKSUM, NULL);
         if (sum && !strncmp(sum, "sha256:", 7))
             f->sha256 = apr_pstrdup(p, sum + 7);
-        ext_value(o, "https://dpc.cms.gov/file_length", &num);
+        ext_value(o, DPC_EXT_FILE_LENGTH, &num);
         f->length = json_is_number(num) && json_number_value(num) >= 0
             ? (apr_off_t)json_number_value(num) : -1;
     }

@@ -56,7 +56,6 @@ dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
     dpc_dir_conf *c = apr_pcalloc(p, sizeof(*c));
     size_t n;
 
-    c->api = DPC_API_UNSET;
     if (path) {
         /* "/api/v2/" and "/api/v2" name the same base */
         n = strlen(path);
@@ -72,10 +71,10 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
 {
     dpc_dir_conf *c = apr_pcalloc(p, sizeof(*c));
 
-    c->api = add->api != DPC_API_UNSET ? add->api : base->api;
+    c->dialect = add->dialect ? add->dialect : base->dialect;
     /* The base path follows the section that set the dialect: a nested
      * <Location> without DPCAPI keeps routing relative to its parent. */
-    c->base_path = add->api != DPC_API_UNSET ? MERGE_PTR(base_path)
+    c->base_path = add->dialect ? MERGE_PTR(base_path)
                                              : (base->base_path ? base->base_path
                                                                 : add->base_path);
     c->public_url = MERGE_PTR(public_url);
@@ -100,41 +99,19 @@ apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c)
 {
     return DEF(c->client_token_lifetime, apr_time_from_sec(365 * 86400));
 }
-dpc_api_t dpc_conf_api(const dpc_dir_conf *c)
+const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c)
 {
-    return c->api == DPC_API_UNSET ? DPC_API_NONE : c->api;
+    return c->dialect ? c->dialect : &dpc_dialect_none;
 }
 
-static const struct {
-    const char *name;
-    dpc_api_t api;
-} api_names[] = {
-    { "none", DPC_API_NONE },
-    { "dpc-v1", DPC_API_DPC_V1 },
-    { "dpc-v2", DPC_API_DPC_V2 },
-};
-
-const char *dpc_parse_api(const char *arg, dpc_api_t *out)
+const char *dpc_parse_api(apr_pool_t *p, const char *arg, const dpc_dialect **out)
 {
-    size_t i;
+    const dpc_dialect *d = dpc_dialect_find(arg);
 
-    for (i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++) {
-        if (!strcasecmp(arg, api_names[i].name)) {
-            *out = api_names[i].api;
-            return NULL;
-        }
-    }
-    return "DPCAPI must be one of: dpc-v2, dpc-v1, none";
-}
-
-const char *dpc_api_name(dpc_api_t api)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++)
-        if (api_names[i].api == api)
-            return api_names[i].name;
-    return "unset";
+    if (!d)
+        return apr_pstrcat(p, "DPCAPI must be one of: ", dpc_dialect_names(p), NULL);
+    *out = d;
+    return NULL;
 }
 
 const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,

@@ -11,15 +11,9 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
-#define DPC_UNSET (-1)
+#include "dpc_dialect.h"
 
-/* The API dialect a <Location> speaks. */
-typedef enum {
-    DPC_API_UNSET = -1,
-    DPC_API_NONE = 0,   /* mod_dpc declines requests here */
-    DPC_API_DPC_V1,     /* DPC v1, FHIR STU3 */
-    DPC_API_DPC_V2      /* DPC v2, FHIR R4 */
-} dpc_api_t;
+#define DPC_UNSET (-1)
 
 /* Server-wide settings (RSRC_CONF; merged into virtual hosts). */
 typedef struct dpc_srv_conf {
@@ -47,7 +41,7 @@ typedef struct dpc_srv_conf {
 
 /* Per-<Location> settings. */
 typedef struct dpc_dir_conf {
-    dpc_api_t api;                  /* DPCAPI */
+    const dpc_dialect *dialect;     /* DPCAPI; NULL: not set here */
     const char *base_path;          /* the <Location> path, from create */
     const char *public_url;         /* DPCPublicURL: base URL as clients see it */
 } dpc_dir_conf;
@@ -69,16 +63,15 @@ int dpc_conf_export_batch(const dpc_srv_conf *c);         /* 200 */
 int dpc_conf_export_gzip(const dpc_srv_conf *c);          /* 0 (Off) */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
 apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c); /* 365 d */
-dpc_api_t dpc_conf_api(const dpc_dir_conf *c);            /* NONE */
+const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */
 
 /* Directive values, parsed strictly.  Each returns NULL on success or an
  * error message (from p) naming the allowed values. */
-const char *dpc_parse_api(const char *arg, dpc_api_t *out);
+const char *dpc_parse_api(apr_pool_t *p, const char *arg, const dpc_dialect **out);
 const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,
                           int min, int max, int *out);
 /* "30", "30s", "15m", "24h", "7d" */
 const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
                                apr_interval_time_t *out);
-const char *dpc_api_name(dpc_api_t api);
 
 #endif

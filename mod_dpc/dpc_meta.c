@@ -11,20 +11,28 @@
 #define BULK_CAPABILITY "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 #define OAUTH_URIS "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
-static int is_r4(dpc_api_t api)
+static int is_r4(const dpc_dialect *d)
 {
-    return api == DPC_API_DPC_V2;
+    return d->fhir_version == DPC_FHIR_R4;
 }
 
-const char *dpc_meta_token_url(apr_pool_t *p, dpc_api_t api, const char *base_url)
+const char *dpc_meta_token_url(apr_pool_t *p, const dpc_dialect *d, const char *base_url)
 {
-    (void)api;
-    return apr_pstrcat(p, base_url, "/Token/auth", NULL);
+    const char *rest;
+    size_t n;
+
+    if (d->token_path[0] != '/')
+        return apr_pstrcat(p, base_url, "/", d->token_path, NULL);
+    /* a path of its own on the host: keep base_url's scheme and authority */
+    rest = strstr(base_url, "://");
+    rest = rest ? strchr(rest + 3, '/') : NULL;
+    n = rest ? (size_t)(rest - base_url) : strlen(base_url);
+    return apr_pstrcat(p, apr_pstrmemdup(p, base_url, n), d->token_path, NULL);
 }
 
-static json_t *security(dpc_api_t api, const char *token_url)
+static json_t *security(const dpc_dialect *d, const char *token_url)
 {
-    const char *system = is_r4(api)
+    const char *system = is_r4(d)
         ? "http://terminology.hl7.org/CodeSystem/restful-security-service"
         : "http://hl7.org/fhir/restful-security-service";
 
@@ -60,7 +68,7 @@ static const char *interaction_of(const dpc_route *rt, const char *type)
 }
 
 /* Where an operation is defined: FHIR's own, else this server's. */
-static json_t *op_definition(dpc_api_t api, const char *base_url, const char *type,
+static json_t *op_definition(const dpc_dialect *d, const char *base_url, const char *type,
                              const char *name)
 {
     char url[512];
@@ -77,7 +85,7 @@ static json_t *op_definition(dpc_api_t api, const char *base_url, const char *ty
     else
         apr_snprintf(url, sizeof(url), "%s/OperationDefinition/%s-%s", base_url, type, name);
     /* R4: a canonical; STU3: a Reference */
-    return is_r4(api) ? json_string(url) : json_pack("{s:s}", "reference", url);
+    return is_r4(d) ? json_string(url) : json_pack("{s:s}", "reference", url);
 }
 
 static const struct {
@@ -103,7 +111,7 @@ static void add_search_params(json_t *res, const char *type)
         json_decref(a);
 }
 
-static json_t *resources(dpc_api_t api, const char *base_url)
+static json_t *resources(const dpc_dialect *d, const char *base_url)
 {
     json_t *out = json_array();
     const dpc_route *rt;
@@ -113,7 +121,7 @@ static json_t *resources(dpc_api_t api, const char *base_url)
         json_t *inter = json_array(), *ops = json_array(), *res;
         const char *t = fhir_types[i];
 
-        for (rt = dpc_routes(api); rt->pattern; rt++) {
+        for (rt = d->routes; rt->pattern; rt++) {
             const char *what = interaction_of(rt, t), *op;
 
             if (what)
@@ -121,7 +129,7 @@ static json_t *resources(dpc_api_t api, const char *base_url)
             else if (!strncmp(rt->pattern, t, strlen(t)) && rt->pattern[strlen(t)] == '/'
                      && (op = strchr(rt->pattern, '$')) != NULL)
                 json_array_append_new(ops, json_pack("{s:s, s:o}", "name", op + 1,
-                                                     "definition", op_definition(api,
+                                                     "definition", op_definition(d,
                                                      base_url, t, op + 1)));
         }
         if (!json_array_size(inter) && !json_array_size(ops)) {
@@ -140,7 +148,7 @@ static json_t *resources(dpc_api_t api, const char *base_url)
     return out;
 }
 
-json_t *dpc_meta_capability(dpc_api_t api, const char *base_url, const char *version,
+json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url, const char *version,
                             apr_time_t now)
 {
     apr_pool_t *p;
@@ -153,14 +161,14 @@ json_t *dpc_meta_capability(dpc_api_t api, const char *base_url, const char *ver
     apr_snprintf(date, sizeof(date), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday);
     rest = json_pack("{s:s, s:o, s:o}", "mode", "server", "security",
-                     security(api, dpc_meta_token_url(p, api, base_url)),
-                     "resource", resources(api, base_url));
+                     security(d, dpc_meta_token_url(p, d, base_url)),
+                     "resource", resources(d, base_url));
     cs = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], "
                    "s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:[s, s], s:[o]}",
                    "resourceType", "CapabilityStatement",
-                   "id", "dpc-capabilities",
-                   "name", "DPCCapabilities",
-                   "title", "Data at the Point of Care (mod_dpc)",
+                   "id", d->capability_id,
+                   "name", d->capability_name,
+                   "title", d->capability_title,
                    "status", "active",
                    "date", date,
                    "publisher", "mod_dpc",
@@ -169,16 +177,16 @@ json_t *dpc_meta_capability(dpc_api_t api, const char *base_url, const char *ver
                    "software", "name", DPC_SOFTWARE_NAME, "version", version,
                    "implementation", "description", "Medicare claims data through "
                    "FHIR Bulk Data", "url", base_url,
-                   "fhirVersion", is_r4(api) ? "4.0.1" : "3.0.2",
+                   "fhirVersion", d->fhir_release,
                    "format", "application/fhir+json", "application/json",
                    "rest", rest);
-    if (!is_r4(api))
+    if (!is_r4(d))
         json_object_set_new(cs, "acceptUnknown", json_string("extensions"));
     apr_pool_destroy(p);
     return cs;
 }
 
-json_t *dpc_meta_smart_config(dpc_api_t api, const char *base_url)
+json_t *dpc_meta_smart_config(const dpc_dialect *d, const char *base_url)
 {
     apr_pool_t *p;
     json_t *sc;
@@ -186,7 +194,7 @@ json_t *dpc_meta_smart_config(dpc_api_t api, const char *base_url)
     apr_pool_create(&p, NULL);
     sc = json_pack("{s:s, s:[s], s:[s], s:[s, s], s:[s, s, s, s, s, s, s, s], "
                    "s:[s, s, s], s:[s]}",
-                   "token_endpoint", dpc_meta_token_url(p, api, base_url),
+                   "token_endpoint", dpc_meta_token_url(p, d, base_url),
                    "grant_types_supported", "client_credentials",
                    "token_endpoint_auth_methods_supported", "private_key_jwt",
                    "token_endpoint_auth_signing_alg_values_supported", "RS384", "ES384",

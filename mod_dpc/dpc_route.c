@@ -6,7 +6,7 @@
 #include <apr_strings.h>
 
 /* DPC v2 (R4) and v1 (STU3) share paths; the FHIR version is the dialect's. */
-static const dpc_route dpc_table[] = {
+const dpc_route dpc_routes_dpc[] = {
     { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },
     { ".well-known/smart-configuration", DPC_M_GET, DPC_OP_SMART_CONFIG,
       DPC_ROUTE_PUBLIC },
@@ -51,18 +51,7 @@ static const dpc_route dpc_table[] = {
     { NULL, 0, 0, 0 }
 };
 
-static const dpc_route empty_table[] = { { NULL, 0, 0, 0 } };
-
-const dpc_route *dpc_routes(dpc_api_t api)
-{
-    switch (api) {
-    case DPC_API_DPC_V1:
-    case DPC_API_DPC_V2:
-        return dpc_table;
-    default:
-        return empty_table;
-    }
-}
+const dpc_route dpc_routes_none[] = { { NULL, 0, 0, 0 } };
 
 /* Does `path` (no leading '/') fit `pattern`?  Fills params on success. */
 static int match_one(apr_pool_t *p, const char *pattern, const char *path,
@@ -112,7 +101,7 @@ static void find_pass(apr_pool_t *p, const dpc_route *r, const char *path, int m
     }
 }
 
-dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
+dpc_route_result dpc_route_find(apr_pool_t *p, const dpc_dialect *d, const char *path,
                                 int method, dpc_route_match *m)
 {
     memset(m, 0, sizeof(*m));
@@ -120,9 +109,9 @@ dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
         path++;
     if (method == DPC_M_HEAD)
         method = DPC_M_GET;
-    find_pass(p, dpc_routes(api), path, method, 0, m);
+    find_pass(p, d->routes, path, method, 0, m);
     if (!m->allowed)
-        find_pass(p, dpc_routes(api), path, method, 1, m);
+        find_pass(p, d->routes, path, method, 1, m);
     if (m->route)
         return DPC_ROUTE_FOUND;
     return m->allowed ? DPC_ROUTE_BAD_METHOD : DPC_ROUTE_NOT_FOUND;

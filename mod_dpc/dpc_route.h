@@ -1,11 +1,11 @@
-/* dpc_route.h: the route tables, one per dialect, matched on the path below
+/* dpc_route.h: the route tables of the dialects, matched on the path below
  * a <Location>'s base.  Patterns are '/'-separated segments where "*" binds
  * one non-empty segment, e.g. "Group/ * /$export" (without spaces). */
 #ifndef DPC_ROUTE_H
 #define DPC_ROUTE_H
 
 #include <apr_pools.h>
-#include "dpc_config.h"
+#include "dpc_dialect.h"
 
 #define DPC_M_GET    0x01
 #define DPC_M_POST   0x02
@@ -84,12 +84,14 @@ typedef enum {
     DPC_ROUTE_BAD_METHOD               /* 405, with match->allowed */
 } dpc_route_result;
 
-/* The table of a dialect, ended by a NULL pattern. */
-const dpc_route *dpc_routes(dpc_api_t api);
+/* The route tables the dialects use (dpc_dialect.c), each ended by a NULL
+ * pattern. */
+extern const dpc_route dpc_routes_dpc[];
+extern const dpc_route dpc_routes_none[];
 
 /* Match `path` (relative to the base, with or without a leading '/'; already
  * URL-decoded by httpd) and the method bit.  Params are copied into p. */
-dpc_route_result dpc_route_find(apr_pool_t *p, dpc_api_t api, const char *path,
+dpc_route_result dpc_route_find(apr_pool_t *p, const dpc_dialect *d, const char *path,
                                 int method, dpc_route_match *m);
 
 /* "GET, HEAD, POST" for an Allow header. */

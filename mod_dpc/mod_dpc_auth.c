@@ -366,7 +366,7 @@ static int issue(request_rec *r, const token_request *tr)
     t.key_id = tr->key_id;
     t.scope = tr->scope;
     t.iat = apr_time_sec(r->request_time);
-    t.exp = t.iat + DPC_ACCESS_TOKEN_LIFETIME;
+    t.exp = t.iat + dpc_conf_dialect(dpc_dir(r))->access_token_seconds;
     if (dpc_access_token_issue(r->pool, &sec, &t, &token, &msg) != DPC_TOKEN_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00134)
                       "cannot issue an access token: %s", msg);
@@ -378,7 +378,7 @@ static int issue(request_rec *r, const token_request *tr)
     return dpc_send_json(r, HTTP_OK, "application/json",
                          json_pack("{s:s, s:s, s:i, s:s}", "access_token", token,
                                    "token_type", "bearer", "expires_in",
-                                   DPC_ACCESS_TOKEN_LIFETIME, "scope", tr->scope));
+                                   (int)(t.exp - t.iat), "scope", tr->scope));
 }
 
 int dpc_op_token_auth(request_rec *r)
@@ -392,7 +392,7 @@ int dpc_op_token_auth(request_rec *r)
     memset(&tr, 0, sizeof(tr));
     if (read_token_form(r, &tr, &status))
         return status;
-    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_api(dpc_dir(r)),
+    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_dialect(dpc_dir(r)),
                                                  dpc_base_url(r)),
                         apr_time_sec(r->request_time));
     /* Every header and claim rule first: no database work (and no jti
@@ -435,7 +435,7 @@ int dpc_op_token_validate(request_rec *r)
     if (dpc_jwt_parse(r->pool, apr_pstrmemdup(r->pool, body, len), &jwt, &msg)
         != DPC_JWT_OK)
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_STRUCTURE, msg);
-    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_api(dpc_dir(r)),
+    dpc_jwt_policy_init(&pol, dpc_meta_token_url(r->pool, dpc_conf_dialect(dpc_dir(r)),
                                                  dpc_base_url(r)),
                         apr_time_sec(r->request_time));
     pol.require_typ = 1;

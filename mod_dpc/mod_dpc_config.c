@@ -120,9 +120,9 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
 {
     dpc_dir_conf *c = d;
-    const char *err = dpc_parse_api(arg, &c->api);
+    const char *err = dpc_parse_api(cmd->pool, arg, &c->dialect);
 
-    if (err || c->api == DPC_API_NONE)
+    if (err || !dpc_dialect_serves(c->dialect))
         return err;
     if (cmd->path == NULL)
         return "DPCAPI belongs in a <Location> section: its path is the API's base";

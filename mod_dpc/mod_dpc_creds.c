@@ -252,7 +252,7 @@ int dpc_op_key_create(request_rec *r, const dpc_principal *who)
     if (dpc_pkey_parse(r->pool, pem, strlen(pem), dpc_conf_key_min_bits(c), &key, &err)
         != DPC_PKEY_OK)
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE, err);
-    if (!sig && dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2)
+    if (!sig && dpc_conf_dialect(dpc_dir(r))->key_pop_required)
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_REQUIRED,
                            "signature is required: send {\"key\": PEM, \"signature\": "
                            "base64 of the snippet signed with the private key} as "

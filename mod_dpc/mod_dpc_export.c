@@ -24,8 +24,6 @@
 
 #define USEC DPC_SQL_USEC
 #define KICKOFF_BODY_LIMIT (64 * 1024)
-#define CHECKSUM_URL "https://dpc.cms.gov/checksum"
-#define LENGTH_URL "https://dpc.cms.gov/file_length"
 #define NDJSON "application/fhir+ndjson"
 
 const dpc_statement dpc_export_statements[] = {
@@ -287,7 +285,7 @@ int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
         return OK;
     args[0] = who->org_id;
     args[1] = group;
-    args[2] = dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2 ? "4" : "3";
+    args[2] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
     args[3] = dpc_request_url(r);
     args[4] = pg_array(r, k.types);
     args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
@@ -347,9 +345,9 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char
             "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
                                dpc_db_col(r, db, row, 0), NULL),
             "count", (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 2)),
-            "extension", "url", CHECKSUM_URL, "valueString",
+            "extension", "url", dpc_conf_dialect(dpc_dir(r))->ext_checksum, "valueString",
             apr_pstrcat(r->pool, "sha256:", dpc_db_col(r, db, row, 4), NULL),
-            "url", LENGTH_URL, "valueDecimal",
+            "url", dpc_conf_dialect(dpc_dir(r))->ext_file_length, "valueDecimal",
             (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 3))));
     }
     return json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",

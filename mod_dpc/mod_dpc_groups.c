@@ -42,7 +42,7 @@ const dpc_statement dpc_group_statements[] = {
 
 static int is_r4(request_rec *r)
 {
-    return dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2;
+    return dpc_conf_dialect(dpc_dir(r))->fhir_version == DPC_FHIR_R4;
 }
 
 static int group_not_found(request_rec *r)

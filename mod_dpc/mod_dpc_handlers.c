@@ -23,7 +23,7 @@ static int is_ours(request_rec *r)
 {
     dpc_dir_conf *d = dpc_dir(r);
 
-    return d && dpc_conf_api(d) != DPC_API_NONE && d->base_path;
+    return d && dpc_dialect_serves(dpc_conf_dialect(d)) && d->base_path;
 }
 
 /* Our routes are virtual: claim them before the file system is consulted. */
@@ -260,7 +260,7 @@ static int method_bit(request_rec *r)
 static int op_metadata(request_rec *r)
 {
     return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
-                         dpc_meta_capability(dpc_conf_api(dpc_dir(r)), dpc_base_url(r),
+                         dpc_meta_capability(dpc_conf_dialect(dpc_dir(r)), dpc_base_url(r),
                                              DPC_VERSION, r->request_time));
 }
 
@@ -268,7 +268,7 @@ static int op_metadata(request_rec *r)
 static int op_smart_config(request_rec *r)
 {
     return dpc_send_json(r, HTTP_OK, "application/json",
-                         dpc_meta_smart_config(dpc_conf_api(dpc_dir(r)), dpc_base_url(r)));
+                         dpc_meta_smart_config(dpc_conf_dialect(dpc_dir(r)), dpc_base_url(r)));
 }
 
 static int dispatch_public(request_rec *r, const dpc_route_match *m)
@@ -345,7 +345,7 @@ int dpc_handler(request_rec *r)
     path = relative_path(r);
     if (!path)
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such route");
-    switch (dpc_route_find(r->pool, dpc_conf_api(dpc_dir(r)), path, method_bit(r), &m)) {
+    switch (dpc_route_find(r->pool, dpc_conf_dialect(dpc_dir(r)), path, method_bit(r), &m)) {
     case DPC_ROUTE_NOT_FOUND:
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
                            apr_psprintf(r->pool, "no such route: %s %s", r->method, path));

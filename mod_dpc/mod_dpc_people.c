@@ -582,7 +582,7 @@ int dpc_op_everything(request_rec *r, const dpc_principal *who, const char *id)
                            "the patient is not on an active roster of your organization: "
                            "attest for treatment with Group/$add first");
     args[0] = mbi;
-    args[1] = dpc_conf_api(dpc_dir(r)) == DPC_API_DPC_V2 ? "4" : "3";
+    args[1] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
     args[2] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, t);
     if (dpc_db_select(r, db, "dpc_pat_claims", &res, 3, args))
         return dpc_send_db_error(r);

@@ -15,6 +15,7 @@
 #include "dpc_header.h"
 #include "dpc_meta.h"
 #include "dpc_route.h"
+#include "dpc_token.h"
 
 static apr_pool_t *pool;
 
@@ -87,18 +88,18 @@ START_TEST(dir_merge_keeps_parent_base_for_nested_locations)
     dpc_dir_conf *m1, *m2;
 
     ck_assert_str_eq(api->base_path, "/api/v2");
-    ck_assert_int_eq(dpc_conf_api(top), DPC_API_NONE);
-    api->api = DPC_API_DPC_V2;
+    ck_assert_ptr_eq(dpc_conf_dialect(top), &dpc_dialect_none);
+    api->dialect = &dpc_dialect_dpc_v2;
     m1 = dpc_dir_conf_merge(pool, top, api);
-    ck_assert_int_eq(dpc_conf_api(m1), DPC_API_DPC_V2);
+    ck_assert_ptr_eq(dpc_conf_dialect(m1), &dpc_dialect_dpc_v2);
     ck_assert_str_eq(m1->base_path, "/api/v2");
     nested->public_url = "https://x.example/api/v2";
     m2 = dpc_dir_conf_merge(pool, m1, nested);
-    ck_assert_int_eq(dpc_conf_api(m2), DPC_API_DPC_V2);
+    ck_assert_ptr_eq(dpc_conf_dialect(m2), &dpc_dialect_dpc_v2);
     ck_assert_str_eq(m2->base_path, "/api/v2");
     ck_assert_str_eq(m2->public_url, "https://x.example/api/v2");
     /* a nested section that switches dialect routes from its own path */
-    nested->api = DPC_API_DPC_V1;
+    nested->dialect = &dpc_dialect_dpc_v1;
     ck_assert_str_eq(dpc_dir_conf_merge(pool, m1, nested)->base_path, "/api/v2/data");
 }
 END_TEST
@@ -107,7 +108,7 @@ START_TEST(directive_values_are_parsed_strictly)
 {
     int v = 0;
     apr_interval_time_t t = 0;
-    dpc_api_t a = DPC_API_UNSET;
+    const dpc_dialect *a = NULL;
 
     ck_assert_ptr_null(dpc_parse_int(pool, "DPCWorkers", "4", 0, 64, &v));
     ck_assert_int_eq(v, 4);
@@ -122,9 +123,14 @@ START_TEST(directive_values_are_parsed_strictly)
     ck_assert(t == apr_time_from_sec(90));
     ck_assert_ptr_nonnull(dpc_parse_duration(pool, "D", "5w", &t));
     ck_assert_ptr_nonnull(dpc_parse_duration(pool, "D", "0s", &t));
-    ck_assert_ptr_null(dpc_parse_api("dpc-v2", &a));
-    ck_assert_int_eq(a, DPC_API_DPC_V2);
-    ck_assert_ptr_nonnull(dpc_parse_api("fhir", &a));
+    ck_assert_ptr_null(dpc_parse_api(pool, "dpc-v2", &a));
+    ck_assert_ptr_eq(a, &dpc_dialect_dpc_v2);
+    ck_assert_ptr_null(dpc_parse_api(pool, "DPC-V1", &a));
+    ck_assert_ptr_eq(a, &dpc_dialect_dpc_v1);
+    ck_assert_ptr_null(dpc_parse_api(pool, "none", &a));
+    ck_assert(!dpc_dialect_serves(a));
+    ck_assert_str_eq(dpc_parse_api(pool, "fhir", &a),
+                     "DPCAPI must be one of: dpc-v2, dpc-v1, none");
 }
 END_TEST
 
@@ -218,26 +224,26 @@ START_TEST(routes_match_paths_and_methods)
 {
     dpc_route_match m;
 
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/metadata", DPC_M_GET, &m),
                      DPC_ROUTE_FOUND);
     ck_assert_int_eq(m.route->op, DPC_OP_METADATA);
     ck_assert(m.route->flags & DPC_ROUTE_PUBLIC);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V1, "metadata", DPC_M_HEAD, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v1, "metadata", DPC_M_HEAD, &m),
                      DPC_ROUTE_FOUND);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2,
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2,
                                     "/.well-known/smart-configuration", DPC_M_GET, &m),
                      DPC_ROUTE_FOUND);
     ck_assert_int_eq(m.route->op, DPC_OP_SMART_CONFIG);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata", DPC_M_POST, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/metadata", DPC_M_POST, &m),
                      DPC_ROUTE_BAD_METHOD);
     ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "GET, HEAD");
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/metadata/x", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/metadata/x", DPC_M_GET, &m),
                      DPC_ROUTE_NOT_FOUND);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Nothing", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Nothing", DPC_M_GET, &m),
                      DPC_ROUTE_NOT_FOUND);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/", DPC_M_GET, &m),
                      DPC_ROUTE_NOT_FOUND);
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_NONE, "/metadata", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_none, "/metadata", DPC_M_GET, &m),
                      DPC_ROUTE_NOT_FOUND);
 }
 END_TEST
@@ -246,24 +252,24 @@ START_TEST(routes_bind_params_and_prefer_literal_paths)
 {
     dpc_route_match m;
 
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/abc-123", DPC_M_DELETE,
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Token/abc-123", DPC_M_DELETE,
                                     &m), DPC_ROUTE_FOUND);
     ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_DELETE);
     ck_assert(m.route->flags & DPC_ROUTE_WRITE);
     ck_assert_int_eq(m.nparams, 1);
     ck_assert_str_eq(m.params[0], "abc-123");
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/auth", DPC_M_POST, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Token/auth", DPC_M_POST, &m),
                      DPC_ROUTE_FOUND);
     ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_AUTH);
     ck_assert_int_eq(m.nparams, 0);
     /* GET on the literal path is not "read the token called auth" */
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Token/auth", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Token/auth", DPC_M_GET, &m),
                      DPC_ROUTE_BAD_METHOD);
     ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "POST");
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Key", DPC_M_PUT, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Key", DPC_M_PUT, &m),
                      DPC_ROUTE_BAD_METHOD);
     ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "GET, HEAD, POST");
-    ck_assert_int_eq(dpc_route_find(pool, DPC_API_DPC_V2, "/Key/a/b", DPC_M_GET, &m),
+    ck_assert_int_eq(dpc_route_find(pool, &dpc_dialect_dpc_v2, "/Key/a/b", DPC_M_GET, &m),
                      DPC_ROUTE_NOT_FOUND);
 }
 END_TEST
@@ -297,9 +303,9 @@ static const char *jstr(json_t *o, const char *path)
 
 START_TEST(capability_statement_r4_and_stu3)
 {
-    json_t *r4 = dpc_meta_capability(DPC_API_DPC_V2, "https://h.example/api/v2", "1.2",
+    json_t *r4 = dpc_meta_capability(&dpc_dialect_dpc_v2, "https://h.example/api/v2", "1.2",
                                      apr_time_from_sec(1700000000));
-    json_t *s3 = dpc_meta_capability(DPC_API_DPC_V1, "https://h.example/api/v1", "1.2",
+    json_t *s3 = dpc_meta_capability(&dpc_dialect_dpc_v1, "https://h.example/api/v1", "1.2",
                                      apr_time_from_sec(1700000000));
 
     ck_assert_str_eq(jstr(r4, "resourceType"), "CapabilityStatement");
@@ -328,9 +334,63 @@ START_TEST(capability_statement_r4_and_stu3)
 }
 END_TEST
 
+/* Every descriptor is whole, names are unique, and questions asked of the
+ * descriptor answer what each dialect's guide says. */
+START_TEST(dialect_descriptors_are_whole)
+{
+    int i, j;
+
+    ck_assert_ptr_eq(dpc_dialects[0], &dpc_dialect_none);
+    ck_assert(!dpc_dialect_serves(&dpc_dialect_none));
+    ck_assert(!dpc_dialect_serves(NULL));
+    ck_assert_ptr_null(dpc_dialect_none.routes[0].pattern);
+    for (i = 1; dpc_dialects[i]; i++) {
+        const dpc_dialect *d = dpc_dialects[i];
+
+        ck_assert_msg(dpc_dialect_serves(d), "%s", d->name);
+        ck_assert_ptr_nonnull(d->routes[0].pattern);
+        ck_assert_ptr_nonnull(d->token_path);
+        ck_assert_ptr_nonnull(d->fhir_release);
+        ck_assert_ptr_nonnull(d->capability_id);
+        ck_assert_ptr_nonnull(d->ext_checksum);
+        ck_assert_ptr_nonnull(d->ext_file_length);
+        ck_assert_int_ne(d->grant, DPC_GRANT_NONE);
+        ck_assert(d->access_token_seconds > 0
+                  && d->access_token_seconds <= DPC_ACCESS_TOKEN_LIFETIME);
+        ck_assert_ptr_eq(dpc_dialect_find(d->name), d);
+        for (j = 0; j < i; j++)
+            ck_assert_str_ne(dpc_dialects[j]->name, d->name);
+    }
+    ck_assert_ptr_null(dpc_dialect_find("dpc-v3"));
+    ck_assert_ptr_null(dpc_dialect_find(NULL));
+    ck_assert_int_eq(dpc_dialect_dpc_v2.fhir_version, DPC_FHIR_R4);
+    ck_assert_int_eq(dpc_dialect_dpc_v1.fhir_version, DPC_FHIR_STU3);
+    ck_assert(dpc_dialect_dpc_v2.key_pop_required);
+    ck_assert(!dpc_dialect_dpc_v1.key_pop_required);
+}
+END_TEST
+
+/* A token endpoint below the base, or on a path of its own beside it. */
+START_TEST(token_url_below_or_beside_the_base)
+{
+    dpc_dialect beside = dpc_dialect_dpc_v1;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    ck_assert_str_eq(dpc_meta_token_url(p, &dpc_dialect_dpc_v1, "https://h.example:8443/api/v1"),
+                     "https://h.example:8443/api/v1/Token/auth");
+    beside.token_path = "/auth/token";
+    ck_assert_str_eq(dpc_meta_token_url(p, &beside, "https://h.example:8443/api/v1"),
+                     "https://h.example:8443/auth/token");
+    ck_assert_str_eq(dpc_meta_token_url(p, &beside, "http://h.example"),
+                     "http://h.example/auth/token");
+    apr_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(smart_configuration_has_what_the_spec_requires)
 {
-    json_t *sc = dpc_meta_smart_config(DPC_API_DPC_V2, "https://h.example/api/v2");
+    json_t *sc = dpc_meta_smart_config(&dpc_dialect_dpc_v2, "https://h.example/api/v2");
     json_t *caps = json_object_get(sc, "capabilities");
     size_t i;
     int asym = 0;
@@ -395,6 +455,8 @@ Suite *meta_suite(void)
 
     tcase_add_test(tc, capability_statement_r4_and_stu3);
     tcase_add_test(tc, smart_configuration_has_what_the_spec_requires);
+    tcase_add_test(tc, dialect_descriptors_are_whole);
+    tcase_add_test(tc, token_url_below_or_beside_the_base);
     suite_add_tcase(s, tc);
     tc = tcase_create("headers");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -1,0 +1,81 @@
+/* dpc_dialect.c: see dpc_dialect.h. */
+#include "dpc_dialect.h"
+
+#include <apr_strings.h>
+
+#include "dpc_route.h"
+#include "dpc_token.h"
+
+const dpc_dialect dpc_dialect_none = {
+    .name = "none",
+    .title = "none",
+    .fhir_version = DPC_FHIR_NONE,
+    .routes = dpc_routes_none,
+    .grant = DPC_GRANT_NONE,
+};
+
+/* DPC v2 and v1 share their paths and their token endpoint; v2 speaks R4
+ * and asks a key upload to prove possession of the private key. */
+const dpc_dialect dpc_dialect_dpc_v2 = {
+    .name = "dpc-v2",
+    .title = "DPC v2",
+    .fhir_version = DPC_FHIR_R4,
+    .fhir_release = "4.0.1",
+    .routes = dpc_routes_dpc,
+    .token_path = "Token/auth",
+    .grant = DPC_GRANT_JWT_ASSERTION,
+    .key_pop_required = 1,
+    .capability_id = "dpc-capabilities",
+    .capability_name = "DPCCapabilities",
+    .capability_title = "Data at the Point of Care (mod_dpc)",
+    .ext_checksum = DPC_EXT_CHECKSUM,
+    .ext_file_length = DPC_EXT_FILE_LENGTH,
+    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,
+};
+
+const dpc_dialect dpc_dialect_dpc_v1 = {
+    .name = "dpc-v1",
+    .title = "DPC v1",
+    .fhir_version = DPC_FHIR_STU3,
+    .fhir_release = "3.0.2",
+    .routes = dpc_routes_dpc,
+    .token_path = "Token/auth",
+    .grant = DPC_GRANT_JWT_ASSERTION,
+    .key_pop_required = 0,
+    .capability_id = "dpc-capabilities",
+    .capability_name = "DPCCapabilities",
+    .capability_title = "Data at the Point of Care (mod_dpc)",
+    .ext_checksum = DPC_EXT_CHECKSUM,
+    .ext_file_length = DPC_EXT_FILE_LENGTH,
+    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,
+};
+
+const dpc_dialect *const dpc_dialects[] = {
+    &dpc_dialect_none, &dpc_dialect_dpc_v2, &dpc_dialect_dpc_v1, NULL
+};
+
+const dpc_dialect *dpc_dialect_find(const char *name)
+{
+    int i;
+
+    for (i = 0; name && dpc_dialects[i]; i++)
+        if (!strcasecmp(name, dpc_dialects[i]->name))
+            return dpc_dialects[i];
+    return NULL;
+}
+
+int dpc_dialect_serves(const dpc_dialect *d)
+{
+    return d && d->fhir_version != DPC_FHIR_NONE;
+}
+
+const char *dpc_dialect_names(apr_pool_t *p)
+{
+    const char *out = NULL;
+    int i;
+
+    /* serving dialects first, "none" last: the order the README gives */
+    for (i = 1; dpc_dialects[i]; i++)
+        out = out ? apr_pstrcat(p, out, ", ", dpc_dialects[i]->name, NULL) : dpc_dialects[i]->name;
+    return out ? apr_pstrcat(p, out, ", ", dpc_dialects[0]->name, NULL) : dpc_dialects[0]->name;
+}

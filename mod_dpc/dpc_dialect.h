@@ -1,0 +1,78 @@
+/* dpc_dialect.h: what an API dialect is, as data.
+ *
+ * A dialect (DPC v2, DPC v1, ...) is one constant descriptor: its name for
+ * DPCAPI, its FHIR version, its route table, where its token endpoint is and
+ * which grant it takes, whether keys need a proof of possession, and the
+ * words and defaults that differ between dialects.  Code asks the
+ * descriptor (`d->fhir_version == DPC_FHIR_R4`, `d->key_pop_required`)
+ * instead of comparing dialect names, so a new dialect is one new
+ * descriptor, its route rows and its handlers, and no test of "which
+ * dialect is this" can silently take another dialect's branch.
+ *
+ * The descriptors are listed, in the order DPCAPI names them, in
+ * dpc_dialects[]; dpc_dialect_none serves nothing (mod_dpc declines). */
+#ifndef DPC_DIALECT_H
+#define DPC_DIALECT_H
+
+#include <apr_pools.h>
+
+struct dpc_route;
+
+/* The FHIR release a dialect speaks; also the claims store's fhir_version. */
+typedef enum {
+    DPC_FHIR_NONE = 0,
+    DPC_FHIR_STU3 = 3,          /* 3.0.2 */
+    DPC_FHIR_R4 = 4             /* 4.0.1 */
+} dpc_fhir_version_t;
+
+/* How a client gets an access token at the dialect's token endpoint. */
+typedef enum {
+    DPC_GRANT_NONE = 0,
+    DPC_GRANT_JWT_ASSERTION,    /* SMART Backend Services: client_credentials
+                                 * with a signed JWT client assertion */
+    DPC_GRANT_CLIENT_SECRET     /* client_credentials with HTTP Basic id:secret */
+} dpc_grant_t;
+
+/* The manifest's extensions on each output file. */
+#define DPC_EXT_CHECKSUM "https://dpc.cms.gov/checksum"
+#define DPC_EXT_FILE_LENGTH "https://dpc.cms.gov/file_length"
+
+typedef struct dpc_dialect {
+    const char *name;               /* DPCAPI's argument: "dpc-v2" */
+    const char *title;              /* for people: "DPC v2" */
+    dpc_fhir_version_t fhir_version;
+    const char *fhir_release;       /* the CapabilityStatement's "4.0.1" */
+    const struct dpc_route *routes; /* ended by a NULL pattern */
+
+    /* The token endpoint: below the base ("Token/auth"), or, starting with
+     * '/', a path of its own on the host. */
+    const char *token_path;
+    dpc_grant_t grant;
+    int key_pop_required;           /* a key upload must prove possession */
+
+    /* The CapabilityStatement's id, name and title. */
+    const char *capability_id, *capability_name, *capability_title;
+    /* The manifest's extension URLs for an output file's checksum and
+     * length. */
+    const char *ext_checksum, *ext_file_length;
+    /* Access tokens issued at the token endpoint live this long. */
+    int access_token_seconds;
+} dpc_dialect;
+
+extern const dpc_dialect dpc_dialect_none;
+extern const dpc_dialect dpc_dialect_dpc_v2;
+extern const dpc_dialect dpc_dialect_dpc_v1;
+
+/* Every dialect DPCAPI knows, "none" first, ended by NULL. */
+extern const dpc_dialect *const dpc_dialects[];
+
+/* The dialect named (case-insensitive), or NULL. */
+const dpc_dialect *dpc_dialect_find(const char *name);
+
+/* Does it serve requests (is it not dpc_dialect_none)? */
+int dpc_dialect_serves(const dpc_dialect *d);
+
+/* "dpc-v2, dpc-v1, none": the names DPCAPI accepts, for error messages. */
+const char *dpc_dialect_names(apr_pool_t *p);
+
+#endif
