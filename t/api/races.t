@@ -3,7 +3,8 @@
 # is sent at once, round after round, each from its own process on a
 # connection it opened beforehand, with the start of one shifted by a few
 # milliseconds either way so that the rounds sweep the window where they
-# overlap.  Whichever wins, nothing answers 5xx; the loser hears what
+# overlap.  The export kick-off, which records a job of the Group, races
+# the Group's DELETE too.  Whichever wins, nothing answers 5xx; the loser hears what
 # happened (404 or 409, or the 422 it would get had the deletion come
 # first); and the database agrees with every answer: a write that was
 # answered 2xx is attested, one that was refused left nothing behind.
@@ -18,14 +19,14 @@ use JSON::PP;
 use LWP::UserAgent ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
-use DPC::Test qw(req json_of sql provenance);
+use DPC::Test qw(req json_of sql sql_rows provenance);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
 my $ROUNDS = 20;
 my @PAIRS = ('$add vs Group DELETE', 'PUT vs Group DELETE', '$remove vs Group DELETE',
              'POST Group vs Practitioner DELETE', '$add vs Patient DELETE',
-             'PUT vs Patient DELETE');
+             'PUT vs Patient DELETE', '$export vs Group DELETE');
 plan tests => 3 * @PAIRS;
 
 my $started = time;
@@ -150,8 +151,12 @@ sub report {
     my ($pair, $answers, $wrong) = @_;
     my $n5 = grep { $_->{code} =~ /^5|none/ } @$answers;
     my (%w, %d);
-    $w{ $answers->[$_]{code} }++ for grep { !($_ % 2) } 0 .. $#$answers;
-    $d{ $answers->[$_]{code} }++ for grep { $_ % 2 } 0 .. $#$answers;
+    for my $i (0 .. $#$answers) {
+        my $a = $answers->[$i];
+        my $when = $a->{diag} =~ /while this/ ? ' during' : $a->{diag} =~ /was written, but/
+                 ? ' after' : '';
+        ($i % 2 ? $d{ $a->{code} } : $w{ $a->{code} . $when })++;
+    }
     print STDERR "# $pair: write ", join(', ', map { "$_ x$w{$_}" } sort keys %w),
                  "; delete ", join(', ', map { "$_ x$d{$_}" } sort keys %d), "\n";
     ok t_cmp($n5, 0, "$pair: no 5xx in $ROUNDS rounds");
@@ -160,6 +165,21 @@ sub report {
     ok t_cmp(scalar @bad, 0, "$pair: every answer is 2xx, or says what happened");
     print STDERR "# $_\n" for @$wrong;
     ok t_cmp(scalar @$wrong, 0, "$pair: the database agrees with every answer");
+}
+
+# The database's view of many rounds in one query: $expr (SQL over a
+# round's id, r) for each; @$wrong gets the rounds where it is not what
+# their answers imply.  A round: [number, id, expected view, the answer].
+sub verify {
+    my ($expr, $rounds, $wrong) = @_;
+    my $ids = join ',', map { "'$_->[1]'" } @$rounds;
+    my %got = map { split /\|/, $_, 2 }
+        sql_rows("SELECT r, $expr FROM unnest(ARRAY[$ids]::uuid[]) r");
+    for (@$rounds) {
+        my ($i, $id, $want, $said) = @$_;
+        push @$wrong, "round $i: $said, but the database holds " . ($got{$id} // 'nothing')
+                      . ", not $want" if ($got{$id} // '') ne $want;
+    }
 }
 
 my $GONE = qr/no such Group|Group\/\S+ was deleted by another request/;
@@ -176,7 +196,7 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
     my ($name, $action, $make) = @$w;
     my $k = { '$add' => 1, PUT => 2, '$remove' => 3 }->{$name};
     my ($z) = new_patients(900 + $k);
-    my (@answers, @wrong);
+    my (@answers, @wrong, @rounds);
     for my $i (1 .. $ROUNDS) {
         my $n = 200 + 30 * $k + $i;              # a practitioner a round: one roster each
         my $prac = new_prac($n);
@@ -186,21 +206,20 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
         $wr->{outcome} = outcome($wr, 404 => $GONE, 409 => $GONE);
         $del->{outcome} = $del->{code} == 200 ? 'won' : "bad: DELETE answered $del->{code}";
         push @answers, $wr, $del;
-        my ($left, $attested) = split /\|/, sql(
-            "SELECT (SELECT count(*) FROM roster WHERE id = '$gid')"
-            . " + (SELECT count(*) FROM attribution WHERE roster_id = '$gid'),"
-            . " (SELECT count(*) FROM attestation WHERE roster_id = '$gid'"
-            . " AND action = '" . ($action // 'remove') . "')");
-        push @wrong, "round $i: Group/$gid or its members are still there" if $left;
-        push @wrong, "round $i: $name answered $wr->{code} but $attested attestations"
-            if $action && $attested != ($wr->{outcome} eq 'won' ? 1 : 0);
+        push @rounds, [$i, $gid, sprintf('left 0, attested %d', $action && $wr->{outcome} eq 'won'),
+                       "$name answered $wr->{code}"];
     }
+    # nothing of the Group is left; an accepted write was attested ($remove never is)
+    verify("format('left %s, attested %s', (SELECT count(*) FROM roster WHERE id = r)"
+           . ' + (SELECT count(*) FROM attribution WHERE roster_id = r),'
+           . ' (SELECT count(*) FROM attestation WHERE roster_id = r'
+           . " AND action = '" . ($action // 'remove') . "'))", \@rounds, \@wrong);
     report("$name vs Group DELETE", \@answers, \@wrong);
 }
 
 # --- the Practitioner deleted while its roster is created -------------------------------
 {
-    my (@answers, @wrong);
+    my (@answers, @wrong, @rounds);
     for my $i (1 .. $ROUNDS) {
         my $n = 100 + $i;
         my $prac = new_prac($n);
@@ -210,14 +229,13 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
         $wr->{outcome} = outcome($wr, 409 => $GONE_PRAC, 422 => $GONE_PRAC);
         $del->{outcome} = $del->{code} == 200 ? 'won' : "bad: DELETE answered $del->{code}";
         push @answers, $wr, $del;
-        my ($left, $attested) = split /\|/, sql(
-            "SELECT (SELECT count(*) FROM practitioner WHERE id = '$prac')"
-            . " + (SELECT count(*) FROM roster WHERE practitioner_id = '$prac'),"
-            . " (SELECT count(*) FROM attestation WHERE practitioner_id = '$prac')");
-        push @wrong, "round $i: Practitioner/$prac or a roster of it is still there" if $left;
-        push @wrong, "round $i: POST answered $wr->{code} but $attested attestations"
-            if $attested != ($wr->{outcome} eq 'won' ? 1 : 0);
+        push @rounds, [$i, $prac, sprintf('left 0, attested %d', $wr->{outcome} eq 'won'),
+                       "POST answered $wr->{code}"];
     }
+    # neither the practitioner nor a roster of it is left; an accepted create was attested
+    verify("format('left %s, attested %s', (SELECT count(*) FROM practitioner WHERE id = r)"
+           . ' + (SELECT count(*) FROM roster WHERE practitioner_id = r),'
+           . ' (SELECT count(*) FROM attestation WHERE practitioner_id = r))', \@rounds, \@wrong);
     report('POST Group vs Practitioner DELETE', \@answers, \@wrong);
 }
 
@@ -263,5 +281,26 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
         $attests = $attested;
     }
     report("$name vs Patient DELETE", \@answers, \@wrong);
+}
+# --- the Group deleted while its export is kicked off ---------------------------------------
+{
+    my (@answers, @wrong, @rounds);
+    for my $i (1 .. $ROUNDS) {
+        my $n = 400 + $i;
+        my $prac = new_prac($n);
+        my $gid = new_group($n, $prac, $y);
+        my ($wr, $del) = race(shift_of($i), rq(GET => "/api/v2/Group/$gid/\$export", undef,
+                                               Prefer => 'respond-async'),
+                              rq(DELETE => "/api/v2/Group/$gid"));
+        $wr->{outcome} = outcome($wr, 404 => $GONE);
+        $del->{outcome} = $del->{code} == 200 ? 'won' : "bad: DELETE answered $del->{code}";
+        push @answers, $wr, $del;
+        push @rounds, [$i, $gid, sprintf('jobs %d', $wr->{code} == 202),
+                       "\$export answered $wr->{code}"];
+    }
+    # a job was recorded exactly when the kick-off was accepted
+    verify(q{format('jobs %s', (SELECT count(*) FROM export_job WHERE request_url LIKE '%' || r || '%'))},
+           \@rounds, \@wrong);
+    report('$export vs Group DELETE', \@answers, \@wrong);
 }
 printf STDERR "# %d rounds in %.1f s\n", $ROUNDS * @PAIRS, time - $started;
