@@ -27,7 +27,7 @@ my $ROUNDS = 20;
 my @PAIRS = ('$add vs Group DELETE', 'PUT vs Group DELETE', '$remove vs Group DELETE',
              'POST Group vs Practitioner DELETE', '$add vs Patient DELETE',
              'PUT vs Patient DELETE', '$export vs Group DELETE');
-plan tests => 3 * @PAIRS;
+plan tests => 3 * @PAIRS + 2;
 
 my $started = time;
 my $dir = tempdir(CLEANUP => 1);
@@ -306,5 +306,47 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
            . q{ WHERE request_url LIKE '%' || r || '%'))},
            \@rounds, \@wrong);
     report('$export vs Group DELETE', \@answers, \@wrong);
+}
+# --- a deadlock with another writer ------------------------------------------------------
+# Another transaction holds a membership row that an $add re-attests, and
+# once the $add waits for it, changes the member's MBI, which must wait for
+# the $add's hold on that patient: a deadlock.  PostgreSQL breaks it by
+# failing the $add (it waited first, so its deadlock check runs first),
+# which answers 409 and leaves nothing behind.
+{
+    my $prac = new_prac(7);
+    my ($x) = new_patients(950);
+    my $gid = new_group(7, $prac, $x);
+    my $before = sql("SELECT count(*) FROM attestation WHERE roster_id = '$gid'");
+    open(my $tx, '|-', 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB})
+        or die "psql: $!";
+    $tx->autoflush(1);
+    print $tx "BEGIN; UPDATE attribution SET removed_at = now()"
+              . " WHERE roster_id = '$gid' AND patient_id = '$x';\n";
+    my $holds = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
+        . " WHERE state = 'idle in transaction' AND query LIKE 'UPDATE attribution%'") });
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        close $rd;
+        my ($a) = race(0, rq(POST => "/api/v2/Group/$gid/\$add", group(npi(7), $x),
+                             'X-Provenance' => provenance($org->{id}, $prac)));
+        print $wr "$a->{code}\n$a->{diag}";
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    my $waits = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
+        . " WHERE wait_event_type = 'Lock' AND query LIKE '%dpc_roster_write%'") });
+    print $tx "UPDATE patient SET mbi = '" . mbi(951) . "' WHERE id = '$x'; COMMIT;\n";
+    close $tx;
+    my ($code, $diag) = split /\n/, do { local $/; <$rd> } // '', 2;
+    waitpid($pid, 0);
+    ok t_cmp(($holds && $waits ? 'waits' : 'never waited') . " $code " . ($diag // ''),
+             qr/^waits 409 .*at the same time: nothing was written; try again/,
+             'an $add that loses a deadlock: 409, try again');
+    ok t_cmp(sql("SELECT count(*) - $before FROM attestation WHERE roster_id = '$gid'") . ' '
+             . sql("SELECT removed_at IS NOT NULL FROM attribution WHERE patient_id = '$x'"),
+             '0 t', 'and nothing of it was written; the other transaction was');
 }
 printf STDERR "# %d rounds in %.1f s\n", $ROUNDS * @PAIRS, time - $started;
