@@ -51,9 +51,10 @@ static int group_not_found(request_rec *r)
 }
 
 /* The roster as the dialect shows it, or NULL (not found, or database
- * trouble: *status tells which and was sent). */
+ * trouble: *status tells which and was sent).  Not found is 404, or, with
+ * `gone` (a roster this request has just written), 409 saying so. */
 static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who,
-                          const char *id, int *status)
+                          const char *id, const char *gone, int *status)
 {
     const char *args[2];
     apr_dbd_results_t *res;
@@ -69,7 +70,8 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
         return NULL;
     }
     if (!(row = dpc_db_row(r, db, res, 0))) {
-        *status = group_not_found(r);
+        *status = gone ? dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DELETED, gone)
+                       : group_not_found(r);
         return NULL;
     }
     memset(&g, 0, sizeof(g));
@@ -105,7 +107,7 @@ static int op_read(request_rec *r, const dpc_principal *who, const char *id)
         return group_not_found(r);
     if (!(db = dpc_db(r)))
         return dpc_send_db_error(r);
-    if (!(g = load_group(r, db, who, id, &status)))
+    if (!(g = load_group(r, db, who, id, NULL, &status)))
         return status;
     return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON, g);
 }
@@ -165,7 +167,7 @@ static int op_search(request_rec *r, const dpc_principal *who)
     entries = dpc_json_pool(r->pool, json_array());
     for (i = 0; i < n; i++) {
         const char *id = dpc_db_col(r, db, dpc_db_row(r, db, res, i), 0);
-        json_t *g = load_group(r, db, who, id, &status);
+        json_t *g = load_group(r, db, who, id, NULL, &status);
 
         if (!g)
             return status;
@@ -261,13 +263,63 @@ static const char *members_json(request_rec *r, const dpc_roster *ro)
     return dpc_json_pdump_decref(r->pool, a);
 }
 
+/* The write as the client named it, for messages. */
+static const char *verb(const roster_write *w)
+{
+    static const char *const verbs[][2] = {
+        { "create", "POST" }, { "add", "$add" }, { "replace", "PUT" }, { "remove", "$remove" }
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (!strcmp(w->action, verbs[i][0]))
+            return verbs[i][1];
+    return w->action;
+}
+
+/* "A, B, C" from a JSON array of strings. */
+static const char *joined(apr_pool_t *p, json_t *a)
+{
+    const char *s = "";
+    size_t i;
+
+    for (i = 0; i < json_array_size(a); i++)
+        s = apr_pstrcat(p, s, i ? ", " : "", json_string_value(json_array_get(a, i)), NULL);
+    return s;
+}
+
+/* Refusals of a write that raced a DELETE or another writer (see
+ * sql/009_roster_locks.sql), or DECLINED when e is none of them. */
+static int lost_race(request_rec *r, const char *e, json_t *res, const roster_write *w)
+{
+    if (!strcmp(e, "gone"))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_DELETED,
+                           apr_psprintf(r->pool, "Group/%s was deleted by another request "
+                                        "while this %s was being written: nothing was "
+                                        "written", w->roster_id, verb(w)));
+    if (!strcmp(e, "deleted"))
+        return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DELETED,
+                           apr_psprintf(r->pool, "deleted by another request while this %s "
+                                        "was being written: %s; nothing was written",
+                                        verb(w), joined(r->pool,
+                                                        json_object_get(res, "deleted"))));
+    if (!strcmp(e, "conflict"))
+        return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_CONFLICT,
+                           "another request changed this roster, its practitioner or its "
+                           "patients at the same time: nothing was written; try again");
+    return DECLINED;
+}
+
 /* What the database refused, as the client should hear it. */
 static int refused(request_rec *r, json_t *res, const roster_write *w)
 {
     const char *e = dpc_jstr(res, "error");
+    int status;
 
     if (!strcmp(e, "not_found"))
         return group_not_found(r);
+    if ((status = lost_race(r, e, res, w)) != DECLINED)
+        return status;
     if (!strcmp(e, "no_practitioner"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_NOT_FOUND,
                            apr_psprintf(r->pool, "no Practitioner of your organization has "
@@ -347,7 +399,9 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00152)
                   "organization %s: roster %s %s with %d members", who->org_id, id,
                   action, w.roster->n);
-    if (!(g = load_group(r, db, who, id, &status)))
+    if (!(g = load_group(r, db, who, id, apr_psprintf(r->pool, "Group/%s: the %s was "
+                         "written, but another request deleted the Group before it could "
+                         "be read back", id, verb(&w)), &status)))
         return status;
     if (!strcmp(action, "create"))
         apr_table_setn(r->headers_out, "Location",
