@@ -142,6 +142,21 @@ static int session_ended(ap_dbd_t *db, int rv)
                || strstr(e, "no connection to the server"));
 }
 
+/* Did PostgreSQL roll the statement back to let a concurrent one through
+ * (deadlock_detected 40P01, serialization_failure 40001)?  Every statement
+ * of the glue is a transaction of its own, so nothing of it stayed and it
+ * may run again, once the other has had a moment to finish: run at once,
+ * it takes its first lock again before the other wakes up, and deadlocks
+ * with it again.  (The pgsql driver gives the message, not the SQLSTATE.) */
+#define CONFLICT_PAUSE_MS 20
+
+static int conflicted(ap_dbd_t *db, int rv)
+{
+    const char *e = apr_dbd_error(db->driver, db->handle, rv);
+
+    return e && (strstr(e, "deadlock detected") || strstr(e, "could not serialize access"));
+}
+
 /* After a failure: repair what can be repaired and say whether to run the
  * statement once more.  A lost prepared statement is prepared again; an
  * ended session is reconnected (mod_dbd's check resets the connection) and
@@ -149,6 +164,13 @@ static int session_ended(ap_dbd_t *db, int rv)
  * pooled connection a failed request. */
 static int retry(request_rec *r, ap_dbd_t *db, int rv)
 {
+    if (conflicted(db, rv)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(00157)
+                      "statement rolled back for a concurrent one (%s): running it again",
+                      apr_dbd_error(db->driver, db->handle, rv));
+        apr_sleep(apr_time_from_msec(CONFLICT_PAUSE_MS));
+        return 1;
+    }
     if (lost_statement(db, rv))
         return !reprepare(r, db);
     if (session_ended(db, rv)) {
@@ -161,14 +183,18 @@ static int retry(request_rec *r, ap_dbd_t *db, int rv)
     return 0;
 }
 
-/* Why a statement failed: the connection went away (503, worth retrying)
- * or the statement itself (500). */
-static void note_failure(request_rec *r, ap_dbd_t *db)
+/* Why a statement failed: the connection went away (503, worth retrying),
+ * it lost to concurrent statements twice (409: nothing was written, try
+ * again), or the statement itself failed (500).  The log level to report
+ * it at: a lost race is no fault of the server's. */
+static int note_failure(request_rec *r, ap_dbd_t *db, int rv)
 {
     PGconn *c = apr_dbd_native_handle(db->driver, db->handle);
+    int conflict = conflicted(db, rv);
 
-    apr_table_setn(r->notes, "dpc-db-failed",
-                   c && PQstatus(c) == CONNECTION_OK ? "statement" : "connection");
+    apr_table_setn(r->notes, "dpc-db-failed", conflict ? "conflict"
+                   : c && PQstatus(c) == CONNECTION_OK ? "statement" : "connection");
+    return conflict ? APLOG_INFO : APLOG_ERR;
 }
 
 static apr_dbd_prepared_t *stmt(request_rec *r, ap_dbd_t *db, const char *label)
@@ -195,8 +221,7 @@ int dpc_db_select(request_rec *r, ap_dbd_t *db, const char *label,
     if (rv && retry(r, db, rv) && (st = stmt(r, db, label)))
         rv = apr_dbd_pselect(db->driver, r->pool, db->handle, res, st, 1, nargs, args);
     if (rv) {
-        note_failure(r, db);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00122)
+        ap_log_rerror(APLOG_MARK, note_failure(r, db, rv), 0, r, DPCLOGNO(00122)
                       "query %s failed: %s", label, apr_dbd_error(db->driver, db->handle, rv));
         return -1;
     }
@@ -216,8 +241,7 @@ int dpc_db_query(request_rec *r, ap_dbd_t *db, const char *label, int *nrows,
     if (rv && retry(r, db, rv) && (st = stmt(r, db, label)))
         rv = apr_dbd_pquery(db->driver, r->pool, db->handle, nrows, st, nargs, args);
     if (rv) {
-        note_failure(r, db);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00123)
+        ap_log_rerror(APLOG_MARK, note_failure(r, db, rv), 0, r, DPCLOGNO(00123)
                       "statement %s failed: %s", label,
                       apr_dbd_error(db->driver, db->handle, rv));
         return -1;

@@ -96,6 +96,10 @@ int dpc_send_db_error(request_rec *r)
     if (why && !strcmp(why, "statement"))
         return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
                            "the request failed in the database (see the server's log)");
+    if (why && !strcmp(why, "conflict"))
+        return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_CONFLICT,
+                           "the request collided with concurrent changes to the same "
+                           "records and was rolled back: nothing was written; try again");
     apr_table_setn(r->headers_out, "Retry-After", "5");
     return dpc_send_oo(r, HTTP_SERVICE_UNAVAILABLE, DPC_ISSUE_TRANSIENT,
                        "the database is not available; try again shortly");

@@ -150,7 +150,10 @@ BEGIN
         RETURN v_refused;
     END IF;
 
-    -- write: unknown MBIs become patients (DPC v2), then the roster
+    -- write: unknown MBIs become patients (DPC v2), then the roster.  One
+    -- that another request registered meanwhile is taken as it is (the
+    -- no-op update returns and locks its row; DO NOTHING would return
+    -- nothing, and the member would silently be left out).
     IF cardinality(v_new_mbis) > 0 THEN
         WITH ins AS (
             INSERT INTO patient (org_id, mbi, resource)
@@ -158,9 +161,10 @@ BEGIN
                    json_build_array(json_build_object('system',
                    'http://hl7.org/fhir/sid/us-mbi', 'value', mbi)))::text
               FROM unnest(v_new_mbis) mbi
-            ON CONFLICT (org_id, mbi) DO NOTHING
-            RETURNING id)
-        SELECT v_known || coalesce(array_agg(id), '{}'), count(*) INTO v_known, v_registered
+            ON CONFLICT (org_id, mbi) DO UPDATE SET mbi = excluded.mbi
+            RETURNING id, xmax = 0 AS inserted)
+        SELECT v_known || coalesce(array_agg(id), '{}'), count(*) FILTER (WHERE inserted)
+          INTO v_known, v_registered
           FROM ins;
     END IF;
     IF p_action = 'create' THEN

@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of oo_code sql wait_for provenance);
 use DPC::JWT qw(gen_keys b64url);
 use DPC::Org;
 
-plan tests => 24;
+plan tests => 25;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, b1 => 'ec');
@@ -122,6 +122,12 @@ ok t_cmp($fails, 0, 'rosters racing to register the same MBIs all succeed');
 print STDERR "# $_" for -f "$dir/race.log" ? do { open(my $fh, '<', "$dir/race.log"); <$fh> } : ();
 ok t_cmp(sql("SELECT count(*) FROM patient WHERE org_id = '$a->{id}' AND mbi LIKE '1EG9TE_MK50'"), 5,
          'each MBI registered once');
+# and both rosters hold it: the one that lost the race to register it takes
+# the other's row, it is not silently left out
+ok t_cmp(sql("SELECT count(*) FROM attribution t JOIN patient p ON p.id = t.patient_id"
+             . " WHERE p.org_id = '$a->{id}' AND p.mbi LIKE '1EG9TE_MK50'"
+             . " AND t.roster_id IN ('$gid[0]', '$gid[1]')"), 10,
+         'each racing roster holds each MBI it was sent');
 
 # --- a revocation that commits after a later one is still seen ---------------------------
 my $t1 = $a->new_client_token;
