@@ -59,7 +59,8 @@ sub sql_rows {
     return @rows;
 }
 
-# Run a command; returns (exit status, stdout, stderr).
+# Run a command; returns (exit status, stdout, stderr).  A command that
+# dies on a signal (a crash) fails the test file there and then.
 sub run {
     my (@cmd) = @_;
     my $pid = IPC::Open3::open3(my $in, my $out, my $err = Symbol::gensym(), @cmd);
@@ -67,7 +68,9 @@ sub run {
     my $o = do { local $/; <$out> } // '';
     my $e = do { local $/; <$err> } // '';
     waitpid($pid, 0);
-    return ($? >> 8, $o, $e);
+    my $st = $?;
+    die "@cmd: died on signal " . ($st & 127) . "\n$e" if $st & 127;
+    return ($st >> 8, $o, $e);
 }
 
 # Run the admin tool against the test database.
