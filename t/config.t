@@ -58,13 +58,14 @@ CONF
         . "DBDParams \"$ENV{DPC_TEST_DB}\"\n" if $with_dbd;
     print $fh "LoadModule dpc_module $ENV{DPC_TEST_MODULE}\n$conf";
     close $fh;
-    # In the foreground, so that a refusal is the process ending; one that
-    # is still running after 10 s started, and is stopped.
+    # The httpd the suite runs (under the sanitizers, with their runtime
+    # preloaded), in the foreground, so that a refusal is the process
+    # ending; one that is still running after 10 s started, and is stopped.
     my $pid = fork // die "fork: $!";
     if (!$pid) {
         open(STDOUT, '>', "$dir/out-$n.log");
         open(STDERR, '>&', \*STDOUT);
-        exec('/usr/sbin/apache2', '-f', $file, '-DFOREGROUND') or exit 127;
+        exec(Apache::Test::vars('httpd'), '-f', $file, '-DFOREGROUND') or exit 127;
     }
     my $ended = wait_for(10, sub { waitpid($pid, WNOHANG) == $pid });
     if (!$ended) {
