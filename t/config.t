@@ -6,12 +6,22 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
+use IO::Socket::INET ();
 use POSIX qw(WNOHANG);
 use DPC::Test qw(wait_for);
 
 my $dir = tempdir(CLEANUP => 1);
 my $mods = $ENV{DPC_TEST_MODULES};
-my $port = 20000 + $$ % 20000;
+
+# A port that nothing uses now, as the system picks it: a port that another
+# run happens to hold would make httpd refuse for the wrong reason.
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', ReuseAddr => 1) or die "socket: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
 
 my @cases = (
     [ 'mod_dbd missing', "DPCTokenSecretFile $ENV{DPC_TEST_SECRET}\nDPCWorkers 0\n"
@@ -41,7 +51,7 @@ plan tests => 2 * @cases;
 
 for my $c (@cases) {
     my ($name, $conf, $expect, $with_dbd) = @$c;
-    my $n = $port++;
+    my $n = free_port();
     my $file = "$dir/httpd-$n.conf";
     open(my $fh, '>', $file) or die "$file: $!";
     print $fh <<"CONF";
@@ -75,5 +85,6 @@ CONF
     my $said = join '', map { -f $_ ? do { local (@ARGV, $/) = ($_); <> } : '' }
         "$dir/out-$n.log", "$dir/error-$n.log";
     ok t_cmp($ended ? 'refused' : 'started', 'refused', "$name: httpd does not start");
-    ok t_cmp($said, $expect, "$name: and says why");
+    ok t_cmp($said, $expect, "$name: and says why")
+        or print STDERR "# $name: httpd said instead:\n", map { "#   $_\n" } split /\n/, $said;
 }
