@@ -6,12 +6,22 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
+use IO::Socket::INET ();
 use POSIX qw(WNOHANG);
 use DPC::Test qw(wait_for);
 
 my $dir = tempdir(CLEANUP => 1);
 my $mods = $ENV{DPC_TEST_MODULES};
-my $port = 20000 + $$ % 20000;
+
+# A port that nothing uses now, as the system picks it: a port that another
+# run happens to hold would make httpd refuse for the wrong reason.
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', ReuseAddr => 1) or die "socket: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
 
 my @cases = (
     [ 'mod_dbd missing', "DPCTokenSecretFile $ENV{DPC_TEST_SECRET}\nDPCWorkers 0\n"
@@ -41,7 +51,7 @@ plan tests => 2 * @cases;
 
 for my $c (@cases) {
     my ($name, $conf, $expect, $with_dbd) = @$c;
-    my $n = $port++;
+    my $n = free_port();
     my $file = "$dir/httpd-$n.conf";
     open(my $fh, '>', $file) or die "$file: $!";
     print $fh <<"CONF";
@@ -58,13 +68,14 @@ CONF
         . "DBDParams \"$ENV{DPC_TEST_DB}\"\n" if $with_dbd;
     print $fh "LoadModule dpc_module $ENV{DPC_TEST_MODULE}\n$conf";
     close $fh;
-    # In the foreground, so that a refusal is the process ending; one that
-    # is still running after 10 s started, and is stopped.
+    # The httpd the suite runs (under the sanitizers, with their runtime
+    # preloaded), in the foreground, so that a refusal is the process
+    # ending; one that is still running after 10 s started, and is stopped.
     my $pid = fork // die "fork: $!";
     if (!$pid) {
         open(STDOUT, '>', "$dir/out-$n.log");
         open(STDERR, '>&', \*STDOUT);
-        exec('/usr/sbin/apache2', '-f', $file, '-DFOREGROUND') or exit 127;
+        exec(Apache::Test::vars('httpd'), '-f', $file, '-DFOREGROUND') or exit 127;
     }
     my $ended = wait_for(10, sub { waitpid($pid, WNOHANG) == $pid });
     if (!$ended) {
@@ -74,5 +85,6 @@ CONF
     my $said = join '', map { -f $_ ? do { local (@ARGV, $/) = ($_); <> } : '' }
         "$dir/out-$n.log", "$dir/error-$n.log";
     ok t_cmp($ended ? 'refused' : 'started', 'refused', "$name: httpd does not start");
-    ok t_cmp($said, $expect, "$name: and says why");
+    ok t_cmp($said, $expect, "$name: and says why")
+        or print STDERR "# $name: httpd said instead:\n", map { "#   $_\n" } split /\n/, $said;
 }

@@ -59,7 +59,8 @@ sub sql_rows {
     return @rows;
 }
 
-# Run a command; returns (exit status, stdout, stderr).
+# Run a command; returns (exit status, stdout, stderr).  A command that
+# dies on a signal (a crash) fails the test file there and then.
 sub run {
     my (@cmd) = @_;
     my $pid = IPC::Open3::open3(my $in, my $out, my $err = Symbol::gensym(), @cmd);
@@ -67,7 +68,22 @@ sub run {
     my $o = do { local $/; <$out> } // '';
     my $e = do { local $/; <$err> } // '';
     waitpid($pid, 0);
-    return ($? >> 8, $o, $e);
+    my $st = $?;
+    _keep_sanitizer_report($pid, \@cmd, $e);
+    die "@cmd: died on signal " . ($st & 127) . "\n$e" if $st & 127;
+    return ($st >> 8, $o, $e);
+}
+
+# Under the sanitizers (DPC_TEST_SANITIZE=1 build/test), an
+# UndefinedBehaviorSanitizer report comes on the program's stderr, which
+# the tests read: keep a copy where build/test looks for reports.
+sub _keep_sanitizer_report {
+    my ($pid, $cmd, $e) = @_;
+    my $dir = $ENV{DPC_TEST_SANITIZER_REPORTS} or return;
+    return unless $e =~ /runtime error:|Sanitizer/;
+    open(my $fh, '>', "$dir/stderr.$pid") or die "$dir/stderr.$pid: $!";
+    print $fh "@$cmd\n$e";
+    close $fh;
 }
 
 # Run the admin tool against the test database.
