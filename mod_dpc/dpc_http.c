@@ -1488,6 +1488,23 @@ static const char *ext_value(const json_t *f, const char *url, json_t **num)
     return NULL;
 }
 
+/* A file_length value: a whole number of bytes that fits an apr_off_t,
+ * else -1 (unknown).  A decimal such as 1e300 must not reach the cast,
+ * whose result would be undefined. */
+static apr_off_t manifest_length(const json_t *num)
+{
+    double d;
+
+    if (json_is_integer(num))
+        return json_integer_value(num) >= 0 ? (apr_off_t)json_integer_value(num) : -1;
+    if (!json_is_real(num))
+        return -1;
+    d = json_real_value(num);
+    /* 2^63 is exact as a double; anything below it converts */
+    return d >= 0 && d < 9223372036854775808.0 && d == (double)(apr_int64_t)d
+        ? (apr_off_t)d : -1;
+}
+
 /* Add the entries of one of the manifest's arrays ("output" or "error":
  * both are files to fetch and verify the same way). */
 static int manifest_list(apr_pool_t *p, const json_t *m, const char *key,
@@ -1522,8 +1539,7 @@ static int manifest_list(apr_pool_t *p, const json_t *m, const char *key,
         if (sum && !strncmp(sum, "sha256:", 7))
             f->sha256 = apr_pstrdup(p, sum + 7);
         ext_value(o, "https://dpc.cms.gov/file_length", &num);
-        f->length = json_is_number(num) && json_number_value(num) >= 0
-            ? (apr_off_t)json_number_value(num) : -1;
+        f->length = manifest_length(num);
     }
     return 0;
 }

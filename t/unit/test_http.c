@@ -292,6 +292,37 @@ START_TEST(manifest_bad)
 }
 END_TEST
 
+/* Found by fuzzing: a file_length of 1e300 was cast to apr_off_t, which is
+ * undefined behaviour (UBSan: "outside the range of representable values").
+ * Lengths that are not a whole number of bytes fitting apr_off_t are unknown. */
+static apr_off_t manifest_length_of(const char *value)
+{
+    const char *body = apr_psprintf(pool, "{\"output\":[{\"url\":\"" MF_URL "a\","
+                                    "\"extension\":[{\"url\":\"" MF_LEN "\","
+                                    "\"valueDecimal\":%s}]}]}", value);
+    apr_array_header_t *files;
+    const char *err = NULL;
+    json_t *m;
+
+    ck_assert_ptr_nonnull(m = dpc_manifest_load(pool, body, strlen(body), &err));
+    ck_assert_int_eq(dpc_manifest_files(pool, m, &files, &err), 0);
+    return APR_ARRAY_IDX(files, 0, dpc_manifest_file_t).length;
+}
+
+START_TEST(manifest_length_range)
+{
+    ck_assert_int_eq(manifest_length_of("1e300"), -1);
+    ck_assert_int_eq(manifest_length_of("-1e300"), -1);
+    ck_assert_int_eq(manifest_length_of("9223372036854775808.0"), -1);
+    ck_assert_int_eq(manifest_length_of("12.5"), -1);
+    ck_assert_int_eq(manifest_length_of("-3"), -1);
+    ck_assert_int_eq(manifest_length_of("\"12\""), -1);
+    ck_assert_int_eq(manifest_length_of("1234.0"), 1234);
+    ck_assert_int_eq(manifest_length_of("9223372036854775807"), APR_INT64_MAX);
+    ck_assert_int_eq(manifest_length_of("0"), 0);
+}
+END_TEST
+
 /* ====================================================================== */
 /* the response parser                                                      */
 
@@ -1379,6 +1410,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, content_range);
     tcase_add_test(tc, manifest_files);
     tcase_add_test(tc, manifest_bad);
+    tcase_add_test(tc, manifest_length_range);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parser");
