@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "dpc_b64.h"
-#include "dpc_dialect.h"
 #include "dpc_fhir.h"
 #include "dpc_http.h"
 #include "dpc_jwt.h"
@@ -864,7 +863,6 @@ static int poll_job(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
     apr_pool_t *iter;
     apr_int64_t delay;
     progress_t pg;
-    json_error_t jerr;
     json_t *m;
     int rc = EXIT_OK;
 
@@ -897,11 +895,8 @@ static int poll_job(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
         }
         end_progress(&pg);
         if (resp.status == 200) {
-            m = dpc_json_pool(p, json_loadb(resp.body, resp.body_len, 0, &jerr));
-            if (!json_is_object(m) || !json_is_array(json_object_get(m, "output")))
-                rc = fail(EXIT_FAIL, "export status GET %s: the manifest is not "
-                          "a JSON object with an output array%s%s", job,
-                          m ? "" : ": ", m ? "" : jerr.text);
+            if (!(m = dpc_manifest_load(p, resp.body, resp.body_len, &err)))
+                rc = fail(EXIT_FAIL, "export status GET %s: %s", job, err);
             else
                 *manifest = m;
             break;
@@ -929,89 +924,29 @@ typedef struct {
     apr_off_t bytes;
 } xfile_t;
 
-static const char *ext_value(json_t *f, const char *url, json_t **num)
-{
-    json_t *e;
-    size_t i;
-
-    json_array_foreach(json_object_get(f, "extension"), i, e) {
-        if (!json_is_string(json_object_get(e, "url"))
-            || strcmp(json_string_value(json_object_get(e, "url")), url))
-            continue;
-        if (num)
-            *num = json_object_get(e, "valueDecimal");
-        return json_string_value(json_object_get(e, "valueString"));
-    }
-    if (num)
-        *num = NULL;
-    return NULL;
-}
-
-/* A file name from the last segment of a URL's path: letters, digits and
- * "._-", not starting with a dot, so it stays inside DIR. */
-static const char *file_name(apr_pool_t *p, const char *url)
-{
-    dpc_url_t u;
-    const char *err, *s, *e, *c;
-
-    if (dpc_url_parse(p, url, &u, &err))
-        return NULL;
-    e = u.path + strcspn(u.path, "?");
-    for (s = e; s > u.path && s[-1] != '/'; s--)
-        ;
-    if (s == e || *s == '.')
-        return NULL;
-    for (c = s; c < e; c++)
-        if (!apr_isalnum(*c) && *c != '.' && *c != '_' && *c != '-')
-            return NULL;
-    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
-}
-
-/* Add the entries of one of the manifest's arrays ("output" or "error":
- * both are files to fetch and verify the same way). */
-static int manifest_list(apr_pool_t *p, json_t *m, const char *key,
-                         apr_array_header_t *files)
-{
-    json_t *o, *num;
-    const char *sum;
-    xfile_t *f;
-    size_t i;
-    int j;
-
-    json_array_foreach(json_object_get(m, key), i, o) {
-        f = apr_array_push(files);
-        memset(f, 0, sizeof(*f));
-        f->is_error = !strcmp(key, "error");
-        if (!json_is_string(json_object_get(o, "url")))
-            return fail(EXIT_FAIL, "manifest: %s %lu has no url", key,
-                        (unsigned long)i);
-        f->url = apr_pstrdup(p, json_string_value(json_object_get(o, "url")));
-        if (!(f->name = file_name(p, f->url)))
-            return fail(EXIT_FAIL, "manifest: no usable file name in %s", f->url);
-        for (j = 0; j < files->nelts - 1; j++)
-            if (!strcmp(APR_ARRAY_IDX(files, j, xfile_t).name, f->name))
-                return fail(EXIT_FAIL, "manifest: two files named %s", f->name);
-        f->count = json_integer_value(json_object_get(o, "count"));
-        sum = ext_value(o, DPC_EXT_CHECKSUM, NULL);
-        if (sum && !strncmp(sum, "sha256:", 7))
-            f->sha256 = apr_pstrdup(p, sum + 7);
-        ext_value(o, DPC_EXT_FILE_LENGTH, &num);
-        f->length = json_is_number(num) && json_number_value(num) >= 0
-            ? (apr_off_t)json_number_value(num) : -1;
-    }
-    return EXIT_OK;
-}
-
-/* Every file the manifest lists: the data, then the error files (the
- * OperationOutcomes of what could not be exported, and why). */
+/* Every file the manifest lists (dpc_manifest_files), with room for the
+ * download's results. */
 static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
 {
-    apr_array_header_t *files = apr_array_make(p, 8, sizeof(xfile_t));
-    int rc;
+    apr_array_header_t *listed, *files;
+    const char *err;
+    int i;
 
-    if ((rc = manifest_list(p, m, "output", files))
-        || (rc = manifest_list(p, m, "error", files)))
-        return rc;
+    if (dpc_manifest_files(p, m, &listed, &err))
+        return fail(EXIT_FAIL, "%s", err);
+    files = apr_array_make(p, listed->nelts, sizeof(xfile_t));
+    for (i = 0; i < listed->nelts; i++) {
+        const dpc_manifest_file_t *l = &APR_ARRAY_IDX(listed, i, dpc_manifest_file_t);
+        xfile_t *f = apr_array_push(files);
+
+        memset(f, 0, sizeof(*f));
+        f->url = l->url;
+        f->name = l->name;
+        f->sha256 = l->sha256;
+        f->length = l->length;
+        f->count = l->count;
+        f->is_error = l->is_error;
+    }
     *out = files;
     return EXIT_OK;
 }

@@ -8,7 +8,9 @@
  */
 #include "dpc_http.h"
 #include "dpc_b64.h"
+#include "dpc_fhir.h"           /* dpc_json_pool */
 #include "dpc_log.h"
+#include "dpc_dialect.h"        /* DPC_EXT_* */
 #include "dpc_pkey.h"           /* dpc_ossl_errmsg */
 
 #include <arpa/inet.h>
@@ -1432,4 +1434,124 @@ dpc_http_err_e dpc_http_request(apr_pool_t *p, dpc_http_client_t *client,
                       &retryable, errmsg);
     }
     return rv;
+}
+
+/* ---- the bulk data manifest ---- */
+
+json_t *dpc_manifest_load(apr_pool_t *p, const char *body, apr_size_t len,
+                          const char **errmsg)
+{
+    json_error_t jerr;
+    json_t *m = dpc_json_pool(p, json_loadb(body, len, 0, &jerr));
+
+    if (json_is_object(m) && json_is_array(json_object_get(m, "output")))
+        return m;
+    *errmsg = apr_pstrcat(p, "the manifest is not a JSON object with an output array",
+                          m ? "" : ": ", m ? "" : jerr.text, NULL);
+    return NULL;
+}
+
+const char *dpc_manifest_file_name(apr_pool_t *p, const char *url)
+{
+    dpc_url_t u;
+    const char *err, *s, *e, *c;
+
+    if (dpc_url_parse(p, url, &u, &err))
+        return NULL;
+    e = u.path + strcspn(u.path, "?");
+    for (s = e; s > u.path && s[-1] != '/'; s--)
+        ;
+    if (s == e || *s == '.')
+        return NULL;
+    for (c = s; c < e; c++)
+        if (!apr_isalnum(*c) && *c != '.' && *c != '_' && *c != '-')
+            return NULL;
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
+/* The value of f's extension with this url: valueString, and valueDecimal
+ * into *num when num is not NULL. */
+static const char *ext_value(const json_t *f, const char *url, json_t **num)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(f, "extension"), i, e) {
+        if (!json_is_string(json_object_get(e, "url"))
+            || strcmp(json_string_value(json_object_get(e, "url")), url))
+            continue;
+        if (num)
+            *num = json_object_get(e, "valueDecimal");
+        return json_string_value(json_object_get(e, "valueString"));
+    }
+    if (num)
+        *num = NULL;
+    return NULL;
+}
+
+/* A file_length value: a whole number of bytes that fits an apr_off_t,
+ * else -1 (unknown).  A decimal such as 1e300 must not reach the cast,
+ * whose result would be undefined. */
+static apr_off_t manifest_length(const json_t *num)
+{
+    double d;
+
+    if (json_is_integer(num))
+        return json_integer_value(num) >= 0 ? (apr_off_t)json_integer_value(num) : -1;
+    if (!json_is_real(num))
+        return -1;
+    d = json_real_value(num);
+    /* 2^63 is exact as a double; anything below it converts */
+    return d >= 0 && d < 9223372036854775808.0 && d == (double)(apr_int64_t)d
+        ? (apr_off_t)d : -1;
+}
+
+/* Add the entries of one of the manifest's arrays ("output" or "error":
+ * both are files to fetch and verify the same way). */
+static int manifest_list(apr_pool_t *p, const json_t *m, const char *key,
+                         apr_array_header_t *files, const char **errmsg)
+{
+    dpc_manifest_file_t *f;
+    json_t *o, *num;
+    const char *sum;
+    size_t i;
+    int j;
+
+    json_array_foreach(json_object_get(m, key), i, o) {
+        f = apr_array_push(files);
+        memset(f, 0, sizeof(*f));
+        f->is_error = !strcmp(key, "error");
+        if (!json_is_string(json_object_get(o, "url"))) {
+            *errmsg = apr_psprintf(p, "manifest: %s %lu has no url", key, (unsigned long)i);
+            return -1;
+        }
+        f->url = apr_pstrdup(p, json_string_value(json_object_get(o, "url")));
+        if (!(f->name = dpc_manifest_file_name(p, f->url))) {
+            *errmsg = apr_psprintf(p, "manifest: no usable file name in %s", f->url);
+            return -1;
+        }
+        for (j = 0; j < files->nelts - 1; j++)
+            if (!strcmp(APR_ARRAY_IDX(files, j, dpc_manifest_file_t).name, f->name)) {
+                *errmsg = apr_psprintf(p, "manifest: two files named %s", f->name);
+                return -1;
+            }
+        f->count = json_integer_value(json_object_get(o, "count"));
+        sum = ext_value(o, DPC_EXT_CHECKSUM, NULL);
+        if (sum && !strncmp(sum, "sha256:", 7))
+            f->sha256 = apr_pstrdup(p, sum + 7);
+        ext_value(o, DPC_EXT_FILE_LENGTH, &num);
+        f->length = manifest_length(num);
+    }
+    return 0;
+}
+
+int dpc_manifest_files(apr_pool_t *p, const json_t *m, apr_array_header_t **files,
+                       const char **errmsg)
+{
+    apr_array_header_t *a = apr_array_make(p, 8, sizeof(dpc_manifest_file_t));
+
+    if (manifest_list(p, m, "output", a, errmsg) || manifest_list(p, m, "error", a, errmsg))
+        return -1;
+    *files = a;
+    return 0;
 }

@@ -352,10 +352,13 @@ dpc_token_err_e dpc_access_token_verify(apr_pool_t *p,
     *out = f;
     if (skew < 0)
         skew = 0;
-    if (now >= f->exp + skew)
+    /* exp and iat are whatever JSON integers the payload holds: compare
+     * against now +/- skew, which cannot overflow, never exp + skew */
+    if (f->exp <= now - skew)
         return fail(DPC_TOKEN_EXPIRED, errmsg, apr_psprintf(p,
-                    "the access token expired %" APR_INT64_T_FMT
-                    " seconds ago", now - f->exp));
+                    "the access token expired %" APR_INT64_T_FMT " seconds ago",
+                    f->exp < 0 && now > APR_INT64_MAX + f->exp ? APR_INT64_MAX
+                                                               : now - f->exp));
     if (f->iat > now + skew)
         return fail(DPC_TOKEN_NOT_YET_VALID, errmsg, apr_psprintf(p,
                     "the access token is not valid for another %"

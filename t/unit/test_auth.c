@@ -2335,6 +2335,32 @@ START_TEST(token_client_token_matches)
 }
 END_TEST
 
+/* Found by fuzzing: verify computed exp + skew, a signed overflow (undefined
+ * behaviour) for a MACed payload whose exp is near INT64_MAX, and now - exp
+ * for one near INT64_MIN.  The times are whatever integers the payload
+ * holds, so the comparisons must not overflow. */
+START_TEST(token_access_extreme_times)
+{
+    dpc_token_secrets_t s = secrets(SECRET_A, NULL);
+    dpc_access_token_t f = fields(), *out = NULL;
+    const char *tok = NULL, *msg = NULL;
+
+    f.exp = APR_INT64_MAX;
+    ck_assert_int_eq(dpc_access_token_issue(pool, &s, &f, &tok, &msg), DPC_TOKEN_OK);
+    ck_assert_int_eq(dpc_access_token_verify(pool, &s, tok, NOW + 1, 5, &out, &msg),
+                     DPC_TOKEN_OK);
+    ck_assert(out->exp == APR_INT64_MAX);
+
+    f = fields();
+    f.iat = APR_INT64_MIN;
+    f.exp = APR_INT64_MIN + 1;
+    ck_assert_int_eq(dpc_access_token_issue(pool, &s, &f, &tok, &msg), DPC_TOKEN_OK);
+    ck_assert_int_eq(dpc_access_token_verify(pool, &s, tok, NOW, 5, &out, &msg),
+                     DPC_TOKEN_EXPIRED);
+    ck_assert_str_eq(msg, "the access token expired 9223372036854775807 seconds ago");
+}
+END_TEST
+
 START_TEST(token_access_roundtrip)
 {
     dpc_token_secrets_t s = secrets(SECRET_A, NULL);
@@ -2533,6 +2559,7 @@ Suite *token_suite(void)
     suite_add_tcase(s, ct);
 
     tcase_add_test(at, token_access_roundtrip);
+    tcase_add_test(at, token_access_extreme_times);
     tcase_add_test(at, token_access_ids_differ);
     tcase_add_test(at, token_access_tampered_payload);
     tcase_add_test(at, token_access_tampered_mac);

@@ -1,0 +1,57 @@
+/* fuzz_route: the route matcher every request goes through.
+ *
+ *   dpc_route_find   the path, for every dialect and method: a match
+ *                    names a route of the right method with non-empty
+ *                    params that hold no '/'; a 405 says which methods the
+ *                    path allows, and those methods then match
+ *   dpc_route_allow  the Allow header of a 405
+ */
+#include "fuzz.h"
+
+#include "dpc_route.h"
+
+static const int methods[] = {
+    DPC_M_GET, DPC_M_POST, DPC_M_PUT, DPC_M_DELETE, DPC_M_HEAD
+};
+
+static void one(apr_pool_t *p, const dpc_dialect *d, const char *path, int method)
+{
+    dpc_route_match m;
+    dpc_route_result r = dpc_route_find(p, d, path, method, &m);
+    int i;
+
+    if (r == DPC_ROUTE_FOUND) {
+        FUZZ_CHECK(m.route && m.nparams >= 0 && m.nparams <= DPC_ROUTE_MAX_PARAMS);
+        FUZZ_CHECK(m.route->method == method
+                   || (method == DPC_M_HEAD && m.route->method == DPC_M_GET));
+        for (i = 0; i < m.nparams; i++)
+            FUZZ_CHECK(*m.params[i] && !strchr(m.params[i], '/'));
+    }
+    else if (r == DPC_ROUTE_BAD_METHOD) {
+        FUZZ_CHECK(m.allowed != 0 && !(m.allowed & method));
+        FUZZ_CHECK(*dpc_route_allow(p, m.allowed));
+        for (i = 0; i < (int)(sizeof(methods) / sizeof(*methods)); i++)
+            if (m.allowed & methods[i]) {
+                dpc_route_match again;
+
+                FUZZ_CHECK(dpc_route_find(p, d, path, methods[i], &again)
+                           == DPC_ROUTE_FOUND);
+            }
+    }
+    else
+        FUZZ_CHECK(r == DPC_ROUTE_NOT_FOUND);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p = fuzz_pool();
+    const char *path = fuzz_text(p, data, size);
+    int i, j;
+
+    for (j = 0; dpc_dialects[j]; j++)
+        for (i = 0; i < (int)(sizeof(methods) / sizeof(*methods)); i++)
+            one(p, dpc_dialects[j], path, methods[i]);
+    (void)dpc_route_allow(p, size ? data[0] : 0);
+    fuzz_end(p);
+    return 0;
+}
