@@ -13,6 +13,8 @@
 #define DPC_M_DELETE 0x08
 #define DPC_M_HEAD   0x10   /* implied by GET */
 
+/* The operations routes name; the glue's router holds, for each, the
+ * function that handles it. */
 typedef enum {
     DPC_OP_METADATA = 1,
     DPC_OP_SMART_CONFIG,
@@ -28,7 +30,6 @@ typedef enum {
     DPC_OP_KEY_DELETE,
     DPC_OP_ORG_SEARCH,
     DPC_OP_ORG_READ,
-    /* Practitioner and Patient: one block each, in the same order */
     DPC_OP_PRAC_CREATE,
     DPC_OP_PRAC_READ,
     DPC_OP_PRAC_SEARCH,
@@ -43,7 +44,6 @@ typedef enum {
     DPC_OP_PAT_DELETE,
     DPC_OP_PAT_SUBMIT,
     DPC_OP_PAT_VALIDATE,
-    /* Group, in the order of DPC_GROUP_* */
     DPC_OP_GROUP_CREATE,
     DPC_OP_GROUP_READ,
     DPC_OP_GROUP_SEARCH,

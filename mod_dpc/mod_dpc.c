@@ -5,7 +5,7 @@
  * the log callback, the startup checks, the worker daemon, the handler.
  */
 #define DPC_MODULE_MAIN
-#include "mod_dpc.h"
+#include "mod_dpc_module.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
@@ -14,9 +14,12 @@
 #include <ap_mpm.h>
 
 #include "dpc_log.h"
-
-APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dpc_dbd_acquire;
-APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dpc_dbd_prepare;
+#include "mod_dpc_auth.h"
+#include "mod_dpc_config.h"
+#include "mod_dpc_db.h"
+#include "mod_dpc_export.h"
+#include "mod_dpc_router.h"
+#include "mod_dpc_worker.h"
 
 /* The core logs through httpd's error log, tagged with our module so that
  * "LogLevel dpc:debug" works. */
@@ -53,9 +56,7 @@ static int dpc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
 
-    dpc_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    if (dpc_api_configured && (!dpc_dbd_acquire || !dpc_dbd_prepare)) {
+    if (!dpc_db_resolve() && dpc_api_configured) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00100)
                      "mod_dbd is required by mod_dpc: LoadModule dbd_module and set "
                      "DBDriver pgsql and DBDParams");

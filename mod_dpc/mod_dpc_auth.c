@@ -8,7 +8,7 @@
  * indexed query, so a revoked access token stops working within about a
  * second on every host.
  */
-#include "mod_dpc.h"
+#include "mod_dpc_auth.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
@@ -21,6 +21,7 @@
 #include "dpc_pkey.h"
 #include "dpc_token.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_respond.h"
 
 #define TOKEN_BODY_LIMIT (64 * 1024)
 #define REVOCATION_REFRESH apr_time_from_sec(1)
@@ -381,8 +382,9 @@ static int issue(request_rec *r, const token_request *tr)
                                    (int)(t.exp - t.iat), "scope", tr->scope));
 }
 
-int dpc_op_token_auth(request_rec *r)
+int dpc_op_token_auth(request_rec *r, const dpc_call *call)
 {
+    (void)call;
     token_request tr;
     dpc_jwt_policy_t pol;
     EVP_PKEY *key;
@@ -417,8 +419,9 @@ int dpc_op_token_auth(request_rec *r)
 
 /* Which headers and claims are missing or wrong; no signature, key or
  * client token check (as DPC documents it). */
-int dpc_op_token_validate(request_rec *r)
+int dpc_op_token_validate(request_rec *r, const dpc_call *call)
 {
+    (void)call;
     apr_array_header_t *problems = apr_array_make(r->pool, 8, sizeof(dpc_jwt_problem_t));
     const char *body, *msg;
     apr_size_t len;

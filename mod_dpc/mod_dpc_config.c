@@ -1,13 +1,17 @@
 /* mod_dpc_config.c: the DPC* directives.  Records and merge rules are in the
  * httpd-free dpc_config.c (unit-tested); here we parse and check. */
-#include "mod_dpc.h"
+#include "mod_dpc_config.h"
 
 #include <http_core.h>
 #include <apr_strings.h>
 #include <unistd.h>
 
 #include "dpc_log.h"
+#include "mod_dpc_auth.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_export.h"
+#include "mod_dpc_groups.h"
+#include "mod_dpc_people.h"
 
 int dpc_api_configured;
 
@@ -117,6 +121,12 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
                               &dpc_srv(cmd->server)->file_lifetime);
 }
 
+/* Every statement the handlers run, prepared with the first DPCAPI. */
+static const dpc_statement *const statement_tables[] = {
+    dpc_db_statements, dpc_people_statements, dpc_group_statements, dpc_export_statements,
+    NULL
+};
+
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
 {
     dpc_dir_conf *c = d;
@@ -127,7 +137,7 @@ static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
     if (cmd->path == NULL)
         return "DPCAPI belongs in a <Location> section: its path is the API's base";
     dpc_api_configured = 1;
-    return dpc_db_prepare_all(cmd);
+    return dpc_db_prepare_all(cmd, statement_tables);
 }
 
 static const char *set_public_url(cmd_parms *cmd, void *d, const char *arg)

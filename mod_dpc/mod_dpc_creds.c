@@ -1,7 +1,7 @@
 /* mod_dpc_creds.c: an organization's client tokens (/Token) and public
  * keys (/Key).  Every query is scoped by the caller's organization, and an
  * id that is not the caller's (or not an id at all) answers 404. */
-#include "mod_dpc.h"
+#include "mod_dpc_creds.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
@@ -12,6 +12,7 @@
 #include "dpc_pkey.h"
 #include "dpc_token.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_respond.h"
 
 #define KEY_BODY_LIMIT (64 * 1024)
 #define KEY_LABEL_MAX 25
@@ -106,19 +107,24 @@ static int delete_scoped(request_rec *r, const char *label, const char *org,
 
 static const char *const token_keys[] = { "id", "label", "createdAt", "expiresAt", NULL };
 
-int dpc_op_token_list(request_rec *r, const dpc_principal *who)
+int dpc_op_token_list(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
     return send_rows(r, DPC_Q_CT_LIST, who->org_id, NULL, token_keys, "client token",
                      NULL);
 }
 
-int dpc_op_token_read(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_token_read(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     return send_rows(r, DPC_Q_CT_GET, who->org_id, id, token_keys, "client token", NULL);
 }
 
-int dpc_op_token_delete(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_token_delete(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     return delete_scoped(r, DPC_Q_CT_DELETE, who->org_id, id, "client token");
 }
 
@@ -149,8 +155,9 @@ static int token_expiry(request_rec *r, apr_time_t *exp, const char **err)
     return 0;
 }
 
-int dpc_op_token_create(request_rec *r, const dpc_principal *who)
+int dpc_op_token_create(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
     const char *label = dpc_query_param(r, "label"), *token, *err, *args[4];
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -187,18 +194,23 @@ int dpc_op_token_create(request_rec *r, const dpc_principal *who)
 
 static const char *const key_keys[] = { "id", "label", "publicKey", "createdAt", NULL };
 
-int dpc_op_key_list(request_rec *r, const dpc_principal *who)
+int dpc_op_key_list(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
     return send_rows(r, DPC_Q_KEY_LIST, who->org_id, NULL, key_keys, "public key", NULL);
 }
 
-int dpc_op_key_read(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_key_read(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     return send_rows(r, DPC_Q_KEY_GET, who->org_id, id, key_keys, "public key", NULL);
 }
 
-int dpc_op_key_delete(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_key_delete(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     return delete_scoped(r, DPC_Q_KEY_DELETE, who->org_id, id, "public key");
 }
 
@@ -231,8 +243,9 @@ static int read_key_upload(request_rec *r, const char **pem, const char **sig,
     return 0;
 }
 
-int dpc_op_key_create(request_rec *r, const dpc_principal *who)
+int dpc_op_key_create(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
     const char *label = dpc_query_param(r, "label"), *pem, *sig, *err, *args[5];
     dpc_srv_conf *c = dpc_srv(r->server);
     apr_dbd_results_t *res;

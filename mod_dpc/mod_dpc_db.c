@@ -9,7 +9,13 @@
 
 #include "dpc_log.h"
 
-static const dpc_statement statements[] = {
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dpc_dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dpc_dbd_prepare;
+/* What dpc_db_prepare_all gave mod_dbd, to prepare again on a reconnected
+ * session (set while reading the configuration, read-only after). */
+static const dpc_statement *const *prepared;
+
+const dpc_statement dpc_db_statements[] = {
     /* /Token/auth in one round trip: the live client token with that hash,
      * the organization's key with that id, and the jti recorded (the row
      * count of the insert says whether it was new). */
@@ -61,26 +67,25 @@ static const dpc_statement statements[] = {
     { NULL, NULL }
 };
 
-static const dpc_statement *const tables[] = {
-    statements, dpc_people_statements, dpc_group_statements, dpc_export_statements
-};
+int dpc_db_resolve(void)
+{
+    dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    dpc_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    return dpc_dbd_prepare && dpc_dbd_acquire;
+}
 
-const char *dpc_db_prepare_all(cmd_parms *cmd)
+const char *dpc_db_prepare_all(cmd_parms *cmd, const dpc_statement *const *tables)
 {
     dpc_srv_conf *c = dpc_srv(cmd->server);
     const dpc_statement *st;
-    size_t i;
 
-    if (!dpc_dbd_prepare) {
-        dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-        dpc_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-        if (!dpc_dbd_prepare || !dpc_dbd_acquire)
-            return "mod_dbd is required by DPCAPI: load mod_dbd before mod_dpc";
-    }
+    if (!dpc_dbd_prepare && !dpc_db_resolve())
+        return "mod_dbd is required by DPCAPI: load mod_dbd before mod_dpc";
+    prepared = tables;
     if (c->dbd_prepared)
         return NULL;
-    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
-        for (st = tables[i]; st->label; st++)
+    for (; *tables; tables++)
+        for (st = *tables; st->label; st++)
             dpc_dbd_prepare(cmd->server, st->sql, st->label);
     c->dbd_prepared = 1;
     return NULL;
@@ -110,12 +115,12 @@ static int lost_statement(ap_dbd_t *db, int rv)
 
 static int reprepare(request_rec *r, ap_dbd_t *db)
 {
+    const dpc_statement *const *t;
     const dpc_statement *st;
     apr_dbd_prepared_t *p;
-    size_t i;
 
-    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
-        for (st = tables[i]; st->label; st++) {
+    for (t = prepared; t && *t; t++)
+        for (st = *t; st->label; st++) {
             p = NULL;
             if (apr_dbd_prepare(db->driver, db->pool, db->handle, st->sql, st->label, &p))
                 return -1;

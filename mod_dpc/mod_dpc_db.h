@@ -3,7 +3,11 @@
 #ifndef MOD_DPC_DB_H
 #define MOD_DPC_DB_H
 
-#include "mod_dpc.h"
+#include <apr_dbd.h>
+#include <apr_optional.h>
+#include <mod_dbd.h>
+
+#include "mod_dpc_module.h"
 
 /* A labelled statement; each module keeps a table of them, ended by a
  * NULL label. */
@@ -12,16 +16,20 @@ typedef struct dpc_statement {
     const char *sql;
 } dpc_statement;
 
-extern const dpc_statement dpc_people_statements[];    /* mod_dpc_people.c */
-extern const dpc_statement dpc_group_statements[];     /* mod_dpc_groups.c */
-extern const dpc_statement dpc_export_statements[];    /* mod_dpc_export.c */
+/* This file's own: credentials, the token endpoint, the organization. */
+extern const dpc_statement dpc_db_statements[];
 
 /* Timestamps come out of the database as epoch microseconds. */
 #define DPC_SQL_USEC(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
-/* Prepare every statement for this server (from the DPCAPI directive, when
- * mod_dbd's optional functions are known).  NULL or an error message. */
-const char *dpc_db_prepare_all(cmd_parms *cmd);
+/* Prepare every statement of tables (NULL-terminated) for this server, once
+ * (from the DPCAPI directive, when mod_dbd's optional functions are
+ * known).  NULL or an error message. */
+const char *dpc_db_prepare_all(cmd_parms *cmd, const dpc_statement *const *tables);
+
+/* Find mod_dbd's optional functions (post_config, after mod_dbd's hooks):
+ * 1 when mod_dbd is loaded. */
+int dpc_db_resolve(void);
 
 /* The request's pooled connection, or NULL after logging why. */
 ap_dbd_t *dpc_db(request_rec *r);

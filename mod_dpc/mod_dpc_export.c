@@ -5,7 +5,7 @@
  * The kick-off only records the job and its batches of beneficiaries (one
  * statement, dpc_export_start) and wakes the workers; it never reads
  * claims. */
-#include "mod_dpc.h"
+#include "mod_dpc_export.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
@@ -20,7 +20,8 @@
 #include "dpc_pg.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
-#include "mod_dpc_db.h"
+#include "mod_dpc_auth.h"
+#include "mod_dpc_respond.h"
 
 #define USEC DPC_SQL_USEC
 #define KICKOFF_BODY_LIMIT (64 * 1024)
@@ -257,8 +258,10 @@ static const char *job_url(request_rec *r, const char *id)
     return apr_pstrcat(r->pool, dpc_base_url(r), "/Jobs/", id, NULL);
 }
 
-int dpc_op_export(request_rec *r, const dpc_principal *who, const char *group)
+int dpc_op_export(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *group = call->id;
     dpc_srv_conf *c = dpc_srv(r->server);
     const char *accept = apr_table_get(r->headers_in, "Accept"),
                *prefer = apr_table_get(r->headers_in, "Prefer"), *args[9], *out, *e;
@@ -355,8 +358,10 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char
                      "requiresAccessToken", 1, "output", output, "error", error);
 }
 
-int dpc_op_job_status(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_job_status(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     const char *args[2], *status;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -400,8 +405,10 @@ int dpc_op_job_status(request_rec *r, const dpc_principal *who, const char *id)
     return dpc_send_json(r, HTTP_OK, "application/json", m);
 }
 
-int dpc_op_job_cancel(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_job_cancel(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     const char *args[2];
     apr_dbd_results_t *res;
     ap_dbd_t *db;

@@ -3,7 +3,7 @@
  * from their last attestation) and read as inactive once it has passed or
  * they were removed.  Every write is one call of dpc_roster_write() in the
  * database: one transaction, checked whole before anything is written. */
-#include "mod_dpc.h"
+#include "mod_dpc_groups.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
@@ -13,7 +13,7 @@
 #include "dpc_res.h"
 #include "dpc_roster.h"
 #include "dpc_token.h"
-#include "mod_dpc_db.h"
+#include "mod_dpc_respond.h"
 
 /* A roster body: room for DPCRosterCap members of a few hundred bytes */
 #define BODY_LIMIT(c) ((apr_size_t)dpc_conf_roster_cap(c) * 1024 + 64 * 1024)
@@ -410,22 +410,37 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
                          DPC_FHIR_JSON, g);
 }
 
-int dpc_op_group(request_rec *r, int op, const dpc_principal *who, const char *id)
+int dpc_op_group_create(request_rec *r, const dpc_call *call)
 {
-    switch (op) {
-    case DPC_GROUP_CREATE:
-        return op_write(r, who, "create", NULL);
-    case DPC_GROUP_READ:
-        return op_read(r, who, id);
-    case DPC_GROUP_SEARCH:
-        return op_search(r, who);
-    case DPC_GROUP_REPLACE:
-        return op_write(r, who, "replace", id);
-    case DPC_GROUP_DELETE:
-        return op_delete(r, who, id);
-    case DPC_GROUP_ADD:
-        return op_write(r, who, "add", id);
-    default:
-        return op_write(r, who, "remove", id);
-    }
+    return op_write(r, call->who, "create", NULL);
+}
+
+int dpc_op_group_read(request_rec *r, const dpc_call *call)
+{
+    return op_read(r, call->who, call->id);
+}
+
+int dpc_op_group_search(request_rec *r, const dpc_call *call)
+{
+    return op_search(r, call->who);
+}
+
+int dpc_op_group_replace(request_rec *r, const dpc_call *call)
+{
+    return op_write(r, call->who, "replace", call->id);
+}
+
+int dpc_op_group_delete(request_rec *r, const dpc_call *call)
+{
+    return op_delete(r, call->who, call->id);
+}
+
+int dpc_op_group_add(request_rec *r, const dpc_call *call)
+{
+    return op_write(r, call->who, "add", call->id);
+}
+
+int dpc_op_group_remove(request_rec *r, const dpc_call *call)
+{
+    return op_write(r, call->who, "remove", call->id);
 }

@@ -1,12 +1,13 @@
 /* mod_dpc_org.c: GET /Organization and /Organization/{id}.  An organization
  * reads only itself: another's id answers 404, like an unknown one. */
-#include "mod_dpc.h"
+#include "mod_dpc_org.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
 
 #include "dpc_fhir.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_respond.h"
 
 #define NPI_SYSTEM "http://hl7.org/fhir/sid/us-npi"
 
@@ -39,8 +40,10 @@ static json_t *own_org(request_rec *r, const dpc_principal *who, int *status)
     return o;
 }
 
-int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_org_read(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     json_t *o;
     int status;
 
@@ -53,8 +56,9 @@ int dpc_op_org_read(request_rec *r, const dpc_principal *who, const char *id)
 }
 
 /* A searchset Bundle holding the caller's Organization. */
-int dpc_op_org_search(request_rec *r, const dpc_principal *who)
+int dpc_op_org_search(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
     json_t *o;
     int status;
 

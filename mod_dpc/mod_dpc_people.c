@@ -2,7 +2,7 @@
  * organization: create, read, search by identifier, update, delete, $submit
  * (a Bundle of many, all or nothing) and $validate.  Both resource types
  * follow one set of rules; a `kind` names what differs. */
-#include "mod_dpc.h"
+#include "mod_dpc_people.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
@@ -11,7 +11,7 @@
 #include "dpc_log.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
-#include "mod_dpc_db.h"
+#include "mod_dpc_respond.h"
 
 #define ONE_LIMIT (1024 * 1024)               /* one resource */
 #define SUBMIT_LIMIT (32 * 1024 * 1024)       /* a $submit Bundle */
@@ -425,7 +425,7 @@ static int op_search(request_rec *r, const kind *k, const dpc_principal *who)
     apr_dbd_results_t *res;
     ap_dbd_t *db;
     json_t *entries, *bundle;
-    int status, count, offset, total = 0, i, n;
+    int status = OK, count, offset, total = 0, i, n;
 
     if (!(key = search_key(r, k, &status)))
         return status;
@@ -553,8 +553,10 @@ static int op_validate(request_rec *r, const kind *k)
  * the claims store, in the dialect's FHIR version), while the patient is on
  * one of the organization's rosters.  The stored bodies are spliced into the
  * Bundle as they are: nothing is parsed or re-serialized. */
-int dpc_op_everything(request_rec *r, const dpc_principal *who, const char *id)
+int dpc_op_everything(request_rec *r, const dpc_call *call)
 {
+    const dpc_principal *who = call->who;
+    const char *id = call->id;
     const char *args[3], *since = dpc_query_param(r, "_since"), *why, *mbi;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -601,27 +603,44 @@ int dpc_op_everything(request_rec *r, const dpc_principal *who, const char *id)
     return OK;
 }
 
-/* ---- dispatch --------------------------------------------------------------------- */
+/* ---- the handlers: call->what says Practitioner or Patient -------------------------- */
 
-int dpc_op_person(request_rec *r, int op, int patient_kind, const dpc_principal *who,
-                  const char *id)
+static const kind *kind_of(const dpc_call *call)
 {
-    const kind *k = patient_kind ? &patient : &practitioner;
+    return call->what == DPC_PATIENT ? &patient : &practitioner;
+}
 
-    switch (op) {
-    case DPC_PERSON_CREATE:
-        return op_create(r, k, who);
-    case DPC_PERSON_READ:
-        return op_read(r, k, who, id);
-    case DPC_PERSON_SEARCH:
-        return op_search(r, k, who);
-    case DPC_PERSON_UPDATE:
-        return op_update(r, k, who, id);
-    case DPC_PERSON_DELETE:
-        return op_delete(r, k, who, id);
-    case DPC_PERSON_SUBMIT:
-        return op_submit(r, k, who);
-    default:
-        return op_validate(r, k);
-    }
+int dpc_op_person_create(request_rec *r, const dpc_call *call)
+{
+    return op_create(r, kind_of(call), call->who);
+}
+
+int dpc_op_person_read(request_rec *r, const dpc_call *call)
+{
+    return op_read(r, kind_of(call), call->who, call->id);
+}
+
+int dpc_op_person_search(request_rec *r, const dpc_call *call)
+{
+    return op_search(r, kind_of(call), call->who);
+}
+
+int dpc_op_person_update(request_rec *r, const dpc_call *call)
+{
+    return op_update(r, kind_of(call), call->who, call->id);
+}
+
+int dpc_op_person_delete(request_rec *r, const dpc_call *call)
+{
+    return op_delete(r, kind_of(call), call->who, call->id);
+}
+
+int dpc_op_person_submit(request_rec *r, const dpc_call *call)
+{
+    return op_submit(r, kind_of(call), call->who);
+}
+
+int dpc_op_person_validate(request_rec *r, const dpc_call *call)
+{
+    return op_validate(r, kind_of(call));
 }

@@ -8,7 +8,7 @@
  * (then SIGKILL after 3 s) and the next generation's post_config starts new
  * ones.  Job state lives in PostgreSQL, so a killed worker loses nothing.
  */
-#include "mod_dpc.h"
+#include "mod_dpc_worker.h"
 
 #include <ap_mpm.h>
 #include <http_main.h>

@@ -1,8 +1,5 @@
-/* mod_dpc_handlers.c: routing, the shared response helpers, and discovery.
- * Handlers are short: validate, ask the core or the database, answer.
- * Every error is a FHIR OperationOutcome (or, on the token endpoint, an
- * RFC 6749 error) with its real status. */
-#include "mod_dpc.h"
+/* mod_dpc_respond.c: see mod_dpc_respond.h. */
+#include "mod_dpc_respond.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
@@ -10,43 +7,8 @@
 #include <util_script.h>
 #include <apr_strings.h>
 
-#include "dpc_auth.h"
 #include "dpc_fhir.h"
 #include "dpc_log.h"
-#include "dpc_meta.h"
-#include "dpc_route.h"
-
-static const char *relative_path(request_rec *r);
-
-/* Is this request below a <Location> that speaks a DPC dialect? */
-static int is_ours(request_rec *r)
-{
-    dpc_dir_conf *d = dpc_dir(r);
-
-    return d && dpc_dialect_serves(dpc_conf_dialect(d)) && d->base_path;
-}
-
-/* Our routes are virtual: claim them before the file system is consulted. */
-int dpc_translate(request_rec *r)
-{
-    const char *path;
-
-    if (!is_ours(r))
-        return DECLINED;
-    /* export files are served by httpd itself, after our access check */
-    if ((path = relative_path(r)) != NULL && dpc_data_translate(r, path) == OK)
-        return OK;
-    r->filename = apr_pstrcat(r->pool, "dpc:", r->uri, NULL);
-    r->handler = DPC_HANDLER;
-    return OK;
-}
-
-int dpc_map_to_storage(request_rec *r)
-{
-    if (r->handler && !strcmp(r->handler, DPC_HANDLER))
-        return OK;
-    return dpc_data_map(r);
-}
 
 int dpc_send_body(request_rec *r, int status, const char *type, const char *body)
 {
@@ -207,7 +169,7 @@ const char *dpc_base_url(request_rec *r)
 
 const char *dpc_request_url(request_rec *r)
 {
-    const char *path = relative_path(r);
+    const char *path = dpc_relative_path(r);
 
     return apr_pstrcat(r->pool, dpc_base_url(r), ap_escape_uri(r->pool, path ? path : ""),
                        r->args ? "?" : "", r->args ? r->args : "", NULL);
@@ -232,8 +194,7 @@ int dpc_content_type_is(request_rec *r, const char *type)
                                                 || ct[n] == ' ');
 }
 
-/* The path below the base, or NULL when r->uri is not below it. */
-static const char *relative_path(request_rec *r)
+const char *dpc_relative_path(request_rec *r)
 {
     const char *base = dpc_dir(r)->base_path;
     size_t n = strlen(base);
@@ -245,129 +206,3 @@ static const char *relative_path(request_rec *r)
     return r->uri + n;
 }
 
-static int method_bit(request_rec *r)
-{
-    switch (r->method_number) {
-    case M_GET:
-        return r->header_only ? DPC_M_HEAD : DPC_M_GET;
-    case M_POST:
-        return DPC_M_POST;
-    case M_PUT:
-        return DPC_M_PUT;
-    case M_DELETE:
-        return DPC_M_DELETE;
-    default:
-        return 0;
-    }
-}
-
-static int op_metadata(request_rec *r)
-{
-    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
-                         dpc_meta_capability(dpc_conf_dialect(dpc_dir(r)), dpc_base_url(r),
-                                             DPC_VERSION, r->request_time));
-}
-
-/* SMART discovery is JSON whatever the Accept header asks for. */
-static int op_smart_config(request_rec *r)
-{
-    return dpc_send_json(r, HTTP_OK, "application/json",
-                         dpc_meta_smart_config(dpc_conf_dialect(dpc_dir(r)), dpc_base_url(r)));
-}
-
-static int dispatch_public(request_rec *r, const dpc_route_match *m)
-{
-    switch (m->route->op) {
-    case DPC_OP_METADATA:
-        return op_metadata(r);
-    case DPC_OP_SMART_CONFIG:
-        return op_smart_config(r);
-    case DPC_OP_TOKEN_AUTH:
-        return dpc_op_token_auth(r);
-    case DPC_OP_TOKEN_VALIDATE:
-        return dpc_op_token_validate(r);
-    default:
-        return DECLINED;
-    }
-}
-
-static int dispatch(request_rec *r, const dpc_route_match *m, const dpc_principal *who)
-{
-    const char *id = m->params[0];
-    int op = m->route->op;
-
-    if (op >= DPC_OP_PRAC_CREATE && op <= DPC_OP_PRAC_VALIDATE)
-        return dpc_op_person(r, op - DPC_OP_PRAC_CREATE, 0, who, id);
-    if (op >= DPC_OP_PAT_CREATE && op <= DPC_OP_PAT_VALIDATE)
-        return dpc_op_person(r, op - DPC_OP_PAT_CREATE, 1, who, id);
-    if (op >= DPC_OP_GROUP_CREATE && op <= DPC_OP_GROUP_REMOVE)
-        return dpc_op_group(r, op - DPC_OP_GROUP_CREATE, who, id);
-    switch (op) {
-    case DPC_OP_TOKEN_LIST:
-        return dpc_op_token_list(r, who);
-    case DPC_OP_TOKEN_CREATE:
-        return dpc_op_token_create(r, who);
-    case DPC_OP_TOKEN_READ:
-        return dpc_op_token_read(r, who, id);
-    case DPC_OP_TOKEN_DELETE:
-        return dpc_op_token_delete(r, who, id);
-    case DPC_OP_KEY_LIST:
-        return dpc_op_key_list(r, who);
-    case DPC_OP_KEY_CREATE:
-        return dpc_op_key_create(r, who);
-    case DPC_OP_KEY_READ:
-        return dpc_op_key_read(r, who, id);
-    case DPC_OP_KEY_DELETE:
-        return dpc_op_key_delete(r, who, id);
-    case DPC_OP_EXPORT:
-        return dpc_op_export(r, who, id);
-    case DPC_OP_JOB_STATUS:
-        return dpc_op_job_status(r, who, id);
-    case DPC_OP_JOB_CANCEL:
-        return dpc_op_job_cancel(r, who, id);
-    case DPC_OP_PAT_EVERYTHING:
-        return dpc_op_everything(r, who, id);
-    case DPC_OP_ORG_SEARCH:
-        return dpc_op_org_search(r, who);
-    case DPC_OP_ORG_READ:
-        return dpc_op_org_read(r, who, id);
-    default:
-        return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
-                           "this operation is not implemented");
-    }
-}
-
-int dpc_handler(request_rec *r)
-{
-    dpc_route_match m;
-    const dpc_principal *who;
-    const char *path;
-    int status;
-
-    if (!r->handler || strcmp(r->handler, DPC_HANDLER))
-        return DECLINED;
-    path = relative_path(r);
-    if (!path)
-        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such route");
-    switch (dpc_route_find(r->pool, dpc_conf_dialect(dpc_dir(r)), path, method_bit(r), &m)) {
-    case DPC_ROUTE_NOT_FOUND:
-        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
-                           apr_psprintf(r->pool, "no such route: %s %s", r->method, path));
-    case DPC_ROUTE_BAD_METHOD:
-        apr_table_setn(r->headers_out, "Allow", dpc_route_allow(r->pool, m.allowed));
-        return dpc_send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,
-                           apr_psprintf(r->pool, "%s is not allowed here; allowed: %s",
-                                        r->method, dpc_route_allow(r->pool, m.allowed)));
-    case DPC_ROUTE_FOUND:
-        break;
-    }
-    if (m.route->flags & DPC_ROUTE_PUBLIC)
-        return dispatch_public(r, &m);
-    if (!(who = dpc_authenticate(r, &status)))
-        return status;
-    if ((m.route->flags & DPC_ROUTE_WRITE) && !dpc_scope_can_write(who->scope))
-        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                           apr_psprintf(r->pool, "the access token's scope (%s) does not "
-                                        "allow changes; request system/*.*", who->scope));
-    return dispatch(r, &m, who);
-}

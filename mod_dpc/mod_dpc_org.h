@@ -1,0 +1,10 @@
+/* mod_dpc_org.h: the caller's own Organization. */
+#ifndef MOD_DPC_ORG_H
+#define MOD_DPC_ORG_H
+
+#include "mod_dpc_op.h"
+
+int dpc_op_org_search(request_rec *r, const dpc_call *call);
+int dpc_op_org_read(request_rec *r, const dpc_call *call);
+
+#endif
