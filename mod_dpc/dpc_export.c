@@ -798,7 +798,7 @@ const char *dpc_export_writer_type(const dpc_export_writer *w)
 /* Unlink every entry of the directory open at fd (links themselves, never
  * their targets).  A subdirectory is refused: the writer makes none. */
 static apr_status_t empty_dir(apr_pool_t *p, int fd, const char *path,
-                              const char **why)
+                              apr_hash_t *keep, int *removed, const char **why)
 {
     struct dirent *de;
     apr_status_t rv = APR_SUCCESS;
@@ -816,9 +816,14 @@ static apr_status_t empty_dir(apr_pool_t *p, int fd, const char *path,
     rewinddir(d);
     errno = 0;
     while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")
+            || (keep && apr_hash_get(keep, de->d_name, APR_HASH_KEY_STRING)))
             continue;
-        if (unlinkat(fd, de->d_name, 0) != 0 && errno != ENOENT) {
+        if (unlinkat(fd, de->d_name, 0) == 0) {
+            if (removed)
+                (*removed)++;
+        }
+        else if (errno != ENOENT) {
             rv = os_error();
             *why = apr_psprintf(p, "unlink %s/%s: %s", path, de->d_name,
                                 errstr(p, rv));
@@ -844,7 +849,7 @@ static apr_status_t remove_job_dir(apr_pool_t *p, int root_fd, int dir_fd,
     int pass;
 
     for (pass = 0; pass < REMOVE_PASSES; pass++) {
-        if ((rv = empty_dir(p, dir_fd, path, why)) != APR_SUCCESS)
+        if ((rv = empty_dir(p, dir_fd, path, NULL, NULL, why)) != APR_SUCCESS)
             return rv;
         if (unlinkat(root_fd, job_id, AT_REMOVEDIR) == 0 || errno == ENOENT)
             return APR_SUCCESS;
@@ -897,5 +902,34 @@ end:
         close(dir_fd);
     if (root_fd >= 0)
         close(root_fd);
+    return rv;
+}
+
+apr_status_t dpc_export_prune_dir(apr_pool_t *p, const char *root, const char *job_id,
+                                  apr_hash_t *keep, int *removed, const char **why)
+{
+    const char *path, *dummy;
+    int dir_fd;
+    apr_status_t rv;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    *removed = 0;
+    if (!root || root[0] != '/' || !(path = dpc_export_job_dir(p, root, job_id))) {
+        *why = "prune export directory: an absolute export root and a job UUID "
+               "are required";
+        return APR_EINVAL;
+    }
+    dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0) {
+        if (errno == ENOENT)
+            return APR_SUCCESS;     /* a job of no files, or already removed */
+        rv = os_error();
+        *why = apr_psprintf(p, "open job directory %s: %s", path, errstr(p, rv));
+        return rv;
+    }
+    rv = empty_dir(p, dir_fd, path, keep, removed, why);
+    close(dir_fd);
     return rv;
 }

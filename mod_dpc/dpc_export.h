@@ -44,6 +44,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_errno.h>
+#include <apr_hash.h>
 
 /* Flags of dpc_export_writer_create(). */
 #define DPC_EXPORT_GZIP 0x1         /* also write a gzip twin of each file */
@@ -143,5 +144,13 @@ const char *dpc_export_job_dir(apr_pool_t *p, const char *root,
  * On failure *why says what (why may be NULL). */
 apr_status_t dpc_export_remove_dir(apr_pool_t *p, const char *root,
                                    const char *job_id, const char **why);
+
+/* Remove from the job directory root/job_id every file whose name is not a
+ * key of keep: what batches interrupted by a killed or disconnected worker
+ * left (temp files, parts published but never recorded), once the job is
+ * complete and every name it lists is known.  *removed counts them.  The
+ * same rules as dpc_export_remove_dir: nothing is followed. */
+apr_status_t dpc_export_prune_dir(apr_pool_t *p, const char *root, const char *job_id,
+                                  apr_hash_t *keep, int *removed, const char **why);
 
 #endif

@@ -108,6 +108,11 @@ static const char complete_sql[] =
     "                   WHERE job_id = $1 AND status <> 'done')"
     " RETURNING id";
 
+/* Every name a completed job lists: what its directory keeps. */
+static const char listed_sql[] =
+    "SELECT name FROM export_file WHERE job_id = $1"
+    " UNION ALL SELECT gz_name FROM export_file WHERE job_id = $1 AND gz_name IS NOT NULL";
+
 /* Outcome of a step. */
 typedef enum {
     B_OK,
@@ -455,6 +460,38 @@ static PGresult *tx_exec(batch *b, const char *sql, int n, const char *const *pa
     return NULL;
 }
 
+/* The job is complete: remove what interrupted batches left in its
+ * directory (a killed worker's temp files, parts it published but never
+ * recorded), which would otherwise stay until the job expires.  No batch of
+ * the job can record a file any more; a worker still writing one of its
+ * old batches loses the file it writes, and its batch was done by another.
+ * Best effort: the files listed are the job's, whatever happens here. */
+static void prune(batch *b)
+{
+    const char *err;
+    apr_hash_t *keep = apr_hash_make(b->p);
+    PGresult *res = PQexecParams(b->c->conn, listed_sql, 1, NULL, &b->job_id, NULL, NULL, 0);
+    int i, removed = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01122)
+                       "export job %s: cannot list its files to tidy its directory: %s",
+                       b->job_id, dpc_pg_error(b->p, b->c->conn, res));
+        PQclear(res);
+        return;
+    }
+    for (i = 0; i < PQntuples(res); i++)
+        apr_hash_set(keep, apr_pstrdup(b->p, PQgetvalue(res, i, 0)), APR_HASH_KEY_STRING, "");
+    PQclear(res);
+    if (dpc_export_prune_dir(b->p, b->c->export_root, b->job_id, keep, &removed, &err))
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01123)
+                       "export job %s: cannot tidy its directory: %s", b->job_id, err);
+    else if (removed)
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01124)
+                       "export job %s: removed %d file(s) that interrupted batches left",
+                       b->job_id, removed);
+}
+
 /* Finish the writers, then record the files, mark the batch done and maybe
  * complete the job, all in one transaction. */
 static outcome publish(batch *b)
@@ -558,9 +595,11 @@ static outcome publish(batch *b)
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01109)
                    "export job %s batch %s done: %" APR_UINT64_T_FMT " resources in %"
                    APR_UINT64_T_FMT " files", b->job_id, b->seq, b->resources, b->files);
-    if (rows)
+    if (rows) {
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01110)
                        "export job %s completed", b->job_id);
+        prune(b);
+    }
     return B_OK;
 
 sql_error:

@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster wait_job tally stored_counts while_held counts_of);
 
-plan tests => 6;
+plan tests => 7;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, k1 => 'ec');
@@ -37,3 +37,19 @@ my ($lines, $dups) = tally($tok, json_of($res) // {});
 my $db = stored_counts(@mbis);
 ok t_cmp(counts_of($lines), counts_of($db), 'every resource of every type');
 ok t_cmp($dups, 0, 'none twice');
+# What the killed worker left behind (its temp file, a part it published
+# but never recorded) is gone once the job completes: the directory holds
+# exactly the files the job lists.
+my %listed = map { $_ => 1 } sql_rows("SELECT name FROM export_file WHERE job_id = '$job'"
+    . " UNION ALL SELECT gz_name FROM export_file WHERE job_id = '$job' AND gz_name IS NOT NULL");
+# "unlisted: ...; missing: ..." of the job directory against what it lists
+my $differs = sub {
+    opendir(my $dh, "$ENV{DPC_TEST_EXPORT}/$job") or return "no directory: $!";
+    my %disk = map { $_ => 1 } grep { !/^\.\.?$/ } readdir $dh;
+    closedir $dh;
+    return 'unlisted: ' . (join(' ', sort grep { !$listed{$_} } keys %disk) || 'none')
+         . '; missing: ' . (join(' ', sort grep { !$disk{$_} } keys %listed) || 'none');
+};
+wait_for(5, sub { $differs->() eq 'unlisted: none; missing: none' });
+ok t_cmp($differs->(), 'unlisted: none; missing: none',
+         'the job directory holds exactly the files the job lists');

@@ -860,6 +860,49 @@ START_TEST(test_remove_dir)
 }
 END_TEST
 
+/* A completed job's directory keeps what the job lists, and loses what an
+ * interrupted batch left: a temp file, a part published but not recorded. */
+START_TEST(test_prune_dir)
+{
+    dpc_export_writer *w = make(jobdir, 2, DPC_EXPORT_GZIP);
+    apr_hash_t *keep = apr_hash_make(pool);
+    apr_array_header_t *files;
+    const char *why = NULL;
+    int i, fd, removed = -1;
+
+    for (i = 0; i < 5; i++)
+        put(w, body(i, 100));
+    files = finish(w);
+    ck_assert_int_gt(files->nelts, 1);
+    for (i = 0; i < files->nelts; i++) {
+        apr_hash_set(keep, file_at(files, i)->name, APR_HASH_KEY_STRING, "");
+        apr_hash_set(keep, file_at(files, i)->gz_name, APR_HASH_KEY_STRING, "");
+    }
+    fd = open(apr_pstrcat(pool, jobdir, "/Patient-0123.ndjson.tmp", NULL),
+              O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    fd = open(apr_pstrcat(pool, jobdir, "/Patient-4567.ndjson", NULL), O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+
+    ck_assert_int_eq(dpc_export_prune_dir(pool, root, JOB, keep, &removed, &why), APR_SUCCESS);
+    ck_assert_ptr_null(why);
+    ck_assert_int_eq(removed, 2);
+    ck_assert(!exists(apr_pstrcat(pool, jobdir, "/Patient-0123.ndjson.tmp", NULL)));
+    ck_assert(!exists(apr_pstrcat(pool, jobdir, "/Patient-4567.ndjson", NULL)));
+    for (i = 0; i < files->nelts; i++) {
+        ck_assert(exists(file_at(files, i)->path));
+        ck_assert(exists(file_at(files, i)->gz_path));
+    }
+    /* nothing more to do; a job without a directory is fine; a bad id is not */
+    ck_assert_int_eq(dpc_export_prune_dir(pool, root, JOB, keep, &removed, &why), APR_SUCCESS);
+    ck_assert_int_eq(removed, 0);
+    ck_assert_int_eq(dpc_export_prune_dir(pool, root, JOB2, keep, &removed, &why), APR_SUCCESS);
+    ck_assert_int_eq(dpc_export_prune_dir(pool, root, "../x", keep, &removed, &why), APR_EINVAL);
+}
+END_TEST
+
 START_TEST(test_remove_dir_refuses)
 {
     const char *victim = apr_pstrcat(pool, root, "/victim", NULL);
@@ -923,6 +966,7 @@ Suite *export_suite(void)
     tcase_add_test(tc, test_page_cache_dropped);
     tcase_add_test(tc, test_remove_dir);
     tcase_add_test(tc, test_remove_dir_refuses);
+    tcase_add_test(tc, test_prune_dir);
     suite_add_tcase(s, tc);
     return s;
 }
