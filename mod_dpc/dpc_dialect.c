@@ -14,23 +14,27 @@ const dpc_dialect dpc_dialect_none = {
     .grant = DPC_GRANT_NONE,
 };
 
-/* DPC v2 and v1 share their paths and their token endpoint; v2 speaks R4
- * and asks a key upload to prove possession of the private key. */
+/* DPC v2 and v1 share their paths, their token endpoint and grant, their
+ * manifest and their CapabilityStatement's names; v2 speaks R4 and asks a
+ * key upload to prove possession of the private key. */
+#define DPC_DIALECT_SHARED                                                \
+    .routes = dpc_routes_dpc,                                             \
+    .token_path = "Token/auth",                                           \
+    .grant = DPC_GRANT_JWT_ASSERTION,                                     \
+    .capability_id = "dpc-capabilities",                                  \
+    .capability_name = "DPCCapabilities",                                 \
+    .capability_title = "Data at the Point of Care (mod_dpc)",            \
+    .ext_checksum = DPC_EXT_CHECKSUM,                                     \
+    .ext_file_length = DPC_EXT_FILE_LENGTH,                               \
+    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME
+
 const dpc_dialect dpc_dialect_dpc_v2 = {
     .name = "dpc-v2",
     .title = "DPC v2",
     .fhir_version = DPC_FHIR_R4,
     .fhir_release = "4.0.1",
-    .routes = dpc_routes_dpc,
-    .token_path = "Token/auth",
-    .grant = DPC_GRANT_JWT_ASSERTION,
     .key_pop_required = 1,
-    .capability_id = "dpc-capabilities",
-    .capability_name = "DPCCapabilities",
-    .capability_title = "Data at the Point of Care (mod_dpc)",
-    .ext_checksum = DPC_EXT_CHECKSUM,
-    .ext_file_length = DPC_EXT_FILE_LENGTH,
-    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,
+    DPC_DIALECT_SHARED
 };
 
 const dpc_dialect dpc_dialect_dpc_v1 = {
@@ -38,16 +42,8 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     .title = "DPC v1",
     .fhir_version = DPC_FHIR_STU3,
     .fhir_release = "3.0.2",
-    .routes = dpc_routes_dpc,
-    .token_path = "Token/auth",
-    .grant = DPC_GRANT_JWT_ASSERTION,
     .key_pop_required = 0,
-    .capability_id = "dpc-capabilities",
-    .capability_name = "DPCCapabilities",
-    .capability_title = "Data at the Point of Care (mod_dpc)",
-    .ext_checksum = DPC_EXT_CHECKSUM,
-    .ext_file_length = DPC_EXT_FILE_LENGTH,
-    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,
+    DPC_DIALECT_SHARED
 };
 
 const dpc_dialect *const dpc_dialects[] = {

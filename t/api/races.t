@@ -307,6 +307,40 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
            \@rounds, \@wrong);
     report('$export vs Group DELETE', \@answers, \@wrong);
 }
+# A request that meets another transaction, step by step: psql runs
+# $first (BEGIN and a statement) and holds it; the request is sent; once the
+# request waits for a lock (a backend whose query matches $waiting), psql
+# runs $second (ending with COMMIT).  Returns ('waited' or 'never waited',
+# the request's status code, its diagnostics).
+sub held_race {
+    my ($first, $request, $waiting, $second) = @_;
+    open(my $tx, '|-', 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB})
+        or die "psql: $!";
+    $tx->autoflush(1);
+    print $tx "$first\n";
+    (my $head = $first) =~ s/^BEGIN;\s*//;
+    $head = substr($head, 0, 15);          # "UPDATE attribut": no quote to escape
+    my $holds = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
+        . " WHERE state = 'idle in transaction' AND query LIKE '$head%'") });
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        close $rd;
+        my ($a) = race(0, $request);
+        print $wr "$a->{code}\n$a->{diag}";
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    my $waits = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
+        . " WHERE wait_event_type = 'Lock' AND query LIKE '%$waiting%'") });
+    print $tx "$second\n";
+    close $tx;
+    my ($code, $diag) = split /\n/, do { local $/; <$rd> } // '', 2;
+    waitpid($pid, 0);
+    return ($holds && $waits ? 'waited' : 'never waited', $code // 'none', $diag // '');
+}
+
 # --- a deadlock with another writer ------------------------------------------------------
 # Another transaction holds a membership row that an $add re-attests, and
 # once the $add waits for it, changes the member's MBI, which must wait for
@@ -318,37 +352,19 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
     my ($x) = new_patients(950);
     my $gid = new_group(7, $prac, $x);
     my $before = sql("SELECT count(*) FROM attestation WHERE roster_id = '$gid'");
-    open(my $tx, '|-', 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB})
-        or die "psql: $!";
-    $tx->autoflush(1);
-    print $tx "BEGIN; UPDATE attribution SET removed_at = now()"
-              . " WHERE roster_id = '$gid' AND patient_id = '$x';\n";
-    my $holds = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE state = 'idle in transaction' AND query LIKE 'UPDATE attribution%'") });
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        close $rd;
-        my ($a) = race(0, rq(POST => "/api/v2/Group/$gid/\$add", group(npi(7), $x),
-                             'X-Provenance' => provenance($org->{id}, $prac)));
-        print $wr "$a->{code}\n$a->{diag}";
-        close $wr;
-        POSIX::_exit(0);
-    }
-    close $wr;
-    my $waits = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE wait_event_type = 'Lock' AND query LIKE '%dpc_roster_write%'") });
-    print $tx "UPDATE patient SET mbi = '" . mbi(951) . "' WHERE id = '$x'; COMMIT;\n";
-    close $tx;
-    my ($code, $diag) = split /\n/, do { local $/; <$rd> } // '', 2;
-    waitpid($pid, 0);
-    ok t_cmp(($holds && $waits ? 'waits' : 'never waited') . " $code " . ($diag // ''),
-             qr/^waits 409 .*at the same time: nothing was written; try again/,
+    my @got = held_race("BEGIN; UPDATE attribution SET removed_at = now()"
+                        . " WHERE roster_id = '$gid' AND patient_id = '$x';",
+                        rq(POST => "/api/v2/Group/$gid/\$add", group(npi(7), $x),
+                           'X-Provenance' => provenance($org->{id}, $prac)),
+                        'dpc_roster_write',
+                        "UPDATE patient SET mbi = '" . mbi(951) . "' WHERE id = '$x'; COMMIT;");
+    ok t_cmp("@got", qr/^waited 409 .*at the same time: nothing was written; try again/,
              'an $add that loses a deadlock: 409, try again');
     ok t_cmp(sql("SELECT count(*) - $before FROM attestation WHERE roster_id = '$gid'") . ' '
              . sql("SELECT removed_at IS NOT NULL FROM attribution WHERE patient_id = '$x'"),
              '0 t', 'and nothing of it was written; the other transaction was');
 }
+
 # --- an MBI registered by another transaction while an $add registers it --------------------
 # The other transaction has inserted the patient but not committed when the
 # $add finds the MBI unknown; the $add's insert waits for it, and once it
@@ -357,13 +373,6 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
     my $prac = new_prac(8);
     my $gid = new_group(8, $prac, $y);
     my $m = mbi(960);
-    open(my $tx, '|-', 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB})
-        or die "psql: $!";
-    $tx->autoflush(1);
-    print $tx "BEGIN; INSERT INTO patient (org_id, mbi, resource) VALUES ('$org->{id}', '$m',"
-              . " '{\"resourceType\":\"Patient\"}');\n";
-    my $holds = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE state = 'idle in transaction' AND query LIKE 'INSERT INTO patient%'") });
     my $v2 = { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
         member => [{ entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi',
                                                  value => $m } },
@@ -371,28 +380,17 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
                                    . 'ext-attributedProvider',
                 valueReference => { identifier => { system => 'http://hl7.org/fhir/sid/us-npi',
                                                      value => npi(8) } } }] }] };
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        close $rd;
-        my ($a) = race(0, rq(POST => "/api/v2/Group/$gid/\$add", $v2,
-                             'X-Provenance' => provenance($org->{id}, $prac)));
-        print $wr "$a->{code}\n$a->{diag}";
-        close $wr;
-        POSIX::_exit(0);
-    }
-    close $wr;
-    my $waits = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE wait_event_type = 'Lock' AND query LIKE '%dpc_roster_write%'") });
-    print $tx "COMMIT;\n";
-    close $tx;
-    my ($code) = split /\n/, do { local $/; <$rd> } // '', 2;
-    waitpid($pid, 0);
-    ok t_cmp(($holds && $waits ? 'waited' : 'never waited') . " $code " . sql(
+    my ($waited, $code) = held_race("BEGIN; INSERT INTO patient (org_id, mbi, resource)"
+                                    . " VALUES ('$org->{id}', '$m', '{}');",
+                                    rq(POST => "/api/v2/Group/$gid/\$add", $v2,
+                                       'X-Provenance' => provenance($org->{id}, $prac)),
+                                    'dpc_roster_write', 'COMMIT;');
+    ok t_cmp("$waited $code " . sql(
              "SELECT count(*) FROM attribution t JOIN patient p ON p.id = t.patient_id"
              . " WHERE t.roster_id = '$gid' AND p.mbi = '$m' AND t.removed_at IS NULL"),
              'waited 200 1', 'an MBI registered meanwhile by another request is on the roster');
 }
+
 # --- a statement PostgreSQL rolls back to break a deadlock runs again --------------------------
 # A Patient PUT that changes the MBI updates the patient and ends its
 # memberships; another transaction holds a membership and then wants the
@@ -402,34 +400,16 @@ for my $w (['$add', 'add', sub { rq(POST => "/api/v2/Group/$_[0]/\$add", group($
 {
     my $prac = new_prac(9);
     my ($x) = new_patients(970);
-    my $gid = new_group(9, $prac, $x);
+    new_group(9, $prac, $x);
     my $log = Apache::Test::vars('t_logs') . '/error_log';
     my $retries = sub { open(my $fh, '<', $log) or return 0; scalar grep { /DPC00157/ } <$fh> };
     my $before = $retries->();
-    open(my $tx, '|-', 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $ENV{DPC_TEST_DB})
-        or die "psql: $!";
-    $tx->autoflush(1);
-    print $tx "BEGIN; UPDATE attribution SET period_end = period_end WHERE patient_id = '$x';\n";
-    my $holds = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE state = 'idle in transaction' AND query LIKE 'UPDATE attribution%'") });
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        close $rd;
-        my ($a) = race(0, rq(PUT => "/api/v2/Patient/$x", pat(mbi(971))));
-        print $wr "$a->{code}\n$a->{diag}";
-        close $wr;
-        POSIX::_exit(0);
-    }
-    close $wr;
-    my $waits = DPC::Test::wait_for(20, sub { sql("SELECT count(*) FROM pg_stat_activity"
-        . " WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE patient p SET mbi%'") });
-    print $tx "UPDATE patient SET updated_at = now() WHERE id = '$x'; COMMIT;\n";
-    close $tx;
-    my ($code, $diag) = split /\n/, do { local $/; <$rd> } // '', 2;
-    waitpid($pid, 0);
-    ok t_cmp(join(' ', $holds && $waits ? 'waited' : 'never waited', $code,
-                  sql("SELECT mbi FROM patient WHERE id = '$x'"),
+    my ($waited, $code) = held_race("BEGIN; UPDATE attribution SET period_end = period_end"
+                                    . " WHERE patient_id = '$x';",
+                                    rq(PUT => "/api/v2/Patient/$x", pat(mbi(971))),
+                                    'UPDATE patient p SET mbi',
+                                    "UPDATE patient SET updated_at = now() WHERE id = '$x'; COMMIT;");
+    ok t_cmp(join(' ', $waited, $code, sql("SELECT mbi FROM patient WHERE id = '$x'"),
                   DPC::Test::wait_for(5, sub { $retries->() > $before }) ? 'ran again' : 'once'),
              "waited 200 " . mbi(971) . ' ran again',
              'a PUT that loses a deadlock runs again and succeeds');
