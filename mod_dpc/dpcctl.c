@@ -6,7 +6,8 @@
  * prints one JSON object on stdout, so scripts can read what it made; errors
  * go to stderr with a non-zero exit status (1: failed, 2: usage).
  */
-#include "dpcctl.h"
+#include "dpcctl_out.h"
+#include "dpcctl_synth.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,29 +45,6 @@ static const char usage[] =
     "                                        create a client token (printed once)\n"
     "  token list --org ID | token delete ID\n"
     "The database is --db or $DPC_DB (libpq conninfo).\n";
-
-void dpcctl_print(json_t *v)
-{
-    char *s = json_dumps(v, JSON_COMPACT);
-
-    if (s) {
-        puts(s);
-        free(s);
-    }
-    json_decref(v);
-}
-
-int dpcctl_fail(int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("dpcctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return status;
-}
 
 /* The value after `name` among argv[from..], or NULL. */
 static const char *opt(int argc, char **argv, int from, const char *name)

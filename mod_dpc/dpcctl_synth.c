@@ -36,7 +36,8 @@
 #include "dpc_log.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
-#include "dpcctl.h"
+#include "dpcctl_out.h"
+#include "dpcctl_synth.h"
 
 #define SYNTH_FLUSH_AT (1024 * 1024)
 #define SYNTH_MAX_CHUNK 10000
@@ -214,7 +215,7 @@ static void bin_trailer(dpc_sbuf *b)
 /* COPY text: backslash, newline, CR and tab must be escaped. */
 static void text_field(dpc_sbuf *b, const char *s, apr_size_t n)
 {
-    apr_size_t i, run = 0;
+    apr_size_t i, from = 0;     /* start of the stretch not yet copied */
 
     for (i = 0; i < n; i++) {
         const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\n' ? "\\n"
@@ -222,11 +223,11 @@ static void text_field(dpc_sbuf *b, const char *s, apr_size_t n)
 
         if (!esc)
             continue;
-        dpc_sbuf_append(b, s + run, i - run);
+        dpc_sbuf_append(b, s + from, i - from);
         dpc_sbuf_append(b, esc, 2);
-        run = i + 1;
+        from = i + 1;
     }
-    dpc_sbuf_append(b, s + run, n - run);
+    dpc_sbuf_append(b, s + from, n - from);
 }
 
 static void text_str(dpc_sbuf *b, const char *s, char sep)

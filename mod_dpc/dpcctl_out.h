@@ -1,10 +1,9 @@
-/* dpcctl.h: the admin tool's subcommands. */
-#ifndef DPCCTL_H
-#define DPCCTL_H
+/* dpcctl_out.h: how every dpcctl subcommand answers: one JSON object on
+ * stdout, or a message on stderr, and the exit status. */
+#ifndef DPCCTL_OUT_H
+#define DPCCTL_OUT_H
 
-#include <apr_pools.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 /* Exit statuses */
 #define DPCCTL_OK 0
@@ -15,8 +14,5 @@
 void dpcctl_print(json_t *v);
 /* Print an error ("dpcctl: ...") on stderr and return status. */
 int dpcctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* dpcctl_synth.c */
-int dpcctl_synth(PGconn *conn, int argc, char **argv);
 
 #endif
