@@ -14,6 +14,7 @@
 #include "dpc_b64.h"
 #include "dpc_jwt.h"
 #include "dpc_pkey.h"
+#include "fuzz_keys.h"
 
 #define AUD "https://dpc.example/api/v2/Token/auth"
 #define NOW 1700000000
@@ -24,18 +25,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    apr_pool_t *keep;
-    const char *err;
-
     (void)argc;
     (void)argv;
-    apr_initialize();
-    apr_pool_create(&keep, NULL);
-    if (dpc_pkey_generate(keep, DPC_ALG_ES384, 0, &ec_key, &err)
-        || dpc_pkey_generate(keep, DPC_ALG_RS384, 2048, &rsa_key, &err)) {
-        fprintf(stderr, "fuzz_jwt: key generation failed: %s\n", err);
-        abort();
-    }
+    ec_key = fuzz_key("fuzz_jwt", DPC_ALG_ES384, 0);
+    rsa_key = fuzz_key("fuzz_jwt", DPC_ALG_RS384, 2048);
     return 0;
 }
 

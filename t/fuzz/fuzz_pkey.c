@@ -16,6 +16,7 @@
 
 #include "dpc_b64.h"
 #include "dpc_pkey.h"
+#include "fuzz_keys.h"
 
 static EVP_PKEY *ec_key;
 
@@ -23,17 +24,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    apr_pool_t *keep;
-    const char *err;
-
     (void)argc;
     (void)argv;
-    apr_initialize();
-    apr_pool_create(&keep, NULL);
-    if (dpc_pkey_generate(keep, DPC_ALG_ES384, 0, &ec_key, &err)) {
-        fprintf(stderr, "fuzz_pkey: key generation failed: %s\n", err);
-        abort();
-    }
+    ec_key = fuzz_key("fuzz_pkey", DPC_ALG_ES384, 0);
     return 0;
 }
 
