@@ -20,7 +20,8 @@
 #include "dpc_mbi.h"
 #include "dpc_synth_tpl.h"
 
-/* mod_dpc/synth/templates and codes, embedded by build/embed. */
+/* mod_dpc/tools/synth/templates and codes, embedded by build/embed. */
+extern const dpc_embedded_file dpc_synth_files[];
 
 /* ---- vocabulary of the templates --------------------------------------- */
 

@@ -9,7 +9,7 @@
  * B and D (C for some), and on average ~80 ExplanationOfBenefit claims of
  * the eight Blue Button claim types (about 5% have none), each in STU3
  * (fhir_version 3) and R4 (fhir_version 4).  Resources are rendered from the
- * templates in mod_dpc/synth/templates (derived from the Blue Button sample
+ * templates in mod_dpc/tools/synth/templates (derived from the Blue Button sample
  * resources, field for field) as compact JSON of at most 25,000 bytes.
  *
  * Ids: Patient id = bene id; Coverage "part-X-<bene id>"; EOB

@@ -12,7 +12,5 @@ typedef struct dpc_embedded_file {
 
 /* sql/NNN_*.sql, in order */
 extern const dpc_embedded_file dpc_migrations[];
-/* mod_dpc/synth/: templates and code lists of the synthetic data */
-extern const dpc_embedded_file dpc_synth_files[];
 
 #endif
