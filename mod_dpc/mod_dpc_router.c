@@ -134,12 +134,12 @@ int dpc_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, DPC_HANDLER))
         return DECLINED;
     path = dpc_relative_path(r);
-    if (!path)
-        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such route");
-    switch (dpc_route_find(r->pool, dpc_conf_dialect(dpc_dir(r)), path, method_bit(r), &m)) {
+    switch (dpc_route_find_at(r->pool, dpc_conf_dialect(dpc_dir(r)), r->uri, path,
+                              method_bit(r), &m)) {
     case DPC_ROUTE_NOT_FOUND:
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
-                           apr_psprintf(r->pool, "no such route: %s %s", r->method, path));
+                           apr_psprintf(r->pool, "no such route: %s %s", r->method,
+                                        path ? path : r->uri));
     case DPC_ROUTE_BAD_METHOD:
         apr_table_setn(r->headers_out, "Allow", dpc_route_allow(r->pool, m.allowed));
         return dpc_send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,

@@ -81,16 +81,27 @@ static int match_one(apr_pool_t *p, const char *pattern, const char *path,
     }
 }
 
-/* Match among literal patterns (wild == 0) or wildcard ones (wild == 1). */
-static void find_pass(apr_pool_t *p, const dpc_route *r, const char *path, int method,
-                      int wild, dpc_route_match *m)
+static const char *skip_slashes(const char *s)
+{
+    while (s && *s == '/')
+        s++;
+    return s;
+}
+
+/* Match among literal patterns (wild == 0) or wildcard ones (wild == 1):
+ * a pattern starting with '/' against uri, the others against rel (either
+ * may be NULL: nothing to match). */
+static void find_pass(apr_pool_t *p, const dpc_route *r, const char *uri, const char *rel,
+                      int method, int wild, dpc_route_match *m)
 {
     dpc_route_match tmp;
+    const char *path;
 
     for (; r->pattern; r++) {
         if ((strchr(r->pattern, '*') != NULL) != wild)
             continue;
-        if (!match_one(p, r->pattern, path, &tmp))
+        path = r->pattern[0] == '/' ? uri : rel;
+        if (!path || !match_one(p, skip_slashes(r->pattern), path, &tmp))
             continue;
         m->allowed |= r->method;
         if (r->method == method && !m->route) {
@@ -101,20 +112,26 @@ static void find_pass(apr_pool_t *p, const dpc_route *r, const char *path, int m
     }
 }
 
-dpc_route_result dpc_route_find(apr_pool_t *p, const dpc_dialect *d, const char *path,
-                                int method, dpc_route_match *m)
+dpc_route_result dpc_route_find_at(apr_pool_t *p, const dpc_dialect *d, const char *uri,
+                                   const char *rel, int method, dpc_route_match *m)
 {
     memset(m, 0, sizeof(*m));
-    while (*path == '/')
-        path++;
+    uri = skip_slashes(uri);
+    rel = skip_slashes(rel);
     if (method == DPC_M_HEAD)
         method = DPC_M_GET;
-    find_pass(p, d->routes, path, method, 0, m);
+    find_pass(p, d->routes, uri, rel, method, 0, m);
     if (!m->allowed)
-        find_pass(p, d->routes, path, method, 1, m);
+        find_pass(p, d->routes, uri, rel, method, 1, m);
     if (m->route)
         return DPC_ROUTE_FOUND;
     return m->allowed ? DPC_ROUTE_BAD_METHOD : DPC_ROUTE_NOT_FOUND;
+}
+
+dpc_route_result dpc_route_find(apr_pool_t *p, const dpc_dialect *d, const char *path,
+                                int method, dpc_route_match *m)
+{
+    return dpc_route_find_at(p, d, NULL, path, method, m);
 }
 
 const char *dpc_route_allow(apr_pool_t *p, int methods)

@@ -1,6 +1,10 @@
 /* dpc_route.h: the route tables of the dialects, matched on the path below
  * a <Location>'s base.  Patterns are '/'-separated segments where "*" binds
- * one non-empty segment, e.g. "Group/ * /$export" (without spaces). */
+ * one non-empty segment, e.g. "Group/ * /$export" (without spaces).  A
+ * pattern that starts with '/' is a path of its own on the host, matched
+ * against the whole request path: a token endpoint beside the API's base,
+ * as BCDA's /auth/token is beside /api/v1 (a <Location> covering it, with
+ * the same DPCAPI, hands it to mod_dpc). */
 #ifndef DPC_ROUTE_H
 #define DPC_ROUTE_H
 
@@ -89,8 +93,15 @@ typedef enum {
 extern const dpc_route dpc_routes_dpc[];
 extern const dpc_route dpc_routes_none[];
 
-/* Match `path` (relative to the base, with or without a leading '/'; already
- * URL-decoded by httpd) and the method bit.  Params are copied into p. */
+/* Match a request: `uri` is its whole path (for the patterns starting with
+ * '/'), `rel` the path below the <Location>'s base (for the others; NULL
+ * when the request is not below it), both with or without a leading '/'
+ * and already URL-decoded by httpd, and the method bit.  A literal pattern
+ * wins over one with "*", wherever it matched.  Params are copied into p. */
+dpc_route_result dpc_route_find_at(apr_pool_t *p, const dpc_dialect *d, const char *uri,
+                                   const char *rel, int method, dpc_route_match *m);
+
+/* The same for a path below the base only (no host path). */
 dpc_route_result dpc_route_find(apr_pool_t *p, const dpc_dialect *d, const char *path,
                                 int method, dpc_route_match *m);
 

@@ -274,6 +274,73 @@ START_TEST(routes_bind_params_and_prefer_literal_paths)
 }
 END_TEST
 
+/* A dialect whose token endpoint is a path of its own beside the base, as
+ * BCDA's /auth/token is beside /api/v1. */
+static const dpc_route beside_routes[] = {
+    { "/auth/token", DPC_M_POST, DPC_OP_TOKEN_AUTH, DPC_ROUTE_PUBLIC },
+    { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },
+    { "Jobs/*", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+START_TEST(routes_reach_a_token_endpoint_beside_the_base)
+{
+    dpc_dialect d = dpc_dialect_dpc_v1;
+    dpc_route_match m;
+
+    d.routes = beside_routes;
+    d.token_path = "/auth/token";
+    /* <Location /auth/token>: nothing below its base, the host path matches */
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/auth/token", "", DPC_M_POST, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_AUTH);
+    /* <Location /auth>, or a request outside any base */
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/auth/token", "/token", DPC_M_POST, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/auth/token", NULL, DPC_M_POST, &m),
+                     DPC_ROUTE_FOUND);
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/auth/token", NULL, DPC_M_GET, &m),
+                     DPC_ROUTE_BAD_METHOD);
+    ck_assert_str_eq(dpc_route_allow(pool, m.allowed), "POST");
+    /* below the API's base, the host path is not the token endpoint */
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/api/v1/auth/token", "/auth/token",
+                                       DPC_M_POST, &m), DPC_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/auth/token/x", NULL, DPC_M_POST, &m),
+                     DPC_ROUTE_NOT_FOUND);
+    /* the base's own routes still match the path below it */
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/api/v1/Jobs/42", "/Jobs/42", DPC_M_GET,
+                                       &m), DPC_ROUTE_FOUND);
+    ck_assert_str_eq(m.params[0], "42");
+    ck_assert_int_eq(dpc_route_find_at(pool, &d, "/metadata", NULL, DPC_M_GET, &m),
+                     DPC_ROUTE_NOT_FOUND);
+}
+END_TEST
+
+/* Every dialect that issues tokens routes its own token_path to the token
+ * operation (a descriptor and its route table cannot drift apart). */
+START_TEST(routes_every_dialect_reaches_its_token_endpoint)
+{
+    dpc_route_match m;
+    int i, n = 0;
+
+    for (i = 0; dpc_dialects[i]; i++) {
+        const dpc_dialect *d = dpc_dialects[i];
+        int absolute;
+
+        if (d->grant == DPC_GRANT_NONE)
+            continue;
+        absolute = d->token_path[0] == '/';
+        ck_assert_msg(dpc_route_find_at(pool, d, absolute ? d->token_path : NULL,
+                                        absolute ? NULL : d->token_path, DPC_M_POST, &m)
+                      == DPC_ROUTE_FOUND, "%s: no route for %s", d->name, d->token_path);
+        ck_assert_int_eq(m.route->op, DPC_OP_TOKEN_AUTH);
+        ck_assert(m.route->flags & DPC_ROUTE_PUBLIC);
+        n++;
+    }
+    ck_assert_int_ge(n, 2);
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -282,6 +349,8 @@ Suite *route_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, routes_match_paths_and_methods);
     tcase_add_test(tc, routes_bind_params_and_prefer_literal_paths);
+    tcase_add_test(tc, routes_reach_a_token_endpoint_beside_the_base);
+    tcase_add_test(tc, routes_every_dialect_reaches_its_token_endpoint);
     suite_add_tcase(s, tc);
     return s;
 }
