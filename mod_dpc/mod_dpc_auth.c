@@ -23,6 +23,33 @@
 #include "mod_dpc_db.h"
 #include "mod_dpc_respond.h"
 
+#define DPC_Q_TOKEN_LOOKUP "dpc_token_lookup"
+#define DPC_Q_REVOKED "dpc_revoked"
+
+const dpc_statement dpc_auth_statements[] = {
+    /* /Token/auth in one round trip: the live client token with that hash,
+     * the organization's key with that id, and the jti recorded (the row
+     * count of the insert says whether it was new). */
+    { DPC_Q_TOKEN_LOOKUP,
+      "WITH ct AS (SELECT id, org_id FROM client_token"
+      "            WHERE token_hash = %s AND expires_at > now()),"
+      " k AS (SELECT pk.id, pk.pem FROM public_key pk JOIN ct ON pk.org_id = ct.org_id"
+      "       WHERE pk.id = %s::uuid),"
+      " j AS (INSERT INTO used_jti (client_token_id, jti, expires_at)"
+      "       SELECT ct.id, %s, to_timestamp(%s::bigint) FROM ct, k"
+      "       ON CONFLICT DO NOTHING RETURNING 1)"
+      " SELECT ct.id, ct.org_id, k.id, k.pem, (SELECT count(*) FROM j)"
+      " FROM ct LEFT JOIN k ON true" },
+    /* every credential revoked while an access token made with it could
+     * live (300 s), with room for a deleting transaction that commits late */
+    { DPC_Q_REVOKED,
+      "SELECT DISTINCT credential_id FROM revoked_credential"
+      " WHERE revoked_at > now() - interval '10 minutes'" },
+    { NULL, NULL }
+};
+/* DPC_Q_TOKEN_LOOKUP's columns */
+enum { LOOKUP_CLIENT_TOKEN, LOOKUP_ORG, LOOKUP_KEY, LOOKUP_KEY_PEM, LOOKUP_JTI_NEW };
+
 #define TOKEN_BODY_LIMIT (64 * 1024)
 #define REVOCATION_REFRESH apr_time_from_sec(1)
 
@@ -336,11 +363,11 @@ static int lookup_client(request_rec *r, token_request *tr, const dpc_jwt_policy
                                        "unknown, expired or deleted client token");
         return -1;
     }
-    tr->client_token_id = dpc_db_col(r, db, row, 0);
-    tr->org_id = dpc_db_col(r, db, row, 1);
-    tr->key_id = dpc_db_col(r, db, row, 2);
-    tr->key_pem = dpc_db_col(r, db, row, 3);
-    fresh = dpc_db_col(r, db, row, 4);
+    tr->client_token_id = dpc_db_col(r, db, row, LOOKUP_CLIENT_TOKEN);
+    tr->org_id = dpc_db_col(r, db, row, LOOKUP_ORG);
+    tr->key_id = dpc_db_col(r, db, row, LOOKUP_KEY);
+    tr->key_pem = dpc_db_col(r, db, row, LOOKUP_KEY_PEM);
+    fresh = dpc_db_col(r, db, row, LOOKUP_JTI_NEW);
     if (!tr->key_id) {
         *status = dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
                                        "kid is not a public key of your organization");

@@ -3,6 +3,7 @@
 #ifndef MOD_DPC_AUTH_H
 #define MOD_DPC_AUTH_H
 
+#include "mod_dpc_db.h"
 #include "mod_dpc_op.h"
 
 void dpc_auth_child_init(apr_pool_t *pchild);
@@ -12,5 +13,7 @@ int dpc_auth_load_secrets(apr_pool_t *pconf, server_rec *s);
 const dpc_principal *dpc_authenticate(request_rec *r, int *status);
 int dpc_op_token_auth(request_rec *r, const dpc_call *call);
 int dpc_op_token_validate(request_rec *r, const dpc_call *call);
+
+extern const dpc_statement dpc_auth_statements[];
 
 #endif

@@ -18,6 +18,52 @@
 #define KEY_LABEL_MAX 25
 #define TOKEN_LABEL_MAX 100
 
+#define DPC_Q_CT_LIST "dpc_ct_list"
+#define DPC_Q_CT_GET "dpc_ct_get"
+#define DPC_Q_CT_CREATE "dpc_ct_create"
+#define DPC_Q_CT_DELETE "dpc_ct_delete"
+#define DPC_Q_KEY_LIST "dpc_key_list"
+#define DPC_Q_KEY_GET "dpc_key_get"
+#define DPC_Q_KEY_CREATE "dpc_key_create"
+#define DPC_Q_KEY_DELETE "dpc_key_delete"
+
+/* Each statement's result columns are named by the JSON keys they are sent
+ * under, in the statement's column order: token_keys for DPC_Q_CT_LIST, _GET
+ * and _CREATE, key_keys for DPC_Q_KEY_LIST, _GET and _CREATE. */
+static const char *const token_keys[] = { "id", "label", "createdAt", "expiresAt", NULL };
+static const char *const key_keys[] = { "id", "label", "publicKey", "createdAt", NULL };
+
+const dpc_statement dpc_creds_statements[] = {
+    { DPC_Q_CT_LIST,
+      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM client_token WHERE org_id = %s::uuid ORDER BY created_at, id" },
+    { DPC_Q_CT_GET,
+      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_CT_CREATE,
+      "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
+      " VALUES (%s::uuid, %s, %s, to_timestamp(%s::bigint))"
+      " RETURNING id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
+    { DPC_Q_CT_DELETE,
+      "DELETE FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_KEY_LIST,
+      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM public_key WHERE org_id = %s::uuid ORDER BY created_at, id" },
+    { DPC_Q_KEY_GET,
+      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { DPC_Q_KEY_CREATE,
+      "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
+      " VALUES (%s::uuid, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING"
+      " RETURNING id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
+    { DPC_Q_KEY_DELETE,
+      "DELETE FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+    { NULL, NULL }
+};
+
 static int not_found(request_rec *r, const char *what)
 {
     return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
@@ -105,8 +151,6 @@ static int delete_scoped(request_rec *r, const char *label, const char *org,
 
 /* ---- client tokens ------------------------------------------------------- */
 
-static const char *const token_keys[] = { "id", "label", "createdAt", "expiresAt", NULL };
-
 int dpc_op_token_list(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
@@ -191,8 +235,6 @@ int dpc_op_token_create(request_rec *r, const dpc_call *call)
 }
 
 /* ---- public keys ------------------------------------------------------------ */
-
-static const char *const key_keys[] = { "id", "label", "publicKey", "createdAt", NULL };
 
 int dpc_op_key_list(request_rec *r, const dpc_call *call)
 {

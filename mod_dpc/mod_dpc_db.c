@@ -15,58 +15,6 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dpc_dbd_prepare;
  * session (set while reading the configuration, read-only after). */
 static const dpc_statement *const *prepared;
 
-const dpc_statement dpc_db_statements[] = {
-    /* /Token/auth in one round trip: the live client token with that hash,
-     * the organization's key with that id, and the jti recorded (the row
-     * count of the insert says whether it was new). */
-    { DPC_Q_TOKEN_LOOKUP,
-      "WITH ct AS (SELECT id, org_id FROM client_token"
-      "            WHERE token_hash = %s AND expires_at > now()),"
-      " k AS (SELECT pk.id, pk.pem FROM public_key pk JOIN ct ON pk.org_id = ct.org_id"
-      "       WHERE pk.id = %s::uuid),"
-      " j AS (INSERT INTO used_jti (client_token_id, jti, expires_at)"
-      "       SELECT ct.id, %s, to_timestamp(%s::bigint) FROM ct, k"
-      "       ON CONFLICT DO NOTHING RETURNING 1)"
-      " SELECT ct.id, ct.org_id, k.id, k.pem, (SELECT count(*) FROM j)"
-      " FROM ct LEFT JOIN k ON true" },
-    /* every credential revoked while an access token made with it could
-     * live (300 s), with room for a deleting transaction that commits late */
-    { DPC_Q_REVOKED,
-      "SELECT DISTINCT credential_id FROM revoked_credential"
-      " WHERE revoked_at > now() - interval '10 minutes'" },
-    { DPC_Q_CT_LIST,
-      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-      " FROM client_token WHERE org_id = %s::uuid ORDER BY created_at, id" },
-    { DPC_Q_CT_GET,
-      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-      " FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
-    { DPC_Q_CT_CREATE,
-      "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
-      " VALUES (%s::uuid, %s, %s, to_timestamp(%s::bigint))"
-      " RETURNING id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-      " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
-    { DPC_Q_CT_DELETE,
-      "DELETE FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
-    { DPC_Q_KEY_LIST,
-      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-      " FROM public_key WHERE org_id = %s::uuid ORDER BY created_at, id" },
-    { DPC_Q_KEY_GET,
-      "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-      " FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
-    { DPC_Q_KEY_CREATE,
-      "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
-      " VALUES (%s::uuid, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING"
-      " RETURNING id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
-    { DPC_Q_KEY_DELETE,
-      "DELETE FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
-    { DPC_Q_ORG_GET,
-      "SELECT id, name, npi, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-      " FROM organization WHERE id = %s::uuid" },
-    { NULL, NULL }
-};
-
 int dpc_db_resolve(void)
 {
     dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);

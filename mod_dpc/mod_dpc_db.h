@@ -17,7 +17,6 @@ typedef struct dpc_statement {
 } dpc_statement;
 
 /* This file's own: credentials, the token endpoint, the organization. */
-extern const dpc_statement dpc_db_statements[];
 
 /* Timestamps come out of the database as epoch microseconds. */
 #define DPC_SQL_USEC(col) "(extract(epoch from " col ") * 1000000)::bigint"
@@ -49,17 +48,5 @@ int dpc_db_nrows(ap_dbd_t *db, apr_dbd_results_t *res);
 /* Column j as an apr_time_t (from DPC_SQL_USEC), 0 for NULL. */
 apr_time_t dpc_db_time(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int j);
 
-/* Statement labels. */
-#define DPC_Q_TOKEN_LOOKUP      "dpc_token_lookup"
-#define DPC_Q_REVOKED           "dpc_revoked"
-#define DPC_Q_CT_LIST           "dpc_ct_list"
-#define DPC_Q_CT_GET            "dpc_ct_get"
-#define DPC_Q_CT_CREATE         "dpc_ct_create"
-#define DPC_Q_CT_DELETE         "dpc_ct_delete"
-#define DPC_Q_KEY_LIST          "dpc_key_list"
-#define DPC_Q_KEY_GET           "dpc_key_get"
-#define DPC_Q_KEY_CREATE        "dpc_key_create"
-#define DPC_Q_KEY_DELETE        "dpc_key_delete"
-#define DPC_Q_ORG_GET           "dpc_org_get"
 
 #endif

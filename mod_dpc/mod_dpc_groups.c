@@ -39,6 +39,9 @@ const dpc_statement dpc_group_statements[] = {
       "DELETE FROM roster WHERE org_id = %s::uuid AND id = %s::uuid" },
     { NULL, NULL }
 };
+/* The columns of dpc_group_get and of dpc_group_members, in order. */
+enum group_col { GROUP_ID, GROUP_NAME, GROUP_NPI, GROUP_UPDATED };
+enum member_col { MEMBER_PATIENT, MEMBER_MBI, MEMBER_START, MEMBER_END, MEMBER_INACTIVE };
 
 static int is_r4(request_rec *r)
 {
@@ -75,10 +78,10 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
         return NULL;
     }
     memset(&g, 0, sizeof(g));
-    g.id = dpc_db_col(r, db, row, 0);
-    g.name = dpc_db_col(r, db, row, 1);
-    g.npi = dpc_db_col(r, db, row, 2);
-    g.last_updated = dpc_db_time(r, db, row, 3);
+    g.id = dpc_db_col(r, db, row, GROUP_ID);
+    g.name = dpc_db_col(r, db, row, GROUP_NAME);
+    g.npi = dpc_db_col(r, db, row, GROUP_NPI);
+    g.last_updated = dpc_db_time(r, db, row, GROUP_UPDATED);
     g.org_id = who->org_id;
     if (dpc_db_select(r, db, "dpc_group_members", &res, 1, &g.id)) {
         *status = dpc_send_db_error(r);
@@ -88,11 +91,11 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
     g.members = m = apr_pcalloc(r->pool, sizeof(*m) * (g.n ? g.n : 1));
     for (i = 0; i < g.n; i++) {
         row = dpc_db_row(r, db, res, i);
-        m[i].patient_id = dpc_db_col(r, db, row, 0);
-        m[i].mbi = dpc_db_col(r, db, row, 1);
-        m[i].period_start = dpc_db_time(r, db, row, 2);
-        m[i].period_end = dpc_db_time(r, db, row, 3);
-        m[i].inactive = atoi(dpc_db_col(r, db, row, 4));
+        m[i].patient_id = dpc_db_col(r, db, row, MEMBER_PATIENT);
+        m[i].mbi = dpc_db_col(r, db, row, MEMBER_MBI);
+        m[i].period_start = dpc_db_time(r, db, row, MEMBER_START);
+        m[i].period_end = dpc_db_time(r, db, row, MEMBER_END);
+        m[i].inactive = atoi(dpc_db_col(r, db, row, MEMBER_INACTIVE));
     }
     return is_r4(r) ? dpc_group_r4(r->pool, &g) : dpc_group_stu3(r->pool, &g);
 }

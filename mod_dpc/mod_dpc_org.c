@@ -10,6 +10,15 @@
 #include "mod_dpc_respond.h"
 
 #define NPI_SYSTEM "http://hl7.org/fhir/sid/us-npi"
+#define DPC_Q_ORG_GET "dpc_org_get"
+
+const dpc_statement dpc_org_statements[] = {
+    { DPC_Q_ORG_GET,
+      "SELECT id, name, npi, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+      " FROM organization WHERE id = %s::uuid" },
+    { NULL, NULL }
+};
+enum { ORG_ID, ORG_NAME, ORG_NPI, ORG_CREATED };
 
 /* The caller's Organization resource, or NULL with *status sent. */
 static json_t *own_org(request_rec *r, const dpc_principal *who, int *status)
@@ -31,10 +40,10 @@ static json_t *own_org(request_rec *r, const dpc_principal *who, int *status)
         return NULL;
     }
     o = json_pack("{s:s, s:s, s:{s:s}, s:s, s:b}", "resourceType", "Organization",
-                  "id", dpc_db_col(r, db, row, 0),
-                  "meta", "lastUpdated", dpc_db_col(r, db, row, 3),
-                  "name", dpc_db_col(r, db, row, 1), "active", 1);
-    if ((npi = dpc_db_col(r, db, row, 2)) != NULL)
+                  "id", dpc_db_col(r, db, row, ORG_ID),
+                  "meta", "lastUpdated", dpc_db_col(r, db, row, ORG_CREATED),
+                  "name", dpc_db_col(r, db, row, ORG_NAME), "active", 1);
+    if ((npi = dpc_db_col(r, db, row, ORG_NPI)) != NULL)
         json_object_set_new(o, "identifier",
                             json_pack("[{s:s, s:s}]", "system", NPI_SYSTEM, "value", npi));
     return o;

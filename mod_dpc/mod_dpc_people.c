@@ -113,6 +113,13 @@ const dpc_statement dpc_people_statements[] = {
       " ELSE 2 END, resource_id" },
     { NULL, NULL }
 };
+/* The statements' columns, in order.  A stored resource (_read, _search,
+ * _submit; _search adds the total of matches); a written one (_create,
+ * _update; dpc_pat_update adds how many memberships ended); $everything's
+ * dpc_pat_attributed. */
+enum stored_col { STORED_ID, STORED_RESOURCE, STORED_UPDATED, STORED_TOTAL };
+enum written_col { WRITTEN_ID, WRITTEN_UPDATED, WRITTEN_ENDED };
+enum attributed_col { ATTRIBUTED_MBI, ATTRIBUTED_NOW };
 
 typedef struct kind {
     const char *type;               /* "Practitioner" */
@@ -240,10 +247,11 @@ static json_t *output(request_rec *r, const char *json, const char *id, apr_time
 /* A Bundle entry of a stored resource row (id, resource, updated usec). */
 static json_t *entry(request_rec *r, const kind *k, ap_dbd_t *db, apr_dbd_row_t *row)
 {
-    const char *id = dpc_db_col(r, db, row, 0);
+    const char *id = dpc_db_col(r, db, row, STORED_ID);
 
     return json_pack("{s:s, s:o}", "fullUrl", resource_url(r, k, id), "resource",
-                     output(r, dpc_db_col(r, db, row, 1), id, dpc_db_time(r, db, row, 2)));
+                     output(r, dpc_db_col(r, db, row, STORED_RESOURCE), id,
+                            dpc_db_time(r, db, row, STORED_UPDATED)));
 }
 
 /* ---- create, read, update, delete ------------------------------------------ */
@@ -272,10 +280,10 @@ static int op_create(request_rec *r, const kind *k, const dpc_principal *who)
                            apr_psprintf(r->pool, "a %s with %s %s is already registered "
                                         "(search ?identifier=%s to find it)", k->type,
                                         is_patient(k) ? "MBI" : "NPI", ps.key, ps.key));
-    id = dpc_db_col(r, db, row, 0);
+    id = dpc_db_col(r, db, row, WRITTEN_ID);
     apr_table_setn(r->headers_out, "Location", resource_url(r, k, id));
     return dpc_send_json(r, HTTP_CREATED, DPC_FHIR_JSON,
-                         output(r, ps.json, id, dpc_db_time(r, db, row, 1)));
+                         output(r, ps.json, id, dpc_db_time(r, db, row, WRITTEN_UPDATED)));
 }
 
 static int not_found(request_rec *r, const kind *k)
@@ -300,8 +308,9 @@ static int op_read(request_rec *r, const kind *k, const dpc_principal *who, cons
     if (!(row = dpc_db_row(r, db, res, 0)))
         return not_found(r, k);
     return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
-                         output(r, dpc_db_col(r, db, row, 1), dpc_db_col(r, db, row, 0),
-                                dpc_db_time(r, db, row, 2)));
+                         output(r, dpc_db_col(r, db, row, STORED_RESOURCE),
+                                dpc_db_col(r, db, row, STORED_ID),
+                                dpc_db_time(r, db, row, STORED_UPDATED)));
 }
 
 static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
@@ -335,7 +344,8 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
         return dpc_send_db_error(r);
     if ((row = dpc_db_row(r, db, res, 0)) != NULL)
         return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON,
-                             output(r, ps.json, id, dpc_db_time(r, db, row, 1)));
+                             output(r, ps.json, id,
+                                    dpc_db_time(r, db, row, WRITTEN_UPDATED)));
     /* Nothing updated: either no such resource, or the new identifier is
      * another resource's. */
     args[1] = id;
@@ -444,10 +454,10 @@ static int op_search(request_rec *r, const kind *k, const dpc_principal *who)
     entries = json_array();
     for (i = 0; i < n; i++) {
         apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
-        const char *id = dpc_db_col(r, db, row, 0);
+        const char *id = dpc_db_col(r, db, row, STORED_ID);
         json_t *e;
 
-        total = atoi(dpc_db_col(r, db, row, 3));
+        total = atoi(dpc_db_col(r, db, row, STORED_TOTAL));
         if (!id) {
             n = 0;              /* the empty page */
             break;
@@ -578,8 +588,8 @@ int dpc_op_everything(request_rec *r, const dpc_call *call)
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
         return not_found(r, &patient);
-    mbi = dpc_db_col(r, db, row, 0);
-    if (strcmp(dpc_db_col(r, db, row, 1), "1"))
+    mbi = dpc_db_col(r, db, row, ATTRIBUTED_MBI);
+    if (strcmp(dpc_db_col(r, db, row, ATTRIBUTED_NOW), "1"))
         return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
                            "the patient is not on an active roster of your organization: "
                            "attest for treatment with Group/$add first");
