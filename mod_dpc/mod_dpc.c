@@ -12,13 +12,16 @@
 #include <http_request.h>
 #include <mod_auth.h>
 #include <ap_mpm.h>
+#include <mod_status.h>
 
 #include "dpc_log.h"
+#include "mod_dpc_audit.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_config.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_export.h"
 #include "mod_dpc_router.h"
+#include "mod_dpc_status.h"
 #include "mod_dpc_worker.h"
 
 /* The core logs through httpd's error log, tagged with our module so that
@@ -91,6 +94,9 @@ static void dpc_register_hooks(apr_pool_t *p)
                          AP_AUTH_INTERNAL_PER_URI);
     ap_hook_fixups(dpc_data_fixups, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dpc_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(dpc_audit_log, NULL, NULL, APR_HOOK_MIDDLE);
+    /* mod_status calls it when loaded; nothing happens when it is not */
+    APR_OPTIONAL_HOOK(ap, status_hook, dpc_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(dpc) = {

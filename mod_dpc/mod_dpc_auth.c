@@ -247,6 +247,8 @@ const dpc_principal *dpc_authenticate(request_rec *r, int *status)
     who->key_id = t->key_id;
     who->scope = t->scope;
     apr_table_setn(r->notes, "dpc-org", who->org_id);
+    apr_table_setn(r->notes, "dpc-credential", who->client_token_id);
+    apr_table_setn(r->notes, "dpc-key", who->key_id);
     return who;
 }
 
@@ -402,6 +404,10 @@ static int issue(request_rec *r, const token_request *tr)
                                     "the access token could not be made");
     }
     apr_table_setn(r->notes, "dpc-org", tr->org_id);
+    apr_table_setn(r->notes, "dpc-credential", tr->client_token_id);
+    apr_table_setn(r->notes, "dpc-key", tr->key_id);
+    apr_table_setn(r->notes, "dpc-scope", tr->scope);
+    apr_table_setn(r->notes, "dpc-audit", "token.issued");
     apr_table_setn(r->headers_out, "Pragma", "no-cache");
     return dpc_send_json(r, HTTP_OK, "application/json",
                          json_pack("{s:s, s:s, s:i, s:s}", "access_token", token,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dpc_log.h"
+#include "mod_dpc_audit.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_creds.h"
 #include "mod_dpc_db.h"
@@ -14,6 +15,7 @@
 #include "mod_dpc_groups.h"
 #include "mod_dpc_org.h"
 #include "mod_dpc_people.h"
+#include "mod_dpc_status.h"
 
 int dpc_api_configured;
 
@@ -151,8 +153,9 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 
 /* Every statement the handlers run, prepared with the first DPCAPI. */
 static const dpc_statement *const statement_tables[] = {
-    dpc_auth_statements, dpc_creds_statements, dpc_org_statements, dpc_people_statements,
-    dpc_group_statements, dpc_export_statements, NULL
+    dpc_audit_statements, dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
+    dpc_people_statements, dpc_group_statements, dpc_export_statements,
+    dpc_status_statements, NULL
 };
 
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)

@@ -43,12 +43,12 @@ const dpc_statement dpc_creds_statements[] = {
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
     { DPC_Q_CT_CREATE,
-      "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
-      " VALUES (%s::uuid, %s, %s, to_timestamp(%s::bigint))"
+      DPC_SQL_WHO "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
+      " SELECT %s::uuid, %s, %s, to_timestamp(%s::bigint) FROM who"
       " RETURNING id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
     { DPC_Q_CT_DELETE,
-      "DELETE FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
+      DPC_SQL_WHO "DELETE FROM client_token USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     { DPC_Q_KEY_LIST,
       "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM public_key WHERE org_id = %s::uuid ORDER BY created_at, id" },
@@ -56,11 +56,11 @@ const dpc_statement dpc_creds_statements[] = {
       "SELECT id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
     { DPC_Q_KEY_CREATE,
-      "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
-      " VALUES (%s::uuid, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING"
+      DPC_SQL_WHO "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
+      " SELECT %s::uuid, %s, %s, %s, %s FROM who ON CONFLICT (fingerprint) DO NOTHING"
       " RETURNING id, label, pem, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
     { DPC_Q_KEY_DELETE,
-      "DELETE FROM public_key WHERE org_id = %s::uuid AND id = %s::uuid" },
+      DPC_SQL_WHO "DELETE FROM public_key USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     { NULL, NULL }
 };
 
@@ -126,20 +126,21 @@ static int send_rows(request_rec *r, const char *label, const char *org, const c
                                    "count", n, "entities", list));
 }
 
-static int delete_scoped(request_rec *r, const char *label, const char *org,
+static int delete_scoped(request_rec *r, const char *label, const dpc_principal *who,
                          const char *id, const char *what)
 {
-    const char *args[2];
+    const char *args[4], *org = who->org_id;
     ap_dbd_t *db;
-    int n;
+    int n, nargs;
 
     if (!dpc_uuid_is_valid(id))
         return not_found(r, what);
     if (!(db = dpc_db(r)))
         return dpc_send_db_error(r);
-    args[0] = org;
-    args[1] = id;
-    if (dpc_db_query(r, db, label, &n, 2, args))
+    nargs = dpc_db_who(r, who->client_token_id, args);
+    args[nargs++] = org;
+    args[nargs++] = id;
+    if (dpc_db_query(r, db, label, &n, nargs, args))
         return dpc_send_db_error(r);
     if (n == 0)
         return not_found(r, what);
@@ -169,7 +170,7 @@ int dpc_op_token_delete(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *id = call->id;
-    return delete_scoped(r, DPC_Q_CT_DELETE, who->org_id, id, "client token");
+    return delete_scoped(r, DPC_Q_CT_DELETE, who, id, "client token");
 }
 
 /* When the new token expires: ?expiration=<instant>, no later than the
@@ -202,12 +203,13 @@ static int token_expiry(request_rec *r, apr_time_t *exp, const char **err)
 int dpc_op_token_create(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
-    const char *label = dpc_query_param(r, "label"), *token, *err, *args[4];
+    const char *label = dpc_query_param(r, "label"), *token, *err, *args[6];
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     apr_time_t exp;
     ap_dbd_t *db;
     json_t *o;
+    int n;
 
     if (!label)
         label = apr_psprintf(r->pool, "Token for organization %s.", who->org_id);
@@ -221,11 +223,12 @@ int dpc_op_token_create(request_rec *r, const dpc_call *call)
                            "no random bytes for a new token");
     if (!(db = dpc_db(r)))
         return dpc_send_db_error(r);
-    args[0] = who->org_id;
-    args[1] = label;
-    args[2] = dpc_client_token_hash(r->pool, token);
-    args[3] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_sec(exp));
-    if (dpc_db_select(r, db, DPC_Q_CT_CREATE, &res, 4, args)
+    n = dpc_db_who(r, who->client_token_id, args);
+    args[n++] = who->org_id;
+    args[n++] = label;
+    args[n++] = dpc_client_token_hash(r->pool, token);
+    args[n++] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_sec(exp));
+    if (dpc_db_select(r, db, DPC_Q_CT_CREATE, &res, n, args)
         || !(row = dpc_db_row(r, db, res, 0)))
         return dpc_send_db_error(r);
     o = row_object(r, db, row, token_keys);
@@ -253,7 +256,7 @@ int dpc_op_key_delete(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *id = call->id;
-    return delete_scoped(r, DPC_Q_KEY_DELETE, who->org_id, id, "public key");
+    return delete_scoped(r, DPC_Q_KEY_DELETE, who, id, "public key");
 }
 
 /* The upload: a PEM (text/plain), or DPC v2's JSON {"key": PEM, "signature":
@@ -288,12 +291,13 @@ static int read_key_upload(request_rec *r, const char **pem, const char **sig,
 int dpc_op_key_create(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
-    const char *label = dpc_query_param(r, "label"), *pem, *sig, *err, *args[5];
+    const char *label = dpc_query_param(r, "label"), *pem, *sig, *err, *args[7];
     dpc_srv_conf *c = dpc_srv(r->server);
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     dpc_pkey_t *key;
     ap_dbd_t *db;
+    int n;
 
     if (!dpc_label_valid(label, KEY_LABEL_MAX))
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_VALUE,
@@ -317,12 +321,13 @@ int dpc_op_key_create(request_rec *r, const dpc_call *call)
                            apr_pstrcat(r->pool, "signature: ", err, NULL));
     if (!(db = dpc_db(r)))
         return dpc_send_db_error(r);
-    args[0] = who->org_id;
-    args[1] = label;
-    args[2] = dpc_alg_name(key->alg);
-    args[3] = key->pem;
-    args[4] = key->fingerprint;
-    if (dpc_db_select(r, db, DPC_Q_KEY_CREATE, &res, 5, args))
+    n = dpc_db_who(r, who->client_token_id, args);
+    args[n++] = who->org_id;
+    args[n++] = label;
+    args[n++] = dpc_alg_name(key->alg);
+    args[n++] = key->pem;
+    args[n++] = key->fingerprint;
+    if (dpc_db_select(r, db, DPC_Q_KEY_CREATE, &res, n, args))
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
         return dpc_send_oo(r, HTTP_CONFLICT, DPC_ISSUE_DUPLICATE,

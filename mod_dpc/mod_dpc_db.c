@@ -15,6 +15,14 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dpc_dbd_prepare;
  * session (set while reading the configuration, read-only after). */
 static const dpc_statement *const *prepared;
 
+int dpc_db_who(request_rec *r, const char *client_token_id, const char **args)
+{
+    args[0] = client_token_id ? apr_pstrcat(r->pool, "client_token:", client_token_id, NULL)
+                              : "";
+    args[1] = r->useragent_ip ? r->useragent_ip : "";
+    return 2;
+}
+
 int dpc_db_resolve(void)
 {
     dpc_dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);

@@ -18,6 +18,14 @@ typedef struct dpc_statement {
 
 /* This file's own: credentials, the token endpoint, the organization. */
 
+/* A statement that changes what the audit trail records (credentials,
+ * rosters, exports) starts with this CTE and reads `who` (FROM who, USING
+ * who), so that its audit rows, written by the database's triggers, name
+ * the caller: its first two arguments are what dpc_db_who() gives. */
+#define DPC_SQL_WHO                                                         \
+    "WITH who AS MATERIALIZED (SELECT set_config('dpc.actor', %s, true) AS actor," \
+    " set_config('dpc.address', %s, true) AS address) "
+
 /* Timestamps come out of the database as epoch microseconds. */
 #define DPC_SQL_USEC(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
@@ -29,6 +37,10 @@ const char *dpc_db_prepare_all(cmd_parms *cmd, const dpc_statement *const *table
 /* Find mod_dbd's optional functions (post_config, after mod_dbd's hooks):
  * 1 when mod_dbd is loaded. */
 int dpc_db_resolve(void);
+
+/* DPC_SQL_WHO's two arguments into args[0] and args[1]: the actor
+ * ("client_token:<id>") and the client's address.  Returns 2. */
+int dpc_db_who(request_rec *r, const char *client_token_id, const char **args);
 
 /* The request's pooled connection, or NULL after logging why. */
 ap_dbd_t *dpc_db(request_rec *r);

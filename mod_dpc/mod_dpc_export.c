@@ -29,9 +29,9 @@
 
 const dpc_statement dpc_export_statements[] = {
     { "dpc_export_start",
-      "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
+      DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
       " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"
-      " make_interval(secs => %s::bigint))::text" },
+      " make_interval(secs => %s::bigint))::text FROM who" },
     { "dpc_job_get",
       "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total,"
       " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done'),"
@@ -41,10 +41,11 @@ const dpc_statement dpc_export_statements[] = {
       "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid"
       " ORDER BY type, batch_seq, name" },
     { "dpc_job_cancel",
-      "UPDATE export_job SET status = 'cancelled' WHERE id = %s::uuid AND org_id = %s::uuid"
+      DPC_SQL_WHO "UPDATE export_job SET status = 'cancelled' FROM who"
+      " WHERE id = %s::uuid AND org_id = %s::uuid"
       " AND status IN ('running', 'completed') RETURNING id" },
     { "dpc_file_owner",
-      "SELECT j.status, (j.expires_at < now())::int, f.gz_name FROM export_file f"
+      "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.count FROM export_file f"
       " JOIN export_job j ON j.id = f.job_id"
       " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid" },
     { NULL, NULL }
@@ -264,12 +265,13 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
     const char *group = call->id;
     dpc_srv_conf *c = dpc_srv(r->server);
     const char *accept = apr_table_get(r->headers_in, "Accept"),
-               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[9], *out, *e;
+               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[11], *out, *e;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *result;
     kickoff k;
+    int n;
 
     memset(&k, 0, sizeof(k));
     k.types = apr_array_make(r->pool, 3, sizeof(const char *));
@@ -286,17 +288,18 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
     if ((r->method_number == M_POST ? body_params(r, &k) : query_params(r, &k))
         || choose_types(r, who, &k))
         return OK;
-    args[0] = who->org_id;
-    args[1] = group;
-    args[2] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
-    args[3] = dpc_request_url(r);
-    args[4] = pg_array(r, k.types);
-    args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
-    args[6] = pg_array(r, k.notes);
-    args[7] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                           apr_time_sec(dpc_conf_file_lifetime(c)));
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 9, args)
+    n = dpc_db_who(r, who->client_token_id, args);
+    args[n++] = who->org_id;
+    args[n++] = group;
+    args[n++] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
+    args[n++] = dpc_request_url(r);
+    args[n++] = pg_array(r, k.types);
+    args[n++] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
+    args[n++] = pg_array(r, k.notes);
+    args[n++] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[n++] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                             apr_time_sec(dpc_conf_file_lifetime(c)));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, n, args)
         || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
@@ -409,15 +412,17 @@ int dpc_op_job_cancel(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *id = call->id;
-    const char *args[2];
+    const char *args[4];
     apr_dbd_results_t *res;
     ap_dbd_t *db;
+    int n;
 
     if (!dpc_uuid_is_valid(id))
         return job_not_found(r);
-    args[0] = id;
-    args[1] = who->org_id;
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_job_cancel", &res, 2, args))
+    n = dpc_db_who(r, who->client_token_id, args);
+    args[n++] = id;
+    args[n++] = who->org_id;
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_job_cancel", &res, n, args))
         return dpc_send_db_error(r);
     if (!dpc_db_row(r, db, res, 0))
         return job_not_found(r);
@@ -448,6 +453,7 @@ int dpc_data_translate(request_rec *r, const char *path)
     r->filename = apr_pstrcat(r->pool, dir, "/", name, NULL);
     apr_table_setn(r->notes, "dpc-job", job);
     apr_table_setn(r->notes, "dpc-data", name);
+    apr_table_setn(r->notes, "dpc-audit", "file.downloaded");
     return OK;
 }
 
@@ -527,6 +533,8 @@ int dpc_data_access(request_rec *r)
         return DONE;
     }
     choose_coding(r, dpc_db_col(r, db, row, 2));
+    /* for httpd's CustomLog: %{dpc-resources}n */
+    apr_table_setn(r->notes, "dpc-resources", dpc_db_col(r, db, row, 3));
     r->handler = NULL;
     return OK;
 }

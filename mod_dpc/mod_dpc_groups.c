@@ -21,8 +21,8 @@
 
 const dpc_statement dpc_group_statements[] = {
     { "dpc_group_write",
-      "SELECT dpc_roster_write(%s::uuid, %s::uuid, %s, %s, %s, %s::jsonb, %s::uuid, %s,"
-      " to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int, %s::int)::text" },
+      DPC_SQL_WHO "SELECT dpc_roster_write(%s::uuid, %s::uuid, %s, %s, %s, %s::jsonb, %s::uuid,"
+      " %s, to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int, %s::int)::text FROM who" },
     { "dpc_group_get",
       "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") " FROM roster r"
       " JOIN practitioner p ON p.id = r.practitioner_id"
@@ -36,7 +36,7 @@ const dpc_statement dpc_group_statements[] = {
       "SELECT r.id FROM roster r JOIN practitioner p ON p.id = r.practitioner_id"
       " WHERE r.org_id = %s::uuid AND (%s = '' OR p.npi = %s) ORDER BY r.created_at, r.id" },
     { "dpc_group_delete",
-      "DELETE FROM roster WHERE org_id = %s::uuid AND id = %s::uuid" },
+      DPC_SQL_WHO "DELETE FROM roster USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     { NULL, NULL }
 };
 /* The columns of dpc_group_get and of dpc_group_members, in order. */
@@ -185,15 +185,16 @@ static int op_search(request_rec *r, const dpc_principal *who)
 
 static int op_delete(request_rec *r, const dpc_principal *who, const char *id)
 {
-    const char *args[2];
+    const char *args[4];
     ap_dbd_t *db;
-    int n;
+    int n, nargs;
 
     if (!dpc_uuid_is_valid(id))
         return group_not_found(r);
-    args[0] = who->org_id;
-    args[1] = id;
-    if (!(db = dpc_db(r)) || dpc_db_query(r, db, "dpc_group_delete", &n, 2, args))
+    nargs = dpc_db_who(r, who->client_token_id, args);
+    args[nargs++] = who->org_id;
+    args[nargs++] = id;
+    if (!(db = dpc_db(r)) || dpc_db_query(r, db, "dpc_group_delete", &n, nargs, args))
         return dpc_send_db_error(r);
     if (!n)
         return group_not_found(r);
@@ -363,13 +364,13 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
                     const char *id)
 {
     dpc_srv_conf *c = dpc_srv(r->server);
-    const char *args[13], *out;
+    const char *args[15], *out;
     roster_write w;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *result, *g;
-    int status;
+    int status, n;
 
     if (id && !dpc_uuid_is_valid(id))
         return group_not_found(r);
@@ -378,21 +379,22 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
     w.roster_id = id;
     if (read_write(r, who, &w, &status))
         return status;
-    args[0] = who->org_id;
-    args[1] = id;
-    args[2] = action;
-    args[3] = w.roster->npi;
-    args[4] = w.roster->name;
-    args[5] = members_json(r, w.roster);
-    args[6] = w.attest ? w.attest->practitioner_id : NULL;
-    args[7] = w.attest ? w.attest->practitioner_npi : NULL;
-    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                           w.attest ? w.attest->recorded : r->request_time);
-    args[9] = w.attest ? w.attest->json : NULL;
-    args[10] = who->client_token_id;
-    args[11] = apr_itoa(r->pool, dpc_conf_attribution_days(c));
-    args[12] = apr_itoa(r->pool, dpc_conf_roster_cap(c));
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_group_write", &res, 13, args)
+    n = dpc_db_who(r, who->client_token_id, args);
+    args[n++] = who->org_id;
+    args[n++] = id;
+    args[n++] = action;
+    args[n++] = w.roster->npi;
+    args[n++] = w.roster->name;
+    args[n++] = members_json(r, w.roster);
+    args[n++] = w.attest ? w.attest->practitioner_id : NULL;
+    args[n++] = w.attest ? w.attest->practitioner_npi : NULL;
+    args[n++] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                             w.attest ? w.attest->recorded : r->request_time);
+    args[n++] = w.attest ? w.attest->json : NULL;
+    args[n++] = who->client_token_id;
+    args[n++] = apr_itoa(r->pool, dpc_conf_attribution_days(c));
+    args[n++] = apr_itoa(r->pool, dpc_conf_roster_cap(c));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_group_write", &res, n, args)
         || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));

@@ -56,8 +56,8 @@ const dpc_statement dpc_people_statements[] = {
      * A patient whose MBI changes is another beneficiary: its memberships
      * end, and only a new attestation puts it back on a roster. */
     { "dpc_prac_update",
-      "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS npi, %s AS family,"
-      " %s AS given, %s AS resource)"
+      DPC_SQL_WHO ", a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS npi, %s AS family,"
+      " %s AS given, %s AS resource FROM who)"
       " UPDATE practitioner p SET npi = a.npi, family = a.family, given = a.given,"
       " resource = a.resource, updated_at = now() FROM a"
       " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM practitioner o"
@@ -65,8 +65,8 @@ const dpc_statement dpc_people_statements[] = {
       " AND (p.npi = a.npi OR NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id))"
       " RETURNING p.id, " USEC("p.updated_at") },
     { "dpc_pat_update",
-      "WITH a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"
-      " %s AS given, %s::date AS birth_date, %s AS resource),"
+      DPC_SQL_WHO ", a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"
+      " %s AS given, %s::date AS birth_date, %s AS resource FROM who),"
       " ok AS (SELECT a.* FROM a JOIN patient p ON p.org_id = a.org AND p.id = a.id"
       "  WHERE NOT EXISTS (SELECT 1 FROM patient o WHERE o.org_id = a.org AND o.mbi = a.mbi"
       "  AND o.id <> a.id)),"
@@ -78,9 +78,9 @@ const dpc_statement dpc_people_statements[] = {
       " WHERE p.id = ok.id"
       " RETURNING p.id, " USEC("p.updated_at") ", (SELECT count(*) FROM ended)" },
     { "dpc_prac_delete",
-      "DELETE FROM practitioner WHERE org_id = %s::uuid AND id = %s::uuid" },
+      DPC_SQL_WHO "DELETE FROM practitioner USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     { "dpc_pat_delete",
-      "DELETE FROM patient WHERE org_id = %s::uuid AND id = %s::uuid" },
+      DPC_SQL_WHO "DELETE FROM patient USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     /* $submit: the whole Bundle in one statement, so it is stored whole or
      * not at all; resources already registered (same NPI or MBI) are
      * updated. */
@@ -316,7 +316,7 @@ static int op_read(request_rec *r, const kind *k, const dpc_principal *who, cons
 static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
                      const char *id)
 {
-    const char *args[7], *given_id;
+    const char *args[9], *given_id;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
@@ -337,6 +337,7 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
     oo = dpc_json_pool(r->pool, dpc_oo_new());
     if (check_one(r, k, body, NULL, oo, &ps))
         return send_outcome(r, HTTP_UNPROCESSABLE_ENTITY, json_incref(oo));
+    n = dpc_db_who(r, who->client_token_id, args);
     args[n++] = who->org_id;
     args[n++] = id;
     n = person_args(k, &ps, args, n);
@@ -348,6 +349,7 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
                                     dpc_db_time(r, db, row, WRITTEN_UPDATED)));
     /* Nothing updated: either no such resource, or the new identifier is
      * another resource's. */
+    args[0] = who->org_id;
     args[1] = id;
     if (dpc_db_select(r, db, k->q_read, &res, 2, args))
         return dpc_send_db_error(r);
@@ -364,15 +366,16 @@ static int op_update(request_rec *r, const kind *k, const dpc_principal *who,
 static int op_delete(request_rec *r, const kind *k, const dpc_principal *who,
                      const char *id)
 {
-    const char *args[2];
+    const char *args[4];
     ap_dbd_t *db;
-    int n;
+    int n, nargs;
 
     if (!dpc_uuid_is_valid(id))
         return not_found(r, k);
-    args[0] = who->org_id;
-    args[1] = id;
-    if (!(db = dpc_db(r)) || dpc_db_query(r, db, k->q_delete, &n, 2, args))
+    nargs = dpc_db_who(r, who->client_token_id, args);
+    args[nargs++] = who->org_id;
+    args[nargs++] = id;
+    if (!(db = dpc_db(r)) || dpc_db_query(r, db, k->q_delete, &n, nargs, args))
         return dpc_send_db_error(r);
     if (!n)
         return not_found(r, k);

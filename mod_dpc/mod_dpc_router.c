@@ -36,6 +36,8 @@ int dpc_translate(request_rec *r)
 
     if (!is_ours(r))
         return DECLINED;
+    /* for httpd's CustomLog: %{dpc-dialect}n, on API calls and downloads */
+    apr_table_setn(r->notes, "dpc-dialect", dpc_conf_dialect(dpc_dir(r))->name);
     /* export files are served by httpd itself, after our access check */
     if ((path = dpc_relative_path(r)) != NULL && dpc_data_translate(r, path) == OK)
         return OK;

@@ -88,7 +88,7 @@ static const char lock_job_sql[] =
     "SELECT status FROM export_job WHERE id = $1 FOR UPDATE";
 
 static const char done_sql[] =
-    "UPDATE export_batch SET status = 'done', heartbeat = now()"
+    "UPDATE export_batch SET status = 'done', heartbeat = now(), done_at = now()"
     " WHERE job_id = $1 AND seq = $2::int AND worker_id = $3::bigint"
     "   AND status = 'running' RETURNING seq";
 

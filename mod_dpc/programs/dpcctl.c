@@ -6,6 +6,7 @@
  * prints one JSON object on stdout, so scripts can read what it made; errors
  * go to stderr with a non-zero exit status (1: failed, 2: usage).
  */
+#include "dpcctl_audit.h"
 #include "dpcctl_out.h"
 #include "dpcctl_synth.h"
 
@@ -44,6 +45,9 @@ static const char usage[] =
     "  token create --org ID --label L [--expires INSTANT]\n"
     "                                        create a client token (printed once)\n"
     "  token list --org ID | token delete ID\n"
+    "  audit [--org ID] [--job ID] [--action A] [--since INSTANT] [--until INSTANT]\n"
+    "        [--limit N]                     the audit trail, oldest first, one JSON\n"
+    "                                        object a line\n"
     "The database is --db or $DPC_DB (libpq conninfo).\n";
 
 /* The value after `name` among argv[from..], or NULL. */
@@ -292,6 +296,8 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
         rc = cmd_key(p, c, argc, argv);
     else if (!strcmp(argv[0], "token"))
         rc = cmd_token(p, c, argc, argv);
+    else if (!strcmp(argv[0], "audit"))
+        rc = dpcctl_audit(p, c, argc, argv);
     else
         rc = dpcctl_fail(DPCCTL_USAGE, "unknown command '%s'\n%s", argv[0], usage);
     PQfinish(c);

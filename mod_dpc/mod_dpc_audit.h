@@ -1,0 +1,15 @@
+/* mod_dpc_audit.h: audit rows written after the response (tokens issued,
+ * files downloaded). */
+#ifndef MOD_DPC_AUDIT_H
+#define MOD_DPC_AUDIT_H
+
+#include "mod_dpc_db.h"
+
+/* httpd's log_transaction hook: one audit row for a request whose handler
+ * set the note "dpc-audit" (with "dpc-org", "dpc-credential", "dpc-job",
+ * "dpc-data", "dpc-scope" as they apply).  Always DECLINED. */
+int dpc_audit_log(request_rec *r);
+
+extern const dpc_statement dpc_audit_statements[];
+
+#endif
