@@ -14,6 +14,7 @@
 #include <apr_strings.h>
 
 #include "dpc_export.h"
+#include "dpc_export_req.h"
 #include "dpc_fhir.h"
 #include "dpc_header.h"
 #include "dpc_log.h"
@@ -50,125 +51,30 @@ const dpc_statement dpc_export_statements[] = {
     { NULL, NULL }
 };
 
-static const char *const export_types[] = {
-    "Patient", "Coverage", "ExplanationOfBenefit", NULL
-};
+/* ---- kick-off parameters: read here, meant in the core (dpc_export_req) ---------- */
 
-/* ---- kick-off parameters ----------------------------------------------------- */
-
-typedef struct kickoff {
-    int lenient;                    /* Prefer: handling=lenient */
-    apr_array_header_t *types;      /* const char * */
-    apr_time_t since;               /* 0: none */
-    apr_array_header_t *notes;      /* what lenient ignored */
-} kickoff;
-
-static int bad_request(request_rec *r, const char *msg)
-{
-    return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
-}
-
-/* For the parameter readers: answer 400, and tell the caller to stop. */
+/* For the request's readers: answer 400, and tell the caller to stop. */
 static int refuse(request_rec *r, const char *msg)
 {
-    bad_request(r, msg);
+    dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
     return -1;
 }
 
-/* Answer with an OperationOutcome, and tell the caller to stop. */
-static int refuse_oo(request_rec *r, int status, const char *code, const char *msg)
+/* Answer the core's refusal with its OperationOutcome; -1 on a refusal,
+ * else 0. */
+static int refused(request_rec *r, dpc_export_req_rc rc, const dpc_export_req_err *err)
 {
-    dpc_send_oo(r, status, code, msg);
+    if (rc == DPC_EXPORT_REQ_OK)
+        return 0;
+    dpc_send_oo(r, err->status, err->issue, err->msg);
     return -1;
 }
 
-static int type_known(const char *t)
-{
-    int i;
-
-    for (i = 0; export_types[i]; i++)
-        if (!strcmp(t, export_types[i]))
-            return 1;
-    return 0;
-}
-
-/* Can a token with this scope read type t? */
-static int scope_reads(apr_pool_t *p, const char *scope, const char *t)
-{
-    char *copy = apr_pstrdup(p, scope), *s, *state = NULL;
-    int ok = 0;
-    size_t n = strlen(t);
-
-    for (s = apr_strtok(copy, " ", &state); s && !ok; s = apr_strtok(NULL, " ", &state))
-        ok = !strncmp(s, "system/*.", 9)
-             || (!strncmp(s, "system/", 7) && !strncmp(s + 7, t, n) && s[7 + n] == '.');
-    return ok;
-}
-
-static int add_types(request_rec *r, kickoff *k, const char *value)
-{
-    char *copy = apr_pstrdup(r->pool, value), *t, *state = NULL;
-
-    for (t = apr_strtok(copy, ",", &state); t; t = apr_strtok(NULL, ",", &state)) {
-        apr_collapse_spaces(t, t);
-        if (!type_known(t)) {
-            if (!k->lenient)
-                return refuse(r, apr_psprintf(r->pool, "_type %s is not exported here: "
-                                              "Patient, Coverage and ExplanationOfBenefit are",
-                                              t));
-            APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type=%s", t);
-            continue;
-        }
-        APR_ARRAY_PUSH(k->types, const char *) = t;
-    }
-    return 0;
-}
-
-/* One parameter of the kick-off; 0, or -1 after the 400. */
-static int take_param(request_rec *r, kickoff *k, const char *name, const char *value)
-{
-    const char *why;
-
-    /* the values go into the database, which takes only UTF-8 */
-    if (!dpc_utf8_valid(value))
-        return refuse(r, apr_psprintf(r->pool, "the value of %s is not UTF-8 text",
-                                      dpc_utf8_clean(r->pool, name)));
-    if (!strcmp(name, "_type"))
-        return add_types(r, k, value);
-    if (!strcmp(name, "_since")) {
-        char *v = apr_pstrdup(r->pool, value), *sp;
-
-        /* a '+' of a time zone that was not URL-encoded arrives as a space */
-        if ((sp = strchr(v, ' ')) != NULL)
-            *sp = '+';
-        if (dpc_instant_parse(v, &k->since, &why))
-            return refuse(r, apr_pstrcat(r->pool, "_since: ", why, NULL));
-        if (k->since > r->request_time)
-            return refuse(r, "_since is in the future");
-        return 0;
-    }
-    if (!strcmp(name, "_outputFormat")) {
-        if (strcmp(value, "application/fhir+ndjson") && strcmp(value, "application/ndjson")
-            && strcmp(value, "ndjson"))
-            return refuse(r, "_outputFormat must be application/fhir+ndjson, "
-                               "application/ndjson or ndjson");
-        return 0;
-    }
-    if (!strcmp(name, "_typeFilter") || !strcmp(name, "_elements") || !strcmp(name, "patient")
-        || !strcmp(name, "includeAssociatedData")) {
-        if (!k->lenient)
-            return refuse_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_NOT_SUPPORTED,
-                               apr_psprintf(r->pool, "%s is not supported (send Prefer: "
-                                            "handling=lenient to have it ignored)", name));
-        APR_ARRAY_PUSH(k->notes, const char *) = name;
-    }
-    return 0;                       /* anything else is ignored, as FHIR search does */
-}
-
-static int query_params(request_rec *r, kickoff *k)
+static int query_params(request_rec *r, dpc_export_req *k)
 {
     const apr_array_header_t *arr;
     apr_table_t *args = NULL;
+    dpc_export_req_err err;
     int i;
 
     if (!r->args)
@@ -178,7 +84,7 @@ static int query_params(request_rec *r, kickoff *k)
     for (i = 0; i < arr->nelts; i++) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
 
-        if (take_param(r, k, e->key, e->val ? e->val : ""))
+        if (refused(r, dpc_export_req_param(k, e->key, e->val ? e->val : "", &err), &err))
             return -1;
     }
     return 0;
@@ -193,12 +99,13 @@ static int refuse_issues(request_rec *r, json_t *oo)
 
 /* POST: a Parameters resource (as dpc_params_read reads one) whose every
  * parameter has a string value[x]; no body at all is no parameters. */
-static int body_params(request_rec *r, kickoff *k)
+static int body_params(request_rec *r, dpc_export_req *k)
 {
     const char *body;
     apr_size_t len;
     json_t *v, *oo;
     dpc_param *ps;
+    dpc_export_req_err err;
     int i, n, status;
 
     if (!dpc_has_body(r))
@@ -220,7 +127,8 @@ static int body_params(request_rec *r, kickoff *k)
     if (dpc_issue_count(oo))
         return refuse_issues(r, oo);
     for (i = 0; i < n; i++)
-        if (take_param(r, k, ps[i].name, json_string_value(ps[i].value)))
+        if (refused(r, dpc_export_req_param(k, ps[i].name, json_string_value(ps[i].value),
+                                            &err), &err))
             return -1;
     return 0;
 }
@@ -232,71 +140,83 @@ static const char *pg_array(request_rec *r, const apr_array_header_t *a)
     return dpc_pg_text_array(r->pool, (const char *const *)a->elts, a->nelts);
 }
 
-/* The types to export: asked for, or every type the token may read. */
-static int choose_types(request_rec *r, const dpc_principal *who, kickoff *k)
-{
-    int i;
-
-    if (k->types->nelts == 0)
-        for (i = 0; export_types[i]; i++)
-            if (scope_reads(r->pool, who->scope, export_types[i]))
-                APR_ARRAY_PUSH(k->types, const char *) = export_types[i];
-    for (i = 0; i < k->types->nelts; i++)
-        if (!scope_reads(r->pool, who->scope, APR_ARRAY_IDX(k->types, i, const char *)))
-            return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                               apr_psprintf(r->pool, "the access token's scope (%s) does "
-                                            "not cover %s", who->scope,
-                                            APR_ARRAY_IDX(k->types, i, const char *)));
-    if (!k->types->nelts)
-        return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                           "the access token's scope covers no exported type");
-    return 0;
-}
-
 static const char *job_url(request_rec *r, const char *id)
 {
     return apr_pstrcat(r->pool, dpc_base_url(r), "/Jobs/", id, NULL);
+}
+
+/* Accept and Prefer of a kick-off; 0, or -1 after the 400. */
+static int kickoff_headers(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept"),
+               *prefer = apr_table_get(r->headers_in, "Prefer");
+
+    if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
+        && !dpc_header_has(r->pool, accept, "*/*")
+        && !dpc_header_has(r->pool, accept, "application/*"))
+        return refuse(r, "Accept must allow application/fhir+json");
+    if (!dpc_header_has(r->pool, prefer, "respond-async"))
+        return refuse(r, "Prefer: respond-async is required");
+    return 0;
+}
+
+/* The request, read and settled against the token's scope; NULL after the
+ * refusal was sent. */
+static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
+{
+    dpc_export_req *k = apr_palloc(r->pool, sizeof(*k));
+    int lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"),
+                                 "handling=lenient");
+    dpc_export_req_err err;
+
+    dpc_export_req_init(r->pool, k, lenient, r->request_time);
+    if ((r->method_number == M_POST ? body_params(r, k) : query_params(r, k))
+        || refused(r, dpc_export_req_finish(k, who->scope, &err), &err))
+        return NULL;
+    return k;
+}
+
+/* dpc_export_start's arguments, in order;
+ * kickoff_args is the one place that builds them. */
+enum { START_ORG, START_GROUP, START_FHIR, START_URL, START_TYPES, START_SINCE,
+       START_NOTES, START_BATCH, START_LIFETIME, START_NARGS };
+
+static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
+                         const dpc_export_req *k, const char *args[START_NARGS])
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+
+    args[START_ORG] = who->org_id;
+    args[START_GROUP] = group;
+    args[START_FHIR] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
+    args[START_URL] = dpc_request_url(r);
+    args[START_TYPES] = pg_array(r, k->types);
+    args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
+    args[START_NOTES] = pg_array(r, k->notes);
+    args[START_BATCH] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                                        apr_time_sec(dpc_conf_file_lifetime(c)));
 }
 
 int dpc_op_export(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *group = call->id;
-    dpc_srv_conf *c = dpc_srv(r->server);
-    const char *accept = apr_table_get(r->headers_in, "Accept"),
-               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[9], *out, *e;
+    const char *args[START_NARGS], *out, *e;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *result;
-    kickoff k;
+    dpc_export_req *k;
 
-    memset(&k, 0, sizeof(k));
-    k.types = apr_array_make(r->pool, 3, sizeof(const char *));
-    k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
-    k.lenient = dpc_header_has(r->pool, prefer, "handling=lenient");
-    if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
-        && !dpc_header_has(r->pool, accept, "*/*")
-        && !dpc_header_has(r->pool, accept, "application/*"))
-        return bad_request(r, "Accept must allow application/fhir+json");
-    if (!dpc_header_has(r->pool, prefer, "respond-async"))
-        return bad_request(r, "Prefer: respond-async is required");
+    if (kickoff_headers(r))
+        return OK;
     if (!dpc_uuid_is_valid(group))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
-    if ((r->method_number == M_POST ? body_params(r, &k) : query_params(r, &k))
-        || choose_types(r, who, &k))
+    if (!(k = kickoff_request(r, who)))
         return OK;
-    args[0] = who->org_id;
-    args[1] = group;
-    args[2] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
-    args[3] = dpc_request_url(r);
-    args[4] = pg_array(r, k.types);
-    args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
-    args[6] = pg_array(r, k.notes);
-    args[7] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                           apr_time_sec(dpc_conf_file_lifetime(c)));
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 9, args)
+    kickoff_args(r, who, group, k, args);
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, START_NARGS, args)
         || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
