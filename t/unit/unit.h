@@ -20,5 +20,6 @@ Suite *roster_suite(void);
 Suite *export_suite(void);
 Suite *job_suite(void);
 Suite *export_req_suite(void);
+Suite *manifest_suite(void);
 
 #endif
