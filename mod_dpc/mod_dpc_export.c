@@ -16,6 +16,7 @@
 #include "dpc_export.h"
 #include "dpc_export_req.h"
 #include "dpc_fhir.h"
+#include "dpc_manifest.h"
 #include "dpc_header.h"
 #include "dpc_log.h"
 #include "dpc_pg.h"
@@ -28,26 +29,48 @@
 #define KICKOFF_BODY_LIMIT (64 * 1024)
 #define NDJSON "application/fhir+ndjson"
 
+/* The statements, each with the names of its result columns beside it. */
+
+/* dpc_export_start: one text column, the JSON of the outcome. */
+enum { STARTED_JSON };
+#define SQL_EXPORT_START                                                            \
+    "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"     \
+    " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"                         \
+    " make_interval(secs => %s::bigint))::text"
+
+/* dpc_job_get: a job of the organization. */
+enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
+       JOB_BATCHES_DONE, JOB_ERROR, JOB_EXPIRES_AT, JOB_EXPIRED };
+#define SQL_JOB_GET                                                                 \
+    "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total," \
+    " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done')," \
+    " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"               \
+    " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid"
+
+/* dpc_job_files: a job's files, in the manifest's order. */
+enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
+#define SQL_JOB_FILES                                                               \
+    "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
+    " ORDER BY type, batch_seq, name"
+
+/* dpc_job_cancel: a row (the job's id) when the job was cancelled. */
+#define SQL_JOB_CANCEL                                                              \
+    "UPDATE export_job SET status = 'cancelled' WHERE id = %s::uuid AND org_id = %s::uuid" \
+    " AND status IN ('running', 'completed') RETURNING id"
+
+/* dpc_file_owner: the job of a file, if the organization owns it. */
+enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME };
+#define SQL_FILE_OWNER                                                              \
+    "SELECT j.status, (j.expires_at < now())::int, f.gz_name FROM export_file f"    \
+    " JOIN export_job j ON j.id = f.job_id"                                          \
+    " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid"
+
 const dpc_statement dpc_export_statements[] = {
-    { "dpc_export_start",
-      "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
-      " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"
-      " make_interval(secs => %s::bigint))::text" },
-    { "dpc_job_get",
-      "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total,"
-      " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done'),"
-      " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"
-      " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid" },
-    { "dpc_job_files",
-      "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid"
-      " ORDER BY type, batch_seq, name" },
-    { "dpc_job_cancel",
-      "UPDATE export_job SET status = 'cancelled' WHERE id = %s::uuid AND org_id = %s::uuid"
-      " AND status IN ('running', 'completed') RETURNING id" },
-    { "dpc_file_owner",
-      "SELECT j.status, (j.expires_at < now())::int, f.gz_name FROM export_file f"
-      " JOIN export_job j ON j.id = f.job_id"
-      " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid" },
+    { "dpc_export_start", SQL_EXPORT_START },
+    { "dpc_job_get", SQL_JOB_GET },
+    { "dpc_job_files", SQL_JOB_FILES },
+    { "dpc_job_cancel", SQL_JOB_CANCEL },
+    { "dpc_file_owner", SQL_FILE_OWNER },
     { NULL, NULL }
 };
 
@@ -176,7 +199,7 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
     return k;
 }
 
-/* dpc_export_start's arguments, in order;
+/* dpc_export_start's arguments (SQL_EXPORT_START's parameters), in order;
  * kickoff_args is the one place that builds them. */
 enum { START_ORG, START_GROUP, START_FHIR, START_URL, START_TYPES, START_SINCE,
        START_NOTES, START_BATCH, START_LIFETIME, START_NARGS };
@@ -217,7 +240,7 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
         return OK;
     kickoff_args(r, who, group, k, args);
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, START_NARGS, args)
-        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
+        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, STARTED_JSON)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
     if ((e = dpc_jstr(result, "error")) != NULL) {
@@ -244,38 +267,55 @@ static int job_not_found(request_rec *r)
     return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
 }
 
-static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char *url,
-                        apr_time_t tt)
+/* A dpc_job_files row as the manifest's file, whose URL is base + name. */
+static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const char *base,
+                        dpc_manifest_file_t *f)
 {
+    memset(f, 0, sizeof(*f));
+    f->url = apr_pstrcat(r->pool, base, dpc_db_col(r, db, row, FILE_NAME), NULL);
+    f->type = dpc_db_col(r, db, row, FILE_TYPE);
+    f->count = apr_atoi64(dpc_db_col(r, db, row, FILE_COUNT));
+    f->length = apr_atoi64(dpc_db_col(r, db, row, FILE_BYTES));
+    f->sha256 = dpc_db_col(r, db, row, FILE_SHA256);
+}
+
+/* The manifest of a completed job (its dpc_job_get row), built by the
+ * core from its files' rows; NULL after a database error. */
+static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
+{
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
+    const char *base = apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/", NULL);
     apr_dbd_results_t *res;
-    json_t *output = json_array(), *error = json_array();
+    apr_array_header_t *files;
+    dpc_manifest_t m;
     int i, n;
 
-    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id)) {
-        json_decref(output);
-        json_decref(error);
+    m.transaction_time = dpc_db_time(r, db, job, JOB_TRANSACTION_TIME);
+    m.request = dpc_db_col(r, db, job, JOB_REQUEST_URL);
+    m.requires_token = 1;
+    m.ext_checksum = d->ext_checksum;
+    m.ext_file_length = d->ext_file_length;
+    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id))
         return NULL;
-    }
     n = dpc_db_nrows(db, res);
-    for (i = 0; i < n; i++) {
-        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
-        const char *type = dpc_db_col(r, db, row, 1);
+    files = apr_array_make(r->pool, n ? n : 1, sizeof(dpc_manifest_file_t));
+    for (i = 0; i < n; i++)
+        file_of_row(r, db, dpc_db_row(r, db, res, i), base, apr_array_push(files));
+    m.files = files;
+    return dpc_manifest_build(r->pool, &m);
+}
 
-        /* the error file holds OperationOutcomes, and only it does */
-        json_array_append_new(strcmp(type, "OperationOutcome") ? output : error,
-                              json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
-            "type", type,
-            "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
-                               dpc_db_col(r, db, row, 0), NULL),
-            "count", (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 2)),
-            "extension", "url", dpc_conf_dialect(dpc_dir(r))->ext_checksum, "valueString",
-            apr_pstrcat(r->pool, "sha256:", dpc_db_col(r, db, row, 4), NULL),
-            "url", dpc_conf_dialect(dpc_dir(r))->ext_file_length, "valueDecimal",
-            (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 3))));
-    }
-    return json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
-                     dpc_instant_format(r->pool, tt), "request", url,
-                     "requiresAccessToken", 1, "output", output, "error", error);
+/* 202 with the progress of a running job. */
+static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    long total = atol(dpc_db_col(r, db, row, JOB_BATCHES_TOTAL)),
+         done = atol(dpc_db_col(r, db, row, JOB_BATCHES_DONE));
+
+    apr_table_setn(r->headers_out, "X-Progress", dpc_manifest_progress(r->pool, done, total));
+    apr_table_setn(r->headers_out, "Retry-After", "2");
+    r->status = HTTP_ACCEPTED;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    return OK;
 }
 
 int dpc_op_job_status(request_rec *r, const dpc_call *call)
@@ -287,7 +327,6 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *m;
-    long total, done;
 
     if (!dpc_uuid_is_valid(id))
         return job_not_found(r);
@@ -297,31 +336,23 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
         return job_not_found(r);
-    status = dpc_db_col(r, db, row, 0);
+    status = dpc_db_col(r, db, row, JOB_STATUS);
     apr_table_setn(r->notes, "dpc-job", id);
-    if (!strcmp(status, "cancelled"))
+    if (!strcmp(status, DPC_JOB_CANCELLED))
         return job_not_found(r);
-    if (!strcmp(status, "failed"))
+    if (!strcmp(status, DPC_JOB_FAILED))
         return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
                            apr_pstrcat(r->pool, "the export failed: ",
-                                       dpc_db_col(r, db, row, 5), NULL));
-    if (!strcmp(status, "running")) {
-        total = atol(dpc_db_col(r, db, row, 3));
-        done = atol(dpc_db_col(r, db, row, 4));
-        apr_table_setn(r->headers_out, "X-Progress",
-                       apr_psprintf(r->pool, "%ld%% (%ld of %ld batches)",
-                                    total ? done * 100 / total : 0, done, total));
-        apr_table_setn(r->headers_out, "Retry-After", "2");
-        r->status = HTTP_ACCEPTED;
-        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-        return OK;
-    }
-    if (!strcmp(dpc_db_col(r, db, row, 7), "1"))
+                                       dpc_db_col(r, db, row, JOB_ERROR), NULL));
+    if (!strcmp(status, DPC_JOB_RUNNING))
+        return job_running(r, db, row);
+    if (!strcmp(dpc_db_col(r, db, row, JOB_EXPIRED), "1"))
         return dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "the export's files have expired");
-    if (!(m = manifest(r, db, id, dpc_db_col(r, db, row, 1), dpc_db_time(r, db, row, 2))))
+    if (!(m = manifest(r, db, id, row)))
         return dpc_send_db_error(r);
     apr_table_setn(r->headers_out, "Expires",
-                   ap_ht_time(r->pool, dpc_db_time(r, db, row, 6), "%a, %d %b %Y %H:%M:%S GMT", 1));
+                   ap_ht_time(r->pool, dpc_db_time(r, db, row, JOB_EXPIRES_AT),
+                              "%a, %d %b %Y %H:%M:%S GMT", 1));
     return dpc_send_json(r, HTTP_OK, "application/json", m);
 }
 
@@ -434,11 +465,11 @@ int dpc_data_access(request_rec *r)
     /* a failed or cancelled job's files (say, of its batches done before a
      * disk filled up) are nobody's, whatever their name */
     if (!(row = dpc_db_row(r, db, res, 0))
-        || strcmp((status = dpc_db_col(r, db, row, 0)), "completed")) {
+        || strcmp((status = dpc_db_col(r, db, row, OWNER_JOB_STATUS)), DPC_JOB_COMPLETED)) {
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
-    if (!strcmp(dpc_db_col(r, db, row, 1), "1")) {
+    if (!strcmp(dpc_db_col(r, db, row, OWNER_EXPIRED), "1")) {
         dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired");
         return DONE;
     }
@@ -446,7 +477,7 @@ int dpc_data_access(request_rec *r)
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
-    choose_coding(r, dpc_db_col(r, db, row, 2));
+    choose_coding(r, dpc_db_col(r, db, row, OWNER_GZ_NAME));
     r->handler = NULL;
     return OK;
 }
