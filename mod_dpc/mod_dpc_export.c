@@ -14,9 +14,11 @@
 #include <apr_strings.h>
 
 #include "dpc_export.h"
+#include "dpc_export_req.h"
 #include "dpc_fhir.h"
 #include "dpc_header.h"
 #include "dpc_log.h"
+#include "dpc_manifest.h"
 #include "dpc_pg.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
@@ -27,149 +29,78 @@
 #define KICKOFF_BODY_LIMIT (64 * 1024)
 #define NDJSON "application/fhir+ndjson"
 
+/* The statements, each with the names of its result columns beside it. */
+
+/* dpc_export_start: one text column, the JSON of the outcome. */
+enum { STARTED_JSON };
+#define SQL_EXPORT_START                                                            \
+    DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s,"     \
+    " %s::text[], to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"             \
+    " make_interval(secs => %s::bigint))::text FROM who"
+
+/* dpc_job_get: a job of the organization. */
+enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
+       JOB_BATCHES_DONE, JOB_ERROR, JOB_EXPIRES_AT, JOB_EXPIRED };
+#define SQL_JOB_GET                                                                 \
+    "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total," \
+    " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done')," \
+    " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"               \
+    " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid"
+
+/* dpc_job_files: a job's files, in the manifest's order. */
+enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
+#define SQL_JOB_FILES                                                               \
+    "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
+    " ORDER BY type, batch_seq, name"
+
+/* dpc_job_cancel: a row (the job's id) when the job was cancelled. */
+#define SQL_JOB_CANCEL                                                              \
+    DPC_SQL_WHO "UPDATE export_job SET status = 'cancelled' FROM who"               \
+    " WHERE id = %s::uuid AND org_id = %s::uuid"                                     \
+    " AND status IN ('running', 'completed') RETURNING id"
+
+/* dpc_file_owner: the job of a file, if the organization owns it, and what
+ * the file holds. */
+enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT };
+#define SQL_FILE_OWNER                                                              \
+    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count"      \
+    " FROM export_file f"                                                            \
+    " JOIN export_job j ON j.id = f.job_id"                                          \
+    " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid"
+
 const dpc_statement dpc_export_statements[] = {
-    { "dpc_export_start",
-      DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
-      " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"
-      " make_interval(secs => %s::bigint))::text FROM who" },
-    { "dpc_job_get",
-      "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total,"
-      " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done'),"
-      " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"
-      " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid" },
-    { "dpc_job_files",
-      "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid"
-      " ORDER BY type, batch_seq, name" },
-    { "dpc_job_cancel",
-      DPC_SQL_WHO "UPDATE export_job SET status = 'cancelled' FROM who"
-      " WHERE id = %s::uuid AND org_id = %s::uuid"
-      " AND status IN ('running', 'completed') RETURNING id" },
-    { "dpc_file_owner",
-      "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.count FROM export_file f"
-      " JOIN export_job j ON j.id = f.job_id"
-      " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid" },
+    { "dpc_export_start", SQL_EXPORT_START },
+    { "dpc_job_get", SQL_JOB_GET },
+    { "dpc_job_files", SQL_JOB_FILES },
+    { "dpc_job_cancel", SQL_JOB_CANCEL },
+    { "dpc_file_owner", SQL_FILE_OWNER },
     { NULL, NULL }
 };
 
-static const char *const export_types[] = {
-    "Patient", "Coverage", "ExplanationOfBenefit", NULL
-};
+/* ---- kick-off parameters: read here, meant in the core (dpc_export_req) ---------- */
 
-/* ---- kick-off parameters ----------------------------------------------------- */
-
-typedef struct kickoff {
-    int lenient;                    /* Prefer: handling=lenient */
-    apr_array_header_t *types;      /* const char * */
-    apr_time_t since;               /* 0: none */
-    apr_array_header_t *notes;      /* what lenient ignored */
-} kickoff;
-
-static int bad_request(request_rec *r, const char *msg)
-{
-    return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
-}
-
-/* For the parameter readers: answer 400, and tell the caller to stop. */
+/* For the request's readers: answer 400, and tell the caller to stop. */
 static int refuse(request_rec *r, const char *msg)
 {
-    bad_request(r, msg);
+    dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, msg);
     return -1;
 }
 
-/* Answer with an OperationOutcome, and tell the caller to stop. */
-static int refuse_oo(request_rec *r, int status, const char *code, const char *msg)
+/* Answer the core's refusal with its OperationOutcome; -1 on a refusal,
+ * else 0. */
+static int refused(request_rec *r, dpc_export_req_rc rc, const dpc_export_req_err *err)
 {
-    dpc_send_oo(r, status, code, msg);
+    if (rc == DPC_EXPORT_REQ_OK)
+        return 0;
+    dpc_send_oo(r, err->status, err->issue, err->msg);
     return -1;
 }
 
-static int type_known(const char *t)
-{
-    int i;
-
-    for (i = 0; export_types[i]; i++)
-        if (!strcmp(t, export_types[i]))
-            return 1;
-    return 0;
-}
-
-/* Can a token with this scope read type t? */
-static int scope_reads(apr_pool_t *p, const char *scope, const char *t)
-{
-    char *copy = apr_pstrdup(p, scope), *s, *state = NULL;
-    int ok = 0;
-    size_t n = strlen(t);
-
-    for (s = apr_strtok(copy, " ", &state); s && !ok; s = apr_strtok(NULL, " ", &state))
-        ok = !strncmp(s, "system/*.", 9)
-             || (!strncmp(s, "system/", 7) && !strncmp(s + 7, t, n) && s[7 + n] == '.');
-    return ok;
-}
-
-static int add_types(request_rec *r, kickoff *k, const char *value)
-{
-    char *copy = apr_pstrdup(r->pool, value), *t, *state = NULL;
-
-    for (t = apr_strtok(copy, ",", &state); t; t = apr_strtok(NULL, ",", &state)) {
-        apr_collapse_spaces(t, t);
-        if (!type_known(t)) {
-            if (!k->lenient)
-                return refuse(r, apr_psprintf(r->pool, "_type %s is not exported here: "
-                                              "Patient, Coverage and ExplanationOfBenefit are",
-                                              t));
-            APR_ARRAY_PUSH(k->notes, const char *) = apr_psprintf(r->pool, "_type=%s", t);
-            continue;
-        }
-        APR_ARRAY_PUSH(k->types, const char *) = t;
-    }
-    return 0;
-}
-
-/* One parameter of the kick-off; 0, or -1 after the 400. */
-static int take_param(request_rec *r, kickoff *k, const char *name, const char *value)
-{
-    const char *why;
-
-    /* the values go into the database, which takes only UTF-8 */
-    if (!dpc_utf8_valid(value))
-        return refuse(r, apr_psprintf(r->pool, "the value of %s is not UTF-8 text",
-                                      dpc_utf8_clean(r->pool, name)));
-    if (!strcmp(name, "_type"))
-        return add_types(r, k, value);
-    if (!strcmp(name, "_since")) {
-        char *v = apr_pstrdup(r->pool, value), *sp;
-
-        /* a '+' of a time zone that was not URL-encoded arrives as a space */
-        if ((sp = strchr(v, ' ')) != NULL)
-            *sp = '+';
-        if (dpc_instant_parse(v, &k->since, &why))
-            return refuse(r, apr_pstrcat(r->pool, "_since: ", why, NULL));
-        if (k->since > r->request_time)
-            return refuse(r, "_since is in the future");
-        return 0;
-    }
-    if (!strcmp(name, "_outputFormat")) {
-        if (strcmp(value, "application/fhir+ndjson") && strcmp(value, "application/ndjson")
-            && strcmp(value, "ndjson"))
-            return refuse(r, "_outputFormat must be application/fhir+ndjson, "
-                               "application/ndjson or ndjson");
-        return 0;
-    }
-    if (!strcmp(name, "_typeFilter") || !strcmp(name, "_elements") || !strcmp(name, "patient")
-        || !strcmp(name, "includeAssociatedData")) {
-        if (!k->lenient)
-            return refuse_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_NOT_SUPPORTED,
-                               apr_psprintf(r->pool, "%s is not supported (send Prefer: "
-                                            "handling=lenient to have it ignored)", name));
-        APR_ARRAY_PUSH(k->notes, const char *) = name;
-    }
-    return 0;                       /* anything else is ignored, as FHIR search does */
-}
-
-static int query_params(request_rec *r, kickoff *k)
+static int query_params(request_rec *r, dpc_export_req *k)
 {
     const apr_array_header_t *arr;
     apr_table_t *args = NULL;
+    dpc_export_req_err err;
     int i;
 
     if (!r->args)
@@ -179,7 +110,7 @@ static int query_params(request_rec *r, kickoff *k)
     for (i = 0; i < arr->nelts; i++) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
 
-        if (take_param(r, k, e->key, e->val ? e->val : ""))
+        if (refused(r, dpc_export_req_param(k, e->key, e->val ? e->val : "", &err), &err))
             return -1;
     }
     return 0;
@@ -194,12 +125,13 @@ static int refuse_issues(request_rec *r, json_t *oo)
 
 /* POST: a Parameters resource (as dpc_params_read reads one) whose every
  * parameter has a string value[x]; no body at all is no parameters. */
-static int body_params(request_rec *r, kickoff *k)
+static int body_params(request_rec *r, dpc_export_req *k)
 {
     const char *body;
     apr_size_t len;
     json_t *v, *oo;
     dpc_param *ps;
+    dpc_export_req_err err;
     int i, n, status;
 
     if (!dpc_has_body(r))
@@ -221,7 +153,8 @@ static int body_params(request_rec *r, kickoff *k)
     if (dpc_issue_count(oo))
         return refuse_issues(r, oo);
     for (i = 0; i < n; i++)
-        if (take_param(r, k, ps[i].name, json_string_value(ps[i].value)))
+        if (refused(r, dpc_export_req_param(k, ps[i].name, json_string_value(ps[i].value),
+                                            &err), &err))
             return -1;
     return 0;
 }
@@ -233,74 +166,85 @@ static const char *pg_array(request_rec *r, const apr_array_header_t *a)
     return dpc_pg_text_array(r->pool, (const char *const *)a->elts, a->nelts);
 }
 
-/* The types to export: asked for, or every type the token may read. */
-static int choose_types(request_rec *r, const dpc_principal *who, kickoff *k)
-{
-    int i;
-
-    if (k->types->nelts == 0)
-        for (i = 0; export_types[i]; i++)
-            if (scope_reads(r->pool, who->scope, export_types[i]))
-                APR_ARRAY_PUSH(k->types, const char *) = export_types[i];
-    for (i = 0; i < k->types->nelts; i++)
-        if (!scope_reads(r->pool, who->scope, APR_ARRAY_IDX(k->types, i, const char *)))
-            return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                               apr_psprintf(r->pool, "the access token's scope (%s) does "
-                                            "not cover %s", who->scope,
-                                            APR_ARRAY_IDX(k->types, i, const char *)));
-    if (!k->types->nelts)
-        return refuse_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
-                           "the access token's scope covers no exported type");
-    return 0;
-}
-
 static const char *job_url(request_rec *r, const char *id)
 {
     return apr_pstrcat(r->pool, dpc_base_url(r), "/Jobs/", id, NULL);
+}
+
+/* Accept and Prefer of a kick-off; 0, or -1 after the 400. */
+static int kickoff_headers(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept"),
+               *prefer = apr_table_get(r->headers_in, "Prefer");
+
+    if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
+        && !dpc_header_has(r->pool, accept, "*/*")
+        && !dpc_header_has(r->pool, accept, "application/*"))
+        return refuse(r, "Accept must allow application/fhir+json");
+    if (!dpc_header_has(r->pool, prefer, "respond-async"))
+        return refuse(r, "Prefer: respond-async is required");
+    return 0;
+}
+
+/* The request, read and settled against the token's scope; NULL after the
+ * refusal was sent. */
+static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
+{
+    dpc_export_req *k = apr_palloc(r->pool, sizeof(*k));
+    int lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"),
+                                 "handling=lenient");
+    dpc_export_req_err err;
+
+    dpc_export_req_init(r->pool, k, lenient, r->request_time);
+    if ((r->method_number == M_POST ? body_params(r, k) : query_params(r, k))
+        || refused(r, dpc_export_req_finish(k, who->scope, &err), &err))
+        return NULL;
+    return k;
+}
+
+/* dpc_export_start's arguments (SQL_EXPORT_START's parameters), in order;
+ * kickoff_args is the one place that builds them. */
+enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_FHIR, START_URL,
+       START_TYPES, START_SINCE, START_NOTES, START_BATCH, START_LIFETIME, START_NARGS };
+
+static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
+                         const dpc_export_req *k, const char *args[START_NARGS])
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+
+    dpc_db_who(r, who->client_token_id, args + START_ACTOR);
+    args[START_ORG] = who->org_id;
+    args[START_GROUP] = group;
+    args[START_FHIR] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
+    args[START_URL] = dpc_request_url(r);
+    args[START_TYPES] = pg_array(r, k->types);
+    args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
+    args[START_NOTES] = pg_array(r, k->notes);
+    args[START_BATCH] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                                        apr_time_sec(dpc_conf_file_lifetime(c)));
 }
 
 int dpc_op_export(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *group = call->id;
-    dpc_srv_conf *c = dpc_srv(r->server);
-    const char *accept = apr_table_get(r->headers_in, "Accept"),
-               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[11], *out, *e;
+    const char *args[START_NARGS], *out, *e;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *result;
-    kickoff k;
-    int n;
+    dpc_export_req *k;
 
-    memset(&k, 0, sizeof(k));
-    k.types = apr_array_make(r->pool, 3, sizeof(const char *));
-    k.notes = apr_array_make(r->pool, 2, sizeof(const char *));
-    k.lenient = dpc_header_has(r->pool, prefer, "handling=lenient");
-    if (accept && !dpc_header_has(r->pool, accept, "application/fhir+json")
-        && !dpc_header_has(r->pool, accept, "*/*")
-        && !dpc_header_has(r->pool, accept, "application/*"))
-        return bad_request(r, "Accept must allow application/fhir+json");
-    if (!dpc_header_has(r->pool, prefer, "respond-async"))
-        return bad_request(r, "Prefer: respond-async is required");
+    if (kickoff_headers(r))
+        return OK;
     if (!dpc_uuid_is_valid(group))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
-    if ((r->method_number == M_POST ? body_params(r, &k) : query_params(r, &k))
-        || choose_types(r, who, &k))
+    if (!(k = kickoff_request(r, who)))
         return OK;
-    n = dpc_db_who(r, who->client_token_id, args);
-    args[n++] = who->org_id;
-    args[n++] = group;
-    args[n++] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
-    args[n++] = dpc_request_url(r);
-    args[n++] = pg_array(r, k.types);
-    args[n++] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
-    args[n++] = pg_array(r, k.notes);
-    args[n++] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[n++] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                             apr_time_sec(dpc_conf_file_lifetime(c)));
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, n, args)
-        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
+    kickoff_args(r, who, group, k, args);
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, START_NARGS, args)
+        || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, STARTED_JSON)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
     if ((e = dpc_jstr(result, "error")) != NULL) {
@@ -327,38 +271,55 @@ static int job_not_found(request_rec *r)
     return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
 }
 
-static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, const char *url,
-                        apr_time_t tt)
+/* A dpc_job_files row as the manifest's file, whose URL is base + name. */
+static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const char *base,
+                        dpc_manifest_file_t *f)
 {
+    memset(f, 0, sizeof(*f));
+    f->url = apr_pstrcat(r->pool, base, dpc_db_col(r, db, row, FILE_NAME), NULL);
+    f->type = dpc_db_col(r, db, row, FILE_TYPE);
+    f->count = apr_atoi64(dpc_db_col(r, db, row, FILE_COUNT));
+    f->length = apr_atoi64(dpc_db_col(r, db, row, FILE_BYTES));
+    f->sha256 = dpc_db_col(r, db, row, FILE_SHA256);
+}
+
+/* The manifest of a completed job (its dpc_job_get row), built by the
+ * core from its files' rows; NULL after a database error. */
+static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
+{
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
+    const char *base = apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/", NULL);
     apr_dbd_results_t *res;
-    json_t *output = json_array(), *error = json_array();
+    apr_array_header_t *files;
+    dpc_manifest_t m;
     int i, n;
 
-    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id)) {
-        json_decref(output);
-        json_decref(error);
+    m.transaction_time = dpc_db_time(r, db, job, JOB_TRANSACTION_TIME);
+    m.request = dpc_db_col(r, db, job, JOB_REQUEST_URL);
+    m.requires_token = 1;
+    m.ext_checksum = d->ext_checksum;
+    m.ext_file_length = d->ext_file_length;
+    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id))
         return NULL;
-    }
     n = dpc_db_nrows(db, res);
-    for (i = 0; i < n; i++) {
-        apr_dbd_row_t *row = dpc_db_row(r, db, res, i);
-        const char *type = dpc_db_col(r, db, row, 1);
+    files = apr_array_make(r->pool, n ? n : 1, sizeof(dpc_manifest_file_t));
+    for (i = 0; i < n; i++)
+        file_of_row(r, db, dpc_db_row(r, db, res, i), base, apr_array_push(files));
+    m.files = files;
+    return dpc_manifest_build(r->pool, &m);
+}
 
-        /* the error file holds OperationOutcomes, and only it does */
-        json_array_append_new(strcmp(type, "OperationOutcome") ? output : error,
-                              json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
-            "type", type,
-            "url", apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/",
-                               dpc_db_col(r, db, row, 0), NULL),
-            "count", (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 2)),
-            "extension", "url", dpc_conf_dialect(dpc_dir(r))->ext_checksum, "valueString",
-            apr_pstrcat(r->pool, "sha256:", dpc_db_col(r, db, row, 4), NULL),
-            "url", dpc_conf_dialect(dpc_dir(r))->ext_file_length, "valueDecimal",
-            (json_int_t)apr_atoi64(dpc_db_col(r, db, row, 3))));
-    }
-    return json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
-                     dpc_instant_format(r->pool, tt), "request", url,
-                     "requiresAccessToken", 1, "output", output, "error", error);
+/* 202 with the progress of a running job. */
+static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    long total = atol(dpc_db_col(r, db, row, JOB_BATCHES_TOTAL)),
+         done = atol(dpc_db_col(r, db, row, JOB_BATCHES_DONE));
+
+    apr_table_setn(r->headers_out, "X-Progress", dpc_manifest_progress(r->pool, done, total));
+    apr_table_setn(r->headers_out, "Retry-After", "2");
+    r->status = HTTP_ACCEPTED;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    return OK;
 }
 
 int dpc_op_job_status(request_rec *r, const dpc_call *call)
@@ -370,7 +331,6 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *m;
-    long total, done;
 
     if (!dpc_uuid_is_valid(id))
         return job_not_found(r);
@@ -380,31 +340,23 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
         return job_not_found(r);
-    status = dpc_db_col(r, db, row, 0);
+    status = dpc_db_col(r, db, row, JOB_STATUS);
     apr_table_setn(r->notes, "dpc-job", id);
-    if (!strcmp(status, "cancelled"))
+    if (!strcmp(status, DPC_JOB_CANCELLED))
         return job_not_found(r);
-    if (!strcmp(status, "failed"))
+    if (!strcmp(status, DPC_JOB_FAILED))
         return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
                            apr_pstrcat(r->pool, "the export failed: ",
-                                       dpc_db_col(r, db, row, 5), NULL));
-    if (!strcmp(status, "running")) {
-        total = atol(dpc_db_col(r, db, row, 3));
-        done = atol(dpc_db_col(r, db, row, 4));
-        apr_table_setn(r->headers_out, "X-Progress",
-                       apr_psprintf(r->pool, "%ld%% (%ld of %ld batches)",
-                                    total ? done * 100 / total : 0, done, total));
-        apr_table_setn(r->headers_out, "Retry-After", "2");
-        r->status = HTTP_ACCEPTED;
-        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-        return OK;
-    }
-    if (!strcmp(dpc_db_col(r, db, row, 7), "1"))
+                                       dpc_db_col(r, db, row, JOB_ERROR), NULL));
+    if (!strcmp(status, DPC_JOB_RUNNING))
+        return job_running(r, db, row);
+    if (!strcmp(dpc_db_col(r, db, row, JOB_EXPIRED), "1"))
         return dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "the export's files have expired");
-    if (!(m = manifest(r, db, id, dpc_db_col(r, db, row, 1), dpc_db_time(r, db, row, 2))))
+    if (!(m = manifest(r, db, id, row)))
         return dpc_send_db_error(r);
     apr_table_setn(r->headers_out, "Expires",
-                   ap_ht_time(r->pool, dpc_db_time(r, db, row, 6), "%a, %d %b %Y %H:%M:%S GMT", 1));
+                   ap_ht_time(r->pool, dpc_db_time(r, db, row, JOB_EXPIRES_AT),
+                              "%a, %d %b %Y %H:%M:%S GMT", 1));
     return dpc_send_json(r, HTTP_OK, "application/json", m);
 }
 
@@ -493,7 +445,7 @@ static void choose_coding(request_rec *r, const char *gz_name)
  * OperationOutcome) and the request ends (DONE). */
 int dpc_data_access(request_rec *r)
 {
-    const char *name = apr_table_get(r->notes, "dpc-data"), *args[3], *status;
+    const char *name = apr_table_get(r->notes, "dpc-data"), *args[3], *status, *type;
     const dpc_principal *who;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -520,11 +472,11 @@ int dpc_data_access(request_rec *r)
     /* a failed or cancelled job's files (say, of its batches done before a
      * disk filled up) are nobody's, whatever their name */
     if (!(row = dpc_db_row(r, db, res, 0))
-        || strcmp((status = dpc_db_col(r, db, row, 0)), "completed")) {
+        || strcmp((status = dpc_db_col(r, db, row, OWNER_JOB_STATUS)), DPC_JOB_COMPLETED)) {
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
-    if (!strcmp(dpc_db_col(r, db, row, 1), "1")) {
+    if (!strcmp(dpc_db_col(r, db, row, OWNER_EXPIRED), "1")) {
         dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired");
         return DONE;
     }
@@ -532,9 +484,18 @@ int dpc_data_access(request_rec *r)
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
-    choose_coding(r, dpc_db_col(r, db, row, 2));
+    /* a token may read only the types its scope names; the error file
+     * (OperationOutcome) is the job's, and any token of its owner reads it */
+    type = dpc_db_col(r, db, row, OWNER_TYPE);
+    if (strcmp(type, DPC_MANIFEST_ERROR_TYPE) && !dpc_export_scope_reads(r->pool, who->scope, type)) {
+        dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                    apr_psprintf(r->pool, "the access token's scope (%s) does not cover %s",
+                                 dpc_utf8_clean(r->pool, who->scope), type));
+        return DONE;
+    }
+    choose_coding(r, dpc_db_col(r, db, row, OWNER_GZ_NAME));
     /* for httpd's CustomLog: %{dpc-resources}n */
-    apr_table_setn(r->notes, "dpc-resources", dpc_db_col(r, db, row, 3));
+    apr_table_setn(r->notes, "dpc-resources", dpc_db_col(r, db, row, OWNER_COUNT));
     r->handler = NULL;
     return OK;
 }

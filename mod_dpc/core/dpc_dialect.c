@@ -3,6 +3,7 @@
 
 #include <apr_strings.h>
 
+#include "dpc_manifest.h"
 #include "dpc_route.h"
 #include "dpc_token.h"
 

@@ -33,10 +33,6 @@ typedef enum {
     DPC_GRANT_CLIENT_SECRET     /* client_credentials with HTTP Basic id:secret */
 } dpc_grant_t;
 
-/* The manifest's extensions on each output file. */
-#define DPC_EXT_CHECKSUM "https://dpc.cms.gov/checksum"
-#define DPC_EXT_FILE_LENGTH "https://dpc.cms.gov/file_length"
-
 typedef struct dpc_dialect {
     const char *name;               /* DPCAPI's argument: "dpc-v2" */
     const char *title;              /* for people: "DPC v2" */
@@ -53,7 +49,7 @@ typedef struct dpc_dialect {
     /* The CapabilityStatement's id, name and title. */
     const char *capability_id, *capability_name, *capability_title;
     /* The manifest's extension URLs for an output file's checksum and
-     * length. */
+     * length (dpc_manifest.h defines them: DPC_EXT_*). */
     const char *ext_checksum, *ext_file_length;
     /* Access tokens issued at the token endpoint live this long. */
     int access_token_seconds;

@@ -32,6 +32,7 @@
 #include "dpc_http.h"
 #include "dpc_jwt.h"
 #include "dpc_log.h"
+#include "dpc_manifest.h"
 #include "dpc_pkey.h"
 #include "dpc_token.h"
 

@@ -46,7 +46,6 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_time.h>
-#include <jansson.h>
 
 typedef enum {
     DPC_HTTP_OK = 0,
@@ -241,36 +240,5 @@ int dpc_http_parser_done(const dpc_http_parser_t *ps);
  * for a complete HTTP/1.1 response with a length or chunked framing and
  * no "Connection: close". */
 int dpc_http_parser_keep_alive(const dpc_http_parser_t *ps);
-
-/* ---- the bulk data manifest (a completed export's status body) ---- */
-
-/* One file a manifest lists, from the pool. */
-typedef struct {
-    const char *url;
-    const char *name;           /* dpc_manifest_file_name() of url */
-    const char *sha256;         /* expected hex digest (the checksum
-                                 * extension's "sha256:" value), or NULL */
-    apr_off_t length;           /* the file_length extension, or -1 */
-    apr_int64_t count;          /* "count", 0 when absent */
-    int is_error;               /* listed under "error", not "output" */
-} dpc_manifest_file_t;
-
-/* Parse a manifest body: a JSON object with an "output" array.  The object
- * (tied to p), or NULL with *errmsg "the manifest is not a JSON object with
- * an output array", plus jansson's reason when it is not JSON at all. */
-json_t *dpc_manifest_load(apr_pool_t *p, const char *body, apr_size_t len,
-                          const char **errmsg);
-
-/* Every file a loaded manifest lists, "output" then "error", as an array of
- * dpc_manifest_file_t.  Refused, with *errmsg starting "manifest: ": an
- * entry without a string url, a url without a usable file name, and two
- * entries with the same file name. */
-int dpc_manifest_files(apr_pool_t *p, const json_t *m, apr_array_header_t **files,
-                       const char **errmsg);
-
-/* A local file name for a download URL: the last segment of its path, made
- * only of letters, digits and "._-" and not starting with a dot, so it stays
- * inside the download directory.  NULL when the URL has none. */
-const char *dpc_manifest_file_name(apr_pool_t *p, const char *url);
 
 #endif

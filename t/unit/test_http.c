@@ -5,7 +5,6 @@
  *   url      dpc_url_parse on good and bad URLs
  *   form     application/x-www-form-urlencoded bodies
  *   headers  Retry-After and Content-Range
- *   manifest the bulk data manifest: its files, names, checksums, lengths
  *   parser   the response parser fed whole and byte by byte: lengths,
  *            chunked bodies, interim responses, framing errors
  *   net      real requests against a tiny server on 127.0.0.1 (a thread
@@ -218,108 +217,6 @@ START_TEST(content_range)
     ck_assert_int_eq(dpc_http_content_range("bytes 0-1/2x", &f, &l, &c), -1);
     ck_assert_int_eq(dpc_http_content_range("bytes0-1/2", &f, &l, &c), -1);
     ck_assert_int_eq(dpc_http_content_range(NULL, &f, &l, &c), -1);
-}
-END_TEST
-
-/* ====================================================================== */
-/* the bulk data manifest                                                   */
-
-#define MF_URL "https://h.example/v2/data/0f8fad5b-d9cb-469f-a165-70867728950e/"
-#define MF_SUM "https://dpc.cms.gov/checksum"
-#define MF_LEN "https://dpc.cms.gov/file_length"
-
-START_TEST(manifest_files)
-{
-    static const char body[] =
-        "{\"transactionTime\":\"2024-01-02T03:04:05.000Z\",\"requiresAccessToken\":true,"
-        "\"output\":[{\"type\":\"Patient\",\"url\":\"" MF_URL "Patient-a.ndjson\",\"count\":3,"
-        "\"extension\":[{\"url\":\"" MF_SUM "\",\"valueString\":\"sha256:abc\"},"
-        "{\"url\":\"" MF_LEN "\",\"valueDecimal\":1234}]}],"
-        "\"error\":[{\"type\":\"OperationOutcome\",\"url\":\"" MF_URL "OO-b.ndjson?x=1\"}]}";
-    const dpc_manifest_file_t *f;
-    apr_array_header_t *files;
-    const char *err = NULL;
-    json_t *m;
-
-    ck_assert_ptr_nonnull(m = dpc_manifest_load(pool, body, sizeof(body) - 1, &err));
-    ck_assert_int_eq(dpc_manifest_files(pool, m, &files, &err), 0);
-    ck_assert_int_eq(files->nelts, 2);
-    f = &APR_ARRAY_IDX(files, 0, dpc_manifest_file_t);
-    ck_assert_str_eq(f->name, "Patient-a.ndjson");
-    ck_assert_str_eq(f->sha256, "abc");
-    ck_assert_int_eq(f->length, 1234);
-    ck_assert_int_eq(f->count, 3);
-    ck_assert_int_eq(f->is_error, 0);
-    f = &APR_ARRAY_IDX(files, 1, dpc_manifest_file_t);
-    ck_assert_str_eq(f->name, "OO-b.ndjson");
-    ck_assert_ptr_null(f->sha256);
-    ck_assert_int_eq(f->length, -1);
-    ck_assert_int_eq(f->is_error, 1);
-}
-END_TEST
-
-/* Each body is a manifest whose files are refused, with this message. */
-static void manifest_refused(const char *body, const char *why)
-{
-    apr_array_header_t *files;
-    const char *err = NULL;
-    json_t *m;
-
-    ck_assert_ptr_nonnull(m = dpc_manifest_load(pool, body, strlen(body), &err));
-    ck_assert_int_eq(dpc_manifest_files(pool, m, &files, &err), -1);
-    ck_assert_ptr_nonnull(strstr(err, why));
-}
-
-START_TEST(manifest_bad)
-{
-    const char *err = NULL;
-
-    ck_assert_ptr_null(dpc_manifest_load(pool, "[]", 2, &err));
-    ck_assert_str_eq(err, "the manifest is not a JSON object with an output array");
-    ck_assert_ptr_null(dpc_manifest_load(pool, "{\"output\":{}}", 13, &err));
-    ck_assert_ptr_null(dpc_manifest_load(pool, "{", 1, &err));
-    ck_assert_ptr_nonnull(strstr(err, "output array: "));
-    manifest_refused("{\"output\":[{}]}", "manifest: output 0 has no url");
-    manifest_refused("{\"output\":[],\"error\":[{\"url\":\"" MF_URL ".hidden\"}]}",
-                     "no usable file name");
-    manifest_refused("{\"output\":[{\"url\":\"" MF_URL "a\"},{\"url\":\"" MF_URL "b/a\"}]}",
-                     "two files named a");
-    ck_assert_ptr_null(dpc_manifest_file_name(pool, "ftp://h/a"));
-    ck_assert_ptr_null(dpc_manifest_file_name(pool, "https://h/dir/"));
-    ck_assert_ptr_null(dpc_manifest_file_name(pool, "https://h/a%2Fb"));
-    ck_assert_str_eq(dpc_manifest_file_name(pool, "https://h/x/a_b-1.ndjson?q=/"),
-                     "a_b-1.ndjson");
-}
-END_TEST
-
-/* Found by fuzzing: a file_length of 1e300 was cast to apr_off_t, which is
- * undefined behaviour (UBSan: "outside the range of representable values").
- * Lengths that are not a whole number of bytes fitting apr_off_t are unknown. */
-static apr_off_t manifest_length_of(const char *value)
-{
-    const char *body = apr_psprintf(pool, "{\"output\":[{\"url\":\"" MF_URL "a\","
-                                    "\"extension\":[{\"url\":\"" MF_LEN "\","
-                                    "\"valueDecimal\":%s}]}]}", value);
-    apr_array_header_t *files;
-    const char *err = NULL;
-    json_t *m;
-
-    ck_assert_ptr_nonnull(m = dpc_manifest_load(pool, body, strlen(body), &err));
-    ck_assert_int_eq(dpc_manifest_files(pool, m, &files, &err), 0);
-    return APR_ARRAY_IDX(files, 0, dpc_manifest_file_t).length;
-}
-
-START_TEST(manifest_length_range)
-{
-    ck_assert_int_eq(manifest_length_of("1e300"), -1);
-    ck_assert_int_eq(manifest_length_of("-1e300"), -1);
-    ck_assert_int_eq(manifest_length_of("9223372036854775808.0"), -1);
-    ck_assert_int_eq(manifest_length_of("12.5"), -1);
-    ck_assert_int_eq(manifest_length_of("-3"), -1);
-    ck_assert_int_eq(manifest_length_of("\"12\""), -1);
-    ck_assert_int_eq(manifest_length_of("1234.0"), 1234);
-    ck_assert_int_eq(manifest_length_of("9223372036854775807"), APR_INT64_MAX);
-    ck_assert_int_eq(manifest_length_of("0"), 0);
 }
 END_TEST
 
@@ -1408,9 +1305,6 @@ Suite *http_suite(void)
     tcase_add_test(tc, form_encoding);
     tcase_add_test(tc, retry_after);
     tcase_add_test(tc, content_range);
-    tcase_add_test(tc, manifest_files);
-    tcase_add_test(tc, manifest_bad);
-    tcase_add_test(tc, manifest_length_range);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parser");

@@ -19,5 +19,7 @@ Suite *http_suite(void);
 Suite *roster_suite(void);
 Suite *export_suite(void);
 Suite *job_suite(void);
+Suite *export_req_suite(void);
+Suite *manifest_suite(void);
 
 #endif

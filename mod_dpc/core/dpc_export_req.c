@@ -1,0 +1,168 @@
+/* dpc_export_req.c: see dpc_export_req.h. */
+#include "dpc_export_req.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "dpc_fhir.h"
+
+#define HTTP_400 400
+#define HTTP_403 403
+
+const char *const dpc_export_types[] = {
+    "Patient", "Coverage", "ExplanationOfBenefit", NULL
+};
+
+/* Fill *err and return its kind. */
+static dpc_export_req_rc refuse(dpc_export_req_err *err, dpc_export_req_rc rc,
+                                const char *msg)
+{
+    static const struct { int status; const char *issue; } kinds[] = {
+        [DPC_EXPORT_REQ_INVALID] = { HTTP_400, DPC_ISSUE_INVALID },
+        [DPC_EXPORT_REQ_NOT_SUPPORTED] = { HTTP_400, DPC_ISSUE_NOT_SUPPORTED },
+        [DPC_EXPORT_REQ_FORBIDDEN] = { HTTP_403, DPC_ISSUE_FORBIDDEN },
+    };
+
+    err->rc = rc;
+    err->status = kinds[rc].status;
+    err->issue = kinds[rc].issue;
+    err->msg = msg;
+    return rc;
+}
+
+void dpc_export_req_init(apr_pool_t *p, dpc_export_req *req, int lenient,
+                         apr_time_t now)
+{
+    memset(req, 0, sizeof(*req));
+    req->p = p;
+    req->lenient = lenient;
+    req->now = now;
+    req->types = apr_array_make(p, 3, sizeof(const char *));
+    req->notes = apr_array_make(p, 2, sizeof(const char *));
+}
+
+int dpc_export_type_exported(const char *type)
+{
+    int i;
+
+    for (i = 0; dpc_export_types[i]; i++)
+        if (!strcmp(type, dpc_export_types[i]))
+            return 1;
+    return 0;
+}
+
+int dpc_export_scope_reads(apr_pool_t *p, const char *scope, const char *type)
+{
+    char *copy, *s, *state = NULL;
+    size_t n = strlen(type);
+    int ok = 0;
+
+    if (!scope)
+        return 0;
+    copy = apr_pstrdup(p, scope);
+    for (s = apr_strtok(copy, " ", &state); s && !ok; s = apr_strtok(NULL, " ", &state))
+        ok = !strncmp(s, "system/*.", 9)
+             || (!strncmp(s, "system/", 7) && !strncmp(s + 7, type, n) && s[7 + n] == '.');
+    return ok;
+}
+
+/* _type: a comma-separated list, added to what earlier _type gave. */
+static dpc_export_req_rc take_types(dpc_export_req *req, const char *value,
+                                    dpc_export_req_err *err)
+{
+    char *copy = apr_pstrdup(req->p, value), *t, *state = NULL;
+
+    for (t = apr_strtok(copy, ",", &state); t; t = apr_strtok(NULL, ",", &state)) {
+        apr_collapse_spaces(t, t);
+        if (dpc_export_type_exported(t))
+            APR_ARRAY_PUSH(req->types, const char *) = t;
+        else if (req->lenient)
+            APR_ARRAY_PUSH(req->notes, const char *) = apr_psprintf(req->p, "_type=%s", t);
+        else
+            return refuse(err, DPC_EXPORT_REQ_INVALID,
+                          apr_psprintf(req->p, "_type %s is not exported here: Patient, "
+                                       "Coverage and ExplanationOfBenefit are", t));
+    }
+    return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_since(dpc_export_req *req, const char *value,
+                                    dpc_export_req_err *err)
+{
+    char *v = apr_pstrdup(req->p, value), *sp;
+    const char *why;
+
+    /* a '+' of a time zone that was not URL-encoded arrives as a space */
+    if ((sp = strchr(v, ' ')) != NULL)
+        *sp = '+';
+    if (dpc_instant_parse(v, &req->since, &why))
+        return refuse(err, DPC_EXPORT_REQ_INVALID, apr_pstrcat(req->p, "_since: ", why, NULL));
+    if (req->since > req->now)
+        return refuse(err, DPC_EXPORT_REQ_INVALID, "_since is in the future");
+    return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_format(const char *value, dpc_export_req_err *err)
+{
+    if (strcmp(value, "application/fhir+ndjson") && strcmp(value, "application/ndjson")
+        && strcmp(value, "ndjson"))
+        return refuse(err, DPC_EXPORT_REQ_INVALID, "_outputFormat must be "
+                      "application/fhir+ndjson, application/ndjson or ndjson");
+    return DPC_EXPORT_REQ_OK;
+}
+
+/* The Bulk Data parameters not implemented (yet): refused, or noted. */
+static int unsupported(const char *name)
+{
+    return !strcmp(name, "_typeFilter") || !strcmp(name, "_elements")
+           || !strcmp(name, "patient") || !strcmp(name, "includeAssociatedData");
+}
+
+dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
+                                       const char *value, dpc_export_req_err *err)
+{
+    /* the values go into the database, which takes only UTF-8 */
+    if (!dpc_utf8_valid(value))
+        return refuse(err, DPC_EXPORT_REQ_INVALID,
+                      apr_psprintf(req->p, "the value of %s is not UTF-8 text",
+                                   dpc_utf8_clean(req->p, name)));
+    if (!strcmp(name, "_type"))
+        return take_types(req, value, err);
+    if (!strcmp(name, "_since"))
+        return take_since(req, value, err);
+    if (!strcmp(name, "_outputFormat"))
+        return take_format(value, err);
+    if (unsupported(name)) {
+        if (!req->lenient)
+            return refuse(err, DPC_EXPORT_REQ_NOT_SUPPORTED,
+                          apr_psprintf(req->p, "%s is not supported (send Prefer: "
+                                       "handling=lenient to have it ignored)", name));
+        APR_ARRAY_PUSH(req->notes, const char *) = apr_pstrdup(req->p, name);
+    }
+    return DPC_EXPORT_REQ_OK;       /* anything else is ignored, as FHIR search does */
+}
+
+dpc_export_req_rc dpc_export_req_finish(dpc_export_req *req, const char *scope,
+                                        dpc_export_req_err *err)
+{
+    const char *t;
+    int i;
+
+    if (req->types->nelts == 0)
+        for (i = 0; dpc_export_types[i]; i++)
+            if (dpc_export_scope_reads(req->p, scope, dpc_export_types[i]))
+                APR_ARRAY_PUSH(req->types, const char *) = dpc_export_types[i];
+    for (i = 0; i < req->types->nelts; i++) {
+        t = APR_ARRAY_IDX(req->types, i, const char *);
+        if (!dpc_export_scope_reads(req->p, scope, t))
+            return refuse(err, DPC_EXPORT_REQ_FORBIDDEN,
+                          apr_psprintf(req->p, "the access token's scope (%s) does not "
+                                       "cover %s", dpc_utf8_clean(req->p, scope ? scope : ""),
+                                       t));
+    }
+    if (!req->types->nelts)
+        return refuse(err, DPC_EXPORT_REQ_FORBIDDEN,
+                      "the access token's scope covers no exported type");
+    return DPC_EXPORT_REQ_OK;
+}

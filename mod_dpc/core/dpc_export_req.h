@@ -1,0 +1,94 @@
+/* dpc_export_req.h: a Bulk Data export's kick-off request, as data.
+ *
+ * The kick-off's parameters (from the query string of a GET, or the
+ * Parameters body of a POST) mean the same in every dialect and every
+ * program: this is the one place that reads them.  The caller (httpd's
+ * glue) does only the HTTP parts: it reads the query string or the body
+ * into name/value pairs, checks Accept and Prefer, and turns a refusal into
+ * the response its API sends (an OperationOutcome with refusal's status,
+ * issue code and message).
+ *
+ * Use: dpc_export_req_init(), then dpc_export_req_param() for each pair in
+ * the order received (stop at the first refusal), then
+ * dpc_export_req_finish() with the access token's scope.  A refused
+ * request must not start an export; nothing here touches the database.
+ *
+ * Parameters:
+ *   _type           comma-separated resource types, spaces dropped; each
+ *                   must be one of dpc_export_types[] (lenient: an unknown
+ *                   one is ignored and noted as "_type=NAME").  Repeated
+ *                   _type parameters add up.
+ *   _since          a FHIR instant, not after `now`; a space in it is read
+ *                   as '+' (a time zone's '+' that was not URL-encoded).
+ *   _outputFormat   application/fhir+ndjson, application/ndjson or ndjson.
+ *   _typeFilter, _elements, patient, includeAssociatedData
+ *                   not supported: refused (lenient: ignored and noted by
+ *                   name).
+ *   anything else   ignored without a note, as FHIR search does.
+ * Every value must be UTF-8 (the values go into the database). */
+#ifndef DPC_EXPORT_REQ_H
+#define DPC_EXPORT_REQ_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+/* The resource types an export writes, in the order chosen when the
+ * request names none; ended by NULL. */
+extern const char *const dpc_export_types[];
+
+/* A kick-off request.  Everything is allocated from `p`. */
+typedef struct dpc_export_req {
+    apr_pool_t *p;
+    int lenient;                    /* Prefer: handling=lenient */
+    apr_time_t now;                 /* the request's time: _since's limit */
+    apr_array_header_t *types;      /* const char *: asked for, then chosen */
+    apr_time_t since;               /* 0: none */
+    apr_array_header_t *notes;      /* const char *: what lenient ignored */
+} dpc_export_req;
+
+/* What kind of refusal; DPC_EXPORT_REQ_OK (0) is none. */
+typedef enum {
+    DPC_EXPORT_REQ_OK = 0,
+    DPC_EXPORT_REQ_INVALID,         /* 400, issue "invalid" */
+    DPC_EXPORT_REQ_NOT_SUPPORTED,   /* 400, issue "not-supported" */
+    DPC_EXPORT_REQ_FORBIDDEN        /* 403, issue "forbidden" */
+} dpc_export_req_rc;
+
+/* A refusal, ready for an OperationOutcome: its HTTP status, issue code
+ * (DPC_ISSUE_*) and message (UTF-8, from the request's pool). */
+typedef struct dpc_export_req_err {
+    dpc_export_req_rc rc;
+    int status;
+    const char *issue;
+    const char *msg;
+} dpc_export_req_err;
+
+/* Start a request: no types, no _since, no notes.  `now` is the time the
+ * request arrived (a later _since is refused). */
+void dpc_export_req_init(apr_pool_t *p, dpc_export_req *req, int lenient,
+                         apr_time_t now);
+
+/* Take one parameter (name and value NUL-terminated, value "" when it had
+ * none).  DPC_EXPORT_REQ_OK, or a refusal described in *err (which is left
+ * alone on OK); after a refusal the request is not to be used further. */
+dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
+                                       const char *value, dpc_export_req_err *err);
+
+/* Settle the types against the access token's scope (space-separated
+ * SMART scopes; NULL is none): when none was asked for, every type of
+ * dpc_export_types[] the scope reads; then refuse (403) a type the scope
+ * does not read, or an empty list.  The message names the scope, as UTF-8
+ * (dpc_utf8_clean) whatever bytes it holds. */
+dpc_export_req_rc dpc_export_req_finish(dpc_export_req *req, const char *scope,
+                                        dpc_export_req_err *err);
+
+/* Does the SMART scope list `scope` let its holder read resources of
+ * `type`: does it hold "system/" "*.ANY" or "system/TYPE.ANY" (any
+ * permission after the dot)?  NULL reads nothing. */
+int dpc_export_scope_reads(apr_pool_t *p, const char *scope, const char *type);
+
+/* Is `type` one of dpc_export_types[]? */
+int dpc_export_type_exported(const char *type);
+
+#endif
