@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 51;
+plan tests => 52;
 
 my $json = JSON::PP->new->canonical;
 my $dir = tempdir(CLEANUP => 1);
@@ -146,6 +146,7 @@ ok t_cmp(join(',', sort keys %act), 'export.completed,export.started', 'started 
 ok t_cmp("$act{'export.started'}{job_id} $act{'export.started'}{actor}", "$job $actor",
          'the start names the job and the caller');
 ok t_cmp($act{'export.started'}{detail}{beneficiaries}, 3, 'and how many beneficiaries');
+ok t_cmp($act{'export.completed'}{actor}, qr{^db:\w+/dpc-worker$}, 'the completion is the worker\'s');
 my $files = @{ $m->{output} };
 my $resources = 0;
 $resources += $_->{count} for @{ $m->{output} };
