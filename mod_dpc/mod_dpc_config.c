@@ -15,10 +15,11 @@
 
 int dpc_api_configured;
 
+/* The main server's record brings the configuration's module-wide record; a
+ * virtual host's gets it from the merge. */
 void *dpc_create_srv(apr_pool_t *p, server_rec *s)
 {
-    (void)s;
-    return dpc_srv_conf_create(p);
+    return dpc_srv_conf_create(p, s->is_virtual ? NULL : dpc_global_conf_create(p));
 }
 
 void *dpc_merge_srv(apr_pool_t *p, void *base, void *add)
@@ -36,8 +37,9 @@ void *dpc_merge_dir(apr_pool_t *p, void *base, void *add)
     return dpc_dir_conf_merge(p, base, add);
 }
 
-/* Server-wide directives only make sense outside <VirtualHost> for settings
- * that belong to the one worker pool; the rest may differ per vhost. */
+/* The module-wide directives (dpc_global_conf) say how this host runs its
+ * export workers: they belong outside <VirtualHost>; the rest may differ per
+ * vhost. */
 #define GLOBAL_ONLY_CHECK(cmd)                                              \
     do {                                                                    \
         const char *e_ = ap_check_cmd_context(cmd, GLOBAL_ONLY);            \
@@ -49,7 +51,7 @@ static const char *set_export_root(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
-    dpc_srv(cmd->server)->export_root = ap_server_root_relative(cmd->pool, arg);
+    dpc_global(cmd->server)->export_root = ap_server_root_relative(cmd->pool, arg);
     return NULL;
 }
 
@@ -58,14 +60,14 @@ static const char *set_workers(cmd_parms *cmd, void *d, const char *arg)
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
     return dpc_parse_int(cmd->pool, "DPCWorkers", arg, 0, 64,
-                         &dpc_srv(cmd->server)->workers);
+                         &dpc_global(cmd->server)->workers);
 }
 
 static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
-    dpc_srv(cmd->server)->worker_db = arg;
+    dpc_global(cmd->server)->worker_db = arg;
     return NULL;
 }
 
@@ -235,7 +237,7 @@ static int check_dir(apr_pool_t *p, server_rec *s, const char *what, const char 
 
 int dpc_config_check(apr_pool_t *p, server_rec *s)
 {
-    dpc_srv_conf *c = dpc_srv(s);
+    const dpc_global_conf *c = dpc_global(s);
 
     if (dpc_conf_workers(c) > 0 && !c->worker_db) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00102)

@@ -433,7 +433,7 @@ int dpc_op_job_cancel(request_rec *r, const dpc_call *call)
  * is then httpd's to serve (sendfile, Range, ETag, If-None-Match). */
 int dpc_data_translate(request_rec *r, const char *path)
 {
-    dpc_srv_conf *c = dpc_srv(r->server);
+    const dpc_global_conf *c = dpc_global(r->server);
     const char *job, *name, *dir, *slash;
 
     if (strncmp(path, "/data/", 6) || !c->export_root)

@@ -78,7 +78,8 @@ static void worker_maint(int reason, void *data, apr_wait_t status)
 static void worker_child(worker_slot *w, pid_t httpd_pid)
 {
     static volatile sig_atomic_t stop;
-    dpc_srv_conf *c = dpc_srv(w->s);
+    const dpc_srv_conf *c = dpc_srv(w->s);
+    const dpc_global_conf *g = c->global;
     dpc_worker_opts o;
     apr_pool_t *p;
     int rc;
@@ -93,8 +94,8 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
                      "export worker could not drop privileges to User/Group");
         _exit(DPC_WORKER_EXIT_CONFIG);
     }
-    o.conninfo = c->worker_db;
-    o.export_root = c->export_root;
+    o.conninfo = g->worker_db;
+    o.export_root = g->export_root;
     o.heartbeat_secs = 5;
     o.per_file = dpc_conf_resources_per_file(c);
     o.file_lifetime_secs = (int)apr_time_sec(dpc_conf_file_lifetime(c));
@@ -136,7 +137,7 @@ static int worker_start(worker_slot *w)
 
 int dpc_workers_start(apr_pool_t *pconf, server_rec *s)
 {
-    int i, n = dpc_conf_workers(dpc_srv(s));
+    int i, n = dpc_conf_workers(dpc_global(s));
 
     for (i = 0; i < n; i++) {
         worker_slot *w = apr_pcalloc(pconf, sizeof(*w));
