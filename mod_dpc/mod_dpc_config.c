@@ -109,42 +109,16 @@ static const char *set_count(cmd_parms *cmd, void *d, const char *arg)
     return set_int(cmd, arg, 1, 10000000);
 }
 
-/* Settings the export workers read follow the main server: a worker runs
- * for no virtual host, so a <VirtualHost>'s value would be ignored. */
-static const char *workers_setting(cmd_parms *cmd)
-{
-    if (ap_check_cmd_context(cmd, NOT_IN_VIRTUALHOST))
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " belongs in the main server "
-                           "configuration: the export workers read it from there, not "
-                           "from a <VirtualHost>", NULL);
-    return NULL;
-}
-
-static const char *set_workers_count(cmd_parms *cmd, void *d, const char *arg)
-{
-    const char *err = workers_setting(cmd);
-
-    return err ? err : set_count(cmd, d, arg);
-}
-
 static const char *set_gzip(cmd_parms *cmd, void *d, int on)
 {
-    const char *err = workers_setting(cmd);
-
     (void)d;
-    if (err)
-        return err;
     dpc_srv(cmd->server)->export_gzip = on;
     return NULL;
 }
 
 static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
-    const char *err = workers_setting(cmd);
-
     (void)d;
-    if (err)
-        return err;
     return dpc_parse_duration(cmd->pool, "DPCFileLifetime", arg,
                               &dpc_srv(cmd->server)->file_lifetime);
 }
@@ -202,7 +176,7 @@ const command_rec dpc_cmds[] = {
     AP_INIT_TAKE1("DPCAttributionDays", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, attribution_days), RSRC_CONF,
                   "days an attested roster membership lasts (default 90)"),
-    AP_INIT_TAKE1("DPCResourcesPerFile", set_workers_count,
+    AP_INIT_TAKE1("DPCResourcesPerFile", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, resources_per_file), RSRC_CONF,
                   "resources in one export file before a new one starts "
                   "(default 100000)"),

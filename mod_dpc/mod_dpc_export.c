@@ -29,8 +29,8 @@
 
 const dpc_statement dpc_export_statements[] = {
     { "dpc_export_start",
-      "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s, %s::text[],"
-      " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"
+      "SELECT dpc_export_start(%s::uuid, %s::uuid, %s, %s::smallint, %s, %s::text[],"
+      " to_timestamp(%s::bigint / 1e6), %s::text[], %s::int, %s::int, %s::boolean,"
       " make_interval(secs => %s::bigint))::text" },
     { "dpc_job_get",
       "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total,"
@@ -264,7 +264,7 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
     const char *group = call->id;
     dpc_srv_conf *c = dpc_srv(r->server);
     const char *accept = apr_table_get(r->headers_in, "Accept"),
-               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[9], *out, *e;
+               *prefer = apr_table_get(r->headers_in, "Prefer"), *args[12], *out, *e;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
@@ -286,17 +286,21 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
     if ((r->method_number == M_POST ? body_params(r, &k) : query_params(r, &k))
         || choose_types(r, who, &k))
         return OK;
+    /* the job carries what its workers export it with: this vhost's settings */
     args[0] = who->org_id;
     args[1] = group;
-    args[2] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
-    args[3] = dpc_request_url(r);
-    args[4] = pg_array(r, k.types);
-    args[5] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
-    args[6] = pg_array(r, k.notes);
-    args[7] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[8] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                           apr_time_sec(dpc_conf_file_lifetime(c)));
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 9, args)
+    args[2] = dpc_conf_dialect(dpc_dir(r))->name;
+    args[3] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
+    args[4] = dpc_request_url(r);
+    args[5] = pg_array(r, k.types);
+    args[6] = k.since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k.since) : NULL;
+    args[7] = pg_array(r, k.notes);
+    args[8] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[9] = apr_itoa(r->pool, dpc_conf_resources_per_file(c));
+    args[10] = dpc_conf_export_gzip(c) ? "true" : "false";
+    args[11] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                            apr_time_sec(dpc_conf_file_lifetime(c)));
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, 12, args)
         || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, 0)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));

@@ -45,11 +45,9 @@ my @cases = (
           . "</Location>\n" }, qr/DPCTokenSecretFile .*short.*32/, 1 ],
     [ 'a server-wide directive in a Location', "<Location /x>\nDPCWorkers 2\n</Location>\n",
       qr/DPCWorkers not allowed in <Location> context/, 1 ],
-    # what the export workers read follows the main server: refused in a vhost
-    map({ my ($name) = /^(\S+)/;
-          [ "$name in a VirtualHost", "<VirtualHost *:80>\n$_\n</VirtualHost>\n",
-            qr/$name belongs in the main server configuration: the export workers read it/, 1 ] }
-        'DPCResourcesPerFile 5', 'DPCExportGzip On', 'DPCFileLifetime 1h'),
+    [ 'a module-wide directive in a VirtualHost',
+      "<VirtualHost 127.0.0.1:80>\nDPCWorkers 2\n</VirtualHost>\n",
+      qr/DPCWorkers cannot occur within <VirtualHost> section/, 1 ],
 );
 
 plan tests => 2 * @cases;

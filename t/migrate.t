@@ -1,7 +1,8 @@
 # The schema: numbered migrations, then the stored functions, one file each
 # (sql/functions/NAME.sql), applied after the migrations when their text
 # changed.  A database that went through them has exactly the functions of
-# sql/functions, one signature each.
+# sql/functions, one signature each; an upgraded one keeps its jobs, given
+# the settings they were exported with before.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;
@@ -14,7 +15,7 @@ use File::Temp qw(tempdir);
 use JSON::PP qw(decode_json);
 use DPC::Test qw(sql run dpcctl slurp write_file);
 
-plan tests => 19;
+plan tests => 28;
 
 my $sql_dir = "$ENV{DPC_TEST_TOP}/sql";
 my @files = sort map { basename($_) } glob("$sql_dir/functions/*.sql");
@@ -37,6 +38,8 @@ ok t_cmp("$st $m->{applied} " . scalar @{ $m->{functions_applied} // [1] }, '0 0
 my $procs = sql($procs_sql);
 ok t_cmp(names_of($procs), $names,
          'a fresh database has exactly the functions of sql/functions, one signature each');
+ok t_cmp($procs, qr/dpc_export_start\(p_org uuid, p_roster uuid, p_dialect text,/,
+         'dpc_export_start takes the dialect and the settings');
 ok t_cmp(join(' ', sql_rows_of('dpc', 'SELECT name || \'=\' || sha256 FROM dpc_schema_function ORDER BY name')),
          join(' ', map { "$_=" . sha256_hex(slurp("$sql_dir/functions/$_")) } @files),
          'each function file is recorded with the SHA-256 of its text');
@@ -108,4 +111,38 @@ ok t_cmp(sql_t(q{SELECT sha256 FROM dpc_schema_function WHERE name = 'dpc_roster
          'the record is unchanged');
 
 ok t_cmp(names_of(sql_t($procs_sql)), $names, 'the functions are still those of sql/functions');
+
+# --- a database of the last release, upgraded ---------------------------------------
+sql("DROP DATABASE $db");
+sql("CREATE DATABASE $db");
+# The migrations up to 009, before functions had files of their own.
+my $old = tempdir(CLEANUP => 1);
+make_path("$old/functions");
+copy($_, $old) for grep { basename($_) lt '010' } glob("$sql_dir/[0-9]*.sql");
+$m = migrate_t('--sql-dir', $old);
+ok t_cmp($m->{schema_version} // '', 9, 'the last release: schema 9');
+ok t_cmp(sql_t($procs_sql) // '', qr/dpc_export_start\(p_org uuid, p_roster uuid, p_version smallint,/,
+         'with its dpc_export_start');
+my $org = sql_t(q{INSERT INTO organization (name) VALUES ('Upgraded') RETURNING id});
+sql_t(qq{INSERT INTO export_job (org_id, fhir_version, request_url, types)
+         VALUES ('$org', 3, 'http://x/api/v1/Group/1/\$export', '{Patient}'),
+                ('$org', 4, 'http://x/api/v2/Group/1/\$export', '{Patient}') RETURNING id});
+
+$m = migrate_t();
+ok t_cmp($m->{applied} // '', 1, 'upgrading applies migration 010');
+ok t_cmp(join(' ', @{ $m->{functions_applied} // [] }), join(' ', @files),
+         'and every function file');
+ok t_cmp(sql_t($procs_sql) // '', $procs,
+         'the functions are then exactly those of a fresh database: no stale overload');
+ok t_cmp(join(' ', sql_rows_of('t', q{SELECT dialect || ',' || resources_per_file || ',' || gzip
+    || ',' || file_lifetime FROM export_job ORDER BY fhir_version})),
+         'dpc-v1,100000,false,24:00:00 dpc-v2,100000,false,24:00:00',
+         "existing jobs get the settings workers used by default, and their FHIR version's dialect");
+ok t_cmp(sql_t(q{SELECT count(*) FROM information_schema.columns WHERE table_name = 'export_job'
+    AND column_name IN ('dialect', 'resources_per_file', 'gzip', 'file_lifetime')
+    AND is_nullable = 'NO' AND column_default IS NULL}), 4,
+         'the new columns are required, with no default of their own (the kick-off says)');
+$m = migrate_t();
+ok t_cmp(($m->{applied} // '') . ' ' . scalar @{ $m->{functions_applied} // [1] }, '0 0',
+         'then re-running applies nothing');
 sql("DROP DATABASE $db");

@@ -1,15 +1,19 @@
 -- dpc_export_start: record an export of a roster, in one statement: the
--- job, and its active, attributed, not opted-out members in batches of
--- p_batch.  The kick-off scans no claims.  Refusals come back as
--- {"error": ...}:
+-- job, with the settings its workers export it with (dialect, resources
+-- per file, gzip twins, file lifetime: the kick-off's server configuration,
+-- so every worker, on any host, agrees with httpd), and its active,
+-- attributed, not opted-out members in batches of p_batch.  The kick-off
+-- scans no claims.  Refusals come back as {"error": ...}:
 --   {"error": "not_found"}             no such roster of this organization
 --   {"error": "running", "job": id}    an export of the roster is running
 -- A Group DELETE waits until the job is recorded (the roster is locked FOR
 -- KEY SHARE by the check) and then leaves it without its roster; one that
 -- got here first makes it not found.
-CREATE OR REPLACE FUNCTION dpc_export_start(p_org uuid, p_roster uuid, p_version smallint,
-                                            p_url text, p_types text[], p_since timestamptz,
-                                            p_notes text[], p_batch int, p_lifetime interval)
+CREATE OR REPLACE FUNCTION dpc_export_start(p_org uuid, p_roster uuid, p_dialect text,
+                                            p_version smallint, p_url text, p_types text[],
+                                            p_since timestamptz, p_notes text[],
+                                            p_batch int, p_per_file int, p_gzip boolean,
+                                            p_lifetime interval)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_job uuid;
@@ -23,8 +27,10 @@ BEGIN
     IF v_job IS NOT NULL THEN
         RETURN jsonb_build_object('error', 'running', 'job', v_job);
     END IF;
-    INSERT INTO export_job (org_id, roster_id, fhir_version, request_url, types, since, notes)
-    VALUES (p_org, p_roster, p_version, p_url, p_types, p_since, p_notes)
+    INSERT INTO export_job (org_id, roster_id, dialect, fhir_version, request_url, types,
+                            since, notes, resources_per_file, gzip, file_lifetime)
+    VALUES (p_org, p_roster, p_dialect, p_version, p_url, p_types, p_since, p_notes,
+            p_per_file, p_gzip, p_lifetime)
     RETURNING id INTO v_job;
     WITH m AS (
         SELECT p.mbi, row_number() OVER (ORDER BY p.mbi) - 1 AS i
@@ -42,7 +48,7 @@ BEGIN
     END IF;
     IF v_batches = 0 THEN
         UPDATE export_job SET status = 'completed', completed_at = now(),
-               expires_at = now() + p_lifetime WHERE id = v_job;
+               expires_at = now() + file_lifetime WHERE id = v_job;
     ELSE
         UPDATE export_job SET batches_total = v_batches WHERE id = v_job;
         PERFORM pg_notify('dpc_jobs', v_job::text);
