@@ -19,10 +19,11 @@
 
 int dpc_api_configured;
 
+/* The main server's record brings the configuration's module-wide record; a
+ * virtual host's gets it from the merge. */
 void *dpc_create_srv(apr_pool_t *p, server_rec *s)
 {
-    (void)s;
-    return dpc_srv_conf_create(p);
+    return dpc_srv_conf_create(p, s->is_virtual ? NULL : dpc_global_conf_create(p));
 }
 
 void *dpc_merge_srv(apr_pool_t *p, void *base, void *add)
@@ -40,8 +41,9 @@ void *dpc_merge_dir(apr_pool_t *p, void *base, void *add)
     return dpc_dir_conf_merge(p, base, add);
 }
 
-/* Server-wide directives only make sense outside <VirtualHost> for settings
- * that belong to the one worker pool; the rest may differ per vhost. */
+/* The module-wide directives (dpc_global_conf) say how this host runs its
+ * export workers: they belong outside <VirtualHost>; the rest may differ per
+ * vhost. */
 #define GLOBAL_ONLY_CHECK(cmd)                                              \
     do {                                                                    \
         const char *e_ = ap_check_cmd_context(cmd, GLOBAL_ONLY);            \
@@ -53,7 +55,7 @@ static const char *set_export_root(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
-    dpc_srv(cmd->server)->export_root = ap_server_root_relative(cmd->pool, arg);
+    dpc_global(cmd->server)->export_root = ap_server_root_relative(cmd->pool, arg);
     return NULL;
 }
 
@@ -62,14 +64,14 @@ static const char *set_workers(cmd_parms *cmd, void *d, const char *arg)
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
     return dpc_parse_int(cmd->pool, "DPCWorkers", arg, 0, 64,
-                         &dpc_srv(cmd->server)->workers);
+                         &dpc_global(cmd->server)->workers);
 }
 
 static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
     GLOBAL_ONLY_CHECK(cmd);
-    dpc_srv(cmd->server)->worker_db = arg;
+    dpc_global(cmd->server)->worker_db = arg;
     return NULL;
 }
 
@@ -111,42 +113,16 @@ static const char *set_count(cmd_parms *cmd, void *d, const char *arg)
     return set_int(cmd, arg, 1, 10000000);
 }
 
-/* Settings the export workers read follow the main server: a worker runs
- * for no virtual host, so a <VirtualHost>'s value would be ignored. */
-static const char *workers_setting(cmd_parms *cmd)
-{
-    if (ap_check_cmd_context(cmd, NOT_IN_VIRTUALHOST))
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " belongs in the main server "
-                           "configuration: the export workers read it from there, not "
-                           "from a <VirtualHost>", NULL);
-    return NULL;
-}
-
-static const char *set_workers_count(cmd_parms *cmd, void *d, const char *arg)
-{
-    const char *err = workers_setting(cmd);
-
-    return err ? err : set_count(cmd, d, arg);
-}
-
 static const char *set_gzip(cmd_parms *cmd, void *d, int on)
 {
-    const char *err = workers_setting(cmd);
-
     (void)d;
-    if (err)
-        return err;
     dpc_srv(cmd->server)->export_gzip = on;
     return NULL;
 }
 
 static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
-    const char *err = workers_setting(cmd);
-
     (void)d;
-    if (err)
-        return err;
     return dpc_parse_duration(cmd->pool, "DPCFileLifetime", arg,
                               &dpc_srv(cmd->server)->file_lifetime);
 }
@@ -205,7 +181,7 @@ const command_rec dpc_cmds[] = {
     AP_INIT_TAKE1("DPCAttributionDays", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, attribution_days), RSRC_CONF,
                   "days an attested roster membership lasts (default 90)"),
-    AP_INIT_TAKE1("DPCResourcesPerFile", set_workers_count,
+    AP_INIT_TAKE1("DPCResourcesPerFile", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, resources_per_file), RSRC_CONF,
                   "resources in one export file before a new one starts "
                   "(default 100000)"),
@@ -240,7 +216,7 @@ static int check_dir(apr_pool_t *p, server_rec *s, const char *what, const char 
 
 int dpc_config_check(apr_pool_t *p, server_rec *s)
 {
-    dpc_srv_conf *c = dpc_srv(s);
+    const dpc_global_conf *c = dpc_global(s);
 
     if (dpc_conf_workers(c) > 0 && !c->worker_db) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00102)

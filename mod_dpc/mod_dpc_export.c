@@ -34,9 +34,9 @@
 /* dpc_export_start: one text column, the JSON of the outcome. */
 enum { STARTED_JSON };
 #define SQL_EXPORT_START                                                            \
-    DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s::smallint, %s,"     \
-    " %s::text[], to_timestamp(%s::bigint / 1e6), %s::text[], %s::int,"             \
-    " make_interval(secs => %s::bigint))::text FROM who"
+    DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s, %s::smallint, %s,"  \
+    " %s::text[], to_timestamp(%s::bigint / 1e6), %s::text[], %s::int, %s::int,"    \
+    " %s::boolean, make_interval(secs => %s::bigint))::text FROM who"
 
 /* dpc_job_get: a job of the organization. */
 enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
@@ -204,8 +204,9 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
 
 /* dpc_export_start's arguments (SQL_EXPORT_START's parameters), in order;
  * kickoff_args is the one place that builds them. */
-enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_FHIR, START_URL,
-       START_TYPES, START_SINCE, START_NOTES, START_BATCH, START_LIFETIME, START_NARGS };
+enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_DIALECT, START_FHIR,
+       START_URL, START_TYPES, START_SINCE, START_NOTES, START_BATCH, START_PER_FILE,
+       START_GZIP, START_LIFETIME, START_NARGS };
 
 static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
                          const dpc_export_req *k, const char *args[START_NARGS])
@@ -215,12 +216,16 @@ static void kickoff_args(request_rec *r, const dpc_principal *who, const char *g
     dpc_db_who(r, who->client_token_id, args + START_ACTOR);
     args[START_ORG] = who->org_id;
     args[START_GROUP] = group;
+    /* the job carries what its workers export it with: this vhost's settings */
+    args[START_DIALECT] = dpc_conf_dialect(dpc_dir(r))->name;
     args[START_FHIR] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
     args[START_URL] = dpc_request_url(r);
     args[START_TYPES] = pg_array(r, k->types);
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
     args[START_NOTES] = pg_array(r, k->notes);
     args[START_BATCH] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[START_PER_FILE] = apr_itoa(r->pool, dpc_conf_resources_per_file(c));
+    args[START_GZIP] = dpc_conf_export_gzip(c) ? "true" : "false";
     args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
                                         apr_time_sec(dpc_conf_file_lifetime(c)));
 }
@@ -390,7 +395,7 @@ int dpc_op_job_cancel(request_rec *r, const dpc_call *call)
  * is then httpd's to serve (sendfile, Range, ETag, If-None-Match). */
 int dpc_data_translate(request_rec *r, const char *path)
 {
-    dpc_srv_conf *c = dpc_srv(r->server);
+    const dpc_global_conf *c = dpc_global(r->server);
     const char *job, *name, *dir, *slash;
 
     if (strncmp(path, "/data/", 6) || !c->export_root)

@@ -24,6 +24,13 @@ static APR_INLINE dpc_srv_conf *dpc_srv(const server_rec *s)
     return ap_get_module_config(s->module_config, &dpc_module);
 }
 
+/* The module-wide settings (DPCWorkers, DPCWorkerDatabase, DPCExportRoot):
+ * the same record from any server. */
+static APR_INLINE dpc_global_conf *dpc_global(const server_rec *s)
+{
+    return dpc_srv(s)->global;
+}
+
 static APR_INLINE dpc_dir_conf *dpc_dir(const request_rec *r)
 {
     return ap_get_module_config(r->per_dir_config, &dpc_module);

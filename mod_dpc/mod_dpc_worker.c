@@ -78,7 +78,7 @@ static void worker_maint(int reason, void *data, apr_wait_t status)
 static void worker_child(worker_slot *w, pid_t httpd_pid)
 {
     static volatile sig_atomic_t stop;
-    dpc_srv_conf *c = dpc_srv(w->s);
+    const dpc_global_conf *g = dpc_global(w->s);
     dpc_worker_opts o;
     apr_pool_t *p;
     int rc;
@@ -93,12 +93,10 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
                      "export worker could not drop privileges to User/Group");
         _exit(DPC_WORKER_EXIT_CONFIG);
     }
-    o.conninfo = c->worker_db;
-    o.export_root = c->export_root;
+    /* what a job is exported with travels on its row (dpc_job.h) */
+    o.conninfo = g->worker_db;
+    o.export_root = g->export_root;
     o.heartbeat_secs = 5;
-    o.per_file = dpc_conf_resources_per_file(c);
-    o.file_lifetime_secs = (int)apr_time_sec(dpc_conf_file_lifetime(c));
-    o.gzip = dpc_conf_export_gzip(c);
     o.parent = httpd_pid;
     o.stop = &stop;
     rc = dpc_worker_run(&o);
@@ -136,7 +134,7 @@ static int worker_start(worker_slot *w)
 
 int dpc_workers_start(apr_pool_t *pconf, server_rec *s)
 {
-    int i, n = dpc_conf_workers(dpc_srv(s));
+    int i, n = dpc_conf_workers(dpc_global(s));
 
     for (i = 0; i < n; i++) {
         worker_slot *w = apr_pcalloc(pconf, sizeof(*w));

@@ -1,6 +1,8 @@
 # Startup refuses a wrong configuration with a clear message: each broken
 # configuration is started in an httpd of its own, which must exit and say
-# why.
+# why.  And each directive is taken exactly where README's configuration
+# reference says (its context column), checked with httpd -t in the main
+# server, in a <VirtualHost> and in a <Location>.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;
@@ -8,7 +10,7 @@ use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use IO::Socket::INET ();
 use POSIX qw(WNOHANG);
-use DPC::Test qw(wait_for);
+use DPC::Test qw(wait_for run);
 
 my $dir = tempdir(CLEANUP => 1);
 my $mods = $ENV{DPC_TEST_MODULES};
@@ -45,18 +47,41 @@ my @cases = (
           . "</Location>\n" }, qr/DPCTokenSecretFile .*short.*32/, 1 ],
     [ 'a server-wide directive in a Location', "<Location /x>\nDPCWorkers 2\n</Location>\n",
       qr/DPCWorkers not allowed in <Location> context/, 1 ],
-    # what the export workers read follows the main server: refused in a vhost
-    map({ my ($name) = /^(\S+)/;
-          [ "$name in a VirtualHost", "<VirtualHost *:80>\n$_\n</VirtualHost>\n",
-            qr/$name belongs in the main server configuration: the export workers read it/, 1 ] }
-        'DPCResourcesPerFile 5', 'DPCExportGzip On', 'DPCFileLifetime 1h'),
+    [ 'a module-wide directive in a VirtualHost',
+      "<VirtualHost 127.0.0.1:80>\nDPCWorkers 2\n</VirtualHost>\n",
+      qr/DPCWorkers cannot occur within <VirtualHost> section/, 1 ],
 );
 
-plan tests => 2 * @cases;
+# README's configuration reference: directive => its context column.
+my %context;
+open(my $readme, '<', "$ENV{DPC_TEST_TOP}/README") or die "README: $!";
+while (<$readme>) {
+    $context{$1} = $2 if /^\| (DPC\w+)(?:[^|\\]|\\.)*\| ([^|]+?) \|/;
+}
+close $readme;
+# A valid value of each directive, to try it in each context.
+my %value = (
+    DPCAPI => 'dpc-v2', DPCPublicURL => 'https://dpc.example.org/api/v2',
+    DPCWorkers => 0, DPCWorkerDatabase => "\"$ENV{DPC_TEST_DB}\"", DPCExportRoot => $dir,
+    DPCTokenSecretFile => $ENV{DPC_TEST_SECRET}, DPCClientTokenLifetime => '30d',
+    DPCKeyMinBits => 4096, DPCRosterCap => 10, DPCAttributionDays => 30,
+    DPCResourcesPerFile => 5, DPCExportBatch => 5, DPCFileLifetime => '1h',
+    DPCExportGzip => 'On',
+);
+# Where each context column lets a directive be: main server, VirtualHost,
+# Location.
+my %allowed = ('server config' => [1, 0, 0], 'server, vhost' => [1, 1, 0],
+               'Location' => [0, 0, 1]);
+my @where = (['the main server', '%s'],
+             ['a VirtualHost', "<VirtualHost 127.0.0.1:80>\n%s\n</VirtualHost>"],
+             ['a Location', "<Location /api/v2>\n%s\n</Location>"]);
 
-for my $c (@cases) {
-    my ($name, $conf, $expect, $with_dbd) = @$c;
-    my $n = free_port();
+plan tests => 2 * @cases + 1 + 3 * keys %value;
+
+# An httpd configuration file holding $conf (with mod_dbd if $with_dbd) for
+# an httpd on port $n.
+sub conf_file {
+    my ($n, $conf, $with_dbd) = @_;
     my $file = "$dir/httpd-$n.conf";
     open(my $fh, '>', $file) or die "$file: $!";
     print $fh <<"CONF";
@@ -73,6 +98,13 @@ CONF
         . "DBDParams \"$ENV{DPC_TEST_DB}\"\n" if $with_dbd;
     print $fh "LoadModule dpc_module $ENV{DPC_TEST_MODULE}\n$conf";
     close $fh;
+    return $file;
+}
+
+for my $c (@cases) {
+    my ($name, $conf, $expect, $with_dbd) = @$c;
+    my $n = free_port();
+    my $file = conf_file($n, $conf, $with_dbd);
     # The httpd the suite runs (under the sanitizers, with their runtime
     # preloaded), in the foreground, so that a refusal is the process
     # ending; one that is still running after 10 s started, and is stopped.
@@ -92,4 +124,22 @@ CONF
     ok t_cmp($ended ? 'refused' : 'started', 'refused', "$name: httpd does not start");
     ok t_cmp($said, $expect, "$name: and says why")
         or print STDERR "# $name: httpd said instead:\n", map { "#   $_\n" } split /\n/, $said;
+}
+
+# Every directive of the reference is tried in every context: httpd -t reads
+# the configuration (where contexts are enforced) and says whether it takes
+# it.
+ok t_cmp(join(' ', sort keys %context), join(' ', sort keys %value),
+         "README's configuration reference lists every directive tried here");
+for my $d (sort keys %value) {
+    my $ctx = $context{$d} // 'not in README';
+    for my $i (0 .. 2) {
+        my ($where, $wrap) = @{ $where[$i] };
+        my $n = free_port();
+        my $file = conf_file($n, sprintf($wrap, "$d $value{$d}") . "\n", 1);
+        my ($st, $out) = run(Apache::Test::vars('httpd'), '-t', '-f', $file);
+        my $want = $allowed{$ctx} ? ($allowed{$ctx}[$i] ? 'taken' : 'refused') : $ctx;
+        ok t_cmp($st == 0 ? 'taken' : 'refused', $want, "$d ($ctx) in $where")
+            or print STDERR map { "#   $_\n" } split /\n/, $out;
+    }
 }

@@ -21,6 +21,8 @@ ok t_cmp($s->{schema_version}, $s->{latest}, 'schema is at the latest version');
 # A migration that fails half-way leaves the schema as it was.
 my $dir = tempdir(CLEANUP => 1);
 copy($_, $dir) for glob("$ENV{DPC_TEST_TOP}/sql/[0-9]*.sql");
+mkdir "$dir/functions" or die;
+copy($_, "$dir/functions") for glob("$ENV{DPC_TEST_TOP}/sql/functions/*.sql");
 open(my $fh, '>', "$dir/999_broken.sql") or die;
 print $fh "CREATE TABLE dpc_half_done (x int);\nALTER TABLE no_such_table ADD COLUMN y int;\n";
 close $fh;

@@ -44,8 +44,10 @@ ok t_cmp($s{DPCBatchesPerSecond} > 0, 1, 'batches per second over the last minut
 # A running job that no worker has claimed a batch of is queued: one made
 # here has no batch at all, so it stays queued until it is removed.
 my $queued = $s{DPCJobsQueued};
-my $fake = sql("INSERT INTO export_job (org_id, fhir_version, request_url, types)
-                VALUES ('$org->{id}', 4, 'http://x/', '{Patient}') RETURNING id");
+my $fake = sql("INSERT INTO export_job (org_id, fhir_version, request_url, types, dialect,
+                resources_per_file, gzip, file_lifetime)
+                VALUES ('$org->{id}', 4, 'http://x/', '{Patient}', 'dpc-v2', 10, false, '1 hour')
+                RETURNING id");
 %s = status_auto();
 sql("DELETE FROM export_job WHERE id = '$fake'");
 ok t_cmp($s{DPCJobsQueued}, $queued + 1, 'a job whose batches no worker has claimed counts as queued');

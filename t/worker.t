@@ -1,12 +1,25 @@
 # The export worker: started with httpd, registered in the database,
-# respawned within 5 s when killed with SIGKILL.
+# respawned within 5 s when killed with SIGKILL.  dpc-worker, the worker on
+# its own, has no export settings: the jobs carry them.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
-use DPC::Test qw(sql wait_for);
+use DPC::Test qw(sql wait_for run);
 
-plan tests => 12;
+plan tests => 18;
+
+# Each option that set what a job is exported with is refused, naming the
+# directive that now does.
+for my $c (['--per-file', '10', 'DPCResourcesPerFile'], ['--file-lifetime', '60', 'DPCFileLifetime'],
+           ['--gzip', undef, 'DPCExportGzip']) {
+    my ($opt, $arg, $directive) = @$c;
+    my ($st, $out, $err) = run("$ENV{DPC_TEST_TOP}/dpc-worker", '--db', $ENV{DPC_TEST_DB},
+                               '--export-root', '/nonexistent', $opt, defined $arg ? $arg : ());
+    ok t_cmp($st, 2, "dpc-worker $opt: refused");
+    ok t_cmp($err, qr/\Q$opt\E is gone: each export job carries its own settings.*\Q$directive\E/,
+             "dpc-worker $opt: the job carries it, set by $directive");
+}
 
 my $live = q{SELECT pid FROM worker WHERE stopped_at IS NULL
              AND heartbeat > now() - interval '20 seconds' ORDER BY started_at DESC LIMIT 1};

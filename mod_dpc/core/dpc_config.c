@@ -11,11 +11,19 @@
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define DEF(v, d) ((v) != DPC_UNSET ? (v) : (d))
 
-dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p)
+dpc_global_conf *dpc_global_conf_create(apr_pool_t *p)
+{
+    dpc_global_conf *g = apr_pcalloc(p, sizeof(*g));
+
+    g->workers = DPC_UNSET;
+    return g;
+}
+
+dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p, dpc_global_conf *g)
 {
     dpc_srv_conf *c = apr_pcalloc(p, sizeof(*c));
 
-    c->workers = DPC_UNSET;
+    c->global = g;
     c->key_min_bits = DPC_UNSET;
     c->roster_cap = DPC_UNSET;
     c->attribution_days = DPC_UNSET;
@@ -32,9 +40,7 @@ dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
 {
     dpc_srv_conf *c = apr_pcalloc(p, sizeof(*c));
 
-    c->export_root = MERGE_PTR(export_root);
-    c->workers = MERGE_INT(workers);
-    c->worker_db = MERGE_PTR(worker_db);
+    c->global = base->global;
     c->token_secret_file = MERGE_PTR(token_secret_file);
     c->key_min_bits = MERGE_INT(key_min_bits);
     c->roster_cap = MERGE_INT(roster_cap);
@@ -81,7 +87,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
     return c;
 }
 
-int dpc_conf_workers(const dpc_srv_conf *c) { return DEF(c->workers, 1); }
+int dpc_conf_workers(const dpc_global_conf *g) { return DEF(g->workers, 1); }
 int dpc_conf_key_min_bits(const dpc_srv_conf *c) { return DEF(c->key_min_bits, 4096); }
 int dpc_conf_roster_cap(const dpc_srv_conf *c) { return DEF(c->roster_cap, 5000); }
 int dpc_conf_attribution_days(const dpc_srv_conf *c) { return DEF(c->attribution_days, 90); }

@@ -15,15 +15,26 @@
 
 #define DPC_UNSET (-1)
 
-/* Server-wide settings (RSRC_CONF; merged into virtual hosts). */
-typedef struct dpc_srv_conf {
+/* Module-wide settings: one record per httpd configuration, set in the main
+ * server only (the directives are GLOBAL_ONLY) and shared by every server's
+ * dpc_srv_conf through its `global` pointer, so no virtual host has a copy
+ * of its own to be read by mistake. */
+typedef struct dpc_global_conf {
     const char *export_root;        /* DPCExportRoot */
     int workers;                    /* DPCWorkers: forked export workers */
     const char *worker_db;          /* DPCWorkerDatabase: libpq conninfo */
+} dpc_global_conf;
+
+/* Per-server settings (RSRC_CONF): what may differ per virtual host, merged
+ * into virtual hosts. */
+typedef struct dpc_srv_conf {
+    dpc_global_conf *global;        /* the configuration's module-wide record */
     const char *token_secret_file;  /* DPCTokenSecretFile */
     int key_min_bits;               /* DPCKeyMinBits */
     int roster_cap;                 /* DPCRosterCap */
     int attribution_days;           /* DPCAttributionDays */
+    /* the export settings a kick-off writes on its job row (the workers
+     * read them from there): these may differ per virtual host */
     int resources_per_file;         /* DPCResourcesPerFile */
     int export_batch;               /* DPCExportBatch */
     int export_gzip;                /* DPCExportGzip: also write gzip twins */
@@ -46,7 +57,14 @@ typedef struct dpc_dir_conf {
     const char *public_url;         /* DPCPublicURL: base URL as clients see it */
 } dpc_dir_conf;
 
-dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p);
+/* A module-wide record, every field unset. */
+dpc_global_conf *dpc_global_conf_create(apr_pool_t *p);
+/* A server record, every field unset, pointing at g: the main server's
+ * create passes a new dpc_global_conf, a virtual host's NULL (its merge
+ * gives it the main server's). */
+dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p, dpc_global_conf *g);
+/* add's settings where set, else base's; `global` is always base's (the
+ * main server's). */
 dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
                                  const dpc_srv_conf *add);
 dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path);
@@ -54,7 +72,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
                                  const dpc_dir_conf *add);
 
 /* Typed getters: the value if set, else the default. */
-int dpc_conf_workers(const dpc_srv_conf *c);              /* 1 */
+int dpc_conf_workers(const dpc_global_conf *g);           /* 1 */
 int dpc_conf_key_min_bits(const dpc_srv_conf *c);         /* 4096 */
 int dpc_conf_roster_cap(const dpc_srv_conf *c);           /* 5000 */
 int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */

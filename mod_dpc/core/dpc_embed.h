@@ -12,5 +12,7 @@ typedef struct dpc_embedded_file {
 
 /* sql/NNN_*.sql, in order */
 extern const dpc_embedded_file dpc_migrations[];
+/* sql/functions/NAME.sql, by name: one stored function each */
+extern const dpc_embedded_file dpc_functions[];
 
 #endif

@@ -1,12 +1,14 @@
 /* dpc_job.c: see dpc_job.h. */
 #include "dpc_job.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "dpc_dialect.h"
 #include "dpc_export.h"
 #include "dpc_fhir.h"
 #include "dpc_log.h"
@@ -19,22 +21,30 @@
  * flag. */
 #define CHECK_EVERY 256
 
-/* The oldest claimable batch of a running job: pending, or running with a
- * stale heartbeat (its worker died or lost its connection).  The job's
- * status is tested inside the locking subquery, so batches of stopped jobs
- * never hide the others behind LIMIT 1. */
+/* $1 worker, $2 the dialects this build knows (text[]).  The oldest
+ * claimable batch of a running job of one of those dialects: pending, or
+ * running with a stale heartbeat (its worker died or lost its connection),
+ * with what its job is exported with.  The job's status and dialect are
+ * tested inside the locking subquery, so batches of other jobs never hide
+ * the others behind LIMIT 1. */
 static const char claim_sql[] =
     "UPDATE export_batch b SET status = 'running', worker_id = $1, heartbeat = now(),"
     "       claimed_at = coalesce(b.claimed_at, now())"
     " FROM (SELECT cb.job_id, cb.seq FROM export_batch cb"
     "        JOIN export_job cj ON cj.id = cb.job_id AND cj.status = 'running'"
+    "                          AND cj.dialect = ANY($2::text[])"
     "       WHERE cb.status = 'pending' OR (cb.status = 'running' AND cb.heartbeat"
     "             < now() - interval '" STR(DPC_JOB_STALE_SECS) " seconds')"
     "       ORDER BY cj.created_at, cb.seq LIMIT 1 FOR UPDATE OF cb SKIP LOCKED) c,"
     "      export_job j"
     " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
-    "           array_to_string(j.types, ','), j.since::text";
+    "           array_to_string(j.types, ','), j.since::text, j.dialect,"
+    "           j.resources_per_file, j.gzip::int";
+enum {
+    CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP
+};
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
  * batch in one statement, in no particular order (each row goes to its
@@ -47,6 +57,7 @@ static const char stream_sql[] =
     "   AND r.resource_type = ANY($3::text[])"
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
+enum { STREAM_TYPE, STREAM_BODY };
 
 /* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
  * error file, in order: the job's ignored kick-off parameters (batch 0
@@ -65,6 +76,7 @@ static const char problems_sql[] =
     "      OR NOT EXISTS (SELECT 1 FROM claims_resource r WHERE r.mbi = u.m"
     "                     AND r.fhir_version = $4::smallint)"
     ") x ORDER BY o, ord";
+enum { PROBLEM_KIND, PROBLEM_DETAIL };
 
 /* Also keeps our worker row alive, which the main loop cannot touch while
  * it is busy with a batch. */
@@ -86,6 +98,7 @@ static const char fail_sql[] =
 
 static const char lock_job_sql[] =
     "SELECT status FROM export_job WHERE id = $1 FOR UPDATE";
+enum { LOCK_STATUS };
 
 static const char done_sql[] =
     "UPDATE export_batch SET status = 'done', heartbeat = now(), done_at = now()"
@@ -99,10 +112,10 @@ static const char file_sql[] =
 
 /* The job row is locked (above), so two workers finishing a job's last two
  * batches at once are serialized and the second sees the first's batch
- * done. */
+ * done.  Its files live for the job's own file_lifetime. */
 static const char complete_sql[] =
     "UPDATE export_job SET status = 'completed', completed_at = now(),"
-    "       expires_at = now() + $2::int * interval '1 second'"
+    "       expires_at = now() + file_lifetime"
     " WHERE id = $1 AND status = 'running'"
     "   AND NOT EXISTS (SELECT 1 FROM export_batch"
     "                   WHERE job_id = $1 AND status <> 'done')"
@@ -112,6 +125,7 @@ static const char complete_sql[] =
 static const char listed_sql[] =
     "SELECT name FROM export_file WHERE job_id = $1"
     " UNION ALL SELECT gz_name FROM export_file WHERE job_id = $1 AND gz_name IS NOT NULL";
+enum { LISTED_NAME };
 
 /* Outcome of a step. */
 typedef enum {
@@ -130,6 +144,9 @@ typedef struct batch {
     const char *mbis;           /* text[] literal */
     const char *version;
     const char *since;          /* or NULL */
+    const char *dialect;        /* the job's, by name */
+    int per_file;               /* the job's resources per file */
+    int gzip;                   /* the job's: also write gzip twins */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -246,8 +263,8 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
     const char *why;
     apr_status_t rv;
 
-    rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->c->per_file,
-                                  b->c->gzip ? DPC_EXPORT_GZIP : 0, &w, &why);
+    rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->per_file,
+                                  b->gzip ? DPC_EXPORT_GZIP : 0, &w, &why);
     if (rv != APR_SUCCESS) {
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01103)
                        "export job %s batch %s: cannot start %s output: %s",
@@ -320,8 +337,8 @@ static outcome write_problems(batch *b)
     }
     n = PQntuples(res);
     for (i = 0; i < n; i++) {
-        if (!(line = dpc_job_problem_line(b->p, PQgetvalue(res, i, 0),
-                                          PQgetvalue(res, i, 1))))
+        if (!(line = dpc_job_problem_line(b->p, PQgetvalue(res, i, PROBLEM_KIND),
+                                          PQgetvalue(res, i, PROBLEM_DETAIL))))
             continue;
         if (!w && !(w = new_writer(b, "OperationOutcome"))) {
             PQclear(res);
@@ -377,7 +394,7 @@ static outcome stream_batch(batch *b)
         ExecStatusType st = PQresultStatus(res);
 
         if (st == PGRES_SINGLE_TUPLE) {
-            const char *type = PQgetvalue(res, 0, 0);
+            const char *type = PQgetvalue(res, 0, STREAM_TYPE);
 
             if (!(w = writer_of(b, type))) {
                 b->error = apr_psprintf(b->p, "the database returned a resource of "
@@ -387,8 +404,8 @@ static outcome stream_batch(batch *b)
                 early = 1;
                 break;
             }
-            rv = dpc_export_write(w, PQgetvalue(res, 0, 1),
-                                  (apr_size_t)PQgetlength(res, 0, 1));
+            rv = dpc_export_write(w, PQgetvalue(res, 0, STREAM_BODY),
+                                  (apr_size_t)PQgetlength(res, 0, STREAM_BODY));
             if (rv != APR_SUCCESS && rv != APR_EINVAL) {
                 r = write_failed(b, w, apr_pstrdup(b->p, type), rv);
                 PQclear(res);
@@ -481,7 +498,8 @@ static void prune(batch *b)
         return;
     }
     for (i = 0; i < PQntuples(res); i++)
-        apr_hash_set(keep, apr_pstrdup(b->p, PQgetvalue(res, i, 0)), APR_HASH_KEY_STRING, "");
+        apr_hash_set(keep, apr_pstrdup(b->p, PQgetvalue(res, i, LISTED_NAME)),
+                     APR_HASH_KEY_STRING, "");
     PQclear(res);
     if (dpc_export_prune_dir(b->p, b->c->export_root, b->job_id, keep, &removed, &err))
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01123)
@@ -529,7 +547,7 @@ static outcome publish(batch *b)
     params[0] = b->job_id;
     if (!(res = tx_exec(b, lock_job_sql, 1, params, &err)))
         goto sql_error;
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "running")) {
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, LOCK_STATUS), "running")) {
         PQclear(res);
         dpc_pg_exec(b->p, conn, "ROLLBACK", &err);
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(01106)
@@ -574,8 +592,7 @@ static outcome publish(batch *b)
             b->files++;
         }
     }
-    params[1] = apr_itoa(b->p, b->c->file_lifetime_secs);
-    if (!(res = tx_exec(b, complete_sql, 2, params, &err)))
+    if (!(res = tx_exec(b, complete_sql, 1, params, &err)))
         goto sql_error;
     rows = PQntuples(res);
     PQclear(res);
@@ -661,14 +678,50 @@ static int fail_job(batch *b)
     return release(b);
 }
 
+/* The names of the dialects this build serves, as a text[] literal. */
+static const char *known_dialects(apr_pool_t *p)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
+    int i;
+
+    for (i = 0; dpc_dialects[i]; i++)
+        if (dpc_dialect_serves(dpc_dialects[i]))
+            APR_ARRAY_PUSH(a, const char *) = dpc_dialects[i]->name;
+    return dpc_pg_text_array(p, (const char *const *)a->elts, a->nelts);
+}
+
+/* Fill b from the claim's row: the batch and what its job is exported
+ * with.  *bad is set as by dpc_job_split_types(). */
+static void take_claim(batch *b, const PGresult *res, const char **bad)
+{
+    apr_pool_t *p = b->p;
+
+    b->job_id = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_JOB));
+    b->seq = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SEQ));
+    b->mbis = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_MBIS));
+    b->version = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_VERSION));
+    b->since = PQgetisnull(res, 0, CLAIM_SINCE) ? NULL
+             : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SINCE));
+    b->dialect = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_DIALECT));
+    b->per_file = atoi(PQgetvalue(res, 0, CLAIM_PER_FILE));
+    b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
+    b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
+    b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
+    b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,
+                                sizeof(dpc_export_writer *));
+    b->last_beat = apr_time_now();
+}
+
 int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
 {
     PGresult *res;
     batch b;
     outcome r = B_OK;
-    const char *bad;
+    const char *bad, *params[2];
 
-    res = PQexecParams(c->conn, claim_sql, 1, NULL, &c->worker_id, NULL, NULL, 0);
+    params[0] = c->worker_id;
+    params[1] = known_dialects(p);
+    res = PQexecParams(c->conn, claim_sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01115)
                        "cannot claim an export batch: %s", dpc_pg_error(p, c->conn, res));
@@ -682,19 +735,11 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     memset(&b, 0, sizeof(b));
     b.p = p;
     b.c = c;
-    b.job_id = apr_pstrdup(p, PQgetvalue(res, 0, 0));
-    b.seq = apr_pstrdup(p, PQgetvalue(res, 0, 1));
-    b.mbis = apr_pstrdup(p, PQgetvalue(res, 0, 2));
-    b.version = apr_pstrdup(p, PQgetvalue(res, 0, 3));
-    b.since = PQgetisnull(res, 0, 5) ? NULL : apr_pstrdup(p, PQgetvalue(res, 0, 5));
-    b.ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, 4), &b.types, &bad);
-    b.types_array = dpc_pg_text_array(p, b.types, b.ntypes > 0 ? b.ntypes : 0);
+    take_claim(&b, res, &bad);
     PQclear(res);
-    b.writers = apr_array_make(p, b.ntypes > 0 ? b.ntypes + 1 : 1,
-                               sizeof(dpc_export_writer *));
-    b.last_beat = apr_time_now();
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
-                   "export job %s: claimed batch %s", b.job_id, b.seq);
+                   "export job %s (%s): claimed batch %s, %d resources a file%s",
+                   b.job_id, b.dialect, b.seq, b.per_file, b.gzip ? ", gzip twins" : "");
 
     if (b.ntypes < 0) {
         b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
@@ -737,6 +782,7 @@ static const char sweep_jobs_sql[] =
     "                   AND b.status = 'running' AND b.heartbeat"
     "                   >= now() - interval '" STR(DPC_JOB_STALE_SECS) " seconds')"
     " ORDER BY created_at LIMIT 1000";
+enum { SWEEP_ID };
 
 int dpc_job_sweep(apr_pool_t *p, PGconn *conn, const char *export_root)
 {
@@ -754,7 +800,7 @@ int dpc_job_sweep(apr_pool_t *p, PGconn *conn, const char *export_root)
     }
     n = PQntuples(res);
     for (i = 0; i < n; i++) {
-        id = PQgetvalue(res, i, 0);
+        id = PQgetvalue(res, i, SWEEP_ID);
         rv = dpc_export_remove_dir(p, export_root, id, &why);
         if (rv != APR_SUCCESS) {
             dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(01119)

@@ -30,6 +30,14 @@
  *    error text, and the batch put back to pending (nobody claims batches
  *    of a job that is not running).
  *
+ * What a job is exported with travels on its row (export_job: dialect,
+ * resources_per_file, gzip, file_lifetime), written by the kick-off from
+ * the configuration of the httpd (virtual host) that took it: a worker
+ * reads them from the job of the batch it claims and has no say in them,
+ * so workers on any host agree with httpd and with each other.  A worker
+ * claims only jobs of the dialects its build knows (dpc_dialects[]): a job
+ * of a newer dialect waits for a worker that knows it.
+ *
  * Beneficiaries in opt_out are never exported, whatever the batch holds.
  *
  * The error file.  After the data, each batch writes OperationOutcome lines
@@ -53,18 +61,11 @@
 /* How often a batch being worked on is heartbeated (well under STALE). */
 #define DPC_JOB_BEAT_SECS 5
 
-/* Defaults when the options are not set (<= 0). */
-#define DPC_JOB_DEFAULT_PER_FILE 10000
-#define DPC_JOB_DEFAULT_LIFETIME (24 * 3600)
-
 typedef struct dpc_job_ctx {
     PGconn *conn;                 /* streams and records (the worker's own) */
     PGconn *beat;                 /* heartbeats while conn streams */
     const char *worker_id;        /* our row in table worker */
     const char *export_root;      /* absolute; job directories go below */
-    int per_file;                 /* resources per file */
-    int file_lifetime_secs;       /* expires_at = completion + this */
-    int gzip;                     /* also write gzip twins (DPC_EXPORT_GZIP) */
     volatile sig_atomic_t *stop;  /* abandon the batch when set; may be NULL */
 } dpc_job_ctx;
 

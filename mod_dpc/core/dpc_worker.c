@@ -269,10 +269,6 @@ static int work(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
     c.beat = w->beat;
     c.worker_id = w->id;
     c.export_root = o->export_root;
-    c.per_file = o->per_file > 0 ? o->per_file : DPC_JOB_DEFAULT_PER_FILE;
-    c.file_lifetime_secs = o->file_lifetime_secs > 0 ? o->file_lifetime_secs
-                                                     : DPC_JOB_DEFAULT_LIFETIME;
-    c.gzip = o->gzip;
     c.stop = o->stop;
     apr_pool_create(&bp, p);
     while (r == DPC_JOB_WORKED && !should_stop(o)) {

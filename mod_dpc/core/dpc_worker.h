@@ -16,11 +16,8 @@ typedef struct dpc_worker_opts {
     const char *conninfo;         /* libpq conninfo */
     const char *export_root;      /* where NDJSON files go */
     int heartbeat_secs;           /* how often the worker row is touched */
-    int per_file;                 /* resources per output file; <= 0: default
-                                   * (DPC_JOB_DEFAULT_PER_FILE) */
-    int file_lifetime_secs;       /* a completed job's files live this long;
-                                   * <= 0: default (DPC_JOB_DEFAULT_LIFETIME) */
-    int gzip;                     /* also write gzip twins */
+    /* What a job is exported with (resources per file, gzip twins, file
+     * lifetime) is not here: it comes with the job's row (dpc_job.h). */
     pid_t parent;                 /* exit when our parent is no longer this; 0: none */
     volatile sig_atomic_t *stop;  /* set by the host's signal handler */
 } dpc_worker_opts;

@@ -2,8 +2,11 @@
  * serve no HTTP.  It shares the database and the export volume with the
  * httpd hosts.
  *
- *   dpc-worker --db CONNINFO --export-root DIR [--per-file N]
- *              [--file-lifetime SECS] [--gzip] [-v]
+ *   dpc-worker --db CONNINFO --export-root DIR [-v]
+ *
+ * What a job is exported with (resources per file, gzip twins, file
+ * lifetime) comes with the job, set by the httpd that took the kick-off:
+ * the options that once set them here are refused, saying so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +17,29 @@
 #include "dpc_log.h"
 #include "dpc_worker.h"
 
-/* A positive int, or -1. */
-static int positive(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
+static const char usage[] = "usage: dpc-worker --db CONNINFO --export-root DIR [-v]\n";
 
-    return end != s && !*end && v > 0 && v <= 0x7fffffff ? (int)v : -1;
+/* The directive that now sets what an old option set, or NULL. */
+static const char *moved_option(const char *arg)
+{
+    static const char *const moved[][2] = {
+        { "--per-file", "DPCResourcesPerFile" },
+        { "--file-lifetime", "DPCFileLifetime" },
+        { "--gzip", "DPCExportGzip" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
+        if (!strcmp(arg, moved[i][0]))
+            return moved[i][1];
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
     static volatile sig_atomic_t stop;
     dpc_worker_opts o;
+    const char *directive;
     int i, level = DPC_LOG_INFO, rc;
 
     memset(&o, 0, sizeof(o));
@@ -35,19 +48,16 @@ int main(int argc, char **argv)
             o.conninfo = argv[++i];
         else if (!strcmp(argv[i], "--export-root") && i + 1 < argc)
             o.export_root = argv[++i];
-        else if (!strcmp(argv[i], "--per-file") && i + 1 < argc
-                 && (o.per_file = positive(argv[++i])) > 0)
-            ;
-        else if (!strcmp(argv[i], "--file-lifetime") && i + 1 < argc
-                 && (o.file_lifetime_secs = positive(argv[++i])) > 0)
-            ;
-        else if (!strcmp(argv[i], "--gzip"))
-            o.gzip = 1;
         else if (!strcmp(argv[i], "-v"))
             level = DPC_LOG_DEBUG;
+        else if ((directive = moved_option(argv[i])) != NULL) {
+            fprintf(stderr, "dpc-worker: %s is gone: each export job carries its own "
+                    "settings, written by the httpd that took the kick-off (%s there, "
+                    "which may differ per <VirtualHost>)\n%s", argv[i], directive, usage);
+            return 2;
+        }
         else {
-            fprintf(stderr, "usage: dpc-worker --db CONNINFO --export-root DIR"
-                    " [--per-file N] [--file-lifetime SECS] [--gzip] [-v]\n");
+            fputs(usage, stderr);
             return 2;
         }
     }

@@ -28,8 +28,10 @@
 
 static const char usage[] =
     "usage: dpcctl [--db CONNINFO] [-v] COMMAND ...\n"
-    "  migrate [--sql-dir DIR]               apply the schema migrations (compiled in,\n"
-    "                                        or NNN_*.sql from DIR)\n"
+    "  migrate [--sql-dir DIR]               apply the schema migrations, then the\n"
+    "                                        function files that changed (compiled\n"
+    "                                        in, or DIR/NNN_*.sql and\n"
+    "                                        DIR/functions/NAME.sql)\n"
     "  schema                                print the schema version\n"
     "  synth --patients N --seed S [--offset K] [--chunk N] [--jobs N]\n"
     "        [--skip-existing] [--dry-run] [--out FILE [--out-beneficiary FILE]]\n"
@@ -121,15 +123,24 @@ static int print_rows(PGconn *c, const char *sql, int n, const char *const *para
 static int cmd_migrate(apr_pool_t *p, PGconn *c, int argc, char **argv)
 {
     const char *err, *dir = opt(argc, argv, 1, "--sql-dir");
-    const dpc_embedded_file *files = dpc_migrations;
-    int applied;
+    const dpc_embedded_file *files = dpc_migrations, *functions = dpc_functions;
+    dpc_migrate_result done;
+    json_t *names;
+    int i;
 
-    if (dir && !(files = dpc_migrate_load_dir(p, dir, &err)))
+    if (dir && (!(files = dpc_migrate_load_dir(p, dir, &err))
+                || !(functions = dpc_migrate_load_functions(
+                         p, apr_pstrcat(p, dir, "/functions", NULL), &err))))
         return dpcctl_fail(DPCCTL_FAIL, "%s", err);
-    if (dpc_migrate(p, c, files, &applied, &err))
+    if (dpc_migrate(p, c, files, functions, &done, &err))
         return dpcctl_fail(DPCCTL_FAIL, "%s", err);
-    dpcctl_print(json_pack("{s:i, s:i}", "schema_version", dpc_migrate_current(p, c, &err),
-                           "applied", applied));
+    names = json_array();
+    for (i = 0; i < done.functions->nelts; i++)
+        json_array_append_new(names, json_string(APR_ARRAY_IDX(done.functions, i,
+                                                               const char *)));
+    dpcctl_print(json_pack("{s:i, s:i, s:o}", "schema_version",
+                           dpc_migrate_current(p, c, &err), "applied", done.migrations,
+                           "functions_applied", names));
     return DPCCTL_OK;
 }
 

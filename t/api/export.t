@@ -147,8 +147,9 @@ ok t_cmp(req(GET => $guess, Authorization => "Bearer $tok")->code, 404, 'a guess
 
 # --- while an export of the Group runs, another kick-off is refused ------------------------
 # (a job with no batches stays running: the workers have nothing of it to do)
-my $running = sql("INSERT INTO export_job (org_id, roster_id, fhir_version, request_url, types)
-    VALUES ('$a->{id}', '$g->{id}', 4, 'x', '{Patient}') RETURNING id");
+my $running = sql("INSERT INTO export_job (org_id, roster_id, dialect, fhir_version, request_url,
+    types, resources_per_file, gzip, file_lifetime)
+    VALUES ('$a->{id}', '$g->{id}', 'dpc-v2', 4, 'x', '{Patient}', 10, true, '1 hour') RETURNING id");
 $res = req(GET => $url, Authorization => "Bearer $tok", %async);
 ok t_cmp($res->code, 429, 'a second kick-off while one runs: 429');
 ok t_cmp($res->header('Retry-After') ? 1 : 0, 1, 'with Retry-After');

@@ -33,11 +33,14 @@ static void teardown(void)
 
 START_TEST(srv_create_is_unset_and_getters_default)
 {
-    dpc_srv_conf *c = dpc_srv_conf_create(pool);
+    dpc_global_conf *g = dpc_global_conf_create(pool);
+    dpc_srv_conf *c = dpc_srv_conf_create(pool, g);
 
-    ck_assert_int_eq(c->workers, DPC_UNSET);
-    ck_assert_ptr_null(c->export_root);
-    ck_assert_int_eq(dpc_conf_workers(c), 1);
+    ck_assert_ptr_eq(c->global, g);
+    ck_assert_int_eq(g->workers, DPC_UNSET);
+    ck_assert_ptr_null(g->export_root);
+    ck_assert_ptr_null(g->worker_db);
+    ck_assert_int_eq(dpc_conf_workers(g), 1);
     ck_assert_int_eq(dpc_conf_key_min_bits(c), 4096);
     ck_assert_int_eq(dpc_conf_roster_cap(c), 5000);
     ck_assert_int_eq(dpc_conf_attribution_days(c), 90);
@@ -50,20 +53,26 @@ END_TEST
 
 START_TEST(srv_merge_takes_add_where_set_else_base)
 {
-    dpc_srv_conf *base = dpc_srv_conf_create(pool);
-    dpc_srv_conf *add = dpc_srv_conf_create(pool);
+    dpc_global_conf *g = dpc_global_conf_create(pool);
+    dpc_srv_conf *base = dpc_srv_conf_create(pool, g);
+    dpc_srv_conf *add = dpc_srv_conf_create(pool, NULL);
     dpc_srv_conf *m;
 
-    base->workers = 3;
-    base->export_root = "/var/dpc";
+    g->workers = 3;
+    g->export_root = "/var/dpc";
     base->roster_cap = 10;
     add->roster_cap = 20;
-    add->worker_db = "dbname=x";
+    add->resources_per_file = 7;
     m = dpc_srv_conf_merge(pool, base, add);
-    ck_assert_int_eq(m->workers, 3);
-    ck_assert_str_eq(m->export_root, "/var/dpc");
+    /* one module-wide record, the main server's, whatever the vhost */
+    ck_assert_ptr_eq(m->global, g);
+    ck_assert_int_eq(dpc_conf_workers(m->global), 3);
+    ck_assert_str_eq(m->global->export_root, "/var/dpc");
     ck_assert_int_eq(m->roster_cap, 20);
-    ck_assert_str_eq(m->worker_db, "dbname=x");
+    /* the export settings may differ per vhost: a kick-off writes them on
+     * its job row */
+    ck_assert_int_eq(dpc_conf_resources_per_file(m), 7);
+    ck_assert_int_eq(dpc_conf_resources_per_file(base), 100000);
     ck_assert_int_eq(m->key_min_bits, DPC_UNSET);
     ck_assert_int_eq(dpc_conf_key_min_bits(m), 4096);
     /* Off in a virtual host overrides On in the main server */
@@ -73,8 +82,9 @@ START_TEST(srv_merge_takes_add_where_set_else_base)
     add->export_gzip = DPC_UNSET;
     ck_assert_int_eq(dpc_conf_export_gzip(dpc_srv_conf_merge(pool, base, add)), 1);
     /* a value equal to the default still counts as set */
-    add->workers = 1;
-    ck_assert_int_eq(dpc_srv_conf_merge(pool, base, add)->workers, 1);
+    base->key_min_bits = 2048;
+    add->key_min_bits = 4096;
+    ck_assert_int_eq(dpc_srv_conf_merge(pool, base, add)->key_min_bits, 4096);
     /* the inputs are not modified */
     ck_assert_int_eq(base->roster_cap, 10);
 }
