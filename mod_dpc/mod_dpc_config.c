@@ -75,6 +75,20 @@ static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* DPCAuditRetention DURATION | forever */
+static const char *set_audit_retention(cmd_parms *cmd, void *d, const char *arg)
+{
+    apr_interval_time_t *t = &dpc_global(cmd->server)->audit_retention;
+
+    (void)d;
+    GLOBAL_ONLY_CHECK(cmd);
+    if (!strcasecmp(arg, "forever")) {
+        *t = 0;
+        return NULL;
+    }
+    return dpc_parse_duration_max(cmd->pool, "DPCAuditRetention", arg, 100 * 366, t);
+}
+
 static const char *set_token_secret(cmd_parms *cmd, void *d, const char *cur,
                                     const char *prev)
 {
@@ -167,6 +181,8 @@ const command_rec dpc_cmds[] = {
     AP_INIT_TAKE1("DPCWorkerDatabase", set_worker_db, NULL, RSRC_CONF,
                   "libpq conninfo the export workers connect with (same database "
                   "as DBDParams)"),
+    AP_INIT_TAKE1("DPCAuditRetention", set_audit_retention, NULL, RSRC_CONF,
+                  "how long audit rows are kept (e.g. 2190d), or forever (the default)"),
     AP_INIT_TAKE12("DPCTokenSecretFile", set_token_secret, NULL, RSRC_CONF,
                    "file holding the secret (>= 32 bytes) that signs access tokens, "
                    "and optionally the previous one, still accepted during a rotation"),

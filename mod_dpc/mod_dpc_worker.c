@@ -97,6 +97,7 @@ static void worker_child(worker_slot *w, pid_t httpd_pid)
     o.conninfo = g->worker_db;
     o.export_root = g->export_root;
     o.heartbeat_secs = 5;
+    o.audit_retention_secs = apr_time_sec(dpc_conf_audit_retention(g));
     o.parent = httpd_pid;
     o.stop = &stop;
     rc = dpc_worker_run(&o);

@@ -16,6 +16,7 @@ dpc_global_conf *dpc_global_conf_create(apr_pool_t *p)
     dpc_global_conf *g = apr_pcalloc(p, sizeof(*g));
 
     g->workers = DPC_UNSET;
+    g->audit_retention = DPC_UNSET;
     return g;
 }
 
@@ -88,6 +89,10 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
 }
 
 int dpc_conf_workers(const dpc_global_conf *g) { return DEF(g->workers, 1); }
+apr_interval_time_t dpc_conf_audit_retention(const dpc_global_conf *g)
+{
+    return DEF(g->audit_retention, 0);
+}
 int dpc_conf_key_min_bits(const dpc_srv_conf *c) { return DEF(c->key_min_bits, 4096); }
 int dpc_conf_roster_cap(const dpc_srv_conf *c) { return DEF(c->roster_cap, 5000); }
 int dpc_conf_attribution_days(const dpc_srv_conf *c) { return DEF(c->attribution_days, 90); }
@@ -135,8 +140,8 @@ const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,
     return NULL;
 }
 
-const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
-                               apr_interval_time_t *out)
+const char *dpc_parse_duration_max(apr_pool_t *p, const char *name, const char *arg,
+                                   apr_int64_t max_days, apr_interval_time_t *out)
 {
     char *end;
     long long v;
@@ -155,11 +160,18 @@ const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
             mult = 86400;
         else
             mult = 0;
-        if (mult && v <= 365LL * 86400 / mult) {
+        if (mult && v <= max_days * 86400 / mult) {
             *out = apr_time_from_sec(v * mult);
             return NULL;
         }
     }
     return apr_psprintf(p, "%s must be a positive duration such as 90s, 15m, 24h "
-                        "or 7d (at most a year), not '%s'", name, arg);
+                        "or 7d (at most %" APR_INT64_T_FMT " days), not '%s'", name,
+                        max_days, arg);
+}
+
+const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
+                               apr_interval_time_t *out)
+{
+    return dpc_parse_duration_max(p, name, arg, 365, out);
 }

@@ -23,6 +23,7 @@ typedef struct dpc_global_conf {
     const char *export_root;        /* DPCExportRoot */
     int workers;                    /* DPCWorkers: forked export workers */
     const char *worker_db;          /* DPCWorkerDatabase: libpq conninfo */
+    apr_interval_time_t audit_retention; /* DPCAuditRetention; 0: forever */
 } dpc_global_conf;
 
 /* Per-server settings (RSRC_CONF): what may differ per virtual host, merged
@@ -73,6 +74,8 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
 
 /* Typed getters: the value if set, else the default. */
 int dpc_conf_workers(const dpc_global_conf *g);           /* 1 */
+/* How long audit rows are kept; 0: forever (the default). */
+apr_interval_time_t dpc_conf_audit_retention(const dpc_global_conf *g);
 int dpc_conf_key_min_bits(const dpc_srv_conf *c);         /* 4096 */
 int dpc_conf_roster_cap(const dpc_srv_conf *c);           /* 5000 */
 int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */
@@ -88,8 +91,11 @@ const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */
 const char *dpc_parse_api(apr_pool_t *p, const char *arg, const dpc_dialect **out);
 const char *dpc_parse_int(apr_pool_t *p, const char *name, const char *arg,
                           int min, int max, int *out);
-/* "30", "30s", "15m", "24h", "7d" */
+/* "30", "30s", "15m", "24h", "7d": at most a year */
 const char *dpc_parse_duration(apr_pool_t *p, const char *name, const char *arg,
                                apr_interval_time_t *out);
+/* The same, at most max_days. */
+const char *dpc_parse_duration_max(apr_pool_t *p, const char *name, const char *arg,
+                                   apr_int64_t max_days, apr_interval_time_t *out);
 
 #endif

@@ -99,6 +99,25 @@ static const char sweep_sql[] =
     " AND heartbeat < now() - interval '1 minute';"
     "DELETE FROM worker WHERE stopped_at < now() - interval '7 days'";
 
+/* The audit trail's retention: rows older than it go, through the one
+ * function its guard lets delete.  -1 when the connection is gone. */
+static int audit_expire(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
+{
+    const char *err, *secs = apr_psprintf(p, "%" APR_INT64_T_FMT, o->audit_retention_secs),
+               *n = dpc_pg_value(p, w->conn, "SELECT dpc_audit_expire(make_interval(secs => "
+                                 "$1::bigint))", 1, &secs, &err);
+
+    if (err) {
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_WARNING, 0, DPCLOGNO(00014)
+                       "cannot remove audit rows past their retention: %s", err);
+        return PQstatus(w->conn) == CONNECTION_OK ? 0 : -1;
+    }
+    if (n && strcmp(n, "0"))
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_INFO, 0, DPCLOGNO(00015)
+                       "removed %s audit rows older than the retention (%s s)", n, secs);
+    return 0;
+}
+
 static int sweep(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
 {
     const char *err;
@@ -111,6 +130,8 @@ static int sweep(apr_pool_t *p, const dpc_worker_opts *o, worker_state *w)
                        "worker housekeeping failed: %s", err);
         return PQstatus(w->conn) == CONNECTION_OK ? 0 : -1;
     }
+    if (o->audit_retention_secs > 0 && audit_expire(p, o, w) < 0)
+        return -1;
     return dpc_job_sweep(p, w->conn, o->export_root);
 }
 

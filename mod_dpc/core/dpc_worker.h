@@ -6,6 +6,8 @@
 #define DPC_WORKER_H
 
 #include <signal.h>
+
+#include <apr.h>
 #include <sys/types.h>
 
 /* Exit status meaning "do not respawn me": the configuration is wrong and a
@@ -16,6 +18,8 @@ typedef struct dpc_worker_opts {
     const char *conninfo;         /* libpq conninfo */
     const char *export_root;      /* where NDJSON files go */
     int heartbeat_secs;           /* how often the worker row is touched */
+    apr_int64_t audit_retention_secs; /* the sweep removes audit rows older than
+                                   * this (dpc_audit_expire); 0: keeps them */
     /* What a job is exported with (resources per file, gzip twins, file
      * lifetime) is not here: it comes with the job's row (dpc_job.h). */
     pid_t parent;                 /* exit when our parent is no longer this; 0: none */

@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 52;
+plan tests => 54;
 
 my $json = JSON::PP->new->canonical;
 my $dir = tempdir(CLEANUP => 1);
@@ -211,3 +211,11 @@ ok t_cmp(scalar(@refused) . ' ' . sql('SELECT count(*) FROM audit_event'), "3 $n
          'UPDATE, DELETE and TRUNCATE are refused by the application role, and nothing changed');
 ok t_cmp(sql("SELECT dpc_audit_expire(interval '100 years')"), 0,
          'the retention removes only what is older than it keeps');
+
+# DPCAuditRetention 30d: the workers' sweep (every 10 s) removes rows older
+# than that, and only those
+my ($old, $young) = map { sql("INSERT INTO audit_event (at, action, org_id) VALUES
+    (now() - interval '$_ days', 'test.aged', '$oid') RETURNING id") } (31, 29);
+ok t_cmp(wait_for(25, sub { !sql("SELECT count(*) FROM audit_event WHERE id = $old") }), 1,
+         'a row older than DPCAuditRetention is removed by the workers');
+ok t_cmp(sql("SELECT count(*) FROM audit_event WHERE id = $young"), 1, 'a younger one stays');
