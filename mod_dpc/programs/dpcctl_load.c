@@ -216,37 +216,43 @@ static const char *fill_placeholder(load_ctx *c, json_t *r, load_rec *rec)
     return dump_body(c, r);
 }
 
-/* Check one resource; a good one becomes a record.  raw is its line's
- * text when the body can be stored as read, else NULL. */
+/* A good resource res becomes a record; body as take_one() says. */
+static void add_rec(load_ctx *c, int file, int line, int entry, const dpc_load_res *res,
+                    json_t *r, const char *raw, apr_size_t raw_len)
+{
+    load_rec *rec = apr_array_push(c->recs);
+
+    memset(rec, 0, sizeof(*rec));
+    rec->type = !strcmp(res->type, "Patient") ? "Patient" : !strcmp(res->type, "Coverage")
+                ? "Coverage" : "ExplanationOfBenefit";
+    rec->id = apr_pstrdup(c->p, res->id);
+    rec->bene_id = apr_pstrdup(c->p, res->bene_id);
+    rec->own_mbi = res->mbi ? apr_pstrdup(c->p, res->mbi) : NULL;
+    rec->own_invalid = res->mbi_invalid ? apr_pstrdup(c->p, res->mbi_invalid) : NULL;
+    rec->file = file;
+    rec->line = line;
+    rec->entry = entry;
+    rec->version = res->fhir_version;
+    rec->lu_us = res->last_updated_us;
+    rec->body = res->placeholder ? fill_placeholder(c, r, rec)
+                : raw ? raw : dump_body(c, r);
+    rec->body_len = raw && !res->placeholder ? raw_len : strlen(rec->body);
+    c->bytes += (long)rec->body_len;
+}
+
+/* Check one parsed resource; a good one becomes a record.  raw is its
+ * line's text when the body can be stored as read, else NULL. */
 static void take_one(load_ctx *c, int file, int line, int entry, json_t *r,
                      const char *raw, apr_size_t raw_len)
 {
     dpc_load_res res;
     const char *why = dpc_load_check(c->p, r, c->version, &res);
-    load_rec *rec;
 
     c->lines++;
-    if (why) {
+    if (why)
         add_bad(c, file, line, entry, why);
-        return;
-    }
-    rec = apr_array_push(c->recs);
-    memset(rec, 0, sizeof(*rec));
-    rec->type = !strcmp(res.type, "Patient") ? "Patient" : !strcmp(res.type, "Coverage")
-                ? "Coverage" : "ExplanationOfBenefit";
-    rec->id = apr_pstrdup(c->p, res.id);
-    rec->bene_id = apr_pstrdup(c->p, res.bene_id);
-    rec->own_mbi = res.mbi ? apr_pstrdup(c->p, res.mbi) : NULL;
-    rec->own_invalid = res.mbi_invalid ? apr_pstrdup(c->p, res.mbi_invalid) : NULL;
-    rec->file = file;
-    rec->line = line;
-    rec->entry = entry;
-    rec->version = res.fhir_version;
-    rec->lu_us = res.last_updated_us;
-    rec->body = res.placeholder ? fill_placeholder(c, r, rec)
-                : raw ? raw : dump_body(c, r);
-    rec->body_len = raw && !res.placeholder ? raw_len : strlen(rec->body);
-    c->bytes += (long)rec->body_len;
+    else
+        add_rec(c, file, line, entry, &res, r, raw, raw_len);
 }
 
 /* One parsed value: a resource, or a Bundle of them. */
@@ -274,12 +280,20 @@ static int blank(const char *s, apr_size_t n)
     return 1;
 }
 
+/* Most lines are claims that dpc_load_quick() takes without building
+ * them; the others are parsed. */
 static void read_line(load_ctx *c, int file, int line, const char *s, apr_size_t n)
 {
     json_error_t err;
-    json_t *v = json_loadb(s, n, 0, &err);
+    dpc_load_res res;
+    json_t *v;
 
-    if (!v) {
+    if (dpc_load_quick(c->p, s, n, c->version, &res)) {
+        c->lines++;
+        add_rec(c, file, line, 0, &res, NULL, s, n);
+        return;
+    }
+    if (!(v = json_loadb(s, n, 0, &err))) {
         c->lines++;
         add_bad(c, file, line, 0, apr_psprintf(c->p, "not JSON: %s (column %d)",
                                                 err.text, err.column));

@@ -63,6 +63,19 @@ int dpc_load_version(const json_t *r);
  * value; otherwise *invalid = NULL. */
 const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid);
 
+/* The fast path of dpc_load_check() for the bulk of a load, one NDJSON
+ * line of len bytes (not NUL-terminated): it checks that the text is JSON
+ * (RFC 8259: strict grammar, well-formed UTF-8, no control characters in
+ * strings, paired surrogates, no \u0000) without building it, and reads
+ * only what a Coverage or an ExplanationOfBenefit needs.  Returns 1 when
+ * the line is a good one (out filled in exactly as dpc_load_check() would),
+ * else 0, and then the caller parses the line and calls dpc_load_check(),
+ * which decides: every Patient and Bundle, any line that is not JSON or not
+ * a good resource, escapes in the fields read, BFD's placeholder, numbers
+ * jansson might refuse (over 18 digits, exponents over 2 digits). */
+int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
+                   dpc_load_res *out);
+
 /* 1 if s is a FHIR id: 1 to 64 of A-Z a-z 0-9 - and . */
 int dpc_load_id_valid(const char *s);
 

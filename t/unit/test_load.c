@@ -209,6 +209,129 @@ START_TEST(fhir_ids)
 }
 END_TEST
 
+/* ---- the fast path against jansson and dpc_load_check() ------------------ */
+
+/* If dpc_load_quick() takes text, jansson parses it and dpc_load_check()
+ * finds the same; returns what dpc_load_quick() said. */
+static int quick_agrees(const char *text, apr_size_t len, int version)
+{
+    dpc_load_res q, r;
+    json_error_t err;
+    json_t *v;
+    int took = dpc_load_quick(p, text, len, version, &q);
+
+    if (!took)
+        return 0;
+    v = json_loadb(text, len, 0, &err);
+    ck_assert_msg(v != NULL, "quick took what jansson refuses (%s): %.*s", err.text,
+                  (int)len, text);
+    ck_assert_ptr_null(dpc_load_check(p, dpc_json_pool(p, v), version, &r));
+    ck_assert_str_eq(q.type, r.type);
+    ck_assert_str_eq(q.id, r.id);
+    ck_assert_str_eq(q.bene_id, r.bene_id);
+    ck_assert_int_eq(q.fhir_version, r.fhir_version);
+    ck_assert(q.last_updated_us == r.last_updated_us);
+    ck_assert_int_eq(r.placeholder, 0);
+    return 1;
+}
+
+static int quick(const char *text)
+{
+    return quick_agrees(text, strlen(text), 0);
+}
+
+#define EOB_R4 "{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"carrier-1\",\"meta\":" \
+    "{\"lastUpdated\":\"2024-01-02T03:04:05.5+01:00\"},\"patient\":{\"reference\":" \
+    "\"Patient/-19990000000001\"},\"insurance\":[{\"focal\":true}],\"total\":[{\"amount\":" \
+    "{\"value\":-12.5e+1,\"x\":[null,false,0,\"\\u00e9\\ud83d\\ude00\\n\\\"\",\"\xc3\xa9\xf0\x9f\x98\x80\"]}}]}"
+
+START_TEST(quick_takes_good_claims)
+{
+    ck_assert_int_eq(quick(EOB_R4), 1);
+    ck_assert_int_eq(quick(" " EOB_R4 "\t "), 1);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"part-a-1\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"grouping\":{},"
+                           "\"beneficiary\" : { \"reference\" : \"Patient/1\" } }"), 1);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"part-a-1\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 1);
+    /* the version forced */
+    ck_assert_int_eq(quick_agrees(EOB_R4, strlen(EOB_R4), 3), 1);
+}
+END_TEST
+
+/* Whatever is not plainly a good claim goes to jansson. */
+START_TEST(quick_leaves_the_rest)
+{
+    static const char *const cases[] = {
+        "{\"resourceType\":\"Patient\",\"id\":\"1\",\"meta\":{\"lastUpdated\":"
+        "\"2024-01-02T03:04:05Z\"},\"identifier\":[{\"value\":\"1\"}]}",
+        "{\"resourceType\":\"Bundle\",\"entry\":[]}",
+        "{\"resourc\\u0065Type\":\"Coverage\"}",
+        "{\"resourceType\":\"Cov\\u0065rage\"}",
+        "[]", "1", "", "   ", "{", "{}", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1.}",
+        "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":NaN}", "{\"a\":tru}",
+        "{'a':1}", "{\"a\":\"\t\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\xc0\xaf\"}",
+        "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xe2\x82\"}",
+        "{\"a\":12345678901234567890}", "{\"a\":1e400}", "{\"a\":1}x", "{\"a\":1}{}",
+        "{\"a\":[1 2]}", "{\"a\":[1,]}", "{\"a\":\"unterminated}",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(quick(cases[i]) == 0, "took: %s", cases[i]);
+    /* good JSON, not a good claim: the placeholder, a bad id, no reference */
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"" DPC_LOAD_PLACEHOLDER "\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[]}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    /* nesting past the scanner's depth */
+    {
+        char deep[2400];
+        int d;
+
+        strcpy(deep, EOB_R4);
+        deep[strlen(deep) - 1] = '\0';
+        strcat(deep, ",\"z\":");
+        for (d = 0; d < 600; d++)
+            strcat(deep, "[");
+        for (d = 0; d < 600; d++)
+            strcat(deep, "]");
+        strcat(deep, "}");
+        ck_assert_int_eq(quick(deep), 0);
+    }
+}
+END_TEST
+
+/* Random damage to a good line: whatever dpc_load_quick() still takes,
+ * jansson and dpc_load_check() take the same way. */
+START_TEST(quick_never_takes_more_than_jansson)
+{
+    char buf[sizeof(EOB_R4)];
+    unsigned seed = 12345;
+    int i, k, took = 0;
+
+    for (i = 0; i < 200000; i++) {
+        memcpy(buf, EOB_R4, sizeof(buf));
+        for (k = 0; k < 1 + i % 3; k++) {
+            seed = seed * 1103515245 + 12345;
+            buf[(seed >> 8) % (sizeof(buf) - 1)] = (char)(seed >> 20);
+        }
+        took += quick_agrees(buf, sizeof(buf) - 1, 0);
+    }
+    ck_assert_int_gt(took, 0);
+}
+END_TEST
+
 Suite *load_suite(void)
 {
     Suite *s = suite_create("load");
@@ -222,6 +345,9 @@ Suite *load_suite(void)
     tcase_add_test(tc, bad_resources);
     tcase_add_test(tc, claims_name_their_patient);
     tcase_add_test(tc, fhir_ids);
+    tcase_add_test(tc, quick_takes_good_claims);
+    tcase_add_test(tc, quick_leaves_the_rest);
+    tcase_add_test(tc, quick_never_takes_more_than_jansson);
     suite_add_tcase(s, tc);
     return s;
 }
