@@ -10,7 +10,7 @@ use DPC::Test qw(req sql sql_rows dpcctl json_of write_file slurp wait_for);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 64;
+plan tests => 66;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -76,6 +76,13 @@ ok t_cmp(sql("SELECT body ~ '\"value\":166\\.23[,}]' FROM claims_resource WHERE 
 $sum = decode_json($out);
 ok t_cmp("$st $sum->{loaded} $sum->{replaced} $sum->{stale}", '0 0 0 28',
          'loading the samples again (bene id now known): all stale, nothing replaced');
+
+# --mbi names MBIs for bene ids the database does not know; it moves none.
+$before = $claims->();
+($st, $out, $err) = dpcctl('load', '--mbi', '567834=9EG4TE5MK73', @v2);
+ok t_cmp($st, 1, '--mbi that disagrees with the beneficiary table fails the load');
+ok t_cmp($err . $claims->(), qr/bene id 567834 is MBI \Q$MBI\E in the database\n\Q$before\E$/,
+         'saying so, and writing nothing');
 
 # ---- bad lines, each reported as FILE:LINE and skipped ---------------------
 sub res {

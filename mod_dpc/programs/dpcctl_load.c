@@ -422,6 +422,27 @@ static int db_benes(load_ctx *c)
 
 /* ---- beneficiaries ------------------------------------------------------ */
 
+/* --mbi must agree with the beneficiary table: it names MBIs for bene ids
+ * the table does not know, it does not move them. */
+static int check_opt_mbi(load_ctx *c)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi)) {
+        const char *bene = apr_hash_this_key(hi), *mbi = apr_hash_this_val(hi);
+        const char *had = apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING);
+        const char *owner = apr_hash_get(c->db_mbi, mbi, APR_HASH_KEY_STRING);
+
+        if (had && strcmp(had, mbi))
+            return dpcctl_fail(DPCCTL_FAIL, "load: --mbi %s=%s: bene id %s is MBI %s in "
+                               "the database", bene, mbi, bene, had);
+        if (owner && strcmp(owner, bene))
+            return dpcctl_fail(DPCCTL_FAIL, "load: --mbi %s=%s: MBI %s belongs to bene "
+                               "id %s in the database", bene, mbi, mbi, owner);
+    }
+    return 0;
+}
+
 static void rec_bad(load_ctx *c, load_rec *r, const char *why)
 {
     r->state = REC_BAD;
@@ -803,7 +824,7 @@ static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
 {
     int rc = read_all(c, paths);
 
-    if (rc || db_benes(c))
+    if (rc || db_benes(c) || check_opt_mbi(c))
         return DPCCTL_FAIL;
     resolve(c);
     dedupe(c);
