@@ -10,7 +10,7 @@ use DPC::Test qw(req sql sql_rows dpcctl json_of write_file slurp wait_for);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 66;
+plan tests => 69;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -163,6 +163,20 @@ ok t_cmp($claims->() . ' ' . sql(q{SELECT count(*) FROM beneficiary WHERE mbi = 
 ok t_cmp($st, 2, '--fhir other than stu3|r4 is a usage error');
 ($st, $out, $err) = dpcctl('load', "$tmp/no-such.ndjson");
 ok t_cmp("$st " . $claims->(), "1 $before", 'an unreadable file fails the load before anything is written');
+
+# A file read in parts (4 MB each, by two threads): line numbers run on.
+my $pad = 'x' x 1000;
+my @big = map { eob("carrier-big-$_", '-81001', $T0, note => $pad) } 1 .. 12000;
+$big[4999] = '{"broken": ';
+$big[11999] = res('Coverage', 'part-c-1', $T0, grouping => {});
+write_file("$tmp/big.ndjson", join("\n", patient('-81001', '2EG4TE5MK73', $T0), @big) . "\n");
+($st, $out, $err) = dpcctl('load', "$tmp/big.ndjson");
+ok t_cmp(-s "$tmp/big.ndjson" > 8 * 1024 * 1024 ? 1 : 0, 1, 'a file of several parts');
+ok t_cmp(join(' ', $err =~ /^\Q$tmp\E\/big\.ndjson:(\d+):/mg), '5001 12001',
+         'bad lines in later parts keep their line numbers');
+$sum = decode_json($out);
+ok t_cmp("$st $sum->{lines} $sum->{loaded} $sum->{bad}", '3 12001 11998 2', 'and the rest is loaded');
+sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-big-%'});
 
 # ---- a reload: newer versions replace, older and equal ones do not ---------
 my $T1 = '2024-06-01T10:00:00.5Z';

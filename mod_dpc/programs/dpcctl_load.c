@@ -30,6 +30,11 @@
  * its body.  Bodies are stored as read (an NDJSON line's bytes), or as
  * compact JSON for documents and for bodies the placeholder was replaced in.
  *
+ * Files are read by two threads, in parts of a few MB cut at newlines
+ * (see "reading" below); a Coverage or EOB line goes through
+ * dpc_load_quick(), which checks it without building it, anything else
+ * through jansson.
+ *
  * Writing.  Nothing is written until every file is read and every line
  * checked; then one transaction upserts the beneficiaries, deletes the rows
  * being replaced and COPYs the new ones (binary, through dpc_copy, as
@@ -48,11 +53,14 @@
 #include <string.h>
 
 #include <apr_file_info.h>
+#include <apr_allocator.h>
 #include <apr_file_io.h>
 #include <apr_hash.h>
 #include <apr_mmap.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <apr_time.h>
 #include <jansson.h>
 
@@ -158,11 +166,30 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
 
 /* ---- reading ------------------------------------------------------------ */
 
-static void add_bad(load_ctx *c, int file, int line, int entry, const char *why)
-{
-    load_bad *b = apr_array_push(c->bad);
+/* Reading is split in parts (a file's lines, LOAD_PART_BYTES at most, cut
+ * at a newline; or a whole file that may be one document), which
+ * LOAD_THREADS threads take in turn.  A part collects its own records and
+ * bad lines, numbered from its first line, in the pool of the thread that
+ * reads it; they are joined in file order afterwards. */
+#define LOAD_PART_BYTES (4 * 1024 * 1024)
+#define LOAD_THREADS 2
 
-    b->file = file;
+typedef struct load_part {
+    const load_ctx *c;          /* read only while parts are read */
+    int file;
+    const char *s, *end;
+    int maybe_document;         /* the first line is not JSON by itself */
+    apr_pool_t *pool;           /* the reading thread's */
+    apr_array_header_t *recs, *bad;
+    long lines, bytes;
+    int nlines;                 /* lines in the part */
+} load_part;
+
+static void add_bad(load_part *r, int line, int entry, const char *why)
+{
+    load_bad *b = apr_array_push(r->bad);
+
+    b->file = r->file;
     b->line = line;
     b->entry = entry;
     b->why = why;
@@ -196,79 +223,78 @@ static int map_file(load_ctx *c, const char *path, load_file *f)
 /* A body as compact JSON.  Numbers are printed with 15 significant digits,
  * which gives back any decimal literal of up to 15 (jansson's default of 17
  * would turn 166.23 into 166.22999999999999). */
-static const char *dump_body(load_ctx *c, const json_t *r)
+static const char *dump_body(apr_pool_t *p, const json_t *v)
 {
-    char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    const char *body = s ? apr_pstrdup(c->p, s) : "";
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    const char *body = s ? apr_pstrdup(p, s) : "";
 
     free(s);
     return body;
 }
 
 /* A placeholder lastUpdated becomes the file's time, in the body too. */
-static const char *fill_placeholder(load_ctx *c, json_t *r, load_rec *rec)
+static const char *fill_placeholder(load_part *r, json_t *v, load_rec *rec)
 {
-    const load_file *f = FILE_AT(c, rec->file);
+    const load_file *f = FILE_AT(r->c, r->file);
 
     rec->lu_us = f->mtime_us;
-    json_object_set_new(json_object_get(r, "meta"), "lastUpdated",
-                        json_string(dpc_instant_format(c->p, f->mtime_us)));
-    return dump_body(c, r);
+    json_object_set_new(json_object_get(v, "meta"), "lastUpdated",
+                        json_string(dpc_instant_format(r->pool, f->mtime_us)));
+    return dump_body(r->pool, v);
 }
 
 /* A good resource res becomes a record; body as take_one() says. */
-static void add_rec(load_ctx *c, int file, int line, int entry, const dpc_load_res *res,
-                    json_t *r, const char *raw, apr_size_t raw_len)
+static void add_rec(load_part *r, int line, int entry, const dpc_load_res *res,
+                    json_t *v, const char *raw, apr_size_t raw_len)
 {
-    load_rec *rec = apr_array_push(c->recs);
+    load_rec *rec = apr_array_push(r->recs);
 
     memset(rec, 0, sizeof(*rec));
     rec->type = !strcmp(res->type, "Patient") ? "Patient" : !strcmp(res->type, "Coverage")
                 ? "Coverage" : "ExplanationOfBenefit";
-    rec->id = apr_pstrdup(c->p, res->id);
-    rec->bene_id = apr_pstrdup(c->p, res->bene_id);
-    rec->own_mbi = res->mbi ? apr_pstrdup(c->p, res->mbi) : NULL;
-    rec->own_invalid = res->mbi_invalid ? apr_pstrdup(c->p, res->mbi_invalid) : NULL;
-    rec->file = file;
+    rec->id = apr_pstrdup(r->pool, res->id);
+    rec->bene_id = apr_pstrdup(r->pool, res->bene_id);
+    rec->own_mbi = res->mbi ? apr_pstrdup(r->pool, res->mbi) : NULL;
+    rec->own_invalid = res->mbi_invalid ? apr_pstrdup(r->pool, res->mbi_invalid) : NULL;
+    rec->file = r->file;
     rec->line = line;
     rec->entry = entry;
     rec->version = res->fhir_version;
     rec->lu_us = res->last_updated_us;
-    rec->body = res->placeholder ? fill_placeholder(c, r, rec)
-                : raw ? raw : dump_body(c, r);
+    rec->body = res->placeholder ? fill_placeholder(r, v, rec)
+                : raw ? raw : dump_body(r->pool, v);
     rec->body_len = raw && !res->placeholder ? raw_len : strlen(rec->body);
-    c->bytes += (long)rec->body_len;
+    r->bytes += (long)rec->body_len;
 }
 
 /* Check one parsed resource; a good one becomes a record.  raw is its
  * line's text when the body can be stored as read, else NULL. */
-static void take_one(load_ctx *c, int file, int line, int entry, json_t *r,
-                     const char *raw, apr_size_t raw_len)
+static void take_one(load_part *r, int line, int entry, json_t *v, const char *raw,
+                     apr_size_t raw_len)
 {
     dpc_load_res res;
-    const char *why = dpc_load_check(c->p, r, c->version, &res);
+    const char *why = dpc_load_check(r->pool, v, r->c->version, &res);
 
-    c->lines++;
+    r->lines++;
     if (why)
-        add_bad(c, file, line, entry, why);
+        add_bad(r, line, entry, why);
     else
-        add_rec(c, file, line, entry, &res, r, raw, raw_len);
+        add_rec(r, line, entry, &res, v, raw, raw_len);
 }
 
 /* One parsed value: a resource, or a Bundle of them. */
-static void take(load_ctx *c, int file, int line, json_t *v, const char *raw,
-                 apr_size_t raw_len)
+static void take(load_part *r, int line, json_t *v, const char *raw, apr_size_t raw_len)
 {
     const char *type = json_string_value(json_object_get(v, "resourceType"));
     json_t *entry;
     size_t i;
 
     if (!type || strcmp(type, "Bundle")) {
-        take_one(c, file, line, 0, v, raw, raw_len);
+        take_one(r, line, 0, v, raw, raw_len);
         return;
     }
     json_array_foreach(json_object_get(v, "entry"), i, entry) {
-        take_one(c, file, line, (int)i + 1, json_object_get(entry, "resource"), NULL, 0);
+        take_one(r, line, (int)i + 1, json_object_get(entry, "resource"), NULL, 0);
     }
 }
 
@@ -282,31 +308,31 @@ static int blank(const char *s, apr_size_t n)
 
 /* Most lines are claims that dpc_load_quick() takes without building
  * them; the others are parsed. */
-static void read_line(load_ctx *c, int file, int line, const char *s, apr_size_t n)
+static void read_line(load_part *r, int line, const char *s, apr_size_t n)
 {
     json_error_t err;
     dpc_load_res res;
     json_t *v;
 
-    if (dpc_load_quick(c->p, s, n, c->version, &res)) {
-        c->lines++;
-        add_rec(c, file, line, 0, &res, NULL, s, n);
+    if (dpc_load_quick(r->pool, s, n, r->c->version, &res)) {
+        r->lines++;
+        add_rec(r, line, 0, &res, NULL, s, n);
         return;
     }
     if (!(v = json_loadb(s, n, 0, &err))) {
-        c->lines++;
-        add_bad(c, file, line, 0, apr_psprintf(c->p, "not JSON: %s (column %d)",
-                                                err.text, err.column));
+        r->lines++;
+        add_bad(r, line, 0, apr_psprintf(r->pool, "not JSON: %s (column %d)",
+                                          err.text, err.column));
         return;
     }
-    take(c, file, line, v, s, n);
+    take(r, line, v, s, n);
     json_decref(v);
 }
 
-/* The first non-blank line, or NULL. */
-static const char *first_line(const load_file *f, apr_size_t *n)
+/* The first non-blank line of s..end, or NULL. */
+static const char *first_line(const char *s, const char *end, apr_size_t *n)
 {
-    const char *s = f->data, *end = f->data + f->len, *nl;
+    const char *nl;
 
     for (; s < end; s = nl + 1) {
         nl = memchr(s, '\n', end - s);
@@ -319,44 +345,157 @@ static const char *first_line(const load_file *f, apr_size_t *n)
     return NULL;
 }
 
-/* A file whose first line is not JSON but whose whole text is: one
- * document.  Returns it, or NULL for NDJSON. */
-static json_t *as_document(const load_file *f)
+/* Is the first line of the file something else than JSON by itself (so
+ * the file may be one document)? */
+static int maybe_document(const load_file *f)
 {
     apr_size_t n;
-    const char *s = first_line(f, &n);
+    const char *s = first_line(f->data, f->data + f->len, &n);
     json_t *v = s ? json_loadb(s, n, 0, NULL) : NULL;
 
-    if (!s || v) {
-        json_decref(v);
-        return NULL;
-    }
-    return json_loadb(f->data, f->len, 0, NULL);
+    json_decref(v);
+    return s && !v;
 }
 
-static void read_records(load_ctx *c, int file)
+static void read_part(load_part *r)
 {
-    const load_file *f = FILE_AT(c, file);
-    const char *s = f->data, *end = f->data + f->len, *nl;
-    json_t *doc = as_document(f);
-    int line = 0;
+    const char *s = r->s, *nl;
+    json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
 
+    r->recs = apr_array_make(r->pool, 1024, sizeof(load_rec));
+    r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
     if (doc) {
-        take(c, file, 1, doc, NULL, 0);
+        take(r, 1, doc, NULL, 0);
         json_decref(doc);
         return;
     }
-    for (; s < end; s = nl ? nl + 1 : end) {
+    for (; s < r->end; s = nl ? nl + 1 : r->end) {
         apr_size_t n;
 
-        nl = memchr(s, '\n', end - s);
-        n = (nl ? nl : end) - s;
-        line++;
+        nl = memchr(s, '\n', r->end - s);
+        n = (nl ? nl : r->end) - s;
+        r->nlines++;
         if (n && s[n - 1] == '\r')
             n--;
         if (!blank(s, n))
-            read_line(c, file, line, s, n);
+            read_line(r, r->nlines, s, n);
     }
+}
+
+/* Cut file i into parts. */
+static void add_parts(load_ctx *c, int i, apr_array_header_t *parts)
+{
+    const load_file *f = FILE_AT(c, i);
+    const char *s = f->data, *end = f->data + f->len, *cut;
+    int doc = maybe_document(f);
+
+    do {
+        load_part *r = apr_array_push(parts);
+
+        memset(r, 0, sizeof(*r));
+        r->c = c;
+        r->file = i;
+        r->maybe_document = doc;
+        r->s = s;
+        cut = doc || end - s <= LOAD_PART_BYTES ? NULL
+              : memchr(s + LOAD_PART_BYTES, '\n', end - s - LOAD_PART_BYTES);
+        r->end = s = cut ? cut + 1 : end;
+    } while (s < end);
+}
+
+/* What the reading threads share. */
+typedef struct load_readers {
+    apr_array_header_t *parts;
+    apr_thread_mutex_t *lock;
+    int next;
+} load_readers;
+
+typedef struct load_reader {
+    load_readers *all;
+    apr_pool_t *pool;           /* a root pool of its own allocator */
+} load_reader;
+
+static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
+{
+    load_reader *rd = data;
+    int i;
+
+    (void)t;
+    for (;;) {
+        apr_thread_mutex_lock(rd->all->lock);
+        i = rd->all->next++;
+        apr_thread_mutex_unlock(rd->all->lock);
+        if (i >= rd->all->parts->nelts)
+            return NULL;
+        APR_ARRAY_IDX(rd->all->parts, i, load_part).pool = rd->pool;
+        read_part(&APR_ARRAY_IDX(rd->all->parts, i, load_part));
+    }
+}
+
+/* The parts' records and bad lines, in file order, numbered in the file. */
+static void join_parts(load_ctx *c, apr_array_header_t *parts)
+{
+    int i, j, base = 0;
+
+    for (i = 0; i < parts->nelts; i++) {
+        load_part *r = &APR_ARRAY_IDX(parts, i, load_part);
+
+        if (i && r->file != APR_ARRAY_IDX(parts, i - 1, load_part).file)
+            base = 0;
+        for (j = 0; j < r->recs->nelts; j++) {
+            load_rec *rec = apr_array_push(c->recs);
+
+            *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
+            rec->line += base;
+        }
+        for (j = 0; j < r->bad->nelts; j++) {
+            load_bad *b = apr_array_push(c->bad);
+
+            *b = APR_ARRAY_IDX(r->bad, j, load_bad);
+            b->line += base;
+        }
+        base += r->nlines;
+        c->lines += r->lines;
+        c->bytes += r->bytes;
+    }
+}
+
+static apr_status_t destroy_pool(void *p)
+{
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+/* Start the readers; their pools go with c->p (after everything that
+ * points into them). */
+static int read_parts(load_ctx *c, apr_array_header_t *parts)
+{
+    load_readers all = { parts, NULL, 0 };
+    load_reader rd[LOAD_THREADS];
+    apr_thread_t *t[LOAD_THREADS];
+    apr_allocator_t *alloc;
+    apr_status_t ignored;
+    int i, started = 0;
+
+    json_object_seed(0);        /* once, before jansson is used in threads */
+    apr_thread_mutex_create(&all.lock, APR_THREAD_MUTEX_DEFAULT, c->p);
+    for (i = 0; i < LOAD_THREADS; i++) {
+        rd[i].all = &all;
+        if (apr_allocator_create(&alloc) != APR_SUCCESS
+            || apr_pool_create_ex(&rd[i].pool, NULL, NULL, alloc) != APR_SUCCESS)
+            break;
+        apr_allocator_owner_set(alloc, rd[i].pool);
+        apr_pool_cleanup_register(c->p, rd[i].pool, destroy_pool, apr_pool_cleanup_null);
+        if (apr_thread_create(&t[i], NULL, reader_thread, &rd[i], c->p) != APR_SUCCESS)
+            break;
+        started++;
+    }
+    for (i = 0; i < started; i++)
+        apr_thread_join(&ignored, t[i]);
+    if (started < LOAD_THREADS || all.next < parts->nelts)
+        return dpcctl_fail(DPCCTL_FAIL, "load: cannot start the reading threads");
+    join_parts(c, parts);
+    return 0;
 }
 
 /* ---- the database ------------------------------------------------------- */
@@ -445,9 +584,13 @@ static int check_opt_mbi(load_ctx *c)
 
 static void rec_bad(load_ctx *c, load_rec *r, const char *why)
 {
+    load_bad *b = apr_array_push(c->bad);
+
     r->state = REC_BAD;
-    add_bad(c, r->file, r->line, r->entry, apr_psprintf(c->p, "%s %s: %s", r->type,
-                                                         r->id, why));
+    b->file = r->file;
+    b->line = r->line;
+    b->entry = r->entry;
+    b->why = apr_psprintf(c->p, "%s %s: %s", r->type, r->id, why);
 }
 
 /* The MBI bene is known by so far, and where from. */
@@ -808,6 +951,7 @@ static void summary(load_ctx *c, int written, apr_time_t took)
 
 static int read_all(load_ctx *c, apr_array_header_t *paths)
 {
+    apr_array_header_t *parts = apr_array_make(c->p, 16, sizeof(load_part));
     int i;
 
     for (i = 0; i < paths->nelts; i++) {
@@ -815,9 +959,10 @@ static int read_all(load_ctx *c, apr_array_header_t *paths)
 
         if (map_file(c, APR_ARRAY_IDX(paths, i, const char *), f))
             return DPCCTL_FAIL;
-        read_records(c, i);
     }
-    return 0;
+    for (i = 0; i < paths->nelts; i++)
+        add_parts(c, i, parts);
+    return read_parts(c, parts);
 }
 
 static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
