@@ -42,7 +42,7 @@
  * that, and nothing is written.
  *
  * Output: one JSON summary line (files, lines, loaded, replaced, stale,
- * bad, beneficiaries created, bytes, seconds).  Exit status: 0 every line
+ * bad, beneficiaries created, written, bytes, seconds).  Exit status: 0 every line
  * loaded (or stale), DPCCTL_LOAD_SKIPPED (3) committed with bad lines
  * skipped, 1 failed (nothing written), 2 usage.
  */
@@ -52,8 +52,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <apr_file_info.h>
 #include <apr_allocator.h>
+#include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_hash.h>
 #include <apr_mmap.h>
@@ -71,7 +71,7 @@
 #include "dpc_pg.h"
 #include "dpcctl_out.h"
 
-/* MBIs per statement when reading and deleting stored rows. */
+/* MBIs per statement when reading the stored rows. */
 #define LOAD_CHUNK 2000
 
 enum { REC_NEW, REC_REPLACE, REC_STALE, REC_BAD };
