@@ -7,6 +7,7 @@ use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use DPC::Test qw(req sql sql_rows dpcctl json_of write_file slurp wait_for);
+use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
@@ -19,6 +20,17 @@ my @v2 = glob("$data/v2/*.json");
 my $tmp = tempdir(CLEANUP => 1);
 my $MBI = '1EG4TE5MK73';          # what the samples' bene id 567834 gets
 my $claims = sub { sql('SELECT count(*) FROM claims_resource') };
+my $org;
+
+# What this file loads goes at the end, however it ends, so that later
+# tests see the claims store build/test made.
+END {
+    local $?;
+    eval {
+        dpcctl('org', 'delete', $org->{id}) if $org;
+        sql(q{DELETE FROM beneficiary WHERE mbi IN ('1EG4TE5MK73', '2EG4TE5MK73', '3EG4TE5MK73')});
+    };
+}
 
 # ---- BFD's samples, both versions, as they are ------------------------------
 ok t_cmp(sql("SELECT count(*) FROM beneficiary WHERE bene_id = '567834' OR mbi = '$MBI'"), 0,
@@ -200,7 +212,8 @@ ok t_cmp(sql(q{SELECT last_updated = '2024-06-01T10:00:00.5Z' FROM beneficiary W
          't', 'the beneficiary\'s last_updated follows its latest row');
 
 # ---- the loaded claims in a real export ------------------------------------
-my $org = DPC::Org->new(name => 'Load');
+gen_keys($tmp, l1 => 'ec');
+$org = DPC::Org->new(name => 'Load', key_path => "$tmp/l1", alg => 'ES384');
 my $tok = $org->access_token;
 my $gid = make_roster($org, $tok, '1407051949', $MBI);
 my $job = kickoff($tok, $gid);
@@ -274,7 +287,3 @@ ok t_cmp(-e "$root/$job" ? 1 : 0, 0, 'its directory is gone');
 ok t_cmp(sql("SELECT files_removed FROM export_job WHERE id = '$job'"), 't', 'and that is recorded');
 ($st) = dpcctl('expire', '--export-root', "$tmp/no-such-dir");
 ok t_cmp($st, 1, 'expire with an export root that is not a directory fails');
-
-# What this file loaded goes, so later tests see the store build/test made.
-dpcctl('org', 'delete', $org->{id});
-sql(q{DELETE FROM beneficiary WHERE mbi IN ('1EG4TE5MK73', '2EG4TE5MK73')});
