@@ -7,6 +7,8 @@
  * go to stderr with a non-zero exit status (1: failed, 2: usage).
  */
 #include "dpcctl_audit.h"
+#include "dpcctl_load.h"
+#include "dpcctl_ops.h"
 #include "dpcctl_out.h"
 #include "dpcctl_synth.h"
 
@@ -38,6 +40,15 @@ static const char usage[] =
     "        [--format text|binary]          generate synthetic claims (same seed,\n"
     "                                        same bytes) and load them with COPY,\n"
     "                                        or write them to FILE\n"
+    "  load [--strict] [--fhir stu3|r4] [--mbi BENE_ID=MBI]... FILE...\n"
+    "                                        load BFD-shaped Patient, Coverage and\n"
+    "                                        ExplanationOfBenefit NDJSON (exit 3: bad\n"
+    "                                        lines were skipped)\n"
+    "  jobs [--org ID] [--status S] [JOB_ID] list export jobs, or one with its batches\n"
+    "                                        and files\n"
+    "  workers                               export workers: heartbeat, alive, batches\n"
+    "  expire --export-root DIR              remove expired, failed and cancelled jobs'\n"
+    "                                        files now\n"
     "  org create --name NAME [--npi NPI]    create a provider organization\n"
     "  org list | org delete ID\n"
     "  key add --org ID --label L --pem FILE [--min-bits N]\n"
@@ -301,6 +312,14 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
         rc = cmd_schema(p, c);
     else if (!strcmp(argv[0], "synth"))
         rc = dpcctl_synth(c, argc, argv);
+    else if (!strcmp(argv[0], "load"))
+        rc = dpcctl_load(c, argc, argv);
+    else if (!strcmp(argv[0], "jobs"))
+        rc = dpcctl_jobs(p, c, argc, argv);
+    else if (!strcmp(argv[0], "workers"))
+        rc = dpcctl_workers(p, c, argc, argv);
+    else if (!strcmp(argv[0], "expire"))
+        rc = dpcctl_expire(p, c, argc, argv);
     else if (!strcmp(argv[0], "org"))
         rc = cmd_org(c, argc, argv);
     else if (!strcmp(argv[0], "key"))

@@ -33,13 +33,13 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "dpc_copy.h"
 #include "dpc_log.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
 #include "dpcctl_out.h"
 #include "dpcctl_synth.h"
 
-#define SYNTH_FLUSH_AT (1024 * 1024)
 #define SYNTH_MAX_CHUNK 10000
 #define SYNTH_MAX_JOBS 16
 
@@ -52,13 +52,7 @@ typedef struct synth_opts {
 } synth_opts;
 
 /* Where rows go: a COPY in progress on conn, or a file. */
-typedef struct synth_out {
-    PGconn *conn;
-    FILE *file;
-    int binary;
-    dpc_sbuf buf;
-    const char *error;          /* set on the first failure */
-} synth_out;
+typedef dpc_copy_out synth_out;
 
 typedef struct synth_stats {
     uint64_t patients, skipped, resources, bytes;
@@ -174,126 +168,11 @@ static int parse_opts(int argc, char **argv, synth_opts *o)
     return rc;
 }
 
-/* ---- row encoding ------------------------------------------------------- */
-
-/* COPY binary wants big-endian integers. */
-static void put_be(dpc_sbuf *b, uint64_t v, int bytes)
-{
-    char tmp[8];
-    int i;
-
-    for (i = bytes - 1; i >= 0; i--, v >>= 8)
-        tmp[i] = (char)(v & 0xff);
-    dpc_sbuf_append(b, tmp, bytes);
-}
-
-static void bin_text(dpc_sbuf *b, const char *s, apr_size_t n)
-{
-    put_be(b, n, 4);
-    dpc_sbuf_append(b, s, n);
-}
-
-/* timestamptz: microseconds since 2000-01-01 UTC. */
-static void bin_timestamp(dpc_sbuf *b, int64_t us_since_1970)
-{
-    put_be(b, 8, 4);
-    put_be(b, (uint64_t)(us_since_1970 - INT64_C(946684800000000)), 8);
-}
-
-static void bin_header(dpc_sbuf *b)
-{
-    dpc_sbuf_append(b, "PGCOPY\n\377\r\n\0", 11);
-    put_be(b, 0, 4);            /* flags */
-    put_be(b, 0, 4);            /* header extension length */
-}
-
-static void bin_trailer(dpc_sbuf *b)
-{
-    put_be(b, 0xffff, 2);
-}
-
-/* COPY text: backslash, newline, CR and tab must be escaped. */
-static void text_field(dpc_sbuf *b, const char *s, apr_size_t n)
-{
-    apr_size_t i, from = 0;     /* start of the stretch not yet copied */
-
-    for (i = 0; i < n; i++) {
-        const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\n' ? "\\n"
-                          : s[i] == '\r' ? "\\r" : s[i] == '\t' ? "\\t" : NULL;
-
-        if (!esc)
-            continue;
-        dpc_sbuf_append(b, s + from, i - from);
-        dpc_sbuf_append(b, esc, 2);
-        from = i + 1;
-    }
-    dpc_sbuf_append(b, s + from, n - from);
-}
-
-static void text_str(dpc_sbuf *b, const char *s, char sep)
-{
-    text_field(b, s, strlen(s));
-    dpc_sbuf_putc(b, sep);
-}
-
-static void encode_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r)
-{
-    if (binary) {
-        put_be(b, 6, 2);
-        bin_text(b, r->mbi, strlen(r->mbi));
-        put_be(b, 2, 4);
-        put_be(b, (uint64_t)r->fhir_version, 2);
-        bin_text(b, r->resource_type, strlen(r->resource_type));
-        bin_text(b, r->resource_id, strlen(r->resource_id));
-        bin_timestamp(b, r->last_updated_us);
-        bin_text(b, r->body, r->body_len);
-        return;
-    }
-    text_str(b, r->mbi, '\t');
-    dpc_sbuf_putc(b, (char)('0' + r->fhir_version));
-    dpc_sbuf_putc(b, '\t');
-    text_str(b, r->resource_type, '\t');
-    text_str(b, r->resource_id, '\t');
-    text_str(b, r->last_updated, '\t');
-    text_field(b, r->body, r->body_len);
-    dpc_sbuf_putc(b, '\n');
-}
+/* ---- output ------------------------------------------------------------- */
 
 static void encode_bene_row(dpc_sbuf *b, int binary, const dpc_synth_bene *i)
 {
-    if (binary) {
-        put_be(b, 3, 2);
-        bin_text(b, i->mbi, strlen(i->mbi));
-        bin_text(b, i->bene_id, strlen(i->bene_id));
-        bin_timestamp(b, i->last_updated_us);
-        return;
-    }
-    text_str(b, i->mbi, '\t');
-    text_str(b, i->bene_id, '\t');
-    text_str(b, i->last_updated, '\n');
-}
-
-/* ---- output ------------------------------------------------------------- */
-
-static int out_flush(synth_out *o)
-{
-    if (o->error)
-        return -1;
-    if (o->buf.failed)
-        o->error = "out of memory";
-    else if (o->conn && o->buf.len
-             && PQputCopyData(o->conn, o->buf.data, (int)o->buf.len) != 1)
-        o->error = PQerrorMessage(o->conn);
-    else if (o->file && o->buf.len
-             && fwrite(o->buf.data, 1, o->buf.len, o->file) != o->buf.len)
-        o->error = strerror(errno);
-    o->buf.len = 0;
-    return o->error ? -1 : 0;
-}
-
-static int out_maybe_flush(synth_out *o)
-{
-    return o->buf.len >= SYNTH_FLUSH_AT ? out_flush(o) : (o->error ? -1 : 0);
+    dpc_copy_bene_row(b, binary, i->mbi, i->bene_id, i->last_updated, i->last_updated_us);
 }
 
 typedef struct claim_sink {
@@ -309,8 +188,8 @@ static int sink_row(void *ctx, const dpc_synth_row *r)
     s->stats->bytes += r->body_len;
     if (!s->out)
         return 0;               /* --dry-run */
-    encode_claim_row(&s->out->buf, s->out->binary, r);
-    return out_maybe_flush(s->out);
+    dpc_copy_claim_row(&s->out->buf, s->out->binary, r);
+    return dpc_copy_maybe_flush(s->out);
 }
 
 /* ---- the database ------------------------------------------------------- */
@@ -336,23 +215,11 @@ static int exec_ok(PGconn *c, const char *sql, int nparams,
 /* End a COPY and collect its result. */
 static int copy_end(synth_out *o)
 {
-    PGresult *res;
-    int rc = 0;
-
-    if (out_flush(o) || PQputCopyEnd(o->conn, NULL) != 1) {
-        dpcctl_fail(DPCCTL_FAIL, "synth: COPY: %s",
-                    o->error ? o->error : PQerrorMessage(o->conn));
-        PQputCopyEnd(o->conn, "aborted");
-        rc = -1;
+    if (dpc_copy_end(o)) {
+        dpcctl_fail(DPCCTL_FAIL, "synth: COPY: %s", o->error);
+        return -1;
     }
-    while ((res = PQgetResult(o->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
-            dpcctl_fail(DPCCTL_FAIL, "synth: COPY: %s", PQresultErrorMessage(res));
-            rc = -1;
-        }
-        PQclear(res);
-    }
-    return rc;
+    return 0;
 }
 
 /* A text array literal of one field of the chunk's beneficiaries.  MBIs,
@@ -501,10 +368,10 @@ static int chunk_copy(synth_run *r, uint64_t first, int n)
                 "resource_type, resource_id, last_updated, body) FROM STDIN "
                 "(FORMAT binary)", 0, NULL, NULL))
         return -1;
-    bin_header(&r->out.buf);
+    dpc_copy_header(&r->out.buf);
     if (chunk_claim_rows(r, &r->out, first, n))
         return -1;
-    bin_trailer(&r->out.buf);
+    dpc_copy_trailer(&r->out.buf);
     return copy_end(&r->out);
 }
 
@@ -531,7 +398,7 @@ static int chunk_write(synth_run *r, uint64_t first, int n)
 {
     if (r->bene_out.file) {
         chunk_bene_rows(r, &r->bene_out, n);
-        if (out_flush(&r->bene_out))
+        if (dpc_copy_flush(&r->bene_out))
             return dpcctl_fail(DPCCTL_FAIL, "synth: %s: %s", r->opts->out_bene,
                                r->bene_out.error);
     }
@@ -663,7 +530,7 @@ static int open_out(synth_out *o, const char *path, int binary)
     if (!o->file)
         return dpcctl_fail(DPCCTL_FAIL, "synth: %s: %s", path, strerror(errno));
     if (binary)
-        bin_header(&o->buf);
+        dpc_copy_header(&o->buf);
     return 0;
 }
 
@@ -673,8 +540,8 @@ static int close_out(synth_out *o, const char *path, int ok)
 
     if (o->file) {
         if (ok && o->binary)
-            bin_trailer(&o->buf);
-        if (ok && out_flush(o))
+            dpc_copy_trailer(&o->buf);
+        if (ok && dpc_copy_flush(o))
             rc = dpcctl_fail(DPCCTL_FAIL, "synth: %s: %s", path, o->error);
         if (fclose(o->file) != 0 && ok && !rc)
             rc = dpcctl_fail(DPCCTL_FAIL, "synth: %s: %s", path, strerror(errno));

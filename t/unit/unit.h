@@ -21,5 +21,6 @@ Suite *export_suite(void);
 Suite *job_suite(void);
 Suite *export_req_suite(void);
 Suite *manifest_suite(void);
+Suite *load_suite(void);
 
 #endif

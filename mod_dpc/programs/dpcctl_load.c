@@ -1,0 +1,1014 @@
+/* dpcctl_load.c: `dpcctl load`, claims the operator brings.
+ *
+ *   dpcctl load [--strict] [--fhir stu3|r4] [--mbi BENE_ID=MBI]... FILE...
+ *
+ * Reading.  A FILE holds resources one per line (NDJSON; blank lines are
+ * ignored), or is one JSON document, a pretty-printed resource or a Bundle
+ * as a Blue Button read or search answers (a file whose first line is not
+ * JSON by itself, but whose whole text is).  A Bundle's entries are its
+ * resources, wherever it appears.  Each resource is checked (dpc_load.h:
+ * type, id, meta.lastUpdated, FHIR version, its beneficiary); a bad one is
+ * reported on stderr as "FILE:LINE: reason" ("FILE:LINE: entry N: reason"
+ * for a Bundle's entry) and skipped.  --fhir forces the version instead of
+ * telling it from each resource's shape.
+ *
+ * Beneficiaries.  Rows are keyed by MBI, which a Patient carries (its
+ * current MBI identifier) and claims reach through their Patient reference,
+ * whose id is the bene id.  A bene id's MBI comes from, in this order:
+ * --mbi BENE_ID=MBI, the beneficiary table, a Patient of this load (all the
+ * Patients are read before any claim is resolved, whatever the file
+ * order).  A Patient without a well-formed current MBI takes its bene id's
+ * known MBI, or is bad; one whose current MBI differs from the known one is
+ * bad, and so is an MBI that belongs to another bene id.  A Coverage or
+ * ExplanationOfBenefit whose bene id has no MBI is bad.
+ *
+ * Versions.  A row is (mbi, fhir_version, resource_type, resource_id); one
+ * already stored is replaced only by a strictly newer meta.lastUpdated, and
+ * of the same row twice in a load the newest counts; the others are counted
+ * stale.  A resource whose meta.lastUpdated is BFD's placeholder
+ * (IGNORED_FIELD) takes its file's modification time, which is written into
+ * its body.  Bodies are stored as read (an NDJSON line's bytes), or as
+ * compact JSON for documents and for bodies the placeholder was replaced in.
+ *
+ * Files are read by two threads, in parts of a few MB cut at newlines
+ * (see "reading" below); a Coverage or EOB line goes through
+ * dpc_load_quick(), which checks it without building it, anything else
+ * through jansson.
+ *
+ * Writing.  Nothing is written until every file is read and every line
+ * checked; then one transaction upserts the beneficiaries, deletes the rows
+ * being replaced and COPYs the new ones (binary, through dpc_copy, as
+ * `dpcctl synth` does).  With --strict a bad line fails the load before
+ * that, and nothing is written.
+ *
+ * Output: one JSON summary line (files, lines, loaded, replaced, stale,
+ * bad, beneficiaries created, written, bytes, seconds).  Exit status: 0 every line
+ * loaded (or stale), DPCCTL_LOAD_SKIPPED (3) committed with bad lines
+ * skipped, 1 failed (nothing written), 2 usage.
+ */
+#include "dpcctl_load.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_allocator.h>
+#include <apr_file_info.h>
+#include <apr_file_io.h>
+#include <apr_hash.h>
+#include <apr_mmap.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+#include <apr_time.h>
+#include <jansson.h>
+
+#include "dpc_copy.h"
+#include "dpc_fhir.h"
+#include "dpc_load.h"
+#include "dpc_mbi.h"
+#include "dpc_pg.h"
+#include "dpcctl_out.h"
+
+/* MBIs per statement when reading the stored rows. */
+#define LOAD_CHUNK 2000
+
+enum { REC_NEW, REC_REPLACE, REC_STALE, REC_BAD };
+
+typedef struct load_file {
+    const char *path;
+    const char *data;
+    apr_size_t len;
+    int64_t mtime_us;           /* to the millisecond, as instants print */
+} load_file;
+
+/* A good resource.  body points into its file's mapping or the pool. */
+typedef struct load_rec {
+    const char *type, *id, *bene_id;
+    const char *own_mbi, *own_invalid;      /* Patients */
+    const char *mbi;                        /* once resolved */
+    const char *body;
+    apr_size_t body_len;
+    int64_t lu_us;
+    int file, line, entry;                  /* entry: 1-based, 0 if none */
+    int version;
+    int state;
+} load_rec;
+
+typedef struct load_bad {
+    int file, line, entry;
+    const char *why;
+} load_bad;
+
+typedef struct load_ctx {
+    apr_pool_t *p;
+    PGconn *conn;
+    int strict, version;
+    apr_hash_t *opt_mbi;                    /* bene id -> MBI (--mbi) */
+    apr_array_header_t *files;              /* load_file */
+    apr_array_header_t *recs;               /* load_rec */
+    apr_array_header_t *bad;                /* load_bad */
+    apr_hash_t *db_bene, *db_mbi;           /* the beneficiary table's */
+    apr_hash_t *load_bene, *load_mbi;       /* this load's Patients' */
+    apr_hash_t *keys;                       /* row key -> load_rec * */
+    long lines, bytes, loaded, replaced, stale, created;
+} load_ctx;
+
+#define REC(c, i) (&APR_ARRAY_IDX((c)->recs, (i), load_rec))
+#define FILE_AT(c, i) (&APR_ARRAY_IDX((c)->files, (i), load_file))
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static int opt_mbi(load_ctx *c, const char *v)
+{
+    const char *eq = v ? strchr(v, '=') : NULL;
+    const char *bene = eq ? apr_pstrmemdup(c->p, v, eq - v) : NULL;
+
+    if (!bene || !dpc_load_id_valid(bene) || !dpc_mbi_valid(eq + 1))
+        return dpcctl_fail(DPCCTL_USAGE, "load: --mbi takes BENE_ID=MBI (a FHIR id and "
+                           "a well-formed MBI), not '%s'", v ? v : "");
+    apr_hash_set(c->opt_mbi, bene, APR_HASH_KEY_STRING, eq + 1);
+    return 0;
+}
+
+static int opt_fhir(load_ctx *c, const char *v)
+{
+    if (v && !strcmp(v, "stu3"))
+        c->version = 3;
+    else if (v && !strcmp(v, "r4"))
+        c->version = 4;
+    else
+        return dpcctl_fail(DPCCTL_USAGE, "load: --fhir is stu3 or r4");
+    return 0;
+}
+
+static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *paths)
+{
+    int i, rc = 0;
+
+    for (i = 1; i < argc && !rc; i++) {
+        if (!strcmp(argv[i], "--strict"))
+            c->strict = 1;
+        else if (!strcmp(argv[i], "--fhir"))
+            rc = opt_fhir(c, i + 1 < argc ? argv[++i] : NULL);
+        else if (!strcmp(argv[i], "--mbi"))
+            rc = opt_mbi(c, i + 1 < argc ? argv[++i] : NULL);
+        else if (!strncmp(argv[i], "--", 2) && argv[i][2])
+            rc = dpcctl_fail(DPCCTL_USAGE, "load: unknown option '%s'", argv[i]);
+        else
+            APR_ARRAY_PUSH(paths, const char *) = argv[i];
+    }
+    if (!rc && paths->nelts == 0)
+        rc = dpcctl_fail(DPCCTL_USAGE, "load needs at least one FILE");
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Reading is split in parts (a file's lines, LOAD_PART_BYTES at most, cut
+ * at a newline; or a whole file that may be one document), which
+ * LOAD_THREADS threads take in turn.  A part collects its own records and
+ * bad lines, numbered from its first line, in the pool of the thread that
+ * reads it; they are joined in file order afterwards. */
+#define LOAD_PART_BYTES (4 * 1024 * 1024)
+#define LOAD_THREADS 2
+
+typedef struct load_part {
+    const load_ctx *c;          /* read only while parts are read */
+    int file;
+    const char *s, *end;
+    int maybe_document;         /* the first line is not JSON by itself */
+    apr_pool_t *pool;           /* the reading thread's */
+    apr_array_header_t *recs, *bad;
+    long lines, bytes;
+    int nlines;                 /* lines in the part */
+} load_part;
+
+static void add_bad(load_part *r, int line, int entry, const char *why)
+{
+    load_bad *b = apr_array_push(r->bad);
+
+    b->file = r->file;
+    b->line = line;
+    b->entry = entry;
+    b->why = why;
+}
+
+static int map_file(load_ctx *c, const char *path, load_file *f)
+{
+    apr_file_t *fd;
+    apr_finfo_t fi;
+    apr_mmap_t *mm;
+    apr_status_t rv;
+    char err[256];
+
+    f->path = path;
+    if ((rv = apr_file_open(&fd, path, APR_FOPEN_READ, 0, c->p)) != APR_SUCCESS
+        || (rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME, fd)) != APR_SUCCESS)
+        return dpcctl_fail(DPCCTL_FAIL, "load: %s: %s", path,
+                           apr_strerror(rv, err, sizeof(err)));
+    f->len = (apr_size_t)fi.size;
+    f->mtime_us = fi.mtime - fi.mtime % 1000;
+    f->data = "";
+    if (f->len == 0)
+        return 0;
+    if ((rv = apr_mmap_create(&mm, fd, 0, f->len, APR_MMAP_READ, c->p)) != APR_SUCCESS)
+        return dpcctl_fail(DPCCTL_FAIL, "load: %s: %s", path,
+                           apr_strerror(rv, err, sizeof(err)));
+    f->data = mm->mm;
+    return 0;
+}
+
+/* A body as compact JSON.  Numbers are printed with 15 significant digits,
+ * which gives back any decimal literal of up to 15 (jansson's default of 17
+ * would turn 166.23 into 166.22999999999999). */
+static const char *dump_body(apr_pool_t *p, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    const char *body = s ? apr_pstrdup(p, s) : "";
+
+    free(s);
+    return body;
+}
+
+/* A placeholder lastUpdated becomes the file's time, in the body too. */
+static const char *fill_placeholder(load_part *r, json_t *v, load_rec *rec)
+{
+    const load_file *f = FILE_AT(r->c, r->file);
+
+    rec->lu_us = f->mtime_us;
+    json_object_set_new(json_object_get(v, "meta"), "lastUpdated",
+                        json_string(dpc_instant_format(r->pool, f->mtime_us)));
+    return dump_body(r->pool, v);
+}
+
+/* A good resource res becomes a record; body as take_one() says. */
+static void add_rec(load_part *r, int line, int entry, const dpc_load_res *res,
+                    json_t *v, const char *raw, apr_size_t raw_len)
+{
+    load_rec *rec = apr_array_push(r->recs);
+
+    memset(rec, 0, sizeof(*rec));
+    rec->type = !strcmp(res->type, "Patient") ? "Patient" : !strcmp(res->type, "Coverage")
+                ? "Coverage" : "ExplanationOfBenefit";
+    rec->id = apr_pstrdup(r->pool, res->id);
+    rec->bene_id = apr_pstrdup(r->pool, res->bene_id);
+    rec->own_mbi = res->mbi ? apr_pstrdup(r->pool, res->mbi) : NULL;
+    rec->own_invalid = res->mbi_invalid ? apr_pstrdup(r->pool, res->mbi_invalid) : NULL;
+    rec->file = r->file;
+    rec->line = line;
+    rec->entry = entry;
+    rec->version = res->fhir_version;
+    rec->lu_us = res->last_updated_us;
+    rec->body = res->placeholder ? fill_placeholder(r, v, rec)
+                : raw ? raw : dump_body(r->pool, v);
+    rec->body_len = raw && !res->placeholder ? raw_len : strlen(rec->body);
+    r->bytes += (long)rec->body_len;
+}
+
+/* Check one parsed resource; a good one becomes a record.  raw is its
+ * line's text when the body can be stored as read, else NULL. */
+static void take_one(load_part *r, int line, int entry, json_t *v, const char *raw,
+                     apr_size_t raw_len)
+{
+    dpc_load_res res;
+    const char *why = dpc_load_check(r->pool, v, r->c->version, &res);
+
+    r->lines++;
+    if (why)
+        add_bad(r, line, entry, why);
+    else
+        add_rec(r, line, entry, &res, v, raw, raw_len);
+}
+
+/* One parsed value: a resource, or a Bundle of them. */
+static void take(load_part *r, int line, json_t *v, const char *raw, apr_size_t raw_len)
+{
+    const char *type = json_string_value(json_object_get(v, "resourceType"));
+    json_t *entry;
+    size_t i;
+
+    if (!type || strcmp(type, "Bundle")) {
+        take_one(r, line, 0, v, raw, raw_len);
+        return;
+    }
+    json_array_foreach(json_object_get(v, "entry"), i, entry) {
+        take_one(r, line, (int)i + 1, json_object_get(entry, "resource"), NULL, 0);
+    }
+}
+
+static int blank(const char *s, apr_size_t n)
+{
+    for (; n; n--, s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r')
+            return 0;
+    return 1;
+}
+
+/* Most lines are claims that dpc_load_quick() takes without building
+ * them; the others are parsed. */
+static void read_line(load_part *r, int line, const char *s, apr_size_t n)
+{
+    json_error_t err;
+    dpc_load_res res;
+    json_t *v;
+
+    if (dpc_load_quick(r->pool, s, n, r->c->version, &res)) {
+        r->lines++;
+        add_rec(r, line, 0, &res, NULL, s, n);
+        return;
+    }
+    if (!(v = json_loadb(s, n, 0, &err))) {
+        r->lines++;
+        add_bad(r, line, 0, apr_psprintf(r->pool, "not JSON: %s (column %d)",
+                                          err.text, err.column));
+        return;
+    }
+    take(r, line, v, s, n);
+    json_decref(v);
+}
+
+/* The first non-blank line of s..end, or NULL. */
+static const char *first_line(const char *s, const char *end, apr_size_t *n)
+{
+    const char *nl;
+
+    for (; s < end; s = nl + 1) {
+        nl = memchr(s, '\n', end - s);
+        *n = (nl ? nl : end) - s;
+        if (!blank(s, *n))
+            return s;
+        if (!nl)
+            break;
+    }
+    return NULL;
+}
+
+/* Is the first line of the file something else than JSON by itself (so
+ * the file may be one document)? */
+static int maybe_document(const load_file *f)
+{
+    apr_size_t n;
+    const char *s = first_line(f->data, f->data + f->len, &n);
+    json_t *v = s ? json_loadb(s, n, 0, NULL) : NULL;
+
+    json_decref(v);
+    return s && !v;
+}
+
+static void read_part(load_part *r)
+{
+    const char *s = r->s, *nl;
+    json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
+
+    r->recs = apr_array_make(r->pool, 1024, sizeof(load_rec));
+    r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
+    if (doc) {
+        take(r, 1, doc, NULL, 0);
+        json_decref(doc);
+        return;
+    }
+    for (; s < r->end; s = nl ? nl + 1 : r->end) {
+        apr_size_t n;
+
+        nl = memchr(s, '\n', r->end - s);
+        n = (nl ? nl : r->end) - s;
+        r->nlines++;
+        if (n && s[n - 1] == '\r')
+            n--;
+        if (!blank(s, n))
+            read_line(r, r->nlines, s, n);
+    }
+}
+
+/* Cut file i into parts. */
+static void add_parts(load_ctx *c, int i, apr_array_header_t *parts)
+{
+    const load_file *f = FILE_AT(c, i);
+    const char *s = f->data, *end = f->data + f->len, *cut;
+    int doc = maybe_document(f);
+
+    do {
+        load_part *r = apr_array_push(parts);
+
+        memset(r, 0, sizeof(*r));
+        r->c = c;
+        r->file = i;
+        r->maybe_document = doc;
+        r->s = s;
+        cut = doc || end - s <= LOAD_PART_BYTES ? NULL
+              : memchr(s + LOAD_PART_BYTES, '\n', end - s - LOAD_PART_BYTES);
+        r->end = s = cut ? cut + 1 : end;
+    } while (s < end);
+}
+
+/* What the reading threads share. */
+typedef struct load_readers {
+    apr_array_header_t *parts;
+    apr_thread_mutex_t *lock;
+    int next;
+} load_readers;
+
+typedef struct load_reader {
+    load_readers *all;
+    apr_pool_t *pool;           /* a root pool of its own allocator */
+} load_reader;
+
+static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
+{
+    load_reader *rd = data;
+    int i;
+
+    (void)t;
+    for (;;) {
+        apr_thread_mutex_lock(rd->all->lock);
+        i = rd->all->next++;
+        apr_thread_mutex_unlock(rd->all->lock);
+        if (i >= rd->all->parts->nelts)
+            return NULL;
+        APR_ARRAY_IDX(rd->all->parts, i, load_part).pool = rd->pool;
+        read_part(&APR_ARRAY_IDX(rd->all->parts, i, load_part));
+    }
+}
+
+/* The parts' records and bad lines, in file order, numbered in the file. */
+static void join_parts(load_ctx *c, apr_array_header_t *parts)
+{
+    int i, j, base = 0;
+
+    for (i = 0; i < parts->nelts; i++) {
+        load_part *r = &APR_ARRAY_IDX(parts, i, load_part);
+
+        if (i && r->file != APR_ARRAY_IDX(parts, i - 1, load_part).file)
+            base = 0;
+        for (j = 0; j < r->recs->nelts; j++) {
+            load_rec *rec = apr_array_push(c->recs);
+
+            *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
+            rec->line += base;
+        }
+        for (j = 0; j < r->bad->nelts; j++) {
+            load_bad *b = apr_array_push(c->bad);
+
+            *b = APR_ARRAY_IDX(r->bad, j, load_bad);
+            b->line += base;
+        }
+        base += r->nlines;
+        c->lines += r->lines;
+        c->bytes += r->bytes;
+    }
+}
+
+static apr_status_t destroy_pool(void *p)
+{
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+/* Start the readers; their pools go with c->p (after everything that
+ * points into them). */
+static int read_parts(load_ctx *c, apr_array_header_t *parts)
+{
+    load_readers all = { parts, NULL, 0 };
+    load_reader rd[LOAD_THREADS];
+    apr_thread_t *t[LOAD_THREADS];
+    apr_allocator_t *alloc;
+    apr_status_t ignored;
+    int i, started = 0;
+
+    json_object_seed(0);        /* once, before jansson is used in threads */
+    apr_thread_mutex_create(&all.lock, APR_THREAD_MUTEX_DEFAULT, c->p);
+    for (i = 0; i < LOAD_THREADS; i++) {
+        rd[i].all = &all;
+        if (apr_allocator_create(&alloc) != APR_SUCCESS
+            || apr_pool_create_ex(&rd[i].pool, NULL, NULL, alloc) != APR_SUCCESS)
+            break;
+        apr_allocator_owner_set(alloc, rd[i].pool);
+        apr_pool_cleanup_register(c->p, rd[i].pool, destroy_pool, apr_pool_cleanup_null);
+        if (apr_thread_create(&t[i], NULL, reader_thread, &rd[i], c->p) != APR_SUCCESS)
+            break;
+        started++;
+    }
+    for (i = 0; i < started; i++)
+        apr_thread_join(&ignored, t[i]);
+    if (started < LOAD_THREADS || all.next < parts->nelts)
+        return dpcctl_fail(DPCCTL_FAIL, "load: cannot start the reading threads");
+    join_parts(c, parts);
+    return 0;
+}
+
+/* ---- the database ------------------------------------------------------- */
+
+static int db_ok(load_ctx *c, const char *sql, int n, const char *const *params,
+                 PGresult **keep)
+{
+    PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    int st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
+        dpcctl_fail(DPCCTL_FAIL, "load: %s", dpc_pg_error(c->p, c->conn, res));
+        PQclear(res);
+        return -1;
+    }
+    if (keep)
+        *keep = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+static void push_unique(apr_array_header_t *a, apr_hash_t *seen, const char *s)
+{
+    if (s && !apr_hash_get(seen, s, APR_HASH_KEY_STRING)) {
+        apr_hash_set(seen, s, APR_HASH_KEY_STRING, s);
+        APR_ARRAY_PUSH(a, const char *) = s;
+    }
+}
+
+/* What the beneficiary table says of the load's bene ids and MBIs. */
+static int db_benes(load_ctx *c)
+{
+    apr_array_header_t *benes = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p);
+    apr_hash_index_t *hi;
+    const char *params[2];
+    PGresult *res;
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        push_unique(benes, seen, REC(c, i)->bene_id);
+        push_unique(mbis, seen, REC(c, i)->own_mbi);
+    }
+    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi))
+        push_unique(mbis, seen, apr_hash_this_val(hi));
+    params[0] = dpc_pg_text_array(c->p, (const char *const *)benes->elts, benes->nelts);
+    params[1] = dpc_pg_text_array(c->p, (const char *const *)mbis->elts, mbis->nelts);
+    if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
+              " OR mbi = ANY($2::text[])", 2, params, &res))
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        const char *bene = apr_pstrdup(c->p, PQgetvalue(res, i, 0));
+        const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, i, 1));
+
+        apr_hash_set(c->db_bene, bene, APR_HASH_KEY_STRING, mbi);
+        apr_hash_set(c->db_mbi, mbi, APR_HASH_KEY_STRING, bene);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- beneficiaries ------------------------------------------------------ */
+
+/* --mbi must agree with the beneficiary table: it names MBIs for bene ids
+ * the table does not know, it does not move them. */
+static int check_opt_mbi(load_ctx *c)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi)) {
+        const char *bene = apr_hash_this_key(hi), *mbi = apr_hash_this_val(hi);
+        const char *had = apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING);
+        const char *owner = apr_hash_get(c->db_mbi, mbi, APR_HASH_KEY_STRING);
+
+        if (had && strcmp(had, mbi))
+            return dpcctl_fail(DPCCTL_FAIL, "load: --mbi %s=%s: bene id %s is MBI %s in "
+                               "the database", bene, mbi, bene, had);
+        if (owner && strcmp(owner, bene))
+            return dpcctl_fail(DPCCTL_FAIL, "load: --mbi %s=%s: MBI %s belongs to bene "
+                               "id %s in the database", bene, mbi, mbi, owner);
+    }
+    return 0;
+}
+
+static void rec_bad(load_ctx *c, load_rec *r, const char *why)
+{
+    load_bad *b = apr_array_push(c->bad);
+
+    r->state = REC_BAD;
+    b->file = r->file;
+    b->line = r->line;
+    b->entry = r->entry;
+    b->why = apr_psprintf(c->p, "%s %s: %s", r->type, r->id, why);
+}
+
+/* The MBI bene is known by so far, and where from. */
+static const char *known_mbi(load_ctx *c, const char *bene, const char **from)
+{
+    const char *m;
+
+    if ((m = apr_hash_get(c->opt_mbi, bene, APR_HASH_KEY_STRING)))
+        *from = "--mbi";
+    else if ((m = apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING)))
+        *from = "the database";
+    else if ((m = apr_hash_get(c->load_bene, bene, APR_HASH_KEY_STRING)))
+        *from = "another Patient of this load";
+    return m;
+}
+
+/* The bene id that mbi belongs to, if any. */
+static const char *mbi_owner(load_ctx *c, const char *mbi)
+{
+    const char *b = apr_hash_get(c->db_mbi, mbi, APR_HASH_KEY_STRING);
+
+    return b ? b : apr_hash_get(c->load_mbi, mbi, APR_HASH_KEY_STRING);
+}
+
+/* The MBI of Patient r, or NULL with the reason in *why. */
+static const char *patient_mbi(load_ctx *c, const load_rec *r, const char **why)
+{
+    const char *from = NULL, *known = known_mbi(c, r->bene_id, &from);
+    const char *mbi = NULL, *owner;
+
+    *why = NULL;
+    if (r->own_mbi && known && strcmp(known, r->own_mbi))
+        *why = apr_psprintf(c->p, "its current MBI is %s, but bene id %s is MBI %s (%s)",
+                            r->own_mbi, r->bene_id, known, from);
+    else if (!(mbi = r->own_mbi ? r->own_mbi : known))
+        *why = r->own_invalid
+               ? apr_psprintf(c->p, "its current MBI \"%s\" is not a well-formed MBI "
+                              "(give one with --mbi %s=MBI)",
+                              dpc_utf8_clean(c->p, r->own_invalid), r->bene_id)
+               : apr_psprintf(c->p, "no current MBI (identifier system %s; give one "
+                              "with --mbi %s=MBI)", DPC_LOAD_MBI_SYSTEM, r->bene_id);
+    else if ((owner = mbi_owner(c, mbi)) && strcmp(owner, r->bene_id))
+        *why = apr_psprintf(c->p, "MBI %s belongs to bene id %s", mbi, owner);
+    return *why ? NULL : mbi;
+}
+
+static void resolve_patient(load_ctx *c, load_rec *r)
+{
+    const char *why;
+
+    if (!(r->mbi = patient_mbi(c, r, &why))) {
+        rec_bad(c, r, why);
+        return;
+    }
+    apr_hash_set(c->load_bene, r->bene_id, APR_HASH_KEY_STRING, r->mbi);
+    apr_hash_set(c->load_mbi, r->mbi, APR_HASH_KEY_STRING, r->bene_id);
+}
+
+/* Patients with their own MBI first, so that the others (an STU3 Patient
+ * with only BFD's mbi-hash) find it whatever the file order; then claims. */
+static void resolve(load_ctx *c)
+{
+    const char *from;
+    int i, pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < c->recs->nelts; i++) {
+            load_rec *r = REC(c, i);
+
+            if (r->type[0] == 'P' && (r->own_mbi != NULL) == (pass == 0))
+                resolve_patient(c, r);
+        }
+    }
+    for (i = 0; i < c->recs->nelts; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->type[0] != 'P' && !(r->mbi = known_mbi(c, r->bene_id, &from)))
+            rec_bad(c, r, apr_psprintf(c->p, "Patient/%s is neither in this load nor in "
+                                       "the database", r->bene_id));
+    }
+}
+
+/* ---- versions ----------------------------------------------------------- */
+
+static const char *row_key(apr_pool_t *p, const char *mbi, int version, const char *type,
+                           const char *id)
+{
+    return apr_psprintf(p, "%s|%d|%s|%s", mbi, version, type, id);
+}
+
+/* Of the same row twice in the load, the newest stays (the first of equals). */
+static void dedupe(load_ctx *c)
+{
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        load_rec *r = REC(c, i), *old;
+        const char *key;
+
+        if (r->state == REC_BAD)
+            continue;
+        key = row_key(c->p, r->mbi, r->version, r->type, r->id);
+        old = apr_hash_get(c->keys, key, APR_HASH_KEY_STRING);
+        if (old && old->lu_us >= r->lu_us) {
+            r->state = REC_STALE;
+            continue;
+        }
+        if (old)
+            old->state = REC_STALE;
+        apr_hash_set(c->keys, key, APR_HASH_KEY_STRING, r);
+    }
+}
+
+/* The distinct MBIs of the rows to write. */
+static apr_array_header_t *load_mbis(load_ctx *c)
+{
+    apr_array_header_t *a = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p);
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        if (REC(c, i)->state == REC_NEW)
+            push_unique(a, seen, REC(c, i)->mbi);
+    }
+    return a;
+}
+
+/* Compare with the stored rows of n MBIs from mbis[0]: older ones are to
+ * be replaced, the others make ours stale. */
+static int against_stored(load_ctx *c, const char *const *mbis, int n)
+{
+    const char *param = dpc_pg_text_array(c->p, mbis, n);
+    PGresult *res;
+    int i;
+
+    if (db_ok(c, "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
+              " FROM last_updated) * 1000000)::bigint FROM claims_resource"
+              " WHERE mbi = ANY($1::text[])", 1, &param, &res))
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        load_rec *r = apr_hash_get(c->keys, row_key(c->p, PQgetvalue(res, i, 0),
+                                                    atoi(PQgetvalue(res, i, 1)),
+                                                    PQgetvalue(res, i, 2),
+                                                    PQgetvalue(res, i, 3)),
+                                   APR_HASH_KEY_STRING);
+
+        if (r)
+            r->state = r->lu_us > strtoll(PQgetvalue(res, i, 4), NULL, 10)
+                       ? REC_REPLACE : REC_STALE;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* A text[] literal of one field of the records in state `state`. */
+enum { F_MBI, F_VERSION, F_TYPE, F_ID };
+
+static const char *rec_array(load_ctx *c, int state, int field)
+{
+    apr_array_header_t *a = apr_array_make(c->p, 64, sizeof(const char *));
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->state != state)
+            continue;
+        APR_ARRAY_PUSH(a, const char *) = field == F_MBI ? r->mbi : field == F_TYPE
+            ? r->type : field == F_ID ? r->id : r->version == 3 ? "3" : "4";
+    }
+    return dpc_pg_text_array(c->p, (const char *const *)a->elts, a->nelts);
+}
+
+static int delete_replaced(load_ctx *c)
+{
+    const char *params[4];
+
+    params[0] = rec_array(c, REC_REPLACE, F_MBI);
+    params[1] = rec_array(c, REC_REPLACE, F_VERSION);
+    params[2] = rec_array(c, REC_REPLACE, F_TYPE);
+    params[3] = rec_array(c, REC_REPLACE, F_ID);
+    return db_ok(c, "DELETE FROM claims_resource c USING unnest($1::text[],"
+                 " $2::text[]::smallint[], $3::text[], $4::text[]) AS d (mbi, v, t, i)"
+                 " WHERE c.mbi = d.mbi AND c.fhir_version = d.v AND c.resource_type = d.t"
+                 " AND c.resource_id = d.i", 4, params, NULL);
+}
+
+/* Beneficiary rows: created when missing, last_updated the latest of its
+ * rows' otherwise.  Counts the created ones. */
+static int upsert_benes(load_ctx *c)
+{
+    apr_hash_t *latest = apr_hash_make(c->p);
+    apr_array_header_t *m = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_array_header_t *b = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_array_header_t *t = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_hash_index_t *hi;
+    const char *params[3];
+    PGresult *res;
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        load_rec *r = REC(c, i), *l;
+
+        if (r->state == REC_BAD)
+            continue;
+        l = apr_hash_get(latest, r->mbi, APR_HASH_KEY_STRING);
+        if (!l || l->lu_us < r->lu_us)
+            apr_hash_set(latest, r->mbi, APR_HASH_KEY_STRING, r);
+    }
+    for (hi = apr_hash_first(c->p, latest); hi; hi = apr_hash_next(hi)) {
+        load_rec *r = apr_hash_this_val(hi);
+
+        APR_ARRAY_PUSH(m, const char *) = r->mbi;
+        APR_ARRAY_PUSH(b, const char *) = r->bene_id;
+        APR_ARRAY_PUSH(t, const char *) = apr_psprintf(c->p, "%" APR_INT64_T_FMT,
+                                                       (apr_int64_t)r->lu_us);
+    }
+    params[0] = dpc_pg_text_array(c->p, (const char *const *)m->elts, m->nelts);
+    params[1] = dpc_pg_text_array(c->p, (const char *const *)b->elts, b->nelts);
+    params[2] = dpc_pg_text_array(c->p, (const char *const *)t->elts, t->nelts);
+    if (db_ok(c, "INSERT INTO beneficiary (mbi, bene_id, last_updated) SELECT m, b,"
+              " timestamptz 'epoch' + u * interval '1 microsecond' FROM unnest($1::text[],"
+              " $2::text[], $3::text[]::bigint[]) AS x (m, b, u) ON CONFLICT (mbi) DO UPDATE"
+              " SET last_updated = greatest(beneficiary.last_updated, excluded.last_updated)"
+              " RETURNING xmax = 0", 3, params, &res))
+        return -1;
+    for (i = 0; i < PQntuples(res); i++)
+        c->created += PQgetvalue(res, i, 0)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+static int copy_rows(load_ctx *c)
+{
+    dpc_copy_out o;
+    int i;
+
+    memset(&o, 0, sizeof(o));
+    o.conn = c->conn;
+    o.binary = 1;
+    if (db_ok(c, "COPY claims_resource (mbi, fhir_version, resource_type, resource_id,"
+              " last_updated, body) FROM STDIN (FORMAT binary)", 0, NULL, NULL))
+        return -1;
+    dpc_copy_header(&o.buf);
+    for (i = 0; i < c->recs->nelts && !o.error; i++) {
+        load_rec *r = REC(c, i);
+        dpc_synth_row row;
+
+        if (r->state != REC_NEW && r->state != REC_REPLACE)
+            continue;
+        memset(&row, 0, sizeof(row));
+        row.mbi = r->mbi;
+        row.fhir_version = r->version;
+        row.resource_type = r->type;
+        row.resource_id = r->id;
+        row.last_updated_us = r->lu_us;
+        row.body = r->body;
+        row.body_len = r->body_len;
+        dpc_copy_claim_row(&o.buf, 1, &row);
+        dpc_copy_maybe_flush(&o);
+    }
+    dpc_copy_trailer(&o.buf);
+    i = dpc_copy_end(&o);
+    if (i)
+        dpcctl_fail(DPCCTL_FAIL, "load: COPY: %s", o.error);
+    dpc_sbuf_free(&o.buf);
+    return i;
+}
+
+static int compare_stored(load_ctx *c)
+{
+    apr_array_header_t *mbis = load_mbis(c);
+    int i;
+
+    for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
+        int n = mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK;
+
+        if (against_stored(c, (const char *const *)mbis->elts + i, n))
+            return -1;
+    }
+    return 0;
+}
+
+/* One transaction; the stored rows are read inside it, so what they say
+ * holds until the commit (a concurrent load of the same rows fails on the
+ * primary key rather than losing a newer version). */
+static int write_all(load_ctx *c)
+{
+    if (db_ok(c, "BEGIN", 0, NULL, NULL))
+        return -1;
+    if (compare_stored(c) || upsert_benes(c) || delete_replaced(c) || copy_rows(c)
+        || db_ok(c, "COMMIT", 0, NULL, NULL)) {
+        PQclear(PQexec(c->conn, "ROLLBACK"));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the command -------------------------------------------------------- */
+
+static int cmp_bad(const void *a, const void *b)
+{
+    const load_bad *x = a, *y = b;
+
+    return x->file != y->file ? x->file - y->file : x->line != y->line
+           ? x->line - y->line : x->entry - y->entry;
+}
+
+static void report_bad(load_ctx *c)
+{
+    int i;
+
+    qsort(c->bad->elts, c->bad->nelts, sizeof(load_bad), cmp_bad);
+    for (i = 0; i < c->bad->nelts; i++) {
+        const load_bad *b = &APR_ARRAY_IDX(c->bad, i, load_bad);
+
+        if (b->entry)
+            fprintf(stderr, "%s:%d: entry %d: %s\n", FILE_AT(c, b->file)->path, b->line,
+                    b->entry, b->why);
+        else
+            fprintf(stderr, "%s:%d: %s\n", FILE_AT(c, b->file)->path, b->line, b->why);
+    }
+}
+
+static void count(load_ctx *c)
+{
+    int i;
+
+    for (i = 0; i < c->recs->nelts; i++) {
+        int s = REC(c, i)->state;
+
+        c->loaded += s == REC_NEW;
+        c->replaced += s == REC_REPLACE;
+        c->stale += s == REC_STALE;
+    }
+}
+
+static void summary(load_ctx *c, int written, apr_time_t took)
+{
+    char *s;
+    json_t *v = json_pack("{s:i, s:I, s:I, s:I, s:I, s:i, s:I, s:b, s:I, s:f}",
+                           "files", c->files->nelts, "lines", (json_int_t)c->lines,
+                           "loaded", (json_int_t)c->loaded,
+                           "replaced", (json_int_t)c->replaced,
+                           "stale", (json_int_t)c->stale, "bad", c->bad->nelts,
+                           "beneficiaries", (json_int_t)c->created, "written", written,
+                           "bytes", (json_int_t)c->bytes,
+                           "seconds", (double)took / APR_USEC_PER_SEC);
+
+    s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(v);
+}
+
+static int read_all(load_ctx *c, apr_array_header_t *paths)
+{
+    apr_array_header_t *parts = apr_array_make(c->p, 16, sizeof(load_part));
+    int i;
+
+    for (i = 0; i < paths->nelts; i++) {
+        load_file *f = apr_array_push(c->files);
+
+        if (map_file(c, APR_ARRAY_IDX(paths, i, const char *), f))
+            return DPCCTL_FAIL;
+    }
+    for (i = 0; i < paths->nelts; i++)
+        add_parts(c, i, parts);
+    return read_parts(c, parts);
+}
+
+static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
+{
+    int rc = read_all(c, paths);
+
+    if (rc || db_benes(c) || check_opt_mbi(c))
+        return DPCCTL_FAIL;
+    resolve(c);
+    dedupe(c);
+    report_bad(c);
+    if (c->strict && c->bad->nelts) {
+        summary(c, 0, apr_time_now() - start);
+        return dpcctl_fail(DPCCTL_FAIL, "load: %d bad line(s) and --strict: nothing "
+                           "written", c->bad->nelts);
+    }
+    if (write_all(c))
+        return DPCCTL_FAIL;
+    count(c);
+    summary(c, 1, apr_time_now() - start);
+    return c->bad->nelts ? DPCCTL_LOAD_SKIPPED : DPCCTL_OK;
+}
+
+int dpcctl_load(PGconn *conn, int argc, char **argv)
+{
+    apr_time_t start = apr_time_now();
+    apr_array_header_t *paths;
+    load_ctx c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    apr_pool_create(&c.p, NULL);
+    c.conn = conn;
+    c.opt_mbi = apr_hash_make(c.p);
+    c.db_bene = apr_hash_make(c.p);
+    c.db_mbi = apr_hash_make(c.p);
+    c.load_bene = apr_hash_make(c.p);
+    c.load_mbi = apr_hash_make(c.p);
+    c.keys = apr_hash_make(c.p);
+    c.files = apr_array_make(c.p, 8, sizeof(load_file));
+    c.recs = apr_array_make(c.p, 1024, sizeof(load_rec));
+    c.bad = apr_array_make(c.p, 8, sizeof(load_bad));
+    paths = apr_array_make(c.p, 8, sizeof(const char *));
+    rc = parse_args(&c, argc, argv, paths);
+    if (!rc)
+        rc = run_load(&c, paths, start);
+    apr_pool_destroy(c.p);
+    return rc;
+}

@@ -1,0 +1,143 @@
+/* dpc_copy.c: see dpc_copy.h. */
+#include "dpc_copy.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* PostgreSQL's epoch (2000-01-01 UTC) in microseconds since 1970. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+
+/* COPY binary wants big-endian integers. */
+static void put_be(dpc_sbuf *b, uint64_t v, int bytes)
+{
+    char tmp[8];
+    int i;
+
+    for (i = bytes - 1; i >= 0; i--, v >>= 8)
+        tmp[i] = (char)(v & 0xff);
+    dpc_sbuf_append(b, tmp, bytes);
+}
+
+static void bin_text(dpc_sbuf *b, const char *s, apr_size_t n)
+{
+    put_be(b, n, 4);
+    dpc_sbuf_append(b, s, n);
+}
+
+static void bin_timestamp(dpc_sbuf *b, int64_t us_since_1970)
+{
+    put_be(b, 8, 4);
+    put_be(b, (uint64_t)(us_since_1970 - PG_EPOCH_US), 8);
+}
+
+void dpc_copy_header(dpc_sbuf *b)
+{
+    dpc_sbuf_append(b, "PGCOPY\n\377\r\n\0", 11);
+    put_be(b, 0, 4);            /* flags */
+    put_be(b, 0, 4);            /* header extension length */
+}
+
+void dpc_copy_trailer(dpc_sbuf *b)
+{
+    put_be(b, 0xffff, 2);
+}
+
+static void text_field(dpc_sbuf *b, const char *s, apr_size_t n)
+{
+    apr_size_t i, from = 0;     /* start of the stretch not yet copied */
+
+    for (i = 0; i < n; i++) {
+        const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\n' ? "\\n"
+                          : s[i] == '\r' ? "\\r" : s[i] == '\t' ? "\\t" : NULL;
+
+        if (!esc)
+            continue;
+        dpc_sbuf_append(b, s + from, i - from);
+        dpc_sbuf_append(b, esc, 2);
+        from = i + 1;
+    }
+    dpc_sbuf_append(b, s + from, n - from);
+}
+
+static void text_str(dpc_sbuf *b, const char *s, char sep)
+{
+    text_field(b, s, strlen(s));
+    dpc_sbuf_putc(b, sep);
+}
+
+void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r)
+{
+    if (binary) {
+        put_be(b, 6, 2);
+        bin_text(b, r->mbi, strlen(r->mbi));
+        put_be(b, 2, 4);
+        put_be(b, (uint64_t)r->fhir_version, 2);
+        bin_text(b, r->resource_type, strlen(r->resource_type));
+        bin_text(b, r->resource_id, strlen(r->resource_id));
+        bin_timestamp(b, r->last_updated_us);
+        bin_text(b, r->body, r->body_len);
+        return;
+    }
+    text_str(b, r->mbi, '\t');
+    dpc_sbuf_putc(b, (char)('0' + r->fhir_version));
+    dpc_sbuf_putc(b, '\t');
+    text_str(b, r->resource_type, '\t');
+    text_str(b, r->resource_id, '\t');
+    text_str(b, r->last_updated, '\t');
+    text_field(b, r->body, r->body_len);
+    dpc_sbuf_putc(b, '\n');
+}
+
+void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *bene_id,
+                       const char *last_updated, int64_t last_updated_us)
+{
+    if (binary) {
+        put_be(b, 3, 2);
+        bin_text(b, mbi, strlen(mbi));
+        bin_text(b, bene_id, strlen(bene_id));
+        bin_timestamp(b, last_updated_us);
+        return;
+    }
+    text_str(b, mbi, '\t');
+    text_str(b, bene_id, '\t');
+    text_str(b, last_updated, '\n');
+}
+
+int dpc_copy_flush(dpc_copy_out *o)
+{
+    if (o->error)
+        return -1;
+    if (o->buf.failed)
+        o->error = "out of memory";
+    else if (o->conn && o->buf.len
+             && PQputCopyData(o->conn, o->buf.data, (int)o->buf.len) != 1)
+        o->error = PQerrorMessage(o->conn);
+    else if (o->file && o->buf.len
+             && fwrite(o->buf.data, 1, o->buf.len, o->file) != o->buf.len)
+        o->error = strerror(errno);
+    o->buf.len = 0;
+    return o->error ? -1 : 0;
+}
+
+int dpc_copy_maybe_flush(dpc_copy_out *o)
+{
+    return o->buf.len >= DPC_COPY_FLUSH_AT ? dpc_copy_flush(o) : (o->error ? -1 : 0);
+}
+
+int dpc_copy_end(dpc_copy_out *o)
+{
+    PGresult *res;
+
+    if (dpc_copy_flush(o) || PQputCopyEnd(o->conn, NULL) != 1) {
+        if (!o->error)
+            o->error = PQerrorMessage(o->conn);
+        PQputCopyEnd(o->conn, "aborted");
+    }
+    while ((res = PQgetResult(o->conn)) != NULL) {
+        /* the message lives in the connection until the next command */
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !o->error)
+            o->error = PQerrorMessage(o->conn);
+        PQclear(res);
+    }
+    return o->error ? -1 : 0;
+}

@@ -1,0 +1,56 @@
+/* dpc_copy.h: rows of the claims store as PostgreSQL COPY data, and a COPY
+ * stream that goes to a connection (COPY ... FROM STDIN in progress) or to a
+ * file.  `dpcctl synth` and `dpcctl load` write through it, so both loaders
+ * send the same bytes for the same rows.
+ *
+ * Binary rows follow PostgreSQL's binary COPY format (big-endian lengths,
+ * timestamptz as microseconds since 2000-01-01 UTC); a binary stream starts
+ * with dpc_copy_header() and ends with dpc_copy_trailer().  Text rows escape
+ * backslash, newline, carriage return and tab, which is all COPY text needs. */
+#ifndef DPC_COPY_H
+#define DPC_COPY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "dpc_synth.h"
+#include "dpc_synth_tpl.h"
+
+/* Flush the buffer to its destination once it holds this much. */
+#define DPC_COPY_FLUSH_AT (1024 * 1024)
+
+/* Where rows go: conn (a COPY FROM STDIN in progress) or file; neither means
+ * the rows are encoded and dropped.  error is set on the first failure and
+ * every later call fails. */
+typedef struct dpc_copy_out {
+    PGconn *conn;
+    FILE *file;
+    int binary;
+    dpc_sbuf buf;
+    const char *error;
+} dpc_copy_out;
+
+/* The binary stream's header and trailer. */
+void dpc_copy_header(dpc_sbuf *b);
+void dpc_copy_trailer(dpc_sbuf *b);
+
+/* One claims_resource row: (mbi, fhir_version, resource_type, resource_id,
+ * last_updated, body); text rows use r->last_updated, binary ones
+ * r->last_updated_us.  The other fields of r are not read. */
+void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r);
+
+/* One beneficiary row: (mbi, bene_id, last_updated). */
+void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *bene_id,
+                       const char *last_updated, int64_t last_updated_us);
+
+/* Send what the buffer holds; 0, or -1 with o->error set. */
+int dpc_copy_flush(dpc_copy_out *o);
+/* dpc_copy_flush() once the buffer holds DPC_COPY_FLUSH_AT bytes. */
+int dpc_copy_maybe_flush(dpc_copy_out *o);
+/* Flush and end the COPY on o->conn, reading its results through; 0, or -1
+ * with o->error set (the COPY is then aborted). */
+int dpc_copy_end(dpc_copy_out *o);
+
+#endif

@@ -1,0 +1,512 @@
+/* dpc_load.c: see dpc_load.h. */
+#include "dpc_load.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "dpc_fhir.h"
+#include "dpc_mbi.h"
+
+int dpc_load_id_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s && *s; s++, n++) {
+        char c = *s;
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '.'))
+            return 0;
+    }
+    return n >= 1 && n <= 64;
+}
+
+static const char *str_at(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* The identifier-currency code among an extension array, or NULL. */
+static const char *currency_in(const json_t *exts)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(exts, i, e) {
+        const char *url = str_at(e, "url");
+
+        if (url && !strcmp(url, DPC_LOAD_CURRENCY_URL))
+            return str_at(json_object_get(e, "valueCoding"), "code");
+    }
+    return NULL;
+}
+
+/* "current", "historic", ... or NULL when the identifier has no mark: on
+ * the identifier (STU3) or on a coding of its type (R4). */
+static const char *currency(const json_t *ident)
+{
+    const char *c = currency_in(json_object_get(ident, "extension"));
+    json_t *coding;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(ident, "type"), "coding"), i, coding) {
+        if (!c)
+            c = currency_in(json_object_get(coding, "extension"));
+    }
+    return c;
+}
+
+const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid)
+{
+    const char *current = NULL, *unmarked = NULL, *v;
+    json_t *ident;
+    size_t i;
+
+    json_array_foreach(json_object_get(patient, "identifier"), i, ident) {
+        const char *sys = str_at(ident, "system"), *cur;
+
+        if (!sys || strcmp(sys, DPC_LOAD_MBI_SYSTEM) || !(v = str_at(ident, "value")))
+            continue;
+        cur = currency(ident);
+        if (cur && !strcmp(cur, "current") && !current)
+            current = v;
+        else if (!cur && !unmarked)
+            unmarked = v;
+    }
+    v = current ? current : unmarked;
+    *invalid = v && !dpc_mbi_valid(v) ? v : NULL;
+    return v && !*invalid ? v : NULL;
+}
+
+static int patient_version(const json_t *r)
+{
+    json_t *ident;
+    size_t i;
+
+    json_array_foreach(json_object_get(r, "identifier"), i, ident) {
+        if (json_object_get(ident, "type"))
+            return 4;
+    }
+    return json_array_size(json_object_get(r, "identifier")) ? 3 : 0;
+}
+
+int dpc_load_version(const json_t *r)
+{
+    const char *type = str_at(r, "resourceType");
+    json_t *v;
+
+    if (!type)
+        return 0;
+    if (!strcmp(type, "ExplanationOfBenefit")) {
+        v = json_object_get(r, "insurance");
+        return json_is_array(v) ? 4 : json_is_object(v) ? 3 : 0;
+    }
+    if (!strcmp(type, "Coverage"))
+        return json_object_get(r, "class") ? 4 : json_object_get(r, "grouping") ? 3 : 0;
+    if (!strcmp(type, "Patient"))
+        return patient_version(r);
+    return 0;
+}
+
+/* The bene id of a "Patient/<id>" reference at r.key.reference, or NULL
+ * with *why set. */
+static const char *patient_ref(apr_pool_t *p, const json_t *r, const char *key,
+                               const char **why)
+{
+    const char *ref = str_at(json_object_get(r, key), "reference");
+
+    if (!ref) {
+        *why = apr_psprintf(p, "no %s.reference to its Patient", key);
+        return NULL;
+    }
+    if (strncmp(ref, "Patient/", 8) || !dpc_load_id_valid(ref + 8)) {
+        *why = apr_psprintf(p, "%s.reference \"%s\" is not Patient/<id>", key,
+                            dpc_utf8_clean(p, ref));
+        return NULL;
+    }
+    return ref + 8;
+}
+
+static const char *check_updated(apr_pool_t *p, const json_t *r, dpc_load_res *out)
+{
+    const char *lu = str_at(json_object_get(r, "meta"), "lastUpdated"), *why;
+    apr_time_t t;
+
+    if (!lu)
+        return "no meta.lastUpdated";
+    if (!strcmp(lu, DPC_LOAD_PLACEHOLDER)) {
+        out->placeholder = 1;
+        return NULL;
+    }
+    if (dpc_instant_parse(lu, &t, &why))
+        return apr_psprintf(p, "meta.lastUpdated \"%s\" is not a FHIR instant: %s",
+                            dpc_utf8_clean(p, lu), why);
+    out->last_updated_us = t;
+    return NULL;
+}
+
+static const char *check_type(apr_pool_t *p, const json_t *r, dpc_load_res *out)
+{
+    const char *type = str_at(r, "resourceType");
+
+    if (!type)
+        return "no resourceType";
+    if (strcmp(type, "Patient") && strcmp(type, "Coverage")
+        && strcmp(type, "ExplanationOfBenefit"))
+        return apr_psprintf(p, "resourceType \"%s\" is not Patient, Coverage or "
+                            "ExplanationOfBenefit", dpc_utf8_clean(p, type));
+    out->type = type;
+    out->id = str_at(r, "id");
+    if (!out->id)
+        return "no id";
+    if (!dpc_load_id_valid(out->id))
+        return apr_psprintf(p, "id \"%s\" is not a FHIR id", dpc_utf8_clean(p, out->id));
+    return NULL;
+}
+
+static const char *check_bene(apr_pool_t *p, const json_t *r, dpc_load_res *out)
+{
+    const char *why = NULL;
+
+    if (!strcmp(out->type, "Patient")) {
+        out->bene_id = out->id;
+        out->mbi = dpc_load_patient_mbi(r, &out->mbi_invalid);
+        return NULL;
+    }
+    out->bene_id = patient_ref(p, r, !strcmp(out->type, "Coverage") ? "beneficiary"
+                               : "patient", &why);
+    return why;
+}
+
+const char *dpc_load_check(apr_pool_t *p, const json_t *r, int version,
+                           dpc_load_res *out)
+{
+    const char *why;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(r))
+        return "not a JSON object";
+    if ((why = check_type(p, r, out)) || (why = check_updated(p, r, out))
+        || (why = check_bene(p, r, out)))
+        return why;
+    out->fhir_version = version ? version : dpc_load_version(r);
+    if (!out->fhir_version)
+        return apr_psprintf(p, "cannot tell STU3 from R4 by its shape (pass --fhir)");
+    return NULL;
+}
+
+/* ---- the fast path ------------------------------------------------------- */
+
+/* Nesting deeper than this goes to jansson (its own limit is 2048). */
+#define SCAN_MAX_DEPTH 512
+
+typedef struct scan {
+    const char *s, *end;
+    int depth;
+} scan;
+
+/* The text of a value, when it is one of the keys asked for. */
+typedef struct span {
+    const char *s;
+    apr_size_t n;
+} span;
+
+static int scan_value(scan *c, const char *const *want, span *got);
+
+static void scan_ws(scan *c)
+{
+    while (c->s < c->end && (*c->s == ' ' || *c->s == '\t' || *c->s == '\n' || *c->s == '\r'))
+        c->s++;
+}
+
+static int hex4(const char *s, const char *end, unsigned *v)
+{
+    int i;
+
+    *v = 0;
+    if (end - s < 4)
+        return -1;
+    for (i = 0; i < 4; i++) {
+        char h = s[i];
+
+        *v = *v << 4 | (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f'
+                                  ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 0x10000);
+        if (*v & ~0xffffu)
+            return -1;
+    }
+    return 0;
+}
+
+/* After a backslash: one escape; surrogates in pairs, no U+0000. */
+static int scan_escape(scan *c)
+{
+    unsigned v, low;
+
+    if (c->end - c->s < 2)
+        return -1;
+    if (strchr("\"\\/bfnrt", c->s[1]) && c->s[1]) {
+        c->s += 2;
+        return 0;
+    }
+    if (c->s[1] != 'u' || hex4(c->s + 2, c->end, &v) || v == 0 || (v >= 0xdc00 && v <= 0xdfff))
+        return -1;
+    c->s += 6;
+    if (v < 0xd800 || v > 0xdbff)
+        return 0;
+    if (c->end - c->s < 6 || c->s[0] != '\\' || c->s[1] != 'u'
+        || hex4(c->s + 2, c->end, &low) || low < 0xdc00 || low > 0xdfff)
+        return -1;
+    c->s += 6;
+    return 0;
+}
+
+/* The length of the well-formed UTF-8 sequence at s (below end), or 0. */
+static int utf8_len(const unsigned char *s, const unsigned char *end)
+{
+    unsigned cp;
+    int n, i;
+
+    n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+        : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (!n || end - s < n)
+        return 0;
+    cp = s[0] & (0x7f >> n);
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+static int scan_string(scan *c)
+{
+    for (c->s++; c->s < c->end;) {
+        unsigned char ch = (unsigned char)*c->s;
+        int n;
+
+        if (ch == '"') {
+            c->s++;
+            return 0;
+        }
+        if (ch < 0x20 || (ch == '\\' && scan_escape(c)))
+            return -1;
+        if (ch == '\\')
+            continue;
+        n = ch < 0x80 ? 1 : utf8_len((const unsigned char *)c->s, (const unsigned char *)c->end);
+        if (!n)
+            return -1;
+        c->s += n;
+    }
+    return -1;
+}
+
+/* Digits from s; their count. */
+static int digits(scan *c)
+{
+    const char *from = c->s;
+
+    while (c->s < c->end && *c->s >= '0' && *c->s <= '9')
+        c->s++;
+    return (int)(c->s - from);
+}
+
+static int scan_number(scan *c)
+{
+    int n;
+
+    if (c->s < c->end && *c->s == '-')
+        c->s++;
+    if (c->s < c->end && *c->s == '0')
+        c->s++;
+    else if ((n = digits(c)) < 1 || n > 18)
+        return -1;
+    if (c->s < c->end && *c->s == '.' && (c->s++, digits(c) < 1))
+        return -1;
+    if (c->s < c->end && (*c->s == 'e' || *c->s == 'E')) {
+        c->s++;
+        if (c->s < c->end && (*c->s == '+' || *c->s == '-'))
+            c->s++;
+        if ((n = digits(c)) < 1 || n > 2)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_literal(scan *c, const char *word)
+{
+    apr_size_t n = strlen(word);
+
+    if ((apr_size_t)(c->end - c->s) < n || memcmp(c->s, word, n))
+        return -1;
+    c->s += n;
+    return 0;
+}
+
+/* Remember the value at from..c->s if key (kn bytes) is one of want. */
+static void catch_key(const char *k, apr_size_t kn, const char *from, const scan *c,
+                      const char *const *want, span *got)
+{
+    int i;
+
+    for (i = 0; want && want[i]; i++) {
+        if (strlen(want[i]) == kn && !memcmp(want[i], k, kn)) {
+            got[i].s = from;
+            got[i].n = (apr_size_t)(c->s - from);
+        }
+    }
+}
+
+static int scan_member(scan *c, const char *const *want, span *got)
+{
+    const char *k = c->s + 1, *from;
+    apr_size_t kn;
+
+    if (c->s >= c->end || *c->s != '"' || scan_string(c))
+        return -1;
+    kn = (apr_size_t)(c->s - 1 - k);
+    /* a key spelled with escapes could be one we want: jansson decides */
+    if (want && memchr(k, '\\', kn))
+        return -1;
+    scan_ws(c);
+    if (c->s >= c->end || *c->s != ':')
+        return -1;
+    c->s++;
+    scan_ws(c);
+    from = c->s;
+    if (scan_value(c, NULL, NULL))
+        return -1;
+    catch_key(k, kn, from, c, want, got);
+    return 0;
+}
+
+/* An object or array; want (keys of this object) only for objects. */
+static int scan_container(scan *c, const char *const *want, span *got)
+{
+    char close = *c->s == '{' ? '}' : ']';
+
+    if (++c->depth > SCAN_MAX_DEPTH)
+        return -1;
+    c->s++;
+    scan_ws(c);
+    if (c->s < c->end && *c->s == close) {
+        c->s++;
+        c->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}' ? scan_member(c, want, got) : scan_value(c, NULL, NULL))
+            return -1;
+        scan_ws(c);
+        if (c->s < c->end && *c->s == ',') {
+            c->s++;
+            scan_ws(c);
+            continue;
+        }
+        if (c->s >= c->end || *c->s != close)
+            return -1;
+        c->s++;
+        c->depth--;
+        return 0;
+    }
+}
+
+static int scan_value(scan *c, const char *const *want, span *got)
+{
+    if (c->s >= c->end)
+        return -1;
+    switch (*c->s) {
+    case '{':
+    case '[':
+        return scan_container(c, want, got);
+    case '"':
+        return scan_string(c);
+    case 't':
+        return scan_literal(c, "true");
+    case 'f':
+        return scan_literal(c, "false");
+    case 'n':
+        return scan_literal(c, "null");
+    default:
+        return scan_number(c);
+    }
+}
+
+/* The members of object text s..s+n named in want (NULL-terminated) into
+ * got (zeroed first); -1 unless it is exactly one JSON object. */
+static int scan_object(const char *s, apr_size_t n, const char *const *want, span *got,
+                       int nwant)
+{
+    scan c = { s, s + n, 0 };
+
+    memset(got, 0, sizeof(*got) * nwant);
+    scan_ws(&c);
+    if (c.s >= c.end || *c.s != '{' || scan_value(&c, want, got))
+        return -1;
+    scan_ws(&c);
+    return c.s == c.end ? 0 : -1;
+}
+
+/* A string value without escapes, copied; NULL otherwise. */
+static const char *plain_string(apr_pool_t *p, const span *v)
+{
+    if (!v->s || v->n < 2 || v->s[0] != '"' || memchr(v->s, '\\', v->n))
+        return NULL;
+    return apr_pstrmemdup(p, v->s + 1, v->n - 2);
+}
+
+/* The plain string of member key of the object v, or NULL. */
+static const char *member_string(apr_pool_t *p, const span *v, const char *key)
+{
+    const char *want[2] = { key, NULL };
+    span got[1];
+
+    if (!v->s || scan_object(v->s, v->n, want, got, 1))
+        return NULL;
+    return plain_string(p, &got[0]);
+}
+
+enum { Q_TYPE, Q_ID, Q_META, Q_INSURANCE, Q_CLASS, Q_GROUPING, Q_BENEFICIARY, Q_PATIENT,
+       Q_N };
+
+static int quick_version(const span *top, int eob)
+{
+    if (eob)
+        return !top[Q_INSURANCE].s ? 0 : top[Q_INSURANCE].s[0] == '[' ? 4
+               : top[Q_INSURANCE].s[0] == '{' ? 3 : 0;
+    return top[Q_CLASS].s ? 4 : top[Q_GROUPING].s ? 3 : 0;
+}
+
+int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
+                   dpc_load_res *out)
+{
+    static const char *const want[Q_N + 1] = { "resourceType", "id", "meta", "insurance",
+        "class", "grouping", "beneficiary", "patient", NULL };
+    span top[Q_N];
+    const char *type, *lu, *ref;
+    apr_time_t t;
+    int eob;
+
+    memset(out, 0, sizeof(*out));
+    if (scan_object(text, len, want, top, Q_N) || !(type = plain_string(p, &top[Q_TYPE])))
+        return 0;
+    eob = !strcmp(type, "ExplanationOfBenefit");
+    if (!eob && strcmp(type, "Coverage"))
+        return 0;
+    out->type = eob ? "ExplanationOfBenefit" : "Coverage";
+    out->id = plain_string(p, &top[Q_ID]);
+    lu = member_string(p, &top[Q_META], "lastUpdated");
+    ref = member_string(p, &top[eob ? Q_PATIENT : Q_BENEFICIARY], "reference");
+    out->fhir_version = version ? version : quick_version(top, eob);
+    if (!out->id || !dpc_load_id_valid(out->id) || !lu || !strcmp(lu, DPC_LOAD_PLACEHOLDER)
+        || dpc_instant_parse(lu, &t, &lu) || !ref || strncmp(ref, "Patient/", 8)
+        || !dpc_load_id_valid(ref + 8) || !out->fhir_version)
+        return 0;
+    out->last_updated_us = t;
+    out->bene_id = ref + 8;
+    return 1;
+}

@@ -1,0 +1,353 @@
+/* test_load.c: what `dpcctl load` asks of one resource (dpc_load.c). */
+#include <string.h>
+
+#include <apr_pools.h>
+#include <jansson.h>
+
+#include "dpc_fhir.h"
+#include "dpc_load.h"
+#include "unit.h"
+
+static apr_pool_t *p;
+
+static void setup(void)
+{
+    apr_pool_create(&p, NULL);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(p);
+}
+
+/* The JSON of text, tied to the pool. */
+static json_t *j(const char *text)
+{
+    json_error_t err;
+    json_t *v = json_loads(text, 0, &err);
+
+    ck_assert_msg(v != NULL, "bad test JSON: %s", err.text);
+    return dpc_json_pool(p, v);
+}
+
+/* An R4 identifier of system sys and value v, with currency cur (or none). */
+#define R4_ID(sys, v, cur) \
+    "{\"type\":{\"coding\":[{" cur "\"system\":\"http://terminology.hl7.org/CodeSystem/" \
+    "v2-0203\",\"code\":\"MC\"}]},\"system\":\"" sys "\",\"value\":\"" v "\"}"
+#define R4_CUR(code) \
+    "\"extension\":[{\"url\":\"" DPC_LOAD_CURRENCY_URL "\",\"valueCoding\":{\"code\":\"" \
+    code "\"}}],"
+#define MBI_SYS DPC_LOAD_MBI_SYSTEM
+
+START_TEST(r4_patient_takes_the_current_mbi)
+{
+    json_t *pt = j("{\"resourceType\":\"Patient\",\"id\":\"567834\",\"meta\":{\"lastUpdated\":"
+                   "\"2024-01-02T03:04:05Z\"},\"identifier\":["
+                   R4_ID(MBI_SYS, "9AA0AA0AA00", R4_CUR("historic")) ","
+                   R4_ID(MBI_SYS, "1EG4TE5MK73", R4_CUR("current")) ","
+                   "{\"system\":\"https://bluebutton.cms.gov/resources/variables/bene_id\","
+                   "\"type\":{},\"value\":\"567834\"}]}");
+    dpc_load_res r;
+
+    ck_assert_ptr_null(dpc_load_check(p, pt, 0, &r));
+    ck_assert_str_eq(r.type, "Patient");
+    ck_assert_str_eq(r.id, "567834");
+    ck_assert_str_eq(r.bene_id, "567834");
+    ck_assert_str_eq(r.mbi, "1EG4TE5MK73");
+    ck_assert_ptr_null(r.mbi_invalid);
+    ck_assert_int_eq(r.fhir_version, 4);
+    ck_assert(r.last_updated_us == APR_INT64_C(1704164645000000));
+    ck_assert_int_eq(r.placeholder, 0);
+}
+END_TEST
+
+START_TEST(stu3_patient_marks_currency_on_the_identifier)
+{
+    json_t *pt = j("{\"resourceType\":\"Patient\",\"id\":\"1\",\"meta\":{\"lastUpdated\":"
+                   "\"2024-01-02T03:04:05.123+02:00\"},\"identifier\":["
+                   "{\"system\":\"https://bluebutton.cms.gov/resources/identifier/mbi-hash\","
+                   "\"value\":\"82273caf\"},"
+                   "{\"extension\":[{\"url\":\"" DPC_LOAD_CURRENCY_URL "\",\"valueCoding\":"
+                   "{\"code\":\"historic\"}}],\"system\":\"" MBI_SYS "\",\"value\":\"9AA0AA0AA00\"},"
+                   "{\"extension\":[{\"url\":\"" DPC_LOAD_CURRENCY_URL "\",\"valueCoding\":"
+                   "{\"code\":\"current\"}}],\"system\":\"" MBI_SYS "\",\"value\":\"1EG4TE5MK73\"}]}");
+    dpc_load_res r;
+
+    ck_assert_ptr_null(dpc_load_check(p, pt, 0, &r));
+    ck_assert_str_eq(r.mbi, "1EG4TE5MK73");
+    ck_assert_int_eq(r.fhir_version, 3);
+    ck_assert(r.last_updated_us == APR_INT64_C(1704157445123000));
+}
+END_TEST
+
+START_TEST(patient_mbi_rules)
+{
+    const char *bad;
+
+    /* no currency mark at all: the first MBI identifier */
+    ck_assert_str_eq(dpc_load_patient_mbi(j("{\"identifier\":[{\"system\":\"" MBI_SYS
+                     "\",\"value\":\"1EG4TE5MK73\"},{\"system\":\"" MBI_SYS
+                     "\",\"value\":\"9AA0AA0AA00\"}]}"), &bad), "1EG4TE5MK73");
+    ck_assert_ptr_null(bad);
+    /* historic ones only: none */
+    ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":[" R4_ID(MBI_SYS,
+                       "1EG4TE5MK73", R4_CUR("historic")) "]}"), &bad));
+    ck_assert_ptr_null(bad);
+    /* BFD's STU3 sample: only the hash, which is no MBI */
+    ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":[{\"system\":"
+                       "\"https://bluebutton.cms.gov/resources/identifier/mbi-hash\","
+                       "\"value\":\"82273caf4d2c\"}]}"), &bad));
+    ck_assert_ptr_null(bad);
+    /* BFD's R4 sample: the current one is not a well-formed MBI */
+    ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":[" R4_ID(MBI_SYS, "3456789",
+                       R4_CUR("current")) "," R4_ID(MBI_SYS, "1EG4TE5MK73",
+                       R4_CUR("historic")) "]}"), &bad));
+    ck_assert_str_eq(bad, "3456789");
+    /* lower case or dashes are not taken as the MBI */
+    ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":[{\"system\":\"" MBI_SYS
+                       "\",\"value\":\"1eg4-te5-mk73\"}]}"), &bad));
+    ck_assert_str_eq(bad, "1eg4-te5-mk73");
+    ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":\"x\"}"), &bad));
+}
+END_TEST
+
+START_TEST(version_from_shape)
+{
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"ExplanationOfBenefit\","
+                                        "\"insurance\":[{}]}")), 4);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"ExplanationOfBenefit\","
+                                        "\"insurance\":{}}")), 3);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"ExplanationOfBenefit\"}")), 0);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Coverage\",\"class\":[]}")), 4);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Coverage\",\"grouping\":{}}")), 3);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Coverage\"}")), 0);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Patient\",\"identifier\":"
+                                        "[{\"value\":\"1\"},{\"type\":{}}]}")), 4);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Patient\",\"identifier\":"
+                                        "[{\"value\":\"1\"}]}")), 3);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Patient\"}")), 0);
+    ck_assert_int_eq(dpc_load_version(j("{\"resourceType\":\"Observation\"}")), 0);
+}
+END_TEST
+
+/* Each bad resource gets its own reason. */
+START_TEST(bad_resources)
+{
+    static const struct { const char *json, *why; } cases[] = {
+        { "[1]", "not a JSON object" },
+        { "{\"id\":\"1\"}", "no resourceType" },
+        { "{\"resourceType\":\"Observation\",\"id\":\"1\"}", "resourceType \"Observation\"" },
+        { "{\"resourceType\":\"Patient\"}", "no id" },
+        { "{\"resourceType\":\"Patient\",\"id\":\"a/b\"}", "id \"a/b\" is not a FHIR id" },
+        { "{\"resourceType\":\"Patient\",\"id\":\"1\"}", "no meta.lastUpdated" },
+        { "{\"resourceType\":\"Patient\",\"id\":\"1\",\"meta\":{\"lastUpdated\":\"2024-01-02\"}}",
+          "meta.lastUpdated \"2024-01-02\" is not a FHIR instant" },
+        { "{\"resourceType\":\"Patient\",\"id\":\"1\",\"meta\":{\"lastUpdated\":5}}",
+          "no meta.lastUpdated" },
+        { "{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{\"lastUpdated\":"
+          "\"2024-01-02T03:04:05Z\"},\"class\":[]}", "no beneficiary.reference" },
+        { "{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{\"lastUpdated\":"
+          "\"2024-01-02T03:04:05Z\"},\"beneficiary\":{\"reference\":\"Organization/1\"}}",
+          "beneficiary.reference \"Organization/1\" is not Patient/<id>" },
+        { "{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"e\",\"meta\":{\"lastUpdated\":"
+          "\"2024-01-02T03:04:05Z\"},\"patient\":{\"reference\":\"Patient/\"}}",
+          "patient.reference \"Patient/\" is not Patient/<id>" },
+        { "{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"e\",\"meta\":{\"lastUpdated\":"
+          "\"2024-01-02T03:04:05Z\"},\"patient\":{\"reference\":\"Patient/1\"}}",
+          "cannot tell STU3 from R4" },
+    };
+    dpc_load_res r;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = dpc_load_check(p, j(cases[i].json), 0, &r);
+
+        ck_assert_msg(why && strstr(why, cases[i].why), "%s: got %s", cases[i].json,
+                      why ? why : "(good)");
+    }
+}
+END_TEST
+
+START_TEST(claims_name_their_patient)
+{
+    json_t *eob = j("{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"carrier-1\","
+                    "\"meta\":{\"lastUpdated\":\"" DPC_LOAD_PLACEHOLDER "\"},"
+                    "\"patient\":{\"reference\":\"Patient/567834\"}}");
+    json_t *cov = j("{\"resourceType\":\"Coverage\",\"id\":\"part-a-1\",\"meta\":"
+                    "{\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"grouping\":{},"
+                    "\"beneficiary\":{\"reference\":\"Patient/-1\"}}");
+    dpc_load_res r;
+
+    /* the version forced, and BFD's placeholder for the time */
+    ck_assert_ptr_null(dpc_load_check(p, eob, 4, &r));
+    ck_assert_str_eq(r.bene_id, "567834");
+    ck_assert_int_eq(r.fhir_version, 4);
+    ck_assert_int_eq(r.placeholder, 1);
+    ck_assert_ptr_null(r.mbi);
+    ck_assert_ptr_null(dpc_load_check(p, cov, 0, &r));
+    ck_assert_str_eq(r.bene_id, "-1");
+    ck_assert_int_eq(r.fhir_version, 3);
+}
+END_TEST
+
+START_TEST(fhir_ids)
+{
+    char id[66];
+
+    ck_assert(dpc_load_id_valid("carrier-9991831999"));
+    ck_assert(dpc_load_id_valid("a.B-9"));
+    ck_assert(!dpc_load_id_valid(""));
+    ck_assert(!dpc_load_id_valid(NULL));
+    ck_assert(!dpc_load_id_valid("a b"));
+    ck_assert(!dpc_load_id_valid("a_b"));
+    memset(id, 'x', 64);
+    id[64] = '\0';
+    ck_assert(dpc_load_id_valid(id));
+    id[64] = 'x';
+    id[65] = '\0';
+    ck_assert(!dpc_load_id_valid(id));
+}
+END_TEST
+
+/* ---- the fast path against jansson and dpc_load_check() ------------------ */
+
+/* If dpc_load_quick() takes text, jansson parses it and dpc_load_check()
+ * finds the same; returns what dpc_load_quick() said. */
+static int quick_agrees(const char *text, apr_size_t len, int version)
+{
+    dpc_load_res q, r;
+    json_error_t err;
+    json_t *v;
+    int took = dpc_load_quick(p, text, len, version, &q);
+
+    if (!took)
+        return 0;
+    v = json_loadb(text, len, 0, &err);
+    ck_assert_msg(v != NULL, "quick took what jansson refuses (%s): %.*s", err.text,
+                  (int)len, text);
+    ck_assert_ptr_null(dpc_load_check(p, dpc_json_pool(p, v), version, &r));
+    ck_assert_str_eq(q.type, r.type);
+    ck_assert_str_eq(q.id, r.id);
+    ck_assert_str_eq(q.bene_id, r.bene_id);
+    ck_assert_int_eq(q.fhir_version, r.fhir_version);
+    ck_assert(q.last_updated_us == r.last_updated_us);
+    ck_assert_int_eq(r.placeholder, 0);
+    return 1;
+}
+
+static int quick(const char *text)
+{
+    return quick_agrees(text, strlen(text), 0);
+}
+
+#define EOB_R4 "{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"carrier-1\",\"meta\":" \
+    "{\"lastUpdated\":\"2024-01-02T03:04:05.5+01:00\"},\"patient\":{\"reference\":" \
+    "\"Patient/-19990000000001\"},\"insurance\":[{\"focal\":true}],\"total\":[{\"amount\":" \
+    "{\"value\":-12.5e+1,\"x\":[null,false,0,\"\\u00e9\\ud83d\\ude00\\n\\\"\",\"\xc3\xa9\xf0\x9f\x98\x80\"]}}]}"
+
+START_TEST(quick_takes_good_claims)
+{
+    ck_assert_int_eq(quick(EOB_R4), 1);
+    ck_assert_int_eq(quick(" " EOB_R4 "\t "), 1);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"part-a-1\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"grouping\":{},"
+                           "\"beneficiary\" : { \"reference\" : \"Patient/1\" } }"), 1);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"part-a-1\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 1);
+    /* the version forced */
+    ck_assert_int_eq(quick_agrees(EOB_R4, strlen(EOB_R4), 3), 1);
+}
+END_TEST
+
+/* Whatever is not plainly a good claim goes to jansson. */
+START_TEST(quick_leaves_the_rest)
+{
+    static const char *const cases[] = {
+        "{\"resourceType\":\"Patient\",\"id\":\"1\",\"meta\":{\"lastUpdated\":"
+        "\"2024-01-02T03:04:05Z\"},\"identifier\":[{\"value\":\"1\"}]}",
+        "{\"resourceType\":\"Bundle\",\"entry\":[]}",
+        "{\"resourc\\u0065Type\":\"Coverage\"}",
+        "{\"resourceType\":\"Cov\\u0065rage\"}",
+        "[]", "1", "", "   ", "{", "{}", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1.}",
+        "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":NaN}", "{\"a\":tru}",
+        "{'a':1}", "{\"a\":\"\t\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\xc0\xaf\"}",
+        "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xe2\x82\"}",
+        "{\"a\":12345678901234567890}", "{\"a\":1e400}", "{\"a\":1}x", "{\"a\":1}{}",
+        "{\"a\":[1 2]}", "{\"a\":[1,]}", "{\"a\":\"unterminated}",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(quick(cases[i]) == 0, "took: %s", cases[i]);
+    /* good JSON, not a good claim: the placeholder, a bad id, no reference */
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"" DPC_LOAD_PLACEHOLDER "\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[]}"), 0);
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02\"},\"class\":[],"
+                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"), 0);
+    /* nesting past the scanner's depth */
+    {
+        char deep[2400];
+        int d;
+
+        strcpy(deep, EOB_R4);
+        deep[strlen(deep) - 1] = '\0';
+        strcat(deep, ",\"z\":");
+        for (d = 0; d < 600; d++)
+            strcat(deep, "[");
+        for (d = 0; d < 600; d++)
+            strcat(deep, "]");
+        strcat(deep, "}");
+        ck_assert_int_eq(quick(deep), 0);
+    }
+}
+END_TEST
+
+/* Random damage to a good line: whatever dpc_load_quick() still takes,
+ * jansson and dpc_load_check() take the same way. */
+START_TEST(quick_never_takes_more_than_jansson)
+{
+    char buf[sizeof(EOB_R4)];
+    unsigned seed = 12345;
+    int i, k, took = 0;
+
+    for (i = 0; i < 200000; i++) {
+        memcpy(buf, EOB_R4, sizeof(buf));
+        for (k = 0; k < 1 + i % 3; k++) {
+            seed = seed * 1103515245 + 12345;
+            buf[(seed >> 8) % (sizeof(buf) - 1)] = (char)(seed >> 20);
+        }
+        took += quick_agrees(buf, sizeof(buf) - 1, 0);
+    }
+    ck_assert_int_gt(took, 0);
+}
+END_TEST
+
+Suite *load_suite(void)
+{
+    Suite *s = suite_create("load");
+    TCase *tc = tcase_create("resources");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, r4_patient_takes_the_current_mbi);
+    tcase_add_test(tc, stu3_patient_marks_currency_on_the_identifier);
+    tcase_add_test(tc, patient_mbi_rules);
+    tcase_add_test(tc, version_from_shape);
+    tcase_add_test(tc, bad_resources);
+    tcase_add_test(tc, claims_name_their_patient);
+    tcase_add_test(tc, fhir_ids);
+    tcase_add_test(tc, quick_takes_good_claims);
+    tcase_add_test(tc, quick_leaves_the_rest);
+    tcase_add_test(tc, quick_never_takes_more_than_jansson);
+    suite_add_tcase(s, tc);
+    return s;
+}
