@@ -10,6 +10,4 @@
  * "dpc-data", "dpc-scope" as they apply).  Always DECLINED. */
 int dpc_audit_log(request_rec *r);
 
-extern const dpc_statement dpc_audit_statements[];
-
 #endif

@@ -143,7 +143,7 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 
 /* Every statement the handlers run, prepared with the first DPCAPI. */
 static const dpc_statement *const statement_tables[] = {
-    dpc_audit_statements, dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
+    dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
     dpc_status_statements, NULL
 };
