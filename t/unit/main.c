@@ -27,6 +27,7 @@ int main(void)
     srunner_add_suite(sr, roster_suite());
     srunner_add_suite(sr, export_suite());
     srunner_add_suite(sr, job_suite());
+    srunner_add_suite(sr, portal_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -19,5 +19,6 @@ Suite *http_suite(void);
 Suite *roster_suite(void);
 Suite *export_suite(void);
 Suite *job_suite(void);
+Suite *portal_suite(void);
 
 #endif
