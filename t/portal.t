@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Portal;
 use DPC::Org;
 
-plan tests => 98;
+plan tests => 105;
 
 my $dir = tempdir(CLEANUP => 1);
 my $keys = gen_keys($dir, a => 'rsa', b => 'ec', small => 'rsa2048');
@@ -285,3 +285,11 @@ sql('DELETE FROM portal_login_failure');
 $res = DPC::Portal->new->get('/portal/assets/jwt.html');
 ok t_cmp($res->code, 200, 'the JWT Tool, without signing in');
 ok t_cmp($res->header('Content-Security-Policy') // '', qr/script-src 'self'/, 'under the CSP');
+for (['portal.css', qr{^text/css}], ['jwt.js', qr{^text/javascript}], ['portal.js', qr{^text/javascript}]) {
+    $res = DPC::Portal->new->get("/portal/assets/$_->[0]");
+    ok t_cmp($res->code . ' ' . ($res->header('Content-Type') // ''), qr/^200 /, "$_->[0] served");
+    ok t_cmp($res->header('Content-Type') // '', $_->[1], "$_->[0]: a type nosniff lets run");
+}
+$res = DPC::Portal->new->get('/portal/assets/snippet.txt');
+ok t_cmp($res->content, 'This is the snippet used to verify a key pair in DPC.',
+         'the snippet to sign, byte for byte');
