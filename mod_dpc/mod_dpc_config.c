@@ -218,6 +218,13 @@ static const char *set_portal_api(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+static const char *set_portal_sendmail(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)cmd;
+    ((dpc_dir_conf *)d)->portal.sendmail = arg;
+    return NULL;
+}
+
 const command_rec dpc_cmds[] = {
     AP_INIT_TAKE1("DPCExportRoot", set_export_root, NULL, RSRC_CONF,
                   "directory where export workers write NDJSON files"),
@@ -263,6 +270,10 @@ const command_rec dpc_cmds[] = {
                  "On: anyone may sign up for a new team (sandbox only; default Off)"),
     AP_INIT_TAKE1("DPCPortalAPI", set_portal_api, NULL, ACCESS_CONF,
                   "the DPC v2 API's base the portal's pages name (default /api/v2)"),
+    AP_INIT_TAKE1("DPCPortalSendmail", set_portal_sendmail, NULL, RSRC_CONF | ACCESS_CONF,
+                  "shell command that mails an invite read on its standard input "
+                  "(headers, blank line, body), e.g. \"/usr/sbin/sendmail -t -i\" "
+                  "(default: none; the link is shown and logged)"),
     { NULL }
 };
 

@@ -49,7 +49,8 @@ const dpc_statement dpc_portal_org_statements[] = {
       " SELECT org_id FROM l" },
     { DPC_Q_KEYS,
       "SELECT k.id, k.label, k.alg, " TS("k.created_at") " FROM public_key k"
-      " WHERE k.org_id = %s::uuid ORDER BY k.created_at, k.id" },
+      " JOIN portal_team_org t ON t.org_id = k.org_id JOIN portal_account a ON a.team_id = t.team_id"
+      " WHERE a.email = lower(%s) AND k.org_id = %s::uuid ORDER BY k.created_at, k.id" },
     { DPC_Q_KEY_ADD,
       "INSERT INTO public_key (org_id, label, alg, pem, fingerprint)"
       " SELECT t.org_id, %s, %s, %s, %s" OWNED("%s::uuid")
@@ -59,8 +60,9 @@ const dpc_statement dpc_portal_org_statements[] = {
       " WHERE k.id = %s::uuid AND k.org_id = %s::uuid AND t.org_id = k.org_id"
       " AND a.team_id = t.team_id AND a.email = lower(%s)" },
     { DPC_Q_TOKENS,
-      "SELECT c.id, c.label, " TS("c.created_at") ", " TS("c.expires_at")
-      " FROM client_token c WHERE c.org_id = %s::uuid ORDER BY c.created_at, c.id" },
+      "SELECT c.id, c.label, " TS("c.created_at") ", " TS("c.expires_at") " FROM client_token c"
+      " JOIN portal_team_org t ON t.org_id = c.org_id JOIN portal_account a ON a.team_id = t.team_id"
+      " WHERE a.email = lower(%s) AND c.org_id = %s::uuid ORDER BY c.created_at, c.id" },
     { DPC_Q_TOKEN_ADD,
       "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
       " SELECT t.org_id, %s, %s, to_timestamp(%s::bigint)" OWNED("%s::uuid")
@@ -202,13 +204,16 @@ int dpc_portal_org(dpc_portal_req *q)
 {
     apr_dbd_results_t *keys, *tokens;
     apr_dbd_row_t *org;
+    const char *args[2];
     ap_dbd_t *db;
     int status;
 
     if (!(org = own_org(q, &db, &status)))
         return status;
-    if (dpc_db_select(q->r, db, DPC_Q_KEYS, &keys, 1, &q->id[0])
-        || dpc_db_select(q->r, db, DPC_Q_TOKENS, &tokens, 1, &q->id[0]))
+    args[0] = q->user;
+    args[1] = q->id[0];
+    if (dpc_db_select(q->r, db, DPC_Q_KEYS, &keys, 2, args)
+        || dpc_db_select(q->r, db, DPC_Q_TOKENS, &tokens, 2, args))
         return dpc_portal_db_error(q);
     return dpc_portal_page(q, HTTP_OK, dpc_db_col(q->r, db, org, ORG_NAME), dpc_html_fmt(q->r->pool,
         "<dl class=\"facts\"><dt>Org ID</dt><dd><code id=\"org-id\">%s</code></dd>"

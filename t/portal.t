@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Portal;
 use DPC::Org;
 
-plan tests => 105;
+plan tests => 107;
 
 my $dir = tempdir(CLEANUP => 1);
 my $keys = gen_keys($dir, a => 'rsa', b => 'ec', small => 'rsa2048');
@@ -228,6 +228,10 @@ my ($link) = $res->content =~ m{<code id="invite-link">https?://[^/]+(/portal/in
 ok yes($link, 'the invite link is shown');
 my $log = slurp('t/logs/error_log');
 ok t_cmp($log, qr/invited c\@example\.org: http\S+\Q$link\E/, 'and written to the error log');
+ok t_cmp($res->content, qr/The invite was mailed to c\@example\.org/, 'and mailed, it says');
+my $mail = slurp("$ENV{DPC_TEST_MAILBOX}/invites.txt");
+ok t_cmp($mail, qr/^To: c\@example\.org\n.*\n\n.*\Q$link\E/s,
+         'through DPCPortalSendmail: To: the invitee, the link in the body');
 my $c = DPC::Portal->new;
 $res = $c->get($link);
 ok t_cmp($res->content, qr/c\@example\.org/, 'the invite page names the account');

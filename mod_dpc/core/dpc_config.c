@@ -86,6 +86,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
                                                       : base->portal.base_path;
     c->portal.signup = MERGE_INT(portal.signup);
     c->portal.api = MERGE_PTR(portal.api);
+    c->portal.sendmail = MERGE_PTR(portal.sendmail);
     return c;
 }
 

@@ -45,6 +45,7 @@ typedef struct dpc_portal_conf {
     const char *base_path;          /* the <Location> that said DPCPortal On */
     int signup;                     /* DPCPortalSignup On|Off */
     const char *api;                /* DPCPortalAPI: the DPC v2 API's base */
+    const char *sendmail;           /* DPCPortalSendmail: mails invites */
 } dpc_portal_conf;
 
 /* Per-<Location> settings. */
