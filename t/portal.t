@@ -8,12 +8,12 @@ use Apache::Test;
 use Apache::TestUtil;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
-use DPC::Test qw(req json_of sql slurp);
+use DPC::Test qw(req json_of sql slurp wait_for);
 use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Portal;
 use DPC::Org;
 
-plan tests => 107;
+plan tests => 113;
 
 my $dir = tempdir(CLEANUP => 1);
 my $keys = gen_keys($dir, a => 'rsa', b => 'ec', small => 'rsa2048');
@@ -101,8 +101,8 @@ $res = DPC::Portal->new->post('/portal/dologin?csrf=' . ('x' x 43),
 ok t_cmp($res->code, 403, 'sign-in with a forged CSRF token: refused');
 $res = $a->login('a@example.org', $PW);
 ok t_cmp($loc->($res), '/portal/', 'sign-in: to the home page');
-ok t_cmp($res->header('Set-Cookie') // '', qr/dpc_session=.*HttpOnly.*SameSite=Strict/i,
-         'session cookie: HttpOnly, SameSite=Strict');
+ok t_cmp($res->header('Set-Cookie') // '', qr/dpc_session=.*Max-Age=1800.*HttpOnly.*SameSite=Strict/i,
+         'session cookie: 30 minutes, HttpOnly, SameSite=Strict');
 $res = $a->get('/portal/');
 ok t_cmp($res->code, 200, 'home page');
 ok yes(inert($res->content), 'a team name with markup is shown as text');
@@ -247,8 +247,23 @@ $c->login('c@example.org', $PW);
 $res = $c->get("/portal/org/$org");
 ok t_cmp($res->code, 200, "the teammate sees the team's organization");
 
-# ---- deleting ---------------------------------------------------------------------------------------
+# ---- every form refuses a POST without its CSRF token ---------------------------------------------
 my $ctid = n("SELECT id FROM client_token WHERE org_id = '$org'");
+my $before = join ',', map { n("SELECT count(*) FROM $_") }
+    qw(portal_team portal_account portal_invite organization public_key client_token);
+my @forms = ('/portal/signup', $link, '/portal/team/invite', '/portal/password', '/portal/org/new',
+             "/portal/org/$org/key/new", "/portal/org/$org/key/$kid/delete",
+             "/portal/org/$org/token/new", "/portal/org/$org/token/$ctid/delete",
+             '/portal/logout', '/portal/dologin');
+my @let = grep { $c->post($_, csrf => undef, label => 'x', email => 'x@example.org',
+                          password => $PW, password2 => $PW, current => $PW,
+                          httpd_username => 'c@example.org', httpd_password => $PW)->code != 403 } @forms;
+ok t_cmp("@let", '', 'every form (' . scalar(@forms) . ') answers 403 without its CSRF token');
+ok t_cmp(join(',', map { n("SELECT count(*) FROM $_") }
+                  qw(portal_team portal_account portal_invite organization public_key client_token)),
+         $before, 'and none changed anything');
+
+# ---- deleting ---------------------------------------------------------------------------------------
 $c->get("/portal/org/$org");
 $res = $c->post("/portal/org/$org/token/$ctid/delete", csrf => undef);
 ok t_cmp($res->code, 403, 'delete without a CSRF token: refused');
@@ -275,14 +290,27 @@ $res = $a->get('/portal/');
 ok t_cmp($loc->($res), '/portal/login', 'and the session is over');
 
 # ---- sign-ins are slowed after repeated failures ------------------------------------------------------------
+# Each refusal is counted for the client's address; the waits are the
+# core's (unit-tested), so the failures beyond one are recorded directly,
+# and the test does not depend on how fast sign-ins are.
 sql('DELETE FROM portal_login_failure');
 my $d = DPC::Portal->new;
-$d->login('b@example.org', 'wrong password!!') for 1 .. 5;
 $res = $d->login('b@example.org', 'wrong password!!');
-ok t_cmp($res->code, 429, 'the sixth failure in a row waits: 429');
-ok t_cmp($res->header('Retry-After') // '', qr/^\d+$/, 'with Retry-After');
+# counted once the response is out (httpd's log phase)
+wait_for(5, sub { n("SELECT count(*) FROM portal_login_failure") > 0 });
+my $client = n("SELECT client FROM portal_login_failure");
+ok t_cmp(n("SELECT count(*) FROM portal_login_failure") . ' ' . $loc->($res),
+         '1 /portal/login?failed=1', 'a refused sign-in is counted');
+$res = $d->login('b@example.org', $PW);
+ok t_cmp($loc->($res), '/portal/', 'a success is not');
+sql("INSERT INTO portal_login_failure (client) SELECT '$client' FROM generate_series(1, 8)");
+$res = $d->login('b@example.org', 'wrong password!!');
+ok t_cmp($res->code, 429, 'after 9 failures in a row, the next attempt waits: 429');
+ok t_cmp($res->header('Retry-After') // '', qr/^(1[0-6]|[1-9])$/, 'Retry-After: the seconds left of 16');
+ok t_cmp($res->content, qr/wait \d+ seconds/, 'and the page says so');
 $res = $d->login('b@example.org', $PW);
 ok t_cmp($res->code, 429, 'even with the right password, until the wait is over');
+ok t_cmp(n("SELECT count(*) FROM portal_login_failure"), 9, 'a refused attempt is no new failure');
 sql('DELETE FROM portal_login_failure');
 
 # ---- the JWT Tool and the static files -----------------------------------------------------------------------

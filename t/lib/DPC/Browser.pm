@@ -34,6 +34,9 @@ sub new {
     my $port = _free_port();
     my $pid = fork // die "fork: $!";
     if (!$pid) {
+        # a process group of its own: quit ends chromedriver and every
+        # chromium process it started, whatever state the session is in
+        setpgrp(0, 0);
         $ENV{HOME} = $dir;      # chromium writes its caches under HOME
         open STDOUT, '>', "$dir/chromedriver.log";
         open STDERR, '>&', \*STDOUT;
@@ -152,7 +155,7 @@ sub quit {
     my ($self) = @_;
     return unless $self->{pid};
     eval { $self->_s(DELETE => '') } if $self->{sid};
-    kill 'TERM', $self->{pid};
+    kill 'TERM', -$self->{pid};
     waitpid $self->{pid}, 0;
     $self->{pid} = 0;
 }
