@@ -321,21 +321,30 @@ const char *dpc_portal_csrf_field(dpc_portal_req *q)
                         q->csrf);
 }
 
+/* scheme://host[:port] of this server as it names itself (ServerName and
+ * the port, never the Host header: mod_dpc_respond.c's dpc_base_url). */
+static const char *own_origin(request_rec *r)
+{
+    apr_port_t port = r->server->port ? r->server->port : r->connection->local_addr->port;
+
+    if (port == ap_default_port(r))
+        return apr_pstrcat(r->pool, ap_http_scheme(r), "://", r->server->server_hostname, NULL);
+    return apr_psprintf(r->pool, "%s://%s:%u", ap_http_scheme(r), r->server->server_hostname,
+                        (unsigned)port);
+}
+
 const char *dpc_portal_api_url(dpc_portal_req *q)
 {
-    request_rec *r = q->r;
-    const char *api = dpc_conf_portal_api(dpc_dir(r));
-    apr_port_t port;
+    const char *api = dpc_conf_portal_api(dpc_dir(q->r));
 
     if (!strncmp(api, "http://", 7) || !strncmp(api, "https://", 8))
         return api;
-    /* as the API names itself (mod_dpc_respond.c's dpc_base_url) */
-    port = r->server->port ? r->server->port : r->connection->local_addr->port;
-    if (port == ap_default_port(r))
-        return apr_pstrcat(r->pool, ap_http_scheme(r), "://", r->server->server_hostname,
-                           api, NULL);
-    return apr_psprintf(r->pool, "%s://%s:%u%s", ap_http_scheme(r), r->server->server_hostname,
-                        (unsigned)port, api);
+    return apr_pstrcat(q->r->pool, own_origin(q->r), api, NULL);
+}
+
+const char *dpc_portal_url(dpc_portal_req *q, const char *path)
+{
+    return apr_pstrcat(q->r->pool, own_origin(q->r), q->base, path, NULL);
 }
 
 /* ---- responses --------------------------------------------------------------- */
@@ -385,9 +394,7 @@ int dpc_portal_message(dpc_portal_req *q, int status, const char *title, const c
 
 int dpc_portal_redirect(dpc_portal_req *q, const char *path)
 {
-    apr_table_setn(q->r->headers_out, "Location",
-                   ap_construct_url(q->r->pool, apr_pstrcat(q->r->pool, q->base, path, NULL),
-                                    q->r));
+    apr_table_setn(q->r->headers_out, "Location", dpc_portal_url(q, path));
     return HTTP_SEE_OTHER;
 }
 

@@ -55,8 +55,12 @@ int dpc_portal_db_error(dpc_portal_req *q);
 const char *dpc_portal_field(dpc_portal_req *q, const char *name);
 /* The hidden CSRF field every form starts with. */
 const char *dpc_portal_csrf_field(dpc_portal_req *q);
-/* The DPC v2 API's base URL and its token endpoint, as clients see them. */
+/* The DPC v2 API's base URL as clients see it (DPCPortalAPI, made absolute
+ * with this server's own name and port, never the Host header). */
 const char *dpc_portal_api_url(dpc_portal_req *q);
+/* The absolute URL of a portal path (path starts with '/'), named the same
+ * way: what redirects and invite links use. */
+const char *dpc_portal_url(dpc_portal_req *q, const char *path);
 
 /* The pages (mod_dpc_portal_account.c, mod_dpc_portal_org.c). */
 dpc_portal_fn dpc_portal_login, dpc_portal_signup_form, dpc_portal_signup,

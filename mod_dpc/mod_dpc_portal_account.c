@@ -4,7 +4,6 @@
  * that made it. */
 #include "mod_dpc_portal.h"
 
-#include <http_core.h>
 #include <http_protocol.h>
 #include <apr_md5.h>
 #include <apr_thread_proc.h>
@@ -450,8 +449,7 @@ int dpc_portal_invite(dpc_portal_req *q)
         return dpc_portal_db_error(q);
     if (!row)
         return team_page(q, HTTP_CONFLICT, error_note(q, "that email already has an account"));
-    link = ap_construct_url(q->r->pool, apr_pstrcat(q->r->pool, q->base, "/invite/", token,
-                                                    NULL), q->r);
+    link = dpc_portal_url(q, apr_pstrcat(q->r->pool, "/invite/", token, NULL));
     expires = dpc_db_col(q->r, db, row, 0);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00204)
                   "portal: account %s invited %s: %s (single use, expires %s)", q->user,

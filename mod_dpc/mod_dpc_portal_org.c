@@ -6,7 +6,6 @@
  * token answers 404 like an unknown one. */
 #include "mod_dpc_portal.h"
 
-#include <http_core.h>
 #include <http_protocol.h>
 #include <apr_strings.h>
 
@@ -163,13 +162,12 @@ static const char *key_rows(dpc_portal_req *q, ap_dbd_t *db, apr_dbd_results_t *
 
         html = dpc_html_fmt(q->r->pool,
             "%r<tr><td>%s</td><td><code>%s</code></td><td>%s</td><td>%s</td><td>"
-            "<a href=\"%s/assets/jwt.html#kid=%s&amp;alg=%s&amp;aud=%s\">Make a JWT</a> "
+            "<a href=\"%s/assets/jwt.html#kid=%s&amp;aud=%s\">Make a JWT</a> "
             "<form method=\"post\" action=\"%s/org/%s/key/%s/delete\" class=\"inline\">%r"
             "<button type=\"submit\" class=\"danger\">Delete<span class=\"visually-hidden\"> "
             "key %s</span></button></form></td></tr>",
             html, dpc_db_col(q->r, db, row, KEY_LABEL), id, dpc_db_col(q->r, db, row, KEY_ALG),
             dpc_db_col(q->r, db, row, KEY_CREATED), q->base, id,
-            dpc_db_col(q->r, db, row, KEY_ALG),
             ap_escape_urlencoded(q->r->pool, apr_pstrcat(q->r->pool, dpc_portal_api_url(q),
                                                          "/Token/auth", NULL)),
             q->base, q->id[0], id, dpc_portal_csrf_field(q),
