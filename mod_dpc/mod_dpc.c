@@ -20,6 +20,7 @@
 #include "mod_dpc_config.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_export.h"
+#include "mod_dpc_portal.h"
 #include "mod_dpc_router.h"
 #include "mod_dpc_status.h"
 #include "mod_dpc_worker.h"
@@ -44,6 +45,7 @@ static int dpc_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     (void)plog;
     (void)ptemp;
     dpc_api_configured = 0;
+    dpc_portal_configured = 0;
     return OK;
 }
 
@@ -59,7 +61,7 @@ static int dpc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
 
-    if (!dpc_db_resolve() && dpc_api_configured) {
+    if (!dpc_db_resolve() && (dpc_api_configured || dpc_portal_configured)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, DPCLOGNO(00100)
                      "mod_dbd is required by mod_dpc: LoadModule dbd_module and set "
                      "DBDriver pgsql and DBDParams");
@@ -97,6 +99,12 @@ static void dpc_register_hooks(apr_pool_t *p)
     ap_hook_log_transaction(dpc_audit_log, NULL, NULL, APR_HOOK_MIDDLE);
     /* mod_status calls it when loaded; nothing happens when it is not */
     APR_OPTIONAL_HOOK(ap, status_hook, dpc_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    /* the Sandbox Portal */
+    ap_hook_translate_name(dpc_portal_translate, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(dpc_portal_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_fixups(dpc_portal_fixups, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_handler(dpc_portal_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(dpc_portal_log, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(dpc) = {

@@ -16,6 +16,7 @@
 #include "mod_dpc_org.h"
 #include "mod_dpc_people.h"
 #include "mod_dpc_status.h"
+#include "mod_dpc_portal.h"
 
 int dpc_api_configured;
 
@@ -145,7 +146,8 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const dpc_statement *const statement_tables[] = {
     dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
-    dpc_status_statements, NULL
+    dpc_status_statements, dpc_portal_statements, dpc_portal_account_statements,
+    dpc_portal_org_statements, NULL
 };
 
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
@@ -170,6 +172,49 @@ static const char *set_public_url(cmd_parms *cmd, void *d, const char *arg)
     while (n > 8 && arg[n - 1] == '/')
         n--;
     ((dpc_dir_conf *)d)->public_url = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+/* ---- the Sandbox Portal (mod_dpc_portal*.c) ---- */
+
+static const char *set_portal(cmd_parms *cmd, void *d, int on)
+{
+    dpc_dir_conf *c = d;
+
+    if (cmd->path == NULL)
+        return "DPCPortal belongs in a <Location> section: its path is the portal's base";
+    c->portal.on = on;
+    c->portal.base_path = c->base_path;
+    if (!on)
+        return NULL;
+    dpc_portal_configured = 1;
+    return dpc_db_prepare_all(cmd, statement_tables);
+}
+
+static const char *set_portal_signup(cmd_parms *cmd, void *d, int on)
+{
+    (void)cmd;
+    ((dpc_dir_conf *)d)->portal.signup = on;
+    return NULL;
+}
+
+static const char *set_portal_api(cmd_parms *cmd, void *d, const char *arg)
+{
+    size_t n = strlen(arg);
+
+    if (arg[0] != '/' && strncasecmp(arg, "https://", 8) && strncasecmp(arg, "http://", 7))
+        return "DPCPortalAPI is the DPC v2 API's base: a path (/api/v2) or an absolute "
+               "http(s):// URL";
+    while (n > 1 && arg[n - 1] == '/')
+        n--;
+    ((dpc_dir_conf *)d)->portal.api = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+static const char *set_portal_sendmail(cmd_parms *cmd, void *d, const char *arg)
+{
+    (void)cmd;
+    ((dpc_dir_conf *)d)->portal.sendmail = arg;
     return NULL;
 }
 
@@ -214,6 +259,16 @@ const command_rec dpc_cmds[] = {
                   "API dialect served below this <Location>: dpc-v2, dpc-v1 or none"),
     AP_INIT_TAKE1("DPCPublicURL", set_public_url, NULL, ACCESS_CONF,
                   "this <Location>'s base URL as clients see it (behind a proxy)"),
+    AP_INIT_FLAG("DPCPortal", set_portal, NULL, ACCESS_CONF,
+                 "On: serve the Sandbox Portal below this <Location> (default Off)"),
+    AP_INIT_FLAG("DPCPortalSignup", set_portal_signup, NULL, ACCESS_CONF,
+                 "On: anyone may sign up for a new team (sandbox only; default Off)"),
+    AP_INIT_TAKE1("DPCPortalAPI", set_portal_api, NULL, ACCESS_CONF,
+                  "the DPC v2 API's base the portal's pages name (default /api/v2)"),
+    AP_INIT_TAKE1("DPCPortalSendmail", set_portal_sendmail, NULL, RSRC_CONF | ACCESS_CONF,
+                  "shell command that mails an invite read on its standard input "
+                  "(headers, blank line, body), e.g. \"/usr/sbin/sendmail -t -i\" "
+                  "(default: none; the link is shown and logged)"),
     { NULL }
 };
 
@@ -248,5 +303,7 @@ int dpc_config_check(apr_pool_t *p, server_rec *s)
     }
     if (c->export_root && check_dir(p, s, "DPCExportRoot", c->export_root) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
-    return dpc_api_configured ? dpc_auth_load_secrets(s->process->pconf, s) : OK;
+    /* the portal's CSRF tokens are keyed with the access-token secret too */
+    return dpc_api_configured || dpc_portal_configured
+           ? dpc_auth_load_secrets(s->process->pconf, s) : OK;
 }

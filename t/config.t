@@ -67,11 +67,13 @@ my %value = (
     DPCKeyMinBits => 4096, DPCRosterCap => 10, DPCAttributionDays => 30,
     DPCResourcesPerFile => 5, DPCExportBatch => 5, DPCFileLifetime => '1h',
     DPCExportGzip => 'On', DPCAuditRetention => '2190d',
+    DPCPortal => 'On', DPCPortalSignup => 'On', DPCPortalAPI => '/api/v2',
+    DPCPortalSendmail => '"/usr/sbin/sendmail -t"',
 );
 # Where each context column lets a directive be: main server, VirtualHost,
 # Location.
 my %allowed = ('server config' => [1, 0, 0], 'server, vhost' => [1, 1, 0],
-               'Location' => [0, 0, 1]);
+               'Location' => [0, 0, 1], 'server, vhost, Location' => [1, 1, 1]);
 my @where = (['the main server', '%s'],
              ['a VirtualHost', "<VirtualHost 127.0.0.1:80>\n%s\n</VirtualHost>"],
              ['a Location', "<Location /api/v2>\n%s\n</Location>"]);

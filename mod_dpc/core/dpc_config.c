@@ -70,6 +70,8 @@ dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
             n--;
         c->base_path = apr_pstrmemdup(p, path, n);
     }
+    c->portal.on = DPC_UNSET;
+    c->portal.signup = DPC_UNSET;
     return c;
 }
 
@@ -85,6 +87,13 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
                                              : (base->base_path ? base->base_path
                                                                 : add->base_path);
     c->public_url = MERGE_PTR(public_url);
+    /* the portal's settings, field by field; its base follows DPCPortal */
+    c->portal.on = MERGE_INT(portal.on);
+    c->portal.base_path = add->portal.on != DPC_UNSET ? add->portal.base_path
+                                                      : base->portal.base_path;
+    c->portal.signup = MERGE_INT(portal.signup);
+    c->portal.api = MERGE_PTR(portal.api);
+    c->portal.sendmail = MERGE_PTR(portal.sendmail);
     return c;
 }
 
@@ -113,6 +122,16 @@ apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c)
 const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c)
 {
     return c->dialect ? c->dialect : &dpc_dialect_none;
+}
+
+int dpc_conf_portal(const dpc_dir_conf *c)
+{
+    return DEF(c->portal.on, 0) && c->portal.base_path;
+}
+int dpc_conf_portal_signup(const dpc_dir_conf *c) { return DEF(c->portal.signup, 0); }
+const char *dpc_conf_portal_api(const dpc_dir_conf *c)
+{
+    return c->portal.api ? c->portal.api : "/api/v2";
 }
 
 const char *dpc_parse_api(apr_pool_t *p, const char *arg, const dpc_dialect **out)

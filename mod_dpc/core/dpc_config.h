@@ -51,11 +51,21 @@ typedef struct dpc_srv_conf {
     apr_size_t secret_prev_len;
 } dpc_srv_conf;
 
+/* The Sandbox Portal's settings (DPCPortal*), per <Location>. */
+typedef struct dpc_portal_conf {
+    int on;                         /* DPCPortal On|Off */
+    const char *base_path;          /* the <Location> that said DPCPortal On */
+    int signup;                     /* DPCPortalSignup On|Off */
+    const char *api;                /* DPCPortalAPI: the DPC v2 API's base */
+    const char *sendmail;           /* DPCPortalSendmail: mails invites */
+} dpc_portal_conf;
+
 /* Per-<Location> settings. */
 typedef struct dpc_dir_conf {
     const dpc_dialect *dialect;     /* DPCAPI; NULL: not set here */
     const char *base_path;          /* the <Location> path, from create */
     const char *public_url;         /* DPCPublicURL: base URL as clients see it */
+    dpc_portal_conf portal;         /* DPCPortal* */
 } dpc_dir_conf;
 
 /* A module-wide record, every field unset. */
@@ -85,6 +95,9 @@ int dpc_conf_export_gzip(const dpc_srv_conf *c);          /* 0 (Off) */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
 apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c); /* 365 d */
 const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */
+int dpc_conf_portal(const dpc_dir_conf *c);               /* 0 (Off) */
+int dpc_conf_portal_signup(const dpc_dir_conf *c);        /* 0 (Off) */
+const char *dpc_conf_portal_api(const dpc_dir_conf *c);   /* "/api/v2" */
 
 /* Directive values, parsed strictly.  Each returns NULL on success or an
  * error message (from p) naming the allowed values. */

@@ -30,6 +30,7 @@ int main(void)
     srunner_add_suite(sr, export_req_suite());
     srunner_add_suite(sr, manifest_suite());
     srunner_add_suite(sr, load_suite());
+    srunner_add_suite(sr, portal_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -22,5 +22,6 @@ Suite *job_suite(void);
 Suite *export_req_suite(void);
 Suite *manifest_suite(void);
 Suite *load_suite(void);
+Suite *portal_suite(void);
 
 #endif
