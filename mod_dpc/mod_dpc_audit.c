@@ -86,6 +86,17 @@ static json_t *token_detail(request_rec *r)
                             ? apr_table_get(r->notes, "dpc-key") : "");
 }
 
+void dpc_audit_note(request_rec *r, const char *action, const char *actor, const char *org,
+                    json_t *detail)
+{
+    apr_table_setn(r->notes, "dpc-audit", action);
+    apr_table_setn(r->notes, "dpc-actor", actor);
+    if (org)
+        apr_table_setn(r->notes, "dpc-org", org);
+    if (detail)
+        apr_table_setn(r->notes, "dpc-audit-detail", dpc_json_pdump_decref(r->pool, detail));
+}
+
 int dpc_audit_log(request_rec *r)
 {
     const char *action = apr_table_get(r->notes, "dpc-audit"), *args[6], *org, *why = NULL;
@@ -101,10 +112,15 @@ int dpc_audit_log(request_rec *r)
             return DECLINED;
         detail = download_detail(r);
     }
-    else
+    else if (!strcmp(action, "token.issued"))
         detail = token_detail(r);
+    else
+        detail = json_loads(apr_table_get(r->notes, "dpc-audit-detail")
+                            ? apr_table_get(r->notes, "dpc-audit-detail") : "{}", 0, NULL);
     detail = dpc_json_pool(r->pool, detail);
     n = dpc_db_who(r, apr_table_get(r->notes, "dpc-credential"), args);
+    if (apr_table_get(r->notes, "dpc-actor"))
+        args[0] = apr_table_get(r->notes, "dpc-actor");
     args[n++] = action;
     args[n++] = org = apr_table_get(r->notes, "dpc-org");
     args[n++] = apr_table_get(r->notes, "dpc-job");

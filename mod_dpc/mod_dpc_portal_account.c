@@ -2,6 +2,7 @@
  * mod_auth_form checks it), sign-up, invites, the team, the password and
  * the home page.  Every change is logged at info level with the account
  * that made it. */
+#include "mod_dpc_audit.h"
 #include "mod_dpc_portal.h"
 
 #include <http_protocol.h>
@@ -197,6 +198,8 @@ int dpc_portal_signup(dpc_portal_req *q)
     if (!dpc_db_col(q->r, db, row, 0))
         return signup_page(q, HTTP_CONFLICT, "an account with this email exists: sign in, "
                            "or ask your team for an invite");
+    dpc_audit_note(q->r, "portal.signup", apr_pstrcat(q->r->pool, "account:", email, NULL),
+                   NULL, json_pack("{s:s}", "team", team));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00202)
                   "portal: account %s signed up, with a new team \"%s\"", email, team);
     return dpc_portal_redirect(q, "/login?created=1");
@@ -279,6 +282,8 @@ int dpc_portal_invite_accept(dpc_portal_req *q)
         return dpc_portal_message(q, HTTP_CONFLICT, "Invite not valid",
                                   "This invite was used at the same moment, or its email "
                                   "has an account by now.");
+    dpc_audit_note(q->r, "portal.invite_accepted",
+                   apr_pstrcat(q->r->pool, "account:", email, NULL), NULL, NULL);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00203)
                   "portal: account %s created from an invite", email);
     return dpc_portal_redirect(q, "/login?created=1");
@@ -451,6 +456,8 @@ int dpc_portal_invite(dpc_portal_req *q)
         return team_page(q, HTTP_CONFLICT, error_note(q, "that email already has an account"));
     link = dpc_portal_url(q, apr_pstrcat(q->r->pool, "/invite/", token, NULL));
     expires = dpc_db_col(q->r, db, row, 0);
+    dpc_audit_note(q->r, "portal.invite", apr_pstrcat(q->r->pool, "account:", q->user, NULL),
+                   NULL, json_pack("{s:s, s:s}", "email", email, "expires", expires));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00204)
                   "portal: account %s invited %s: %s (single use, expires %s)", q->user,
                   email, link, expires);
@@ -513,6 +520,8 @@ int dpc_portal_password(dpc_portal_req *q)
     args[1] = q->user;
     if (dpc_db_query(q->r, db, DPC_Q_PW_SET, &n, 2, args) || n != 1)
         return dpc_portal_db_error(q);
+    dpc_audit_note(q->r, "portal.password_changed",
+                   apr_pstrcat(q->r->pool, "account:", q->user, NULL), NULL, NULL);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00205)
                   "portal: account %s changed its password", q->user);
     /* the session holds the old one: every session of the account ends */

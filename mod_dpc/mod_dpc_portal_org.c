@@ -4,6 +4,7 @@
  * registration per key, labels, token lifetime.  Every statement is scoped
  * by the signed-in account's team: another team's organization, key or
  * token answers 404 like an unknown one. */
+#include "mod_dpc_audit.h"
 #include "mod_dpc_portal.h"
 
 #include <http_protocol.h>
@@ -146,6 +147,9 @@ int dpc_portal_org_add(dpc_portal_req *q)
     }
     if (!id)
         return dpc_portal_db_error(q);
+    dpc_audit_note(q->r, "portal.organization_added",
+                   apr_pstrcat(q->r->pool, "account:", q->user, NULL), id,
+                   json_pack("{s:s}", "npi", npi));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00206)
                   "portal: account %s added organization %s (NPI %s)", q->user, id, npi);
     return dpc_portal_redirect(q, "/");
@@ -330,6 +334,8 @@ int dpc_portal_key_add(dpc_portal_req *q)
     if (!(row = dpc_db_row(q->r, db, res, 0)))
         return key_page(q, HTTP_CONFLICT, name, "public key: this key is already registered; "
                         "make a new key pair");
+    dpc_audit_note(q->r, "portal.key_added", apr_pstrcat(q->r->pool, "account:", q->user, NULL),
+                   q->id[0], json_pack("{s:s}", "key", dpc_db_col(q->r, db, row, 0)));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00207)
                   "portal: account %s added public key %s (%s) to organization %s", q->user,
                   dpc_db_col(q->r, db, row, 0), args[1], q->id[0]);
@@ -352,6 +358,9 @@ static int delete_cred(dpc_portal_req *q, const char *label, const char *what)
         return dpc_portal_db_error(q);
     if (!n)
         return dpc_portal_not_found(q);
+    dpc_audit_note(q->r, "portal.credential_deleted",
+                   apr_pstrcat(q->r->pool, "account:", q->user, NULL), q->id[0],
+                   json_pack("{s:s, s:s}", "kind", what, "id", q->id[1]));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00208)
                   "portal: account %s deleted %s %s of organization %s", q->user, what,
                   q->id[1], q->id[0]);
@@ -444,6 +453,9 @@ int dpc_portal_token_add(dpc_portal_req *q)
     if (dpc_db_select(q->r, db, DPC_Q_TOKEN_ADD, &res, 5, args)
         || !(row = dpc_db_row(q->r, db, res, 0)))
         return dpc_portal_db_error(q);
+    dpc_audit_note(q->r, "portal.client_token_added",
+                   apr_pstrcat(q->r->pool, "account:", q->user, NULL), q->id[0],
+                   json_pack("{s:s}", "client_token", dpc_db_col(q->r, db, row, 0)));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, DPCLOGNO(00209)
                   "portal: account %s created client token %s of organization %s", q->user,
                   dpc_db_col(q->r, db, row, 0), q->id[0]);

@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys pop_signature read_file);
 use DPC::Portal;
 use DPC::Org;
 
-plan tests => 113;
+plan tests => 115;
 
 my $dir = tempdir(CLEANUP => 1);
 my $keys = gen_keys($dir, a => 'rsa', b => 'ec', small => 'rsa2048');
@@ -120,6 +120,13 @@ ok t_cmp($loc->($res), '/portal/', 'back to the home page');
 my ($org, $npi) = split /\|/, n("SELECT o.id || '|' || o.npi FROM organization o "
                                 . "JOIN portal_team_org t ON t.org_id = o.id");
 ok yes($org && luhn_npi_ok($npi), "generated NPI $npi has a valid check digit");
+# the audit trail names the account (written once the response is sent)
+my $audit;
+wait_for(5, sub { $audit = n("SELECT actor || ' ' || (detail->>'npi') FROM audit_event
+                              WHERE action = 'portal.organization_added' AND org_id = '$org'") });
+ok t_cmp($audit, "account:a\@example.org $npi", 'the audit trail records it with the account');
+ok t_cmp(n("SELECT count(*) FROM audit_event WHERE action = 'portal.signup'
+            AND actor = 'account:a\@example.org'"), 1, 'and the sign-up, once');
 $res = $a->get('/portal/');
 ok t_cmp($res->content, qr/Org ID: <code>\Q$org\E<\/code>/, 'the Org ID is listed');
 ok yes(inert($res->content), 'an organization name with markup is shown as text');
