@@ -235,7 +235,7 @@ const dpc_principal *dpc_authenticate(request_rec *r, int *status)
         return NULL;
     }
     /* a token of another API (DPC's at BCDA's routes, or the other way) */
-    if (!t->audience || strcmp(t->audience, d->token_audience)) {
+    if (strcmp(t->audience ? t->audience : DPC_TOKEN_AUDIENCE_UNMARKED, d->token_audience)) {
         *status = unauthorized(r, "invalid_token", apr_psprintf(r->pool, "the access token "
                                "was not issued for this API: get one at %s", d->token_path));
         return NULL;

@@ -4,6 +4,7 @@
 #include <apr_strings.h>
 
 #include "dpc_manifest.h"
+#include "dpc_meta.h"
 #include "dpc_route.h"
 #include "dpc_token.h"
 
@@ -29,7 +30,7 @@ const dpc_dialect dpc_dialect_none = {
     .ext_file_length = DPC_EXT_FILE_LENGTH,                               \
     .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,                    \
     .token_audience = "dpc",                                              \
-    .software_name = "Data at the Point of Care (mod_dpc)"
+    .software_name = DPC_SOFTWARE_NAME
 
 const dpc_dialect dpc_dialect_dpc_v2 = {
     .name = "dpc-v2",
