@@ -222,3 +222,6 @@ ctl('credential', 'rotate', $c1->{client_id});
 ok t_cmp(token_res($c1->{client_id}, $c1->{client_secret})->code, 401, 'the old secret is refused after rotation');
 ok t_cmp(sql("SELECT count(*) FROM audit_event WHERE action = 'credential.rotated'"
              . " AND detail->>'id' = '$c1->{client_id}'"), 1, 'rotation is audited');
+
+# the opt-out was for this file only: the other files export that beneficiary
+sql("DELETE FROM opt_out WHERE mbi = '$mbis[6]'");
