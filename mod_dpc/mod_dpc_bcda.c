@@ -310,8 +310,16 @@ static int kickoff_headers(request_rec *r)
     return -1;
 }
 
-/* The query's parameters into k; _elements is refused here (BCDA never
- * takes it, lenient or not).  0, or -1 after the 400. */
+/* The Bulk Data parameters BCDA does not take (there is no lenient
+ * handling to ignore them). */
+static int unsupported(const char *name)
+{
+    return !strcmp(name, "_elements") || !strcmp(name, "_typeFilter")
+           || !strcmp(name, "patient") || !strcmp(name, "includeAssociatedData");
+}
+
+/* The query's parameters into k; what BCDA does not take is refused here,
+ * in its words.  0, or -1 after the 400. */
 static int kickoff_params(request_rec *r, dpc_export_req *k)
 {
     const apr_array_header_t *arr;
@@ -326,11 +334,11 @@ static int kickoff_params(request_rec *r, dpc_export_req *k)
     for (i = 0; i < arr->nelts; i++) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
 
-        if (e->key[0] == '?' || !strcmp(e->key, "_elements")) {
+        if (e->key[0] == '?' || unsupported(e->key)) {
             dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, e->key[0] == '?'
                         ? "Invalid parameter: query parameters cannot start with ?"
-                        : "Invalid parameter: this server does not support the "
-                          "_elements parameter.");
+                        : apr_psprintf(r->pool, "Invalid parameter: this server does not "
+                                       "support the %s parameter.", e->key));
             return -1;
         }
         if (dpc_export_req_param(k, e->key, e->val ? e->val : "", &err)) {

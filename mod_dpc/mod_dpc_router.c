@@ -146,6 +146,10 @@ int dpc_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, DPC_HANDLER))
         return DECLINED;
     path = dpc_relative_path(r);
+    /* a dialect whose downloads are at /data on the host has nothing else
+     * there (no route of its API answers below /data under another name) */
+    if (dpc_conf_dialect(dpc_dir(r))->data_on_host && !strncmp(r->uri, "/data/", 6))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
     switch (dpc_route_find_at(r->pool, dpc_conf_dialect(dpc_dir(r)), r->uri, path,
                               method_bit(r), &m)) {
     case DPC_ROUTE_NOT_FOUND:

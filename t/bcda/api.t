@@ -13,7 +13,7 @@ use DPC::JWT qw(gen_keys);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 70;
+plan tests => 72;
 
 my $dir = tempdir(CLEANUP => 1);
 # a DPC organization's token, made on the main server, before switching
@@ -135,7 +135,8 @@ ok t_cmp(($res->code . '|' . (json_of($res)->{ingestion_dates}[0]{type} // '')),
 my $jobs0 = sql("SELECT count(*) FROM export_job");
 for my $bad (['_type=Patient,Patient', 'Repeated'], ['_type=Claim', 'not exported'],
              ['_since=2020-01-01', '_since'], ['_since=2999-01-01T00:00:00Z', 'future'],
-             ['_elements=id', '_elements'], ['_outputFormat=text/csv', '_outputFormat']) {
+             ['_elements=id', '_elements'], ['_typeFilter=Coverage%3Fstatus%3Dactive', '_typeFilter'],
+             ['_outputFormat=text/csv', '_outputFormat']) {
     $res = req(GET => "/api/v2/Group/all/\$export?$bad->[0]", Authorization => "Bearer $tok1", %kick);
     ok t_cmp($res->code . '|' . ((json_of($res)->{issue}[0]{diagnostics} // '') =~ /\Q$bad->[1]\E/i ? 1 : 0),
              '400|1', "$bad->[0]: 400 saying why");
@@ -184,6 +185,9 @@ my $tok2 = token_of($c2->{client_id}, $c2->{client_secret});
 ok t_cmp(req(GET => "/api/v1/jobs/$num", Authorization => "Bearer $tok2")->code, 404, "another ACO's job: 404");
 ok t_cmp(req(GET => $path, Authorization => "Bearer $tok2")->code, 404, "another ACO's file: 404");
 ok t_cmp(req(GET => "/api/v1/jobs/abc", Authorization => "Bearer $tok1")->code, 400, 'a job id that is not a number: 400');
+ok t_cmp(req(GET => "/data/jobs/$num", Authorization => "Bearer $tok1")->code
+         . '|' . req(GET => "/data/$num/..%2F..%2Fetc%2Fpasswd", Authorization => "Bearer $tok1")->code,
+         '404|404', 'below /data there are files only');
 
 # a job that stays running (no batches, so no worker takes it): overlaps
 my $org1 = sql("SELECT id FROM organization WHERE cms_id = 'A9901'");
