@@ -20,6 +20,7 @@
 #include "dpc_meta.h"
 #include "dpc_pkey.h"
 #include "dpc_token.h"
+#include "mod_dpc_bcda.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_respond.h"
 
@@ -203,14 +204,16 @@ static int refresh_revocations(request_rec *r)
 const dpc_principal *dpc_authenticate(request_rec *r, int *status)
 {
     const char *h = apr_table_get(r->headers_in, "Authorization");
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
     dpc_token_secrets_t sec = secrets_of(r);
     dpc_access_token_t *t;
     dpc_principal *who;
     const char *msg;
 
     if (!h || !*h) {
-        *status = unauthorized(r, NULL, "an access token is required: Authorization: "
-                               "Bearer {access_token} (get one at /Token/auth)");
+        *status = unauthorized(r, NULL, apr_psprintf(r->pool, "an access token is required: "
+                               "Authorization: Bearer {access_token} (get one at %s)",
+                               d->token_path));
         return NULL;
     }
     if (strncasecmp(h, "Bearer ", 7)) {
@@ -231,6 +234,12 @@ const dpc_principal *dpc_authenticate(request_rec *r, int *status)
         *status = unauthorized(r, "invalid_token", "the access token is not valid");
         return NULL;
     }
+    /* a token of another API (DPC's at BCDA's routes, or the other way) */
+    if (strcmp(t->audience ? t->audience : DPC_TOKEN_AUDIENCE_UNMARKED, d->token_audience)) {
+        *status = unauthorized(r, "invalid_token", apr_psprintf(r->pool, "the access token "
+                               "was not issued for this API: get one at %s", d->token_path));
+        return NULL;
+    }
     if (refresh_revocations(r)) {
         *status = dpc_send_db_error(r);
         return NULL;
@@ -249,6 +258,8 @@ const dpc_principal *dpc_authenticate(request_rec *r, int *status)
     apr_table_setn(r->notes, "dpc-org", who->org_id);
     apr_table_setn(r->notes, "dpc-credential", who->client_token_id);
     apr_table_setn(r->notes, "dpc-key", who->key_id);
+    if (d->credential_lookup && dpc_bcda_credential_check(r, t, status))
+        return NULL;
     return who;
 }
 
@@ -395,6 +406,7 @@ static int issue(request_rec *r, const token_request *tr)
     t.client_token_id = tr->client_token_id;
     t.key_id = tr->key_id;
     t.scope = tr->scope;
+    t.audience = dpc_conf_dialect(dpc_dir(r))->token_audience;
     t.iat = apr_time_sec(r->request_time);
     t.exp = t.iat + dpc_conf_dialect(dpc_dir(r))->access_token_seconds;
     if (dpc_access_token_issue(r->pool, &sec, &t, &token, &msg) != DPC_TOKEN_OK) {
@@ -417,13 +429,15 @@ static int issue(request_rec *r, const token_request *tr)
 
 int dpc_op_token_auth(request_rec *r, const dpc_call *call)
 {
-    (void)call;
     token_request tr;
     dpc_jwt_policy_t pol;
     EVP_PKEY *key;
     const char *msg;
     int status;
 
+    /* the dialect's grant decides: BCDA's is HTTP Basic, no assertion */
+    if (dpc_conf_dialect(dpc_dir(r))->grant == DPC_GRANT_BASIC)
+        return dpc_op_bcda_token(r, call);
     memset(&tr, 0, sizeof(tr));
     if (read_token_form(r, &tr, &status))
         return status;

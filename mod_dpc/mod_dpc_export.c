@@ -38,14 +38,18 @@ enum { STARTED_JSON };
     " %s::text[], to_timestamp(%s::bigint / 1e6), %s::text[], %s::int, %s::int,"    \
     " %s::boolean, make_interval(secs => %s::bigint))::text FROM who"
 
-/* dpc_job_get: a job of the organization. */
+/* dpc_job_get (by id) and dpc_job_get_n (by number, BCDA's job ids): a
+ * job of the organization. */
 enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
-       JOB_BATCHES_DONE, JOB_ERROR, JOB_EXPIRES_AT, JOB_EXPIRED };
-#define SQL_JOB_GET                                                                 \
+       JOB_BATCHES_DONE, JOB_ERROR, JOB_EXPIRES_AT, JOB_EXPIRED, JOB_ID, JOB_NUMBER,
+       JOB_BATCHES_CLAIMED };
+#define SQL_JOB_GET(where)                                                          \
     "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total," \
     " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done')," \
-    " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int"               \
-    " FROM export_job j WHERE j.id = %s::uuid AND j.org_id = %s::uuid"
+    " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int, j.id, j.number," \
+    " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id"                  \
+    "   AND b.claimed_at IS NOT NULL)"                                               \
+    " FROM export_job j WHERE " where " AND j.org_id = %s::uuid"
 
 /* dpc_job_files: a job's files, in the manifest's order. */
 enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
@@ -59,21 +63,24 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
     " WHERE id = %s::uuid AND org_id = %s::uuid"                                     \
     " AND status IN ('running', 'completed') RETURNING id"
 
-/* dpc_file_owner: the job of a file, if the organization owns it, and what
- * the file holds. */
-enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT };
-#define SQL_FILE_OWNER                                                              \
-    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count"      \
+/* dpc_file_owner (by job id) and dpc_file_owner_n (by job number): the
+ * job of a file, if the organization owns it, and what the file holds. */
+enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT,
+       OWNER_JOB_ID };
+#define SQL_FILE_OWNER(where)                                                       \
+    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count, j.id" \
     " FROM export_file f"                                                            \
     " JOIN export_job j ON j.id = f.job_id"                                          \
-    " WHERE f.job_id = %s::uuid AND f.name = %s AND j.org_id = %s::uuid"
+    " WHERE " where " AND f.name = %s AND j.org_id = %s::uuid"
 
 const dpc_statement dpc_export_statements[] = {
     { "dpc_export_start", SQL_EXPORT_START },
-    { "dpc_job_get", SQL_JOB_GET },
+    { "dpc_job_get", SQL_JOB_GET("j.id = %s::uuid") },
+    { "dpc_job_get_n", SQL_JOB_GET("j.number = %s::bigint") },
     { "dpc_job_files", SQL_JOB_FILES },
     { "dpc_job_cancel", SQL_JOB_CANCEL },
-    { "dpc_file_owner", SQL_FILE_OWNER },
+    { "dpc_file_owner", SQL_FILE_OWNER("f.job_id = %s::uuid") },
+    { "dpc_file_owner_n", SQL_FILE_OWNER("j.number = %s::bigint") },
     { NULL, NULL }
 };
 
@@ -161,14 +168,45 @@ static int body_params(request_rec *r, dpc_export_req *k)
 
 /* ---- kick-off ------------------------------------------------------------------- */
 
+static int job_not_found(request_rec *r)
+{
+    return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
+}
+
 static const char *pg_array(request_rec *r, const apr_array_header_t *a)
 {
     return dpc_pg_text_array(r->pool, (const char *const *)a->elts, a->nelts);
 }
 
-static const char *job_url(request_rec *r, const char *id)
+const char *dpc_job_url(request_rec *r, const char *id)
 {
-    return apr_pstrcat(r->pool, dpc_base_url(r), "/Jobs/", id, NULL);
+    return apr_pstrcat(r->pool, dpc_base_url(r),
+                       dpc_conf_dialect(dpc_dir(r))->job_id_form == DPC_JOB_ID_NUMBER
+                       ? "/jobs/" : "/Jobs/", id, NULL);
+}
+
+int dpc_job_key(request_rec *r, const char *id, const char **label)
+{
+    if (dpc_conf_dialect(dpc_dir(r))->job_id_form == DPC_JOB_ID_NUMBER) {
+        *label = "dpc_job_get_n";
+        if (dpc_job_number_valid(id))
+            return 0;
+        dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                    "a job id is a whole number, as in .../jobs/42");
+        return -1;
+    }
+    *label = "dpc_job_get";
+    if (dpc_uuid_is_valid(id))
+        return 0;
+    job_not_found(r);
+    return -1;
+}
+
+int dpc_job_number_valid(const char *id)
+{
+    size_t n = id ? strspn(id, "0123456789") : 0;
+
+    return n > 0 && n <= 15 && !id[n] && id[0] != '0';
 }
 
 /* Accept and Prefer of a kick-off; 0, or -1 after the 400. */
@@ -258,23 +296,18 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
         apr_table_setn(r->headers_out, "Retry-After", "10");
         if (dpc_jstr(result, "job"))
             apr_table_setn(r->headers_out, "Content-Location",
-                           job_url(r, dpc_jstr(result, "job")));
+                           dpc_job_url(r, dpc_jstr(result, "job")));
         return dpc_send_oo(r, HTTP_TOO_MANY_REQUESTS, DPC_ISSUE_THROTTLED,
                            "an export of this Group is running: follow its "
                            "Content-Location");
     }
     apr_table_setn(r->notes, "dpc-job", dpc_jstr(result, "job"));
-    apr_table_setn(r->headers_out, "Content-Location", job_url(r, dpc_jstr(result, "job")));
+    apr_table_setn(r->headers_out, "Content-Location", dpc_job_url(r, dpc_jstr(result, "job")));
     return dpc_send_oo(r, HTTP_ACCEPTED, DPC_ISSUE_INFORMATIONAL,
                        "the export has started: poll its Content-Location");
 }
 
 /* ---- status and cancel ------------------------------------------------------------ */
-
-static int job_not_found(request_rec *r)
-{
-    return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
-}
 
 /* A dpc_job_files row as the manifest's file, whose URL is base + name. */
 static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const char *base,
@@ -293,7 +326,7 @@ static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const 
 static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
 {
     const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
-    const char *base = apr_pstrcat(r->pool, dpc_base_url(r), "/data/", id, "/", NULL);
+    const char *base = apr_pstrcat(r->pool, dpc_data_url(r), "/", id, "/", NULL);
     apr_dbd_results_t *res;
     apr_array_header_t *files;
     dpc_manifest_t m;
@@ -304,6 +337,8 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_ro
     m.requires_token = 1;
     m.ext_checksum = d->ext_checksum;
     m.ext_file_length = d->ext_file_length;
+    m.job_id = d->manifest_job_id ? apr_atoi64(dpc_db_col(r, db, job, JOB_NUMBER)) : 0;
+    id = dpc_db_col(r, db, job, JOB_ID);
     if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id))
         return NULL;
     n = dpc_db_nrows(db, res);
@@ -318,9 +353,13 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_ro
 static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
 {
     long total = atol(dpc_db_col(r, db, row, JOB_BATCHES_TOTAL)),
-         done = atol(dpc_db_col(r, db, row, JOB_BATCHES_DONE));
+         done = atol(dpc_db_col(r, db, row, JOB_BATCHES_DONE)),
+         claimed = atol(dpc_db_col(r, db, row, JOB_BATCHES_CLAIMED));
 
-    apr_table_setn(r->headers_out, "X-Progress", dpc_manifest_progress(r->pool, done, total));
+    apr_table_setn(r->headers_out, "X-Progress",
+                   dpc_conf_dialect(dpc_dir(r))->progress_form == DPC_PROGRESS_WORDS
+                   ? dpc_manifest_progress_words(r->pool, claimed, done, total)
+                   : dpc_manifest_progress(r->pool, done, total));
     apr_table_setn(r->headers_out, "Retry-After", "2");
     r->status = HTTP_ACCEPTED;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -331,22 +370,22 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
     const char *id = call->id;
-    const char *args[2], *status;
+    const char *args[2], *status, *label;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *m;
 
-    if (!dpc_uuid_is_valid(id))
-        return job_not_found(r);
+    if (dpc_job_key(r, id, &label))
+        return OK;
     args[0] = id;
     args[1] = who->org_id;
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_job_get", &res, 2, args))
+    if (!(db = dpc_db(r)) || dpc_db_select(r, db, label, &res, 2, args))
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
         return job_not_found(r);
     status = dpc_db_col(r, db, row, JOB_STATUS);
-    apr_table_setn(r->notes, "dpc-job", id);
+    apr_table_setn(r->notes, "dpc-job", dpc_db_col(r, db, row, JOB_ID));
     if (!strcmp(status, DPC_JOB_CANCELLED))
         return job_not_found(r);
     if (!strcmp(status, DPC_JOB_FAILED))
@@ -405,7 +444,17 @@ int dpc_data_translate(request_rec *r, const char *path)
         return DECLINED;
     name = slash + 1;
     job = apr_pstrmemdup(r->pool, job, slash - job);
-    if (!dpc_export_name_valid(name) || !(dir = dpc_export_job_dir(r->pool, c->export_root, job)))
+    if (!dpc_export_name_valid(name))
+        return DECLINED;
+    /* a job number (BCDA's) is resolved to its directory by the access
+     * check, which looks the job up anyway */
+    if (dpc_conf_dialect(dpc_dir(r))->job_id_form == DPC_JOB_ID_NUMBER) {
+        if (!dpc_job_number_valid(job))
+            return DECLINED;
+        dir = apr_pstrcat(r->pool, c->export_root, "/", job, NULL);
+        apr_table_setn(r->notes, "dpc-job-number", job);
+    }
+    else if (!(dir = dpc_export_job_dir(r->pool, c->export_root, job)))
         return DECLINED;
     r->filename = apr_pstrcat(r->pool, dir, "/", name, NULL);
     apr_table_setn(r->notes, "dpc-job", job);
@@ -446,6 +495,25 @@ static void choose_coding(request_rec *r, const char *gz_name)
     apr_table_setn(r->notes, "dpc-gzip", "1");
 }
 
+/* A download by job number: the file is in the directory of the job's id
+ * (the owner row's), and the job's notes name the id.  0, or -1 after the
+ * refusal was sent. */
+static int resolve_number(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    const char *id = dpc_db_col(r, db, row, OWNER_JOB_ID),
+               *dir = dpc_export_job_dir(r->pool, dpc_global(r->server)->export_root, id);
+
+    if (!dir) {
+        dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
+        return -1;
+    }
+    r->filename = apr_pstrcat(r->pool, dir, "/", apr_table_get(r->notes, "dpc-data"), NULL);
+    if (apr_stat(&r->finfo, r->filename, APR_FINFO_MIN, r->pool) != APR_SUCCESS)
+        r->finfo.filetype = APR_NOFILE;
+    apr_table_setn(r->notes, "dpc-job", id);
+    return 0;
+}
+
 /* Bearer token, then ownership and expiry; a refusal is answered here (an
  * OperationOutcome) and the request ends (DONE). */
 int dpc_data_access(request_rec *r)
@@ -470,7 +538,9 @@ int dpc_data_access(request_rec *r)
     args[0] = apr_table_get(r->notes, "dpc-job");
     args[1] = name;
     args[2] = who->org_id;
-    if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_file_owner", &res, 3, args)) {
+    if (!(db = dpc_db(r))
+        || dpc_db_select(r, db, apr_table_get(r->notes, "dpc-job-number")
+                                ? "dpc_file_owner_n" : "dpc_file_owner", &res, 3, args)) {
         dpc_send_db_error(r);
         return DONE;
     }
@@ -485,6 +555,8 @@ int dpc_data_access(request_rec *r)
         dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired");
         return DONE;
     }
+    if (apr_table_get(r->notes, "dpc-job-number") && resolve_number(r, db, row))
+        return DONE;
     if (r->finfo.filetype != APR_REG) {
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;

@@ -9,6 +9,13 @@
 int dpc_op_export(request_rec *r, const dpc_call *call);
 int dpc_op_job_status(request_rec *r, const dpc_call *call);
 int dpc_op_job_cancel(request_rec *r, const dpc_call *call);
+/* The URL of job id (a UUID, or BCDA's number) below this API. */
+const char *dpc_job_url(request_rec *r, const char *id);
+/* Is id a job number: 1 to 15 digits, no leading zero? */
+int dpc_job_number_valid(const char *id);
+/* The statement that reads a job by the id form of this dialect, in
+ * *label; 0, or -1 after the refusal (404 or 400) was sent. */
+int dpc_job_key(request_rec *r, const char *id, const char **label);
 int dpc_data_translate(request_rec *r, const char *path);
 int dpc_data_map(request_rec *r);
 int dpc_data_access(request_rec *r);

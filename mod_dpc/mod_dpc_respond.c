@@ -167,6 +167,20 @@ const char *dpc_base_url(request_rec *r)
                         (unsigned)port, d->base_path);
 }
 
+const char *dpc_host_url(request_rec *r)
+{
+    const char *base = dpc_base_url(r), *auth = strstr(base, "://"), *path;
+
+    path = auth ? strchr(auth + 3, '/') : NULL;
+    return path ? apr_pstrmemdup(r->pool, base, (apr_size_t)(path - base)) : base;
+}
+
+const char *dpc_data_url(request_rec *r)
+{
+    return apr_pstrcat(r->pool, dpc_conf_dialect(dpc_dir(r))->data_on_host
+                                ? dpc_host_url(r) : dpc_base_url(r), "/data", NULL);
+}
+
 const char *dpc_request_url(request_rec *r)
 {
     const char *path = dpc_relative_path(r);

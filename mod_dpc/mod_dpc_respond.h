@@ -33,6 +33,11 @@ int dpc_type_refused(request_rec *r, const char *accepted);
 int dpc_json_type_ok(request_rec *r, int *status);
 /* The FHIR base URL of this request's <Location> as clients see it. */
 const char *dpc_base_url(request_rec *r);
+/* dpc_base_url without its path: "https://host:port". */
+const char *dpc_host_url(request_rec *r);
+/* Where export files are downloaded: "{base}/data", or "{host}/data" for
+ * a dialect whose downloads are on the host (data_on_host). */
+const char *dpc_data_url(request_rec *r);
 /* This request's URL as the client asked for it: dpc_base_url, the path
  * below the base as httpd normalized it (an absolute-form target's scheme
  * and authority dropped, doubled slashes merged), re-escaped, and the

@@ -13,6 +13,7 @@
 #include "dpc_fhir.h"
 #include "dpc_route.h"
 #include "mod_dpc_auth.h"
+#include "mod_dpc_bcda.h"
 #include "mod_dpc_creds.h"
 #include "mod_dpc_discovery.h"
 #include "mod_dpc_export.h"
@@ -39,7 +40,8 @@ int dpc_translate(request_rec *r)
     /* for httpd's CustomLog: %{dpc-dialect}n, on API calls and downloads */
     apr_table_setn(r->notes, "dpc-dialect", dpc_conf_dialect(dpc_dir(r))->name);
     /* export files are served by httpd itself, after our access check */
-    if ((path = dpc_relative_path(r)) != NULL && dpc_data_translate(r, path) == OK)
+    path = dpc_conf_dialect(dpc_dir(r))->data_on_host ? r->uri : dpc_relative_path(r);
+    if (path && dpc_data_translate(r, path) == OK)
         return OK;
     r->filename = apr_pstrcat(r->pool, "dpc:", r->uri, NULL);
     r->handler = DPC_HANDLER;
@@ -116,6 +118,14 @@ static const dpc_handler_entry handlers[] = {
     [DPC_OP_EXPORT]         = { dpc_op_export, 0 },
     [DPC_OP_JOB_STATUS]     = { dpc_op_job_status, 0 },
     [DPC_OP_JOB_CANCEL]     = { dpc_op_job_cancel, 0 },
+    [DPC_OP_BCDA_VERSION]   = { dpc_op_bcda_version, 0 },
+    [DPC_OP_BCDA_HEALTH]    = { dpc_op_bcda_health, 0 },
+    [DPC_OP_BCDA_AUTH_INFO] = { dpc_op_bcda_auth_info, 0 },
+    [DPC_OP_BCDA_EXPORT_TYPE]  = { dpc_op_bcda_export, 0 },
+    [DPC_OP_BCDA_EXPORT_GROUP] = { dpc_op_bcda_export, 0 },
+    [DPC_OP_BCDA_JOB_LIST]  = { dpc_op_bcda_job_list, 0 },
+    [DPC_OP_BCDA_JOB_CANCEL] = { dpc_op_bcda_job_cancel, 0 },
+    [DPC_OP_BCDA_ATTRIBUTION_STATUS] = { dpc_op_bcda_attribution_status, 0 },
 };
 
 static const dpc_handler_entry *handler_of(dpc_op_t op)
@@ -136,6 +146,10 @@ int dpc_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, DPC_HANDLER))
         return DECLINED;
     path = dpc_relative_path(r);
+    /* a dialect whose downloads are at /data on the host has nothing else
+     * there (no route of its API answers below /data under another name) */
+    if (dpc_conf_dialect(dpc_dir(r))->data_on_host && !strncmp(r->uri, "/data/", 6))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
     switch (dpc_route_find_at(r->pool, dpc_conf_dialect(dpc_dir(r)), r->uri, path,
                               method_bit(r), &m)) {
     case DPC_ROUTE_NOT_FOUND:
@@ -154,7 +168,7 @@ int dpc_handler(request_rec *r)
         return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
                            "this operation is not implemented");
     call.who = NULL;
-    call.id = m.params[0];
+    call.id = m.nparams ? m.params[0] : NULL;   /* literal routes bind nothing */
     call.what = h->what;
     if (m.route->flags & DPC_ROUTE_PUBLIC)
         return h->fn(r, &call);

@@ -10,7 +10,7 @@ bench_lua=$top/build/bench
 sandbox=$VAR/sandbox.json
 
 # A string field of var/sandbox.json.
-get() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$sandbox"; }
+get() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$sandbox" | head -1; }
 
 sandbox_up() {
   if ! [ -f "$sandbox" ] || ! curl -fs -o /dev/null "$(get base_url)/metadata"; then

@@ -4,6 +4,7 @@
 #include <apr_strings.h>
 
 #include "dpc_manifest.h"
+#include "dpc_meta.h"
 #include "dpc_route.h"
 #include "dpc_token.h"
 
@@ -27,7 +28,9 @@ const dpc_dialect dpc_dialect_none = {
     .capability_title = "Data at the Point of Care (mod_dpc)",            \
     .ext_checksum = DPC_EXT_CHECKSUM,                                     \
     .ext_file_length = DPC_EXT_FILE_LENGTH,                               \
-    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME
+    .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,                    \
+    .token_audience = "dpc",                                              \
+    .software_name = DPC_SOFTWARE_NAME
 
 const dpc_dialect dpc_dialect_dpc_v2 = {
     .name = "dpc-v2",
@@ -47,8 +50,47 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     DPC_DIALECT_SHARED
 };
 
+/* BCDA v2 and v1 share the token endpoint (/auth/token, HTTP Basic), the
+ * credentials, integer job ids, "<uuid>.ndjson" files and the manifest's
+ * JobID; v1 speaks STU3 and has the per-type kick-offs of the guides. */
+#define DPC_DIALECT_BCDA                                                  \
+    .token_path = "/auth/token",                                          \
+    .grant = DPC_GRANT_BASIC,                                             \
+    .capability_id = "bcda-capabilities",                                 \
+    .capability_name = "BCDACapabilities",                                \
+    .capability_title = "Beneficiary Claims Data API (mod_dpc)",          \
+    .access_token_seconds = DPC_BCDA_ACCESS_TOKEN_LIFETIME,               \
+    .token_audience = "bcda",                                             \
+    .credential_lookup = 1,                                               \
+    .job_id_form = DPC_JOB_ID_NUMBER,                                     \
+    .file_naming = DPC_FILES_UUID,                                        \
+    .progress_form = DPC_PROGRESS_WORDS,                                  \
+    .manifest_job_id = 1,                                                 \
+    .refuse_repeated_type = 1,                                            \
+    .data_on_host = 1,                                                    \
+    .software_name = "Beneficiary Claims Data API"
+
+const dpc_dialect dpc_dialect_bcda_v2 = {
+    .name = "bcda-v2",
+    .title = "BCDA v2",
+    .fhir_version = DPC_FHIR_R4,
+    .fhir_release = "4.0.1",
+    .routes = dpc_routes_bcda_v2,
+    DPC_DIALECT_BCDA
+};
+
+const dpc_dialect dpc_dialect_bcda_v1 = {
+    .name = "bcda-v1",
+    .title = "BCDA v1",
+    .fhir_version = DPC_FHIR_STU3,
+    .fhir_release = "3.0.1",
+    .routes = dpc_routes_bcda_v1,
+    DPC_DIALECT_BCDA
+};
+
 const dpc_dialect *const dpc_dialects[] = {
-    &dpc_dialect_none, &dpc_dialect_dpc_v2, &dpc_dialect_dpc_v1, NULL
+    &dpc_dialect_none, &dpc_dialect_dpc_v2, &dpc_dialect_dpc_v1,
+    &dpc_dialect_bcda_v2, &dpc_dialect_bcda_v1, NULL
 };
 
 const dpc_dialect *dpc_dialect_find(const char *name)

@@ -30,8 +30,27 @@ typedef enum {
     DPC_GRANT_NONE = 0,
     DPC_GRANT_JWT_ASSERTION,    /* SMART Backend Services: client_credentials
                                  * with a signed JWT client assertion */
-    DPC_GRANT_CLIENT_SECRET     /* client_credentials with HTTP Basic id:secret */
+    DPC_GRANT_CLIENT_SECRET,    /* client_credentials with HTTP Basic id:secret */
+    DPC_GRANT_BASIC             /* BCDA: POST with HTTP Basic id:secret, no body */
 } dpc_grant_t;
+
+/* How a job's id appears in URLs. */
+typedef enum {
+    DPC_JOB_ID_UUID = 0,        /* Jobs/{uuid} (export_job.id) */
+    DPC_JOB_ID_NUMBER           /* jobs/{integer} (export_job.number) */
+} dpc_job_id_form_t;
+
+/* How the workers name a job's files. */
+typedef enum {
+    DPC_FILES_TYPED = 0,        /* "<Type>-<32 hex>.ndjson" */
+    DPC_FILES_UUID              /* "<uuid>.ndjson", errors "<uuid>-error.ndjson" */
+} dpc_file_naming_t;
+
+/* The wording of a running job's X-Progress header. */
+typedef enum {
+    DPC_PROGRESS_BATCHES = 0,   /* "50% (2 of 4 batches)" */
+    DPC_PROGRESS_WORDS          /* "Pending", then "In Progress (50%)" */
+} dpc_progress_form_t;
 
 typedef struct dpc_dialect {
     const char *name;               /* DPCAPI's argument: "dpc-v2" */
@@ -53,11 +72,34 @@ typedef struct dpc_dialect {
     const char *ext_checksum, *ext_file_length;
     /* Access tokens issued at the token endpoint live this long. */
     int access_token_seconds;
+    /* Whose tokens these are: an access token carries its issuing
+     * dialect's audience, and the bearer check accepts only its own (a DPC
+     * token is refused by BCDA routes, and the other way round). */
+    const char *token_audience;
+    /* The bearer check looks the credential up on every request (it may be
+     * rotated, expired or bound to addresses: BCDA's client secrets). */
+    int credential_lookup;
+
+    /* Exports: the job id's form, the files' names, the progress header,
+     * whether the manifest has BCDA's top-level "JobID", whether a
+     * kick-off refuses a repeated _type, and the software's name and
+     * version for /_version and the CapabilityStatement. */
+    dpc_job_id_form_t job_id_form;
+    dpc_file_naming_t file_naming;
+    dpc_progress_form_t progress_form;
+    int manifest_job_id;
+    int refuse_repeated_type;
+    /* Downloads are at /data/{job}/{file} on the host (BCDA: a <Location
+     * /data> with this dialect), not below the API's base. */
+    int data_on_host;
+    const char *software_name;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;
 extern const dpc_dialect dpc_dialect_dpc_v2;
 extern const dpc_dialect dpc_dialect_dpc_v1;
+extern const dpc_dialect dpc_dialect_bcda_v2;
+extern const dpc_dialect dpc_dialect_bcda_v1;
 
 /* Every dialect DPCAPI knows, "none" first, ended by NULL. */
 extern const dpc_dialect *const dpc_dialects[];

@@ -13,13 +13,18 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "dpc_b64.h"
 #include "dpc_token.h"
 
 /* Random bytes in a file name: 128 bits, as 32 hex digits. */
 #define NAME_RANDOM 16
 #define NAME_HEX (2 * NAME_RANDOM)
-/* "<type>-<hex>.ndjson.gz.tmp" and its NUL. */
+/* "<type>-<hex>.ndjson.gz.tmp" and its NUL (longer than
+ * "<uuid>-error.ndjson.gz.tmp"). */
 #define NAME_MAX_LEN (DPC_EXPORT_TYPE_MAX + 1 + NAME_HEX + sizeof(".ndjson.gz.tmp"))
+#define UUID_LEN 36
+#define ERROR_SUFFIX "-error"
+#define ERROR_TYPE "OperationOutcome"
 
 #define EXT_NDJSON ".ndjson"
 #define EXT_GZ ".gz"
@@ -63,6 +68,8 @@ struct dpc_export_writer {
     const char *type;
     apr_uint64_t per_file;
     int gzip;
+    int uuid_names;             /* DPC_EXPORT_UUID_NAMES */
+    char stem[UUID_LEN + 1];    /* the next part's uuid, or "" */
     int dir_fd;                 /* the job directory, held open */
     writer_state state;
     apr_status_t status;        /* the error that failed the writer */
@@ -109,6 +116,34 @@ static int is_lower_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+/* A lower-case UUID in the first 36 characters of s. */
+static int lower_uuid_at(const char *s)
+{
+    int i;
+
+    for (i = 0; i < UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        }
+        else if (!is_lower_hex(s[i]))
+            return 0;       /* also stops at the NUL */
+    }
+    return 1;
+}
+
+/* "<uuid>[-error].ndjson[.gz]" */
+static int uuid_name_valid(const char *name)
+{
+    const char *s = name + UUID_LEN;
+
+    if (!lower_uuid_at(name))
+        return 0;
+    if (!strncmp(s, ERROR_SUFFIX, sizeof(ERROR_SUFFIX) - 1))
+        s += sizeof(ERROR_SUFFIX) - 1;
+    return !strcmp(s, EXT_NDJSON) || !strcmp(s, EXT_NDJSON EXT_GZ);
+}
+
 int dpc_export_name_valid(const char *name)
 {
     const char *dash, *s;
@@ -116,6 +151,8 @@ int dpc_export_name_valid(const char *name)
 
     if (!name)
         return 0;
+    if (is_lower_hex(name[0]))      /* a type starts with [A-Z] */
+        return uuid_name_valid(name);
     /* The type has no '-', so the first one ends it. */
     dash = strchr(name, '-');
     if (!dash)
@@ -266,9 +303,30 @@ static void hex_into(char *out, const unsigned char *b, apr_size_t n)
     out[2 * n] = '\0';
 }
 
-static void part_names(export_part *pt, const char *type, const char *hex)
+/* The uuid form of 16 random bytes' hex: 8-4-4-4-12, version 4. */
+static void uuid_of_hex(char *out, char *hex)
 {
-    apr_snprintf(pt->name, sizeof(pt->name), "%s-%s" EXT_NDJSON, type, hex);
+    hex[12] = '4';
+    hex[16] = "89ab"[dpc_hexval(hex[16]) & 3];
+    apr_snprintf(out, UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+                 hex + 16, hex + 20);
+}
+
+static void part_names(const dpc_export_writer *w, export_part *pt, const char *type,
+                       char *hex)
+{
+    char uuid[UUID_LEN + 1];
+
+    if (w->uuid_names) {
+        if (w->stem[0])
+            memcpy(uuid, w->stem, sizeof(uuid));
+        else
+            uuid_of_hex(uuid, hex);
+        apr_snprintf(pt->name, sizeof(pt->name), "%s%s" EXT_NDJSON, uuid,
+                     strcmp(type, ERROR_TYPE) ? "" : ERROR_SUFFIX);
+    }
+    else
+        apr_snprintf(pt->name, sizeof(pt->name), "%s-%s" EXT_NDJSON, type, hex);
     apr_snprintf(pt->tmp, sizeof(pt->tmp), "%s" EXT_TMP, pt->name);
     apr_snprintf(pt->gz_name, sizeof(pt->gz_name), "%s" EXT_GZ, pt->name);
     apr_snprintf(pt->gz_tmp, sizeof(pt->gz_tmp), "%s" EXT_TMP, pt->gz_name);
@@ -288,7 +346,8 @@ static apr_status_t part_open(dpc_export_writer *w)
     if ((rv = dpc_random_bytes(rnd, sizeof(rnd))) != APR_SUCCESS)
         return part_fail(w, rv, "random name for", w->type);
     hex_into(hex, rnd, sizeof(rnd));
-    part_names(pt, w->type, hex);
+    part_names(w, pt, w->type, hex);
+    w->stem[0] = '\0';         /* the stem names one part */
 
     /* O_EXCL: a temp name is ours alone, even if another writer drew the
      * same 128 bits. */
@@ -684,7 +743,7 @@ apr_status_t dpc_export_writer_create(apr_pool_t *p, const char *dir,
     if (!why)
         why = &dummy;
     if (!dir || !*dir || !dpc_export_type_valid(type) || per_file < 1
-        || (flags & ~DPC_EXPORT_GZIP)) {
+        || (flags & ~(DPC_EXPORT_GZIP | DPC_EXPORT_UUID_NAMES))) {
         *why = "export writer: a directory, a resource type ([A-Z][A-Za-z]*) "
                "and at least one resource per file are required";
         return APR_EINVAL;
@@ -696,6 +755,7 @@ apr_status_t dpc_export_writer_create(apr_pool_t *p, const char *dir,
     w->type = apr_pstrdup(p, type);
     w->per_file = per_file;
     w->gzip = (flags & DPC_EXPORT_GZIP) != 0;
+    w->uuid_names = (flags & DPC_EXPORT_UUID_NAMES) != 0;
     w->dir_fd = w->part.fd = w->part.gz_fd = -1;
     w->files = apr_array_make(p, 4, sizeof(dpc_export_file));
     /* Registered first so that every path below releases what it got; the
@@ -932,4 +992,17 @@ apr_status_t dpc_export_prune_dir(apr_pool_t *p, const char *root, const char *j
     rv = empty_dir(p, dir_fd, path, keep, removed, why);
     close(dir_fd);
     return rv;
+}
+
+apr_status_t dpc_export_writer_stem(dpc_export_writer *w, const char *uuid)
+{
+    if (!w->uuid_names || !uuid || strlen(uuid) != UUID_LEN || !lower_uuid_at(uuid))
+        return APR_EINVAL;
+    memcpy(w->stem, uuid, UUID_LEN + 1);
+    return APR_SUCCESS;
+}
+
+const char *dpc_export_writer_part_name(const dpc_export_writer *w)
+{
+    return w->part_open && w->state == W_OPEN ? w->part.name : NULL;
 }

@@ -48,6 +48,9 @@
 
 /* Flags of dpc_export_writer_create(). */
 #define DPC_EXPORT_GZIP 0x1         /* also write a gzip twin of each file */
+#define DPC_EXPORT_UUID_NAMES 0x2   /* name files "<uuid>.ndjson" (BCDA), and
+                                     * OperationOutcome files
+                                     * "<uuid>-error.ndjson" */
 
 /* zlib level of the gzip twin.  Measured on synthetic R4 EOBs (~17 KB,
  * t/unit/bench_export.c, 2 cores): level 1 deflates ~300 MB/s to 11.2% of
@@ -126,8 +129,17 @@ const char *dpc_export_writer_type(const dpc_export_writer *w);
  * most DPC_EXPORT_TYPE_MAX characters? */
 int dpc_export_type_valid(const char *type);
 
+/* Name the writer's next part after `uuid` (a lower-case UUID, such as
+ * the uuid of a data file the error file describes) instead of a random
+ * one; only with DPC_EXPORT_UUID_NAMES.  APR_EINVAL if it is not one. */
+apr_status_t dpc_export_writer_stem(dpc_export_writer *w, const char *uuid);
+
+/* The name of the part being written (not yet published), or NULL. */
+const char *dpc_export_writer_part_name(const dpc_export_writer *w);
+
 /* Is `name` exactly a name the writer publishes: "<type>-<32 lower-case
- * hex>.ndjson" or the same with ".gz"?  No '/', no "..", no temp names,
+ * hex>.ndjson", "<uuid>.ndjson", "<uuid>-error.ndjson" (UUIDs in lower
+ * case), or any of them with ".gz"?  No '/', no "..", no temp names,
  * nothing else; so root "/" job "/" name never leaves the job directory. */
 int dpc_export_name_valid(const char *name);
 

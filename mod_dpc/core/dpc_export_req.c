@@ -67,6 +67,16 @@ int dpc_export_scope_reads(apr_pool_t *p, const char *scope, const char *type)
     return ok;
 }
 
+static int has_type(const dpc_export_req *req, const char *t)
+{
+    int i;
+
+    for (i = 0; i < req->types->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(req->types, i, const char *), t))
+            return 1;
+    return 0;
+}
+
 /* _type: a comma-separated list, added to what earlier _type gave. */
 static dpc_export_req_rc take_types(dpc_export_req *req, const char *value,
                                     dpc_export_req_err *err)
@@ -75,6 +85,10 @@ static dpc_export_req_rc take_types(dpc_export_req *req, const char *value,
 
     for (t = apr_strtok(copy, ",", &state); t; t = apr_strtok(NULL, ",", &state)) {
         apr_collapse_spaces(t, t);
+        if (req->refuse_repeats && has_type(req, t))
+            return refuse(err, DPC_EXPORT_REQ_INVALID,
+                          apr_psprintf(req->p, "_type names %s twice (repeated resource "
+                                       "type)", t));
         if (dpc_export_type_exported(t))
             APR_ARRAY_PUSH(req->types, const char *) = t;
         else if (req->lenient)

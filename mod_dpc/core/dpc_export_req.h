@@ -41,6 +41,8 @@ extern const char *const dpc_export_types[];
 typedef struct dpc_export_req {
     apr_pool_t *p;
     int lenient;                    /* Prefer: handling=lenient */
+    int refuse_repeats;             /* a type named twice is refused (BCDA);
+                                     * set after init */
     apr_time_t now;                 /* the request's time: _since's limit */
     apr_array_header_t *types;      /* const char *: asked for, then chosen */
     apr_time_t since;               /* 0: none */

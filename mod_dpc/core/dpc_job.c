@@ -12,6 +12,7 @@
 #include "dpc_export.h"
 #include "dpc_fhir.h"
 #include "dpc_log.h"
+#include "dpc_manifest.h"
 #include "dpc_pg.h"
 
 #define STR_(x) #x
@@ -145,6 +146,7 @@ typedef struct batch {
     const char *version;
     const char *since;          /* or NULL */
     const char *dialect;        /* the job's, by name */
+    const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
     int gzip;                   /* the job's: also write gzip twins */
     const char **types;
@@ -264,7 +266,9 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
     apr_status_t rv;
 
     rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->per_file,
-                                  b->gzip ? DPC_EXPORT_GZIP : 0, &w, &why);
+                                  (b->gzip ? DPC_EXPORT_GZIP : 0)
+                                  | (b->d->file_naming == DPC_FILES_UUID
+                                     ? DPC_EXPORT_UUID_NAMES : 0), &w, &why);
     if (rv != APR_SUCCESS) {
         dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01103)
                        "export job %s batch %s: cannot start %s output: %s",
@@ -314,6 +318,26 @@ const char *dpc_job_problem_line(apr_pool_t *p, const char *kind, const char *de
     return dpc_json_pdump_decref(p, oo);
 }
 
+/* The batch's error file's writer.  With uuid names it takes the uuid of
+ * the batch's first data file still being written, so that
+ * "<uuid>-error.ndjson" sits beside the data it describes. */
+static dpc_export_writer *error_writer(batch *b)
+{
+    dpc_export_writer *w = new_writer(b, DPC_MANIFEST_ERROR_TYPE);
+    const char *name;
+    int i;
+
+    if (!w || b->d->file_naming != DPC_FILES_UUID)
+        return w;
+    for (i = 0; i < b->writers->nelts - 1; i++)
+        if ((name = dpc_export_writer_part_name(APR_ARRAY_IDX(b->writers, i,
+                                                              dpc_export_writer *)))) {
+            dpc_export_writer_stem(w, apr_pstrmemdup(b->p, name, 36));
+            break;
+        }
+    return w;
+}
+
 /* Write the batch's error file: one OperationOutcome per ignored kick-off
  * parameter (batch 0) and per beneficiary that cannot be exported. */
 static outcome write_problems(batch *b)
@@ -340,7 +364,7 @@ static outcome write_problems(batch *b)
         if (!(line = dpc_job_problem_line(b->p, PQgetvalue(res, i, PROBLEM_KIND),
                                           PQgetvalue(res, i, PROBLEM_DETAIL))))
             continue;
-        if (!w && !(w = new_writer(b, "OperationOutcome"))) {
+        if (!w && !(w = error_writer(b))) {
             PQclear(res);
             return B_FAIL;
         }
@@ -703,6 +727,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
     b->since = PQgetisnull(res, 0, CLAIM_SINCE) ? NULL
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SINCE));
     b->dialect = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_DIALECT));
+    if (!(b->d = dpc_dialect_find(b->dialect)))
+        b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
     b->per_file = atoi(PQgetvalue(res, 0, CLAIM_PER_FILE));
     b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);

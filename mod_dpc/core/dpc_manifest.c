@@ -14,6 +14,8 @@
 static json_t *file_entry(apr_pool_t *p, const dpc_manifest_t *m,
                           const dpc_manifest_file_t *f)
 {
+    if (!m->ext_checksum)
+        return json_pack("{s:s, s:s}", "type", f->type, "url", f->url);
     return json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
                      "type", f->type,
                      "url", f->url,
@@ -40,10 +42,21 @@ json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
                               ? error : output, e);
     }
     /* "o" steals output and error, even when the pack fails */
-    return json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
-                     dpc_instant_format(p, m->transaction_time), "request", m->request,
-                     "requiresAccessToken", m->requires_token ? 1 : 0,
-                     "output", output, "error", error);
+    e = json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
+                  dpc_instant_format(p, m->transaction_time), "request", m->request,
+                  "requiresAccessToken", m->requires_token ? 1 : 0,
+                  "output", output, "error", error);
+    if (e && m->job_id > 0)
+        json_object_set_new(e, "JobID", json_integer((json_int_t)m->job_id));
+    return e;
+}
+
+const char *dpc_manifest_progress_words(apr_pool_t *p, long claimed, long done,
+                                        long total)
+{
+    if (!claimed && !done)
+        return "Pending";
+    return apr_psprintf(p, "In Progress (%ld%%)", total ? done * 100 / total : 0);
 }
 
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total)

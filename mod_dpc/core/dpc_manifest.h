@@ -54,8 +54,10 @@ typedef struct {
     apr_time_t transaction_time;
     const char *request;        /* the kick-off's URL */
     int requires_token;         /* downloads need the bearer token */
-    const char *ext_checksum;   /* the extension URLs to send (a dialect's) */
+    const char *ext_checksum;   /* the extension URLs to send (a dialect's);
+                                 * both NULL: files are {"type", "url"} only */
     const char *ext_file_length;
+    apr_int64_t job_id;         /* > 0: a top-level "JobID" (BCDA's) */
     const apr_array_header_t *files;    /* dpc_manifest_file_t, in order;
                                          * url, type, sha256 must be set */
 } dpc_manifest_t;
@@ -92,5 +94,10 @@ const char *dpc_manifest_file_name(apr_pool_t *p, const char *url);
 /* A running job's progress, for the X-Progress header:
  * "50% (2 of 4 batches)"; 0% when total is 0. */
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total);
+
+/* The same in BCDA's words: "Pending" while no batch has been claimed,
+ * then "In Progress (50%)" (done * 100 / total, truncated). */
+const char *dpc_manifest_progress_words(apr_pool_t *p, long claimed, long done,
+                                        long total);
 
 #endif

@@ -174,7 +174,7 @@ json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url, const ch
                    "publisher", "mod_dpc",
                    "kind", "instance",
                    "instantiates", BULK_CAPABILITY,
-                   "software", "name", DPC_SOFTWARE_NAME, "version", version,
+                   "software", "name", d->software_name, "version", version,
                    "implementation", "description", "Medicare claims data through "
                    "FHIR Bulk Data", "url", base_url,
                    "fhirVersion", d->fhir_release,

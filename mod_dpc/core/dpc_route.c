@@ -53,6 +53,38 @@ const dpc_route dpc_routes_dpc[] = {
 
 const dpc_route dpc_routes_none[] = { { NULL, 0, 0, 0 } };
 
+/* BCDA: /auth/token, /_version, /_health and /_auth are host paths (beside
+ * /api/vN, as the real server has them), and below the base too; the
+ * download path /data/{job}/{file} is served by httpd (mod_dpc_export.c). */
+#define DPC_ROUTES_BCDA_SHARED                                                   \
+    { "/auth/token", DPC_M_POST, DPC_OP_TOKEN_AUTH, DPC_ROUTE_PUBLIC },          \
+    { "/_version", DPC_M_GET, DPC_OP_BCDA_VERSION, DPC_ROUTE_PUBLIC },           \
+    { "/_health", DPC_M_GET, DPC_OP_BCDA_HEALTH, DPC_ROUTE_PUBLIC },             \
+    { "/_auth", DPC_M_GET, DPC_OP_BCDA_AUTH_INFO, DPC_ROUTE_PUBLIC },            \
+    { "_version", DPC_M_GET, DPC_OP_BCDA_VERSION, DPC_ROUTE_PUBLIC },            \
+    { "_health", DPC_M_GET, DPC_OP_BCDA_HEALTH, DPC_ROUTE_PUBLIC },              \
+    { "_auth", DPC_M_GET, DPC_OP_BCDA_AUTH_INFO, DPC_ROUTE_PUBLIC },             \
+    { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },                \
+    { "Patient/$export", DPC_M_GET, DPC_OP_BCDA_EXPORT_TYPE, 0 },                \
+    { "Group/*/$export", DPC_M_GET, DPC_OP_BCDA_EXPORT_GROUP, 0 },               \
+    { "jobs", DPC_M_GET, DPC_OP_BCDA_JOB_LIST, 0 },                              \
+    { "jobs/*", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },                               \
+    { "jobs/*", DPC_M_DELETE, DPC_OP_BCDA_JOB_CANCEL, 0 },                       \
+    { "attribution_status", DPC_M_GET, DPC_OP_BCDA_ATTRIBUTION_STATUS, 0 }
+
+const dpc_route dpc_routes_bcda_v2[] = {
+    DPC_ROUTES_BCDA_SHARED,
+    { NULL, 0, 0, 0 }
+};
+
+/* v1 also has the per-type kick-offs of the 2018-2019 guides. */
+const dpc_route dpc_routes_bcda_v1[] = {
+    DPC_ROUTES_BCDA_SHARED,
+    { "ExplanationOfBenefit/$export", DPC_M_GET, DPC_OP_BCDA_EXPORT_TYPE, 0 },
+    { "Coverage/$export", DPC_M_GET, DPC_OP_BCDA_EXPORT_TYPE, 0 },
+    { NULL, 0, 0, 0 }
+};
+
 /* Does `path` (no leading '/') fit `pattern`?  Fills params on success. */
 static int match_one(apr_pool_t *p, const char *pattern, const char *path,
                      dpc_route_match *m)

@@ -58,7 +58,16 @@ typedef enum {
     DPC_OP_PAT_EVERYTHING,
     DPC_OP_EXPORT,
     DPC_OP_JOB_STATUS,
-    DPC_OP_JOB_CANCEL
+    DPC_OP_JOB_CANCEL,
+    /* BCDA */
+    DPC_OP_BCDA_VERSION,
+    DPC_OP_BCDA_HEALTH,
+    DPC_OP_BCDA_AUTH_INFO,
+    DPC_OP_BCDA_EXPORT_TYPE,    /* {Type}/$export: the route's literal type */
+    DPC_OP_BCDA_EXPORT_GROUP,   /* Group/{all|runout}/$export */
+    DPC_OP_BCDA_JOB_LIST,
+    DPC_OP_BCDA_JOB_CANCEL,
+    DPC_OP_BCDA_ATTRIBUTION_STATUS
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */
@@ -92,6 +101,8 @@ typedef enum {
  * pattern. */
 extern const dpc_route dpc_routes_dpc[];
 extern const dpc_route dpc_routes_none[];
+extern const dpc_route dpc_routes_bcda_v2[];
+extern const dpc_route dpc_routes_bcda_v1[];
 
 /* Match a request: `uri` is its whole path (for the patterns starting with
  * '/'), `rel` the path below the <Location>'s base (for the others; NULL

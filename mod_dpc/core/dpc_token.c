@@ -235,12 +235,17 @@ dpc_token_err_e dpc_access_token_issue(apr_pool_t *p,
     if (f->exp <= f->iat)
         return fail(DPC_TOKEN_BAD_FIELDS, errmsg, "access token must expire "
                     "after it is issued");
+    if (f->audience && !field_ok(f->audience))
+        return fail(DPC_TOKEN_BAD_FIELDS, errmsg, "access token fields must "
+                    "be non-empty printable ASCII");
 
     payload = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
                         "jti", f->token_id, "org", f->org_id,
                         "ct", f->client_token_id, "kid", f->key_id,
                         "scope", f->scope, "iat", (json_int_t)f->iat,
                         "exp", (json_int_t)f->exp);
+    if (payload && f->audience)
+        json_object_set_new(payload, "aud", json_string(f->audience));
     json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (!json)
@@ -296,6 +301,8 @@ static int read_payload(apr_pool_t *p, const unsigned char *json,
     f->client_token_id = apr_pstrdup(p, f->client_token_id);
     f->key_id = apr_pstrdup(p, f->key_id);
     f->scope = apr_pstrdup(p, f->scope);
+    f->audience = json_string_value(json_object_get(o, "aud"));
+    f->audience = f->audience ? apr_pstrdup(p, f->audience) : NULL;
     f->iat = json_integer_value(iat);
     f->exp = json_integer_value(exp);
     ok = 1;

@@ -74,6 +74,11 @@ int dpc_client_token_matches(const char *token, const char *stored_hex);
 #define DPC_ACCESS_TOKEN_MAX_LEN 2048
 /* Default lifetime: SMART asks for short-lived tokens (<= 300 s). */
 #define DPC_ACCESS_TOKEN_LIFETIME 300
+/* Whose an access token without an audience is: tokens were DPC's alone
+ * before audiences were added, and one issued then may still be live. */
+#define DPC_TOKEN_AUDIENCE_UNMARKED "dpc"
+/* BCDA's access tokens live 20 minutes, as the real server's. */
+#define DPC_BCDA_ACCESS_TOKEN_LIFETIME 1200
 
 typedef enum {
     DPC_TOKEN_OK = 0,
@@ -104,6 +109,10 @@ typedef struct {
     const char *client_token_id;/* id (not the secret) of the client token */
     const char *key_id;         /* id of the public key that signed the JWT */
     const char *scope;          /* granted scope, e.g. DPC's system-wide one */
+    const char *audience;       /* the issuing dialect's token_audience
+                                 * ("dpc", "bcda"); NULL in a token made
+                                 * without one (before audiences existed:
+                                 * DPC_TOKEN_AUDIENCE_UNMARKED's) */
     apr_int64_t iat;            /* issued at, seconds since the epoch */
     apr_int64_t exp;            /* expiry, seconds since the epoch */
 } dpc_access_token_t;

@@ -7,6 +7,7 @@
  * go to stderr with a non-zero exit status (1: failed, 2: usage).
  */
 #include "dpcctl_audit.h"
+#include "dpcctl_bcda.h"
 #include "dpcctl_load.h"
 #include "dpcctl_ops.h"
 #include "dpcctl_out.h"
@@ -58,6 +59,16 @@ static const char usage[] =
     "  token create --org ID --label L [--expires INSTANT]\n"
     "                                        create a client token (printed once)\n"
     "  token list --org ID | token delete ID\n"
+    "  aco create --cms-id ID [--name N] | aco list | aco delete ID\n"
+    "                                        BCDA's ACOs (ids like A9990)\n"
+    "  credential create --aco ID [--label L] [--days N | --expires INSTANT]\n"
+    "        [--ip ADDR]... [--client-id UUID --secret S]\n"
+    "                                        a BCDA client id and secret (printed\n"
+    "                                        once; 90 days by default)\n"
+    "  credential list --aco ID | rotate CLIENT_ID | delete CLIENT_ID\n"
+    "  attribution load --aco ID (--file F | --synthetic N [--offset K])\n"
+    "        [--runout] [--year YYYY]        an ACO's beneficiaries (MBI a line, or\n"
+    "                                        CCLF8); replaces the older load\n"
     "  audit [--org ID] [--job ID] [--action A] [--since INSTANT] [--until INSTANT]\n"
     "        [--limit N]                     the audit trail, oldest first, one JSON\n"
     "                                        object a line\n"
@@ -326,6 +337,9 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
         rc = cmd_key(p, c, argc, argv);
     else if (!strcmp(argv[0], "token"))
         rc = cmd_token(p, c, argc, argv);
+    else if (!strcmp(argv[0], "aco") || !strcmp(argv[0], "credential")
+             || !strcmp(argv[0], "attribution"))
+        rc = dpcctl_bcda(p, c, argc, argv);
     else if (!strcmp(argv[0], "audit"))
         rc = dpcctl_audit(p, c, argc, argv);
     else

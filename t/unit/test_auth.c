@@ -49,6 +49,7 @@
 #include "dpc_b64.h"
 #include "dpc_jwt.h"
 #include "dpc_pkey.h"
+#include "dpc_secret.h"
 #include "dpc_token.h"
 
 /* ====================================================================== */
@@ -2361,6 +2362,63 @@ START_TEST(token_access_extreme_times)
 }
 END_TEST
 
+/* The audience travels in the MAC'd payload: a token says whose it is
+ * (DPC's or BCDA's), and one made without says nothing. */
+START_TEST(token_access_audience)
+{
+    dpc_token_secrets_t s = secrets(SECRET_A, NULL);
+    dpc_access_token_t f = fields(), *out = NULL;
+    const char *tok = NULL, *msg = NULL;
+
+    f.audience = "bcda";
+    ck_assert_int_eq(dpc_access_token_issue(pool, &s, &f, &tok, &msg), DPC_TOKEN_OK);
+    ck_assert_int_eq(dpc_access_token_verify(pool, &s, tok, NOW + 1, 0, &out, &msg),
+                     DPC_TOKEN_OK);
+    ck_assert_str_eq(out->audience, "bcda");
+    f = fields();
+    ck_assert_int_eq(dpc_access_token_issue(pool, &s, &f, &tok, &msg), DPC_TOKEN_OK);
+    ck_assert_int_eq(dpc_access_token_verify(pool, &s, tok, NOW + 1, 0, &out, &msg),
+                     DPC_TOKEN_OK);
+    ck_assert_ptr_null(out->audience);
+    f.audience = "bc\"da";
+    ck_assert_int_eq(dpc_access_token_issue(pool, &s, &f, &tok, &msg), DPC_TOKEN_BAD_FIELDS);
+}
+END_TEST
+
+/* Client secrets: 80 hex characters, stored salted and slow; only the
+ * secret itself matches, and a stored text that is not ours matches
+ * nothing. */
+START_TEST(secret_hash_and_match)
+{
+    const char *a, *b, *h, *h2;
+    char *bad;
+
+    ck_assert_int_eq(dpc_secret_generate(pool, &a), APR_SUCCESS);
+    ck_assert_int_eq(dpc_secret_generate(pool, &b), APR_SUCCESS);
+    ck_assert_uint_eq(strlen(a), DPC_SECRET_LEN);
+    ck_assert_str_ne(a, b);
+    h = dpc_secret_hash(pool, a, 1000);
+    h2 = dpc_secret_hash(pool, a, 1000);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_ne(h, h2);                    /* a salt of its own */
+    ck_assert(!strncmp(h, "pbkdf2-sha256$1000$", 19));
+    ck_assert(strstr(h, a) == NULL);
+    ck_assert(dpc_secret_matches(pool, a, h));
+    ck_assert(dpc_secret_matches(pool, a, h2));
+    ck_assert(!dpc_secret_matches(pool, b, h));
+    ck_assert(!dpc_secret_matches(pool, "", h));
+    ck_assert(!dpc_secret_matches(pool, a, NULL));
+    bad = apr_pstrdup(pool, h);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+    ck_assert(!dpc_secret_matches(pool, a, bad));               /* another key */
+    ck_assert(!dpc_secret_matches(pool, a, apr_pstrcat(pool, h, "0", NULL)));
+    ck_assert(!dpc_secret_matches(pool, a, "pbkdf2-sha256$0$00$00"));
+    ck_assert(!dpc_secret_matches(pool, a, "pbkdf2-sha256$99999999999$00$00"));
+    ck_assert(!dpc_secret_matches(pool, a, "sha256$1000$00$00"));
+    ck_assert_ptr_null(dpc_secret_hash(pool, a, 0));
+}
+END_TEST
+
 START_TEST(token_access_roundtrip)
 {
     dpc_token_secrets_t s = secrets(SECRET_A, NULL);
@@ -2570,6 +2628,8 @@ Suite *token_suite(void)
     tcase_add_test(at, token_access_malformed);
     tcase_add_test(at, token_access_secret_too_short);
     tcase_add_test(at, token_access_bad_fields);
+    tcase_add_test(at, token_access_audience);
+    tcase_add_test(at, secret_hash_and_match);
     suite_add_tcase(s, at);
     return s;
 }

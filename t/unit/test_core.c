@@ -140,7 +140,7 @@ START_TEST(directive_values_are_parsed_strictly)
     ck_assert_ptr_null(dpc_parse_api(pool, "none", &a));
     ck_assert(!dpc_dialect_serves(a));
     ck_assert_str_eq(dpc_parse_api(pool, "fhir", &a),
-                     "DPCAPI must be one of: dpc-v2, dpc-v1, none");
+                     "DPCAPI must be one of: dpc-v2, dpc-v1, bcda-v2, bcda-v1, none");
 }
 END_TEST
 
@@ -431,11 +431,14 @@ START_TEST(dialect_descriptors_are_whole)
         ck_assert_ptr_nonnull(d->token_path);
         ck_assert_ptr_nonnull(d->fhir_release);
         ck_assert_ptr_nonnull(d->capability_id);
-        ck_assert_ptr_nonnull(d->ext_checksum);
-        ck_assert_ptr_nonnull(d->ext_file_length);
+        /* a manifest's file extensions: both or neither (BCDA's files
+         * are {"type", "url"} only) */
+        ck_assert_int_eq(d->ext_checksum == NULL, d->ext_file_length == NULL);
+        ck_assert_ptr_nonnull(d->token_audience);
+        ck_assert_ptr_nonnull(d->software_name);
         ck_assert_int_ne(d->grant, DPC_GRANT_NONE);
         ck_assert(d->access_token_seconds > 0
-                  && d->access_token_seconds <= DPC_ACCESS_TOKEN_LIFETIME);
+                  && d->access_token_seconds <= DPC_BCDA_ACCESS_TOKEN_LIFETIME);
         ck_assert_ptr_eq(dpc_dialect_find(d->name), d);
         for (j = 0; j < i; j++)
             ck_assert_str_ne(dpc_dialects[j]->name, d->name);
@@ -443,6 +446,16 @@ START_TEST(dialect_descriptors_are_whole)
     ck_assert_ptr_null(dpc_dialect_find("dpc-v3"));
     ck_assert_ptr_null(dpc_dialect_find(NULL));
     ck_assert_int_eq(dpc_dialect_dpc_v2.fhir_version, DPC_FHIR_R4);
+    /* BCDA: the guides' token endpoint, Basic, 20 minutes, integer jobs,
+     * uuid files, and tokens no DPC route takes */
+    ck_assert_str_eq(dpc_dialect_bcda_v1.token_path, "/auth/token");
+    ck_assert_int_eq(dpc_dialect_bcda_v2.grant, DPC_GRANT_BASIC);
+    ck_assert_int_eq(dpc_dialect_bcda_v1.access_token_seconds, 1200);
+    ck_assert_int_eq(dpc_dialect_bcda_v1.fhir_version, DPC_FHIR_STU3);
+    ck_assert_int_eq(dpc_dialect_bcda_v2.job_id_form, DPC_JOB_ID_NUMBER);
+    ck_assert_int_eq(dpc_dialect_bcda_v2.file_naming, DPC_FILES_UUID);
+    ck_assert_int_eq(dpc_dialect_dpc_v2.file_naming, DPC_FILES_TYPED);
+    ck_assert_str_ne(dpc_dialect_bcda_v2.token_audience, dpc_dialect_dpc_v2.token_audience);
     ck_assert_int_eq(dpc_dialect_dpc_v1.fhir_version, DPC_FHIR_STU3);
     ck_assert(dpc_dialect_dpc_v2.key_pop_required);
     ck_assert(!dpc_dialect_dpc_v1.key_pop_required);

@@ -266,6 +266,39 @@ START_TEST(test_lines_and_counts)
 }
 END_TEST
 
+/* BCDA's names: "<uuid>.ndjson" for data; an error file named after the
+ * data file it sits beside ("<uuid>-error.ndjson"); a stem names one part
+ * only, and must be a lower-case uuid. */
+START_TEST(test_uuid_names)
+{
+    dpc_export_writer *w = make(jobdir, 2, DPC_EXPORT_UUID_NAMES), *e = NULL;
+    apr_array_header_t *files;
+    const char *why = NULL, *stem;
+    int i;
+
+    for (i = 0; i < 3; i++)
+        put(w, body(i, 40));
+    stem = apr_pstrmemdup(pool, dpc_export_writer_part_name(w), 36);
+    ck_assert_int_eq(dpc_export_writer_create(pool, jobdir, "OperationOutcome", 10,
+                                              DPC_EXPORT_UUID_NAMES, &e, &why), APR_SUCCESS);
+    ck_assert_int_eq(dpc_export_writer_stem(e, "0C527D2E-2E8A-4808-B11D-0FA06BAF8254"),
+                     APR_EINVAL);
+    ck_assert_int_eq(dpc_export_writer_stem(e, stem), APR_SUCCESS);
+    put(e, body(9, 40));
+    files = finish(w);
+    ck_assert_int_eq(files->nelts, 2);
+    for (i = 0; i < 2; i++) {
+        ck_assert(dpc_export_name_valid(file_at(files, i)->name));
+        ck_assert_uint_eq(strlen(file_at(files, i)->name), 36 + strlen(".ndjson"));
+    }
+    ck_assert_str_ne(file_at(files, 0)->name, file_at(files, 1)->name);
+    files = finish(e);
+    ck_assert_str_eq(file_at(files, 0)->name, apr_pstrcat(pool, stem, "-error.ndjson", NULL));
+    /* without the flag there is no stem to set */
+    ck_assert_int_eq(dpc_export_writer_stem(make(jobdir, 2, 0), stem), APR_EINVAL);
+}
+END_TEST
+
 /* The digest sha256sum prints for the same two lines (computed with
  * coreutils, not OpenSSL): the writer's digest is of the file's bytes. */
 START_TEST(test_sha256_known)
@@ -463,6 +496,11 @@ START_TEST(test_names)
         "Patient-ffffffffffffffffffffffffffffffff.ndjson",
         "P-00000000000000000000000000000000.ndjson",
         "OperationOutcome-" HEX32 ".ndjson",
+        /* uuid names (BCDA) */
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254.ndjson",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254.ndjson.gz",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson.gz",
     };
     static const char *bad[] = {
         "", "Patient", "Patient-", "-" HEX32 ".ndjson",
@@ -488,6 +526,13 @@ START_TEST(test_names)
         "Patient/../-" HEX32 ".ndjson",
         "Patient-" HEX32 ".ndjson/../../x",
         "Patient%2f-" HEX32 ".ndjson",
+        "0C527D2E-2E8A-4808-B11D-0FA06BAF8254.ndjson",          /* upper case */
+        "0c527d2e-2e8a-4808-b11d-0fa06baf825.ndjson",           /* short */
+        "0c527d2e2e8a4808b11d0fa06baf8254ab.ndjson",             /* no dashes */
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254-err.ndjson",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson.tmp",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254.ndjson/../x",
+        "0c527d2e-2e8a-4808-b11d-0fa06baf8254",
         /* 65 letters of type */
         "Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-"
             HEX32 ".ndjson",
@@ -948,6 +993,7 @@ Suite *export_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_lines_and_counts);
+    tcase_add_test(tc, test_uuid_names);
     tcase_add_test(tc, test_sha256_known);
     tcase_add_test(tc, test_large_bodies);
     tcase_add_test(tc, test_rotation);

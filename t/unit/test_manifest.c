@@ -133,6 +133,32 @@ START_TEST(build_empty)
 }
 END_TEST
 
+/* BCDA's form: files as {"type", "url"} only, and a top-level JobID. */
+START_TEST(build_bcda)
+{
+    apr_array_header_t *files = apr_array_make(pool, 2, sizeof(dpc_manifest_file_t));
+    dpc_manifest_t m = sample(files);
+    json_t *j;
+
+    m.ext_checksum = m.ext_file_length = NULL;
+    m.job_id = 42;
+    add_file(files, "Patient", "d1.ndjson", 1, 1, NULL);
+    add_file(files, "OperationOutcome", "d1-error.ndjson", 1, 1, NULL);
+    ck_assert_ptr_nonnull(j = dpc_json_pool(pool, dpc_manifest_build(pool, &m)));
+    ck_assert_str_eq(dpc_json_pdump(pool, j),
+        "{\"transactionTime\":\"2026-12-04T22:29:08.079Z\","
+        "\"request\":\"https://h.example/v2/Group/g/$export?_type=Patient\","
+        "\"requiresAccessToken\":true,"
+        "\"output\":[{\"type\":\"Patient\",\"url\":\"" MF_URL "d1.ndjson\"}],"
+        "\"error\":[{\"type\":\"OperationOutcome\",\"url\":\"" MF_URL "d1-error.ndjson\"}],"
+        "\"JobID\":42}");
+    ck_assert_str_eq(dpc_manifest_progress_words(pool, 0, 0, 4), "Pending");
+    ck_assert_str_eq(dpc_manifest_progress_words(pool, 1, 0, 4), "In Progress (0%)");
+    ck_assert_str_eq(dpc_manifest_progress_words(pool, 3, 2, 3), "In Progress (66%)");
+    ck_assert_str_eq(dpc_manifest_progress_words(pool, 0, 0, 0), "Pending");
+}
+END_TEST
+
 /* What the server writes, the client reads back, field for field. */
 START_TEST(build_round_trip)
 {
@@ -317,6 +343,7 @@ Suite *manifest_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, build_bytes);
     tcase_add_test(tc, build_empty);
+    tcase_add_test(tc, build_bcda);
     tcase_add_test(tc, build_round_trip);
     tcase_add_test(tc, status_words);
     tcase_add_test(tc, file_names);

@@ -1,0 +1,63 @@
+-- dpc_bcda_export_start: record a population export of an ACO, in one
+-- statement: the job (with its settings, as dpc_export_start writes them)
+-- and the beneficiaries of the ACO's current load of p_population
+-- ('all': the attribution, 'runout': the runout), in batches of p_batch.
+-- Opted-out beneficiaries go into the batches too: the workers report them
+-- in the error file.  Refusals come back as {"error": ...}:
+--   {"error": "no_attribution"}           the ACO has no load of that kind
+--   {"error": "running", "number": N}     a running job of the ACO in the
+--       same dialect overlaps this one: the same request, or they share a
+--       type (a request without _type has every type of its dialect)
+-- Success: {"job": uuid, "number": N}.
+CREATE OR REPLACE FUNCTION dpc_bcda_export_start(p_org uuid, p_population text,
+                                                 p_dialect text, p_version smallint,
+                                                 p_url text, p_types text[],
+                                                 p_since timestamptz,
+                                                 p_batch int, p_per_file int,
+                                                 p_gzip boolean, p_lifetime interval)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_load bigint;
+    v_job uuid;
+    v_number bigint;
+    v_batches int;
+BEGIN
+    -- one kick-off per ACO at a time, so the overlap check cannot race
+    PERFORM pg_advisory_xact_lock(hashtext('dpc_bcda_export'), hashtext(p_org::text));
+    SELECT id INTO v_load FROM aco_attribution
+     WHERE org_id = p_org AND kind = CASE p_population WHEN 'runout' THEN 'runout'
+                                                       ELSE 'attribution' END;
+    IF v_load IS NULL THEN
+        RETURN jsonb_build_object('error', 'no_attribution');
+    END IF;
+    SELECT number INTO v_number FROM export_job
+     WHERE org_id = p_org AND dialect = p_dialect AND status = 'running'
+       AND population IS NOT NULL
+       AND (request_url = p_url OR types && p_types)
+     ORDER BY created_at LIMIT 1;
+    IF v_number IS NOT NULL THEN
+        RETURN jsonb_build_object('error', 'running', 'number', v_number);
+    END IF;
+    INSERT INTO export_job (org_id, dialect, fhir_version, request_url, types, since,
+                            notes, resources_per_file, gzip, file_lifetime, population)
+    VALUES (p_org, p_dialect, p_version, p_url, p_types, p_since, '{}',
+            p_per_file, p_gzip, p_lifetime, p_population)
+    RETURNING id, number INTO v_job, v_number;
+    WITH m AS (
+        SELECT mbi, row_number() OVER (ORDER BY mbi) - 1 AS i
+          FROM aco_beneficiary WHERE attribution_id = v_load),
+    b AS (
+        INSERT INTO export_batch (job_id, seq, mbis)
+        SELECT v_job, (i / p_batch)::int, array_agg(mbi ORDER BY mbi) FROM m
+         GROUP BY i / p_batch
+        RETURNING 1)
+    SELECT count(*) INTO v_batches FROM b;
+    IF v_batches = 0 THEN
+        UPDATE export_job SET status = 'completed', completed_at = now(),
+               expires_at = now() + file_lifetime WHERE id = v_job;
+    ELSE
+        UPDATE export_job SET batches_total = v_batches WHERE id = v_job;
+        PERFORM pg_notify('dpc_jobs', v_job::text);
+    END IF;
+    RETURN jsonb_build_object('job', v_job, 'number', v_number);
+END $$;
