@@ -238,6 +238,7 @@ static int read_write(request_rec *r, const dpc_principal *who, roster_write *w,
     }
     rules.max_members = dpc_conf_roster_cap(c);
     rules.allow_empty = !strcmp(w->action, "replace");
+    rules.npi_optional = !strcmp(w->action, "remove");
     bad |= dpc_roster_check(r->pool, v, &rules, oo, &w->roster) != 0;
     if (strcmp(w->action, "remove")) {
         memset(&ar, 0, sizeof(ar));

@@ -44,6 +44,7 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     .fhir_version = DPC_FHIR_STU3,
     .fhir_release = "3.0.2",
     .key_pop_required = 0,
+    .token_params_in_url = 1,
     DPC_DIALECT_SHARED
 };
 

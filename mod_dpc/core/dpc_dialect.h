@@ -45,6 +45,10 @@ typedef struct dpc_dialect {
     const char *token_path;
     dpc_grant_t grant;
     int key_pop_required;           /* a key upload must prove possession */
+    /* The token endpoint also takes its parameters in the URL when the
+     * body is empty (the DPC v1 guide's curl sends them so); the form body
+     * stays the documented way. */
+    int token_params_in_url;
 
     /* The CapabilityStatement's id, name and title. */
     const char *capability_id, *capability_name, *capability_title;

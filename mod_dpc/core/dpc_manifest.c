@@ -48,7 +48,7 @@ json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
 
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total)
 {
-    return apr_psprintf(p, "%ld%% (%ld of %ld batches)", total ? done * 100 / total : 0,
+    return apr_psprintf(p, "In Progress (%ld%%, %ld of %ld batches)", total ? done * 100 / total : 0,
                         done, total);
 }
 

@@ -303,6 +303,7 @@ typedef struct rchk {
     const char *npi;            /* the roster's, once one valid NPI is seen */
     const char *npi_src;        /* where it was seen */
     int has_char;               /* an attributed-to characteristic, valid or not */
+    int npi_optional;           /* the URL names the roster: no NPI is fine */
 } rchk;
 
 static void check_group_frame(rchk *c, const json_t *g)
@@ -533,7 +534,7 @@ static void resolve_npi(rchk *c, const json_t *members, const member_npi *mn)
 
         for (i = 0; i < n; i++)
             any_ext |= mn[i].has_ext;
-        if (!c->has_char && !any_ext)
+        if (!c->has_char && !any_ext && !c->npi_optional)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, "Group.characteristic",
                          "the Group must name the provider: a characteristic coded "
                          "attributed-to with the NPI, or an ext-attributedProvider with "
@@ -599,7 +600,8 @@ static void check_members(rchk *c, const json_t *g, const dpc_roster_rules *rule
 int dpc_roster_check(apr_pool_t *p, const json_t *body, const dpc_roster_rules *rules,
                      json_t *oo, dpc_roster **out)
 {
-    rchk c = { p, oo, apr_pcalloc(p, sizeof(dpc_roster)), NULL, NULL, 0 };
+    rchk c = { p, oo, apr_pcalloc(p, sizeof(dpc_roster)), NULL, NULL, 0,
+               rules->npi_optional };
     size_t before = dpc_issue_count(oo);
     const json_t *g;
     const char *rt;

@@ -94,7 +94,8 @@ typedef struct dpc_member {
 } dpc_member;
 
 typedef struct dpc_roster {
-    const char *npi;            /* the provider the patients are attributed to */
+    const char *npi;            /* the provider the patients are attributed to
+                                 * (NULL only under rules->npi_optional) */
     const char *name;           /* Group.name, or NULL */
     int n;                      /* members, in body order */
     dpc_member *members;
@@ -104,6 +105,10 @@ typedef struct dpc_roster {
 typedef struct dpc_roster_rules {
     int max_members;            /* more is one too-costly issue */
     int allow_empty;            /* may member be empty or missing (PUT) */
+    /* The URL names the roster ($remove): a body naming no provider is
+     * fine (dpc_roster.npi stays NULL); one that names it is still
+     * checked. */
+    int npi_optional;
 } dpc_roster_rules;
 
 /* Check a roster body: a Group, or a Parameters (or {"resource": ...})
@@ -113,7 +118,8 @@ typedef struct dpc_roster_rules {
  * NPI in code, as the v1 guide shows) and from the members'
  * ext-attributedProvider (valueReference.identifier, system us-npi); every
  * NPI given must be valid and the same.  Without the characteristic, every
- * member must carry the extension.  Each member's entity is either a
+ * member must carry the extension, unless rules->npi_optional and no
+ * member names one.  Each member's entity is either a
  * reference "Patient/{uuid}" or an identifier with an MBI system and a
  * valid MBI (entity.type, if given, "Patient"), not both; a patient listed
  * twice (same UUID, or same MBI after normalizing) is an error.  Member

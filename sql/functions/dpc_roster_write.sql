@@ -3,6 +3,7 @@
 -- back as {"error": ..., ...} (nothing written); success as {"roster": id,
 -- "registered": N}.
 --   p_action   create | add | replace | remove
+--   p_npi      the Group's provider; NULL only for remove (the roster's)
 --   p_members  [{"ref": patient uuid} | {"mbi": MBI}, ...]
 --   p_on_id / p_on_npi  the attestation's onBehalfOf (a Practitioner id or NPI)
 -- Once every check has passed, the write locks what it depends on
@@ -39,7 +40,12 @@ BEGIN
             RETURN jsonb_build_object('error', 'not_found');
         END IF;
     END IF;
-    SELECT id INTO v_prac FROM practitioner WHERE org_id = p_org AND npi = p_npi;
+    -- a $remove may leave the provider out: the URL names the roster
+    IF p_npi IS NULL AND p_action = 'remove' THEN
+        v_prac := v_roster_prac;
+    ELSE
+        SELECT id INTO v_prac FROM practitioner WHERE org_id = p_org AND npi = p_npi;
+    END IF;
     IF v_prac IS NULL THEN
         RETURN jsonb_build_object('error', 'no_practitioner');
     END IF;
@@ -84,7 +90,8 @@ BEGIN
             RETURN v_refused;
         END IF;
         UPDATE roster SET updated_at = v_now WHERE id = v_roster;
-        UPDATE attribution SET removed_at = v_now
+        -- the period ends at the removal: the time the patient *was* active
+        UPDATE attribution SET removed_at = v_now, period_end = least(period_end, v_now)
          WHERE roster_id = v_roster AND patient_id = ANY (v_known) AND removed_at IS NULL;
         RETURN jsonb_build_object('roster', v_roster, 'registered', 0);
     END IF;

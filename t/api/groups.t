@@ -11,7 +11,7 @@ use DPC::Test qw(req json_of oo_code sql);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 60;
+plan tests => 64;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, g1 => 'ec', g2 => 'ec');
@@ -177,6 +177,11 @@ $res = post("/api/v2/Group/$gid/\$remove", group(refs => [$pid[1]]), %ha);
 ok t_cmp($res->code, 200, '$remove');
 my ($m1) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[1]} } @{ json_of($res)->{member} };
 ok t_cmp($m1 && $m1->{inactive} ? 1 : 0, 1, 'the member reads inactive');
+my $removed_at = sql("SELECT to_char(removed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                     . " FROM attribution WHERE roster_id = '$gid' AND patient_id = '$pid[1]'");
+ok t_cmp($m1 && $m1->{period}{end}, qr/^\Q$removed_at\E/, 'its period ends at the removal: the time it *was* active');
+ok t_cmp(sql("SELECT period_end = removed_at FROM attribution WHERE roster_id = '$gid' AND patient_id = '$pid[1]'"),
+         't', 'and so it is stored');
 sql("UPDATE attribution SET period_start = now() - interval '100 days',
      period_end = now() - interval '10 days' WHERE roster_id = '$gid' AND patient_id = '$pid[2]'");
 $res = req(GET => "/api/v2/Group/$gid", %ha);
@@ -184,11 +189,21 @@ my ($m2) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[2]} } 
 ok t_cmp($m2 && $m2->{inactive} ? 1 : 0, 1, 'a member past its period end reads inactive, no job needed');
 my ($m0) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[0]} } @{ json_of($res)->{member} };
 ok t_cmp($m0 && !$m0->{inactive} ? 1 : 0, 1, 'others stay active');
+# the v1 guide's $remove names the Group in the URL; the body may list members only
+my $bare = group(refs => [$pid[0]]);
+delete $bare->{characteristic};
+$res = post("/api/v2/Group/$gid/\$remove", $bare, %ha);
+my ($m0r) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[0]} } @{ json_of($res)->{member} // [] };
+ok t_cmp($res->code . ' ' . ($m0r && $m0r->{inactive} ? 'inactive' : 'active'), '200 inactive',
+         '$remove with members only (no attributed-to): 200, the member inactive');
+$bare->{characteristic} = group(npi => $NPI2)->{characteristic};
+$res = post("/api/v2/Group/$gid/\$remove", $bare, %ha);
+ok t_cmp($res->code, 422, '$remove naming another provider than the roster\'s: still 422');
 $res = post("/api/v2/Group/$gid/\$add", group(refs => [$pid[1], $pid[2]]), %ha,
             'X-Provenance' => provenance());
 $res = req(GET => "/api/v2/Group/$gid", %ha);
-ok t_cmp(scalar(grep { $_->{inactive} } @{ json_of($res)->{member} }), 0,
-         're-attesting makes removed and expired members active again');
+ok t_cmp(join(' ', map { $_->{entity}{identifier}{value} } grep { $_->{inactive} } @{ json_of($res)->{member} }),
+         $mbi_of{$pid[0]}, 're-attesting makes removed and expired members active again (only the one removed since stays out)');
 
 # --- PUT replaces the membership --------------------------------------------------------
 $res = req(PUT => "/api/v2/Group/$gid", %ha, 'X-Provenance' => provenance(),

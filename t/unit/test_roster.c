@@ -1509,7 +1509,7 @@ static json_t *members_of(json_t *g)
     return json_object_get(g, "member");
 }
 
-static const dpc_roster_rules rules = { 5000, 0 };
+static const dpc_roster_rules rules = { 5000, 0, 0 };
 
 START_TEST(roster_v1_guide_example)
 {
@@ -1641,6 +1641,29 @@ START_TEST(roster_no_provider_anywhere)
                                                " 'valueCodeableConcept': {'text': 'any'}}]"));
     ck_assert_int_eq(dpc_roster_check(pool, g, &rules, oo, &r), -1);
     ONE_ISSUE("Group.characteristic", DPC_ISSUE_REQUIRED, "must name the provider");
+}
+END_TEST
+
+/* $remove: the URL names the roster, so a body of members alone is fine;
+ * an NPI it does give is still checked */
+START_TEST(roster_remove_without_provider)
+{
+    json_t *g = J(group_v1);
+    dpc_roster_rules remove = { 5000, 0, 1 };
+    dpc_roster *r;
+
+    json_object_del(g, "characteristic");
+    ck_assert_int_eq(dpc_roster_check(pool, g, &remove, oo, &r), 0);
+    ck_assert_ptr_null(r->npi);
+    ck_assert_int_eq(r->n, 2);
+    json_object_set_new(g, "characteristic", JN("[{'code': {'coding': [{'code': "
+                                               "'attributed-to'}]}, 'valueCodeableConcept':"
+                                               " {'coding': [{'system': "
+                                               "'http://hl7.org/fhir/sid/us-npi', 'code': "
+                                               "'1234567890'}]}}]"));
+    ck_assert_int_eq(dpc_roster_check(pool, g, &remove, oo, &r), -1);
+    ONE_ISSUE("Group.characteristic[0].valueCodeableConcept.coding[0].code",
+              DPC_ISSUE_VALUE, "check digit");
 }
 END_TEST
 
@@ -1878,7 +1901,7 @@ END_TEST
 START_TEST(roster_empty)
 {
     json_t *g = J(group_v1);
-    dpc_roster_rules put = { 5000, 1 };
+    dpc_roster_rules put = { 5000, 1, 0 };
     dpc_roster *r;
 
     json_object_set_new(g, "member", json_array());
@@ -1902,7 +1925,7 @@ END_TEST
 START_TEST(roster_over_the_limit)
 {
     json_t *g = J(group_v1);
-    dpc_roster_rules small = { 1, 0 };
+    dpc_roster_rules small = { 1, 0, 0 };
     dpc_roster *r;
 
     json_array_append_new(members_of(g), JN("{'entity': 'bad'}"));
@@ -1915,7 +1938,7 @@ END_TEST
 START_TEST(roster_large)
 {
     json_t *g = J(group_v1), *m = json_array();
-    dpc_roster_rules cap = { 5500, 0 };
+    dpc_roster_rules cap = { 5500, 0, 0 };
     char mbi[DPC_MBI_LEN + 1];
     dpc_roster *r;
     int i;
@@ -2226,6 +2249,7 @@ Suite *roster_suite(void)
     tcase_add_test(tc, roster_malformed_extension);
     tcase_add_test(tc, roster_other_extensions_ignored);
     tcase_add_test(tc, roster_empty);
+    tcase_add_test(tc, roster_remove_without_provider);
     tcase_add_test(tc, roster_over_the_limit);
     tcase_add_test(tc, roster_large);
     tcase_add_test(tc, roster_every_problem_reported);
