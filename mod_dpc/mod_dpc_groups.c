@@ -245,7 +245,7 @@ static int read_write(request_rec *r, const dpc_principal *who, roster_write *w,
         ar.org_id = who->org_id;
         ar.now = r->request_time;
         ar.skew = apr_time_from_sec(300);
-        ar.require_on_behalf_of = 1;
+        ar.require_on_behalf_of = dpc_conf_dialect(dpc_dir(r))->attest_on_behalf_of_required;
         bad |= dpc_attestation_check(r->pool, prov, prov ? strlen(prov) : 0, &ar, oo,
                                      &w->attest) != 0;
     }

@@ -45,6 +45,7 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     .fhir_release = "3.0.2",
     .key_pop_required = 0,
     .token_params_in_url = 1,
+    .attest_on_behalf_of_required = 1,
     DPC_DIALECT_SHARED
 };
 

@@ -49,6 +49,11 @@ typedef struct dpc_dialect {
      * body is empty (the DPC v1 guide's curl sends them so); the form body
      * stays the documented way. */
     int token_params_in_url;
+    /* A roster write's attestation (X-Provenance) must name the provider
+     * in agent.onBehalfOf (DPC v1's guide); without it (DPC v2's guide)
+     * the members' ext-attributedProvider say who, and an onBehalfOf that
+     * is given is still checked against them. */
+    int attest_on_behalf_of_required;
 
     /* The CapabilityStatement's id, name and title. */
     const char *capability_id, *capability_name, *capability_title;

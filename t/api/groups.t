@@ -80,7 +80,8 @@ my @bad = (
     [ 'X-Provenance not JSON', '{nope', group(refs => [@pid[0, 1]]), 422 ],
     [ 'reason not TREAT', provenance(reason => 'HMARKT'), group(refs => [@pid[0, 1]]), 422 ],
     [ 'who another organization', provenance(org => $b->{id}), group(refs => [@pid[0, 1]]), 422 ],
-    [ 'no onBehalfOf', provenance(no_behalf => 1), group(refs => [@pid[0, 1]]), 422 ],
+    [ 'no onBehalfOf on v1 (its guide attests on behalf of a provider)', provenance(no_behalf => 1),
+      group(refs => [@pid[0, 1]]), 422, '/api/v1/Group' ],
     [ 'onBehalfOf another practitioner', provenance(prac => $pr2->{id}),
       group(refs => [@pid[0, 1]]), 422 ],
     [ 'recorded in the future', provenance(recorded => '2999-01-01T00:00:00Z'),
@@ -94,8 +95,8 @@ my @bad = (
     [ 'over the cap', provenance(), group(refs => [@pid[0 .. 25]]), 422 ],
 );
 for my $c (@bad) {
-    my ($name, $prov, $body, $code) = @$c;
-    my $res = post('/api/v2/Group', $body, %ha, ($prov ? ('X-Provenance' => $prov) : ()));
+    my ($name, $prov, $body, $code, $path) = @$c;
+    my $res = post($path // '/api/v2/Group', $body, %ha, ($prov ? ('X-Provenance' => $prov) : ()));
     ok t_cmp($res->code . ' ' . (oo_code($res) ne '' ? 'OO' : 'not OO'), "$code OO", "$name: $code");
 }
 ok t_cmp(state(), $s0, 'and none of them stored anything');
@@ -223,9 +224,10 @@ ok t_cmp(sql("SELECT count(*) FROM attestation WHERE roster_id = '$gid'"), 4,
          'one attestation kept for every accepted write');
 
 # --- the second practitioner's roster, from v2 members only --------------------------
+# as the v2 guide's attestation: no onBehalfOf (the members name the provider)
 $res = post('/api/v2/Group', group(npi => $NPI2, mbis => [mbi(1), mbi(2)]), %ha,
-            'X-Provenance' => provenance(prac => $pr2->{id}));
-ok t_cmp($res->code, 201, 'a roster for another practitioner');
+            'X-Provenance' => provenance(no_behalf => 1));
+ok t_cmp($res->code, 201, 'a roster for another practitioner, attested without onBehalfOf on v2');
 $res = req(GET => '/api/v2/Group', %ha);
 ok t_cmp(json_of($res)->{total}, 2, 'the organization now has two');
 
