@@ -177,7 +177,7 @@ const command_rec dpc_cmds[] = {
                   "smallest RSA public key accepted, in bits (default 4096)"),
     AP_INIT_TAKE1("DPCRosterCap", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, roster_cap), RSRC_CONF,
-                  "most patients on one practitioner's roster (default 5000)"),
+                  "most patients on one roster or Group (default 5000)"),
     AP_INIT_TAKE1("DPCAttributionDays", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, attribution_days), RSRC_CONF,
                   "days an attested roster membership lasts (default 90)"),

@@ -62,7 +62,8 @@ const dpc_statement dpc_people_statements[] = {
       " resource = a.resource, updated_at = now() FROM a"
       " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM practitioner o"
       " WHERE o.org_id = a.org AND o.npi = a.npi AND o.id <> a.id)"
-      " AND (p.npi = a.npi OR NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id))"
+      " AND (p.npi = a.npi OR (NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id)"
+      " AND NOT EXISTS (SELECT 1 FROM attribution t WHERE t.practitioner_id = p.id)))"
       " RETURNING p.id, " USEC("p.updated_at") },
     { "dpc_pat_update",
       DPC_SQL_WHO ", a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"

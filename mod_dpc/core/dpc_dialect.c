@@ -35,6 +35,7 @@ const dpc_dialect dpc_dialect_dpc_v2 = {
     .fhir_version = DPC_FHIR_R4,
     .fhir_release = "4.0.1",
     .key_pop_required = 1,
+    .groups_per_request = 1,
     DPC_DIALECT_SHARED
 };
 

@@ -54,6 +54,11 @@ typedef struct dpc_dialect {
      * the members' ext-attributedProvider say who, and an onBehalfOf that
      * is given is still checked against them. */
     int attest_on_behalf_of_required;
+    /* POST Group makes a new Group every time (DPC v2's guide: "a new
+     * Group for every export request"), whose members each name their own
+     * practitioner by NPI (registered on first use); otherwise one roster
+     * per practitioner, registered first (DPC v1). */
+    int groups_per_request;
 
     /* The CapabilityStatement's id, name and title. */
     const char *capability_id, *capability_name, *capability_title;

@@ -90,6 +90,7 @@ typedef enum {
 typedef struct dpc_member {
     dpc_member_kind_e kind;
     const char *value;          /* REF: the UUID, lower case; MBI: normalized */
+    const char *npi;            /* its attributed provider (NULL: none named) */
     int index;                  /* its position in Group.member */
 } dpc_member;
 
@@ -109,6 +110,13 @@ typedef struct dpc_roster_rules {
      * fine (dpc_roster.npi stays NULL); one that names it is still
      * checked. */
     int npi_optional;
+    /* Members may name different providers (a DPC v2 Group, one per export
+     * request): each member's NPI is its ext-attributedProvider's, else
+     * the attributed-to characteristic's; dpc_roster.npi is the
+     * characteristic's, or the one all members share, else NULL.  Without
+     * it, one provider for the whole roster, and every member's npi is
+     * it. */
+    int per_member_provider;
 } dpc_roster_rules;
 
 /* Check a roster body: a Group, or a Parameters (or {"resource": ...})
@@ -134,6 +142,7 @@ int dpc_roster_check(apr_pool_t *p, const json_t *body, const dpc_roster_rules *
 typedef struct dpc_member_row {
     const char *patient_id;     /* Patient resource id (UUID) */
     const char *mbi;
+    const char *npi;            /* its attributed provider; NULL: the Group's */
     apr_time_t period_start;
     apr_time_t period_end;      /* 0: no end given */
     int inactive;
@@ -142,7 +151,8 @@ typedef struct dpc_member_row {
 typedef struct dpc_group_view {
     const char *id;             /* Group id */
     const char *org_id;         /* managing organization */
-    const char *npi;            /* the attributed provider */
+    const char *npi;            /* the attributed provider, or NULL (a v2
+                                 * Group whose members name their own) */
     const char *name;           /* or NULL */
     const char *version_id;     /* or NULL */
     apr_time_t last_updated;

@@ -11,7 +11,7 @@ use DPC::Test qw(req json_of oo_code sql);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 64;
+plan tests => 72;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, g1 => 'ec', g2 => 'ec');
@@ -125,8 +125,9 @@ ok t_cmp($r4->{managingEntity}{reference}, "Organization/$a->{id}", 'v2: managin
 $res = req(GET => "/api/v2/Group/$gid", %hb);
 ok t_cmp($res->code, 404, "another organization's roster: 404");
 
-$res = post('/api/v2/Group', group(refs => [$pid[3]]), %ha, 'X-Provenance' => provenance());
-ok t_cmp($res->code, 409, 'a second roster for the same practitioner: 409');
+# DPC v1: one roster per practitioner
+$res = post('/api/v1/Group', group(refs => [$pid[3]]), %ha, 'X-Provenance' => provenance());
+ok t_cmp($res->code, 409, 'v1: a second roster for the same practitioner: 409');
 ok t_cmp(sql("SELECT count(*) FROM roster WHERE org_id = '$a->{id}'"), 1, 'still one roster');
 
 # --- search ------------------------------------------------------------------------
@@ -230,6 +231,41 @@ $res = post('/api/v2/Group', group(npi => $NPI2, mbis => [mbi(1), mbi(2)]), %ha,
 ok t_cmp($res->code, 201, 'a roster for another practitioner, attested without onBehalfOf on v2');
 $res = req(GET => '/api/v2/Group', %ha);
 ok t_cmp(json_of($res)->{total}, 2, 'the organization now has two');
+
+# --- DPC v2: a new Group for every export request ---------------------------------------
+# each member names its own practitioner, registered on first use (the v2
+# guide has no Practitioner step); one Group may hold several practitioners'
+my $NPI3 = '1003000126';
+my $v2a = post('/api/v2/Group', group(mbis => [mbi(40)], npi => $NPI2), %ha,
+               'X-Provenance' => provenance(no_behalf => 1));
+my $mixed = group(mbis => [mbi(41)], npi => $NPI3);
+delete $mixed->{characteristic};
+push @{ $mixed->{member} }, @{ group(mbis => [mbi(42)])->{member} };
+my $v2b = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance(no_behalf => 1));
+my $gb = json_of($v2b) // {};
+ok t_cmp(join(' ', $v2a->code, $v2b->code, (json_of($v2a) // {})->{id} ne ($gb->{id} // '') ? 'two ids' : 'one id'),
+         '201 201 two ids', 'v2: every POST makes a new Group, with an id of its own');
+ok t_cmp(join(' ', sort map { $_->{extension}[0]{valueReference}{identifier}{value} } @{ $gb->{member} // [] }),
+         "$NPI3 $NPI", 'v2: one Group holds members of two practitioners, each named on its member');
+ok t_cmp(sql("SELECT count(*) FROM practitioner WHERE org_id = '$a->{id}' AND npi = '$NPI3'"), 1,
+         'v2: a practitioner named by NPI is registered on first use');
+ok t_cmp($gb->{characteristic} ? 'characteristic' : 'none', 'none',
+         'v2: a Group of several practitioners names none in a characteristic');
+$res = req(GET => "/api/v2/Group?characteristic-value=attributed-to\$$NPI3", %ha);
+ok t_cmp(join(' ', map { $_->{resource}{id} } @{ json_of($res)->{entry} }), $gb->{id} // '-',
+         "v2: the search by NPI finds the Group by its members' practitioner");
+$res = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance(prac => $pr2->{id}));
+ok t_cmp($res->code . ' ' . oo_code($res), '422 security',
+         "v2: an onBehalfOf naming a practitioner the Group does not attribute to: 422");
+$res = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance());
+ok t_cmp($res->code, 201, 'v2: an onBehalfOf naming one of its practitioners: 201');
+$res = req(DELETE => "/api/v2/Group/" . json_of($res)->{id}, %ha);
+$res = post("/api/v2/Group/$gb->{id}/\$add", group(mbis => [mbi(43)], npi => $NPI2), %ha,
+            'X-Provenance' => provenance(no_behalf => 1));
+ok t_cmp($res->code . ' ' . scalar(@{ json_of($res)->{member} // [] }), '200 3',
+         'v2: $add to such a Group with a third practitioner: 200');
+for my $g ((json_of($v2a) // {})->{id}, $gb->{id}) { req(DELETE => "/api/v2/Group/$g", %ha) if $g }
+
 
 # --- delete ----------------------------------------------------------------------------
 $res = req(DELETE => "/api/v2/Group/$gid", %hb);
