@@ -17,6 +17,7 @@
 
 #include "dpc_embed.h"
 #include "dpc_log.h"
+#include "dpc_export_req.h"
 #include "dpc_mbi.h"
 #include "dpc_synth_tpl.h"
 
@@ -358,11 +359,22 @@ struct dpc_synth {
 #define FIRST_UPDATE_DAY day_number(2019, 1, 1)
 #define LAST_UPDATE_DAY day_number(2026, 10, 31)
 
+/* BFD's convention (dpc_export_req.h): what was loaded before its load
+ * date carries the marker lastUpdated, 2020-01-01T00:00:00Z.  ms. */
+#define BFD_MARKER_MS (DPC_BFD_MARKER / 1000)
+#define BFD_LOAD_MS (DPC_BFD_LOAD_DATE / 1000)
+
+static int64_t bfd_loaded(int64_t ms)
+{
+    return ms < BFD_LOAD_MS ? BFD_MARKER_MS : ms;
+}
+
+/* A lastUpdated instant between the two days, as BFD marks it. */
 static int64_t random_instant(synth_rng *r, int32_t first_day, int32_t last_day)
 {
     int64_t day = rng_range(r, first_day, last_day);
 
-    return day * MS_PER_DAY + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY);
+    return bfd_loaded(day * MS_PER_DAY + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY));
 }
 
 static void put_u64_str(uint64_t v, char *out)
@@ -494,12 +506,10 @@ static int64_t claim_updated(int32_t thru, synth_rng *r)
     int64_t ms = (int64_t)(thru + rng_range(r, 14, 120)) * MS_PER_DAY
                  + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY);
 
-    /* Older claims were (re)loaded when the store started, in 2019. */
-    if (ms < (int64_t)FIRST_UPDATE_DAY * MS_PER_DAY)
-        ms = random_instant(r, FIRST_UPDATE_DAY, day_number(2019, 12, 31));
+    /* Older claims were loaded when the store started: BFD's marker date */
     if (ms > (int64_t)(LAST_UPDATE_DAY + 1) * MS_PER_DAY - 1)
         ms = (int64_t)LAST_UPDATE_DAY * MS_PER_DAY;
-    return ms;
+    return bfd_loaded(ms);
 }
 
 static void plan_claim(const dpc_synth *g, const synth_bene *b, int k,

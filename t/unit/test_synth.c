@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
+#include "dpc_export_req.h"
 #include "dpc_mbi.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
@@ -465,6 +466,7 @@ typedef struct synth_tally {
     long by_type[2][DPC_SYNTH_CLAIM_TYPES];
     int coverage[4];
     int64_t min_us, max_us;
+    long n_marker, n_between;   /* lastUpdated at BFD's marker; after it, before its load */
     unsigned long long fnv;     /* FNV-1a of every byte, for determinism */
     apr_hash_t *claim_ids;
     apr_pool_t *pool;
@@ -512,6 +514,9 @@ static int tally_sink(void *ctx, const dpc_synth_row *r)
         t->min_us = r->last_updated_us;
     if (r->last_updated_us > t->max_us)
         t->max_us = r->last_updated_us;
+    t->n_marker += r->last_updated_us == DPC_BFD_MARKER;
+    t->n_between += r->last_updated_us > DPC_BFD_MARKER
+                    && r->last_updated_us < DPC_BFD_LOAD_DATE;
     if (r->claim_type)
         tally_eob(t, r);
     else if (!strcmp(r->resource_type, "Coverage") && r->fhir_version == 4)
@@ -562,8 +567,10 @@ START_TEST(synth_statistics)
     ck_assert_int_eq(t.coverage[1], STAT_BENES);
     ck_assert_int_eq(t.coverage[3], STAT_BENES);
     ck_assert(t.coverage[2] > 0 && t.coverage[2] < STAT_BENES);
-    /* lastUpdated spreads over 2019 .. 2026 (us since 1970) */
-    ck_assert(t.min_us < INT64_C(1577836800000000));    /* before 2020 */
+    /* lastUpdated spreads over 2020 .. 2026 (us since 1970); what BFD
+     * loaded before 2020-02-12 carries its marker date, 2020-01-01 */
+    ck_assert(t.min_us == DPC_BFD_MARKER);
+    ck_assert(t.n_marker > 0 && t.n_between == 0);
     ck_assert(t.max_us > INT64_C(1735689600000000));    /* after 2025 */
     ck_assert(t.max_us < INT64_C(1798761600000000));    /* before 2027 */
 }
