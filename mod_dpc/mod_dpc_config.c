@@ -120,6 +120,13 @@ static const char *set_gzip(cmd_parms *cmd, void *d, int on)
     return NULL;
 }
 
+static const char *set_synthetic_ids(cmd_parms *cmd, void *d, int on)
+{
+    (void)d;
+    dpc_srv(cmd->server)->synthetic_ids = on;
+    return NULL;
+}
+
 static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
@@ -189,6 +196,9 @@ const command_rec dpc_cmds[] = {
                   (void *)APR_OFFSETOF(dpc_srv_conf, export_batch), RSRC_CONF,
                   "beneficiaries in one batch of export work a worker claims "
                   "(default 200)"),
+    AP_INIT_FLAG("DPCSyntheticIdentifiers", set_synthetic_ids, NULL, RSRC_CONF,
+                 "On (a sandbox): accept synthetic MBIs (an S in the second "
+                 "position) and NPIs without a valid check digit (default Off)"),
     AP_INIT_FLAG("DPCExportGzip", set_gzip, NULL, RSRC_CONF,
                  "On: workers also write a gzip twin of each export file, served "
                  "to clients that accept gzip (default Off)"),

@@ -413,7 +413,7 @@ static const char *search_key(request_rec *r, const kind *k, int *status)
         v = bar + 1;
     }
     if (is_patient(k))
-        return dpc_mbi_normalize(v, mbi) ? apr_pstrdup(r->pool, mbi) : "-";
+        return dpc_mbi_accept(r->pool, v, mbi) ? apr_pstrdup(r->pool, mbi) : "-";
     return v;
 }
 

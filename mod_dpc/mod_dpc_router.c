@@ -11,6 +11,7 @@
 
 #include "dpc_auth.h"
 #include "dpc_fhir.h"
+#include "dpc_mbi.h"
 #include "dpc_route.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_creds.h"
@@ -153,6 +154,8 @@ int dpc_handler(request_rec *r)
     if (!(h = handler_of(m.route->op)))
         return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
                            "this operation is not implemented");
+    if (dpc_conf_synthetic_ids(dpc_srv(r->server)))
+        dpc_ids_allow_synthetic(r->pool);
     call.who = NULL;
     call.id = m.params[0];
     call.what = h->what;

@@ -66,7 +66,7 @@ my %value = (
     DPCTokenSecretFile => $ENV{DPC_TEST_SECRET}, DPCClientTokenLifetime => '30d',
     DPCKeyMinBits => 4096, DPCRosterCap => 10, DPCAttributionDays => 30,
     DPCResourcesPerFile => 5, DPCExportBatch => 5, DPCFileLifetime => '1h',
-    DPCExportGzip => 'On',
+    DPCExportGzip => 'On', DPCSyntheticIdentifiers => 'On',
 );
 # Where each context column lets a directive be: main server, VirtualHost,
 # Location.

@@ -185,7 +185,7 @@ static void check_on_behalf_of_id(const att *c, const json_t *idf, const char *e
     if (!streq(dpc_jstr(idf, "system"), DPC_SYS_NPI))
         pbad(c, DPC_ISSUE_VALUE, expr, "agent.onBehalfOf.identifier must have system "
              DPC_SYS_NPI " and the practitioner's NPI");
-    else if (!dpc_npi_valid(npi))
+    else if (!dpc_npi_accept(c->p, npi))
         pbad(c, DPC_ISSUE_VALUE, expr, "agent.onBehalfOf.identifier: \"%s\" is not a valid "
              "NPI", npi ? npi : "");
     else
@@ -380,7 +380,7 @@ static void characteristic_npi(rchk *c, const json_t *ch, int i)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, code_expr,
                          "the provider's NPI goes in code%s",
                          json_object_get(coding, "value") ? " (not value)" : "");
-        else if (!dpc_npi_valid(npi))
+        else if (!dpc_npi_accept(c->p, npi))
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, code_expr, "\"%s\" is not a valid "
                          "NPI (10 digits with a correct check digit)", npi);
         else
@@ -435,7 +435,7 @@ static void member_ext_npi(rchk *c, const json_t *m, int i, member_npi *mn)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, expr, "ext-attributedProvider "
                          "needs valueReference.identifier with system " DPC_SYS_NPI
                          " and the provider's NPI in value");
-        else if (!dpc_npi_valid(npi))
+        else if (!dpc_npi_accept(c->p, npi))
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "\"%s\" is not a valid NPI",
                          npi);
         else if (!mn->npi)
@@ -454,7 +454,7 @@ static void member_mbi(rchk *c, const json_t *idf, const char *expr, dpc_member 
     if (!dpc_sys_is_mbi(dpc_jstr(idf, "system")))
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "entity.identifier must have system "
                      DPC_SYS_MBI " and the patient's MBI");
-    else if (!dpc_mbi_normalize(v, norm))
+    else if (!dpc_mbi_accept(c->p, v, norm))
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "\"%s\" is not a valid MBI "
                      "(11 characters, e.g. 1EG4-TE5-MK73)", v ? v : "");
     else {

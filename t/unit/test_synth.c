@@ -127,6 +127,48 @@ START_TEST(npi_luhn)
 }
 END_TEST
 
+/* BFD's synthetic MBIs (S second) and the guides' sample NPIs: accepted
+ * only where a pool is marked (DPCSyntheticIdentifiers On) */
+START_TEST(synthetic_identifiers)
+{
+    apr_pool_t *strict, *sandbox, *sub;
+    char out[DPC_MBI_LEN + 1];
+    uint64_t n;
+
+    ck_assert(dpc_mbi_synthetic("2SW4N00AA00"));
+    ck_assert(dpc_mbi_synthetic("1S00A00AA00"));
+    ck_assert(!dpc_mbi_valid("2SW4N00AA00"));
+    ck_assert(!dpc_mbi_synthetic("1EG4TE5MK73"));       /* a real MBI's form */
+    ck_assert(!dpc_mbi_synthetic("2SW4N00AA0"));
+    ck_assert(!dpc_mbi_synthetic("2SS4N00AA00"));       /* S only second */
+    ck_assert(!dpc_mbi_synthetic(NULL));
+    ck_assert_int_eq(dpc_mbi_synthetic_number("1EG4TE5MK73"), -1);
+    for (n = 0; n < DPC_MBI_SYNTHETIC_SPACE; n += DPC_MBI_SYNTHETIC_SPACE / 9973) {
+        dpc_mbi_make_synthetic(n, out);
+        ck_assert_msg(dpc_mbi_synthetic(out), "%s", out);
+        ck_assert_int_eq(dpc_mbi_synthetic_number(out), (int64_t)n);
+    }
+    dpc_mbi_make_synthetic(DPC_MBI_SYNTHETIC_SPACE - 1, out);
+    ck_assert_str_eq(out, "9SY9YY9YY99");
+    apr_pool_create(&strict, NULL);
+    apr_pool_create(&sandbox, NULL);
+    dpc_ids_allow_synthetic(sandbox);
+    apr_pool_create(&sub, sandbox);
+    ck_assert(!dpc_mbi_accept(strict, "2sw4-n00-aa00", out));
+    ck_assert(dpc_mbi_accept(sub, "2sw4-n00-aa00", out));
+    ck_assert_str_eq(out, "2SW4N00AA00");
+    ck_assert(dpc_mbi_accept(strict, "1EG4-TE5-MK73", out));
+    ck_assert(!dpc_mbi_accept(sandbox, "2SW4N00AA0O", out));
+    ck_assert(!dpc_npi_accept(strict, "9941339108"));   /* the v2 guide's NPI */
+    ck_assert(dpc_npi_accept(sandbox, "9941339108"));
+    ck_assert(dpc_npi_accept(strict, "1234567893"));
+    ck_assert(!dpc_npi_accept(sandbox, "110001029483"));  /* not ten digits */
+    ck_assert(!dpc_npi_accept(sandbox, "99413391O8"));
+    apr_pool_destroy(strict);
+    apr_pool_destroy(sandbox);
+}
+END_TEST
+
 Suite *mbi_suite(void)
 {
     Suite *s = suite_create("mbi");
@@ -139,6 +181,7 @@ Suite *mbi_suite(void)
     tcase_add_test(tc, mbi_normalize);
     tcase_add_test(tc, mbi_make);
     tcase_add_test(tc, npi_luhn);
+    tcase_add_test(tc, synthetic_identifiers);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -443,7 +486,7 @@ static void check_row(const dpc_synth_row *r)
 static int check_sink(void *ctx, const dpc_synth_row *r)
 {
     (*(int *)ctx)++;
-    ck_assert(dpc_mbi_valid(r->mbi));
+    ck_assert(dpc_mbi_synthetic(r->mbi) && r->bene_id[0] == '-');
     check_row(r);
     return 0;
 }
@@ -612,7 +655,9 @@ START_TEST(synth_identities)
 
     for (i = 0; i < 3000; i++) {
         ck_assert_int_eq(dpc_synth_bene_info(gen, 1, (uint64_t)i, &info), APR_SUCCESS);
-        ck_assert_msg(dpc_mbi_valid(info.mbi), "%s", info.mbi);
+        /* BFD's synthetic form: S second, never a real MBI; negative ids */
+        ck_assert_msg(dpc_mbi_synthetic(info.mbi) && !dpc_mbi_valid(info.mbi), "%s", info.mbi);
+        ck_assert_msg(info.bene_id[0] == '-' && info.bene_id[1] != '0', "%s", info.bene_id);
         ck_assert(!apr_hash_get(mbis, info.mbi, APR_HASH_KEY_STRING));
         ck_assert(!apr_hash_get(ids, info.bene_id, APR_HASH_KEY_STRING));
         apr_hash_set(mbis, apr_pstrdup(gen_pool, info.mbi), APR_HASH_KEY_STRING, "");
@@ -621,6 +666,11 @@ START_TEST(synth_identities)
         ck_assert(info.resources == 2 * (info.claims + 4)
                   || info.resources == 2 * (info.claims + 5));
     }
+    /* the guides' MBI is index 0 of every data set */
+    dpc_synth_bene_info(gen, 1, 0, &info);
+    ck_assert_str_eq(info.mbi, "2SW4N00AA00");
+    dpc_synth_bene_info(gen, 2, 0, &info);
+    ck_assert_str_eq(info.mbi, "2SW4N00AA00");
     dpc_synth_bene_info(gen, 1, 7, &info);
     dpc_synth_bene_info(gen, 1, 7, &again);
     ck_assert_str_eq(info.mbi, again.mbi);
