@@ -27,7 +27,7 @@ const dpc_statement dpc_group_statements[] = {
       " %s::jsonb, %s::uuid, %s, to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int,"
       " %s::int)::text FROM who" },
     { "dpc_group_get",
-      "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") " FROM roster r"
+      "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") ", r.version FROM roster r"
       " LEFT JOIN practitioner p ON p.id = r.practitioner_id"
       " WHERE r.org_id = %s::uuid AND r.id = %s::uuid" },
     { "dpc_group_members",
@@ -47,7 +47,7 @@ const dpc_statement dpc_group_statements[] = {
     { NULL, NULL }
 };
 /* The columns of dpc_group_get and of dpc_group_members, in order. */
-enum group_col { GROUP_ID, GROUP_NAME, GROUP_NPI, GROUP_UPDATED };
+enum group_col { GROUP_ID, GROUP_NAME, GROUP_NPI, GROUP_UPDATED, GROUP_VERSION };
 enum member_col { MEMBER_PATIENT, MEMBER_MBI, MEMBER_START, MEMBER_END, MEMBER_INACTIVE,
                   MEMBER_NPI };
 
@@ -90,6 +90,7 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
     g.name = dpc_db_col(r, db, row, GROUP_NAME);
     g.npi = dpc_db_col(r, db, row, GROUP_NPI);
     g.last_updated = dpc_db_time(r, db, row, GROUP_UPDATED);
+    g.version_id = dpc_db_col(r, db, row, GROUP_VERSION);
     g.org_id = who->org_id;
     if (dpc_db_select(r, db, "dpc_group_members", &res, 1, &g.id)) {
         *status = dpc_send_db_error(r);

@@ -7,6 +7,8 @@
 --   attribution.practitioner_id  the member's practitioner (on a v1 roster,
 --                            the roster's)
 ALTER TABLE roster ADD COLUMN per_request boolean NOT NULL DEFAULT false;
+-- meta.versionId (the v2 guide's Group has one): 0 when made, +1 a write
+ALTER TABLE roster ADD COLUMN version integer NOT NULL DEFAULT 0;
 ALTER TABLE roster ALTER COLUMN practitioner_id DROP NOT NULL;
 ALTER TABLE roster DROP CONSTRAINT roster_org_id_practitioner_id_key;
 CREATE UNIQUE INDEX roster_one_per_practitioner ON roster (org_id, practitioner_id)

@@ -65,6 +65,9 @@ BEGIN
         END IF;
         IF p_action = 'create' THEN
             SELECT id INTO v_prac FROM practitioner WHERE org_id = p_org AND npi = v_npis[1];
+            IF v_prac IS NULL THEN      -- deleted since the statement above
+                RETURN jsonb_build_object('error', 'no_practitioner', 'npis', to_jsonb(v_npis));
+            END IF;
         END IF;
         IF cardinality(v_npis) > 1 OR EXISTS (SELECT 1 FROM unnest(v_npis) n
                  WHERE n <> (SELECT npi FROM practitioner WHERE id = v_prac)) THEN
@@ -120,7 +123,7 @@ BEGIN
         IF v_refused IS NOT NULL THEN
             RETURN v_refused;
         END IF;
-        UPDATE roster SET updated_at = v_now WHERE id = v_roster;
+        UPDATE roster SET updated_at = v_now, version = version + 1 WHERE id = v_roster;
         -- the period ends at the removal: the time the patient *was* active
         UPDATE attribution SET removed_at = v_now, period_end = least(period_end, v_now)
          WHERE roster_id = v_roster AND patient_id = ANY (v_known) AND removed_at IS NULL;
@@ -172,7 +175,8 @@ BEGIN
         VALUES (p_org, CASE WHEN v_per_request THEN NULL ELSE v_prac END, p_name, v_per_request)
         RETURNING id INTO v_roster;
     ELSE
-        UPDATE roster SET updated_at = v_now, name = coalesce(p_name, name)
+        UPDATE roster SET updated_at = v_now, name = coalesce(p_name, name),
+                          version = version + 1
          WHERE id = v_roster;
     END IF;
     IF p_action = 'replace' THEN
