@@ -11,6 +11,7 @@
 #include "mod_dpc_auth.h"
 #include "mod_dpc_creds.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_discovery.h"
 #include "mod_dpc_export.h"
 #include "mod_dpc_groups.h"
 #include "mod_dpc_org.h"
@@ -138,7 +139,7 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const dpc_statement *const statement_tables[] = {
     dpc_audit_statements, dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
-    dpc_status_statements, NULL
+    dpc_status_statements, dpc_discovery_statements, NULL
 };
 
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)

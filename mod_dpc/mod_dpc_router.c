@@ -117,6 +117,11 @@ static const dpc_handler_entry handlers[] = {
     [DPC_OP_EXPORT]         = { dpc_op_export, 0 },
     [DPC_OP_JOB_STATUS]     = { dpc_op_job_status, 0 },
     [DPC_OP_JOB_CANCEL]     = { dpc_op_job_cancel, 0 },
+    [DPC_OP_OPERATION_DEF]  = { dpc_op_operation_def, 0 },
+    [DPC_OP_VERSION]        = { dpc_op_version, 0 },
+    [DPC_OP_HEALTH]         = { dpc_op_health, 0 },
+    [DPC_OP_OPENAPI]        = { dpc_op_openapi, 0 },
+    [DPC_OP_OPENAPI_PAGE]   = { dpc_op_openapi_page, 0 },
 };
 
 static const dpc_handler_entry *handler_of(dpc_op_t op)

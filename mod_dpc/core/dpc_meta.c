@@ -111,6 +111,69 @@ static void add_search_params(json_t *res, const char *type)
         json_decref(a);
 }
 
+static int has_op(const json_t *ops, const char *name)
+{
+    const json_t *o;
+    size_t i;
+
+    json_array_foreach(ops, i, o) {
+        if (!strcmp(json_string_value(json_object_get(o, "name")), name))
+            return 1;
+    }
+    return 0;
+}
+
+/* The route of operation `name` on `type` this server defines itself (not
+ * FHIR's everything, export and validate), or NULL. */
+static const dpc_route *own_operation(const dpc_dialect *d, const char *type, const char *name)
+{
+    const dpc_route *rt;
+    size_t n = strlen(type);
+
+    if (!strcmp(name, "everything") || !strcmp(name, "export") || !strcmp(name, "validate"))
+        return NULL;
+    for (rt = d->routes; rt->pattern; rt++) {
+        const char *op = strchr(rt->pattern, '$');
+
+        if (op && !strcmp(op + 1, name) && !strncmp(rt->pattern, type, n)
+            && rt->pattern[n] == '/')
+            return rt;
+    }
+    return NULL;
+}
+
+json_t *dpc_meta_operation(const dpc_dialect *d, const char *base_url, const char *id)
+{
+    const char *dash = id ? strchr(id, '-') : NULL;
+    char type[32], url[512];
+    const dpc_route *rt;
+    int instance, i;
+
+    if (!dash || (size_t)(dash - id) >= sizeof(type))
+        return NULL;
+    memcpy(type, id, (size_t)(dash - id));
+    type[dash - id] = '\0';
+    for (i = 0; fhir_types[i] && strcmp(fhir_types[i], type); i++)
+        ;
+    if (!fhir_types[i] || !(rt = own_operation(d, type, dash + 1)))
+        return NULL;
+    instance = strchr(rt->pattern, '*') != NULL;
+    apr_snprintf(url, sizeof(url), "%s/OperationDefinition/%s", base_url, id);
+    /* in: the resource the operation takes (a Group's members, or a Bundle
+     * of resources to register); out: what it answers with */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:b, s:b, s:b, "
+                     "s:[{s:s, s:s, s:i, s:s, s:s}, {s:s, s:s, s:i, s:s, s:s}]}",
+                     "resourceType", "OperationDefinition", "id", id,
+                     "url", url,
+                     "name", dash + 1, "status", "active", "kind", "operation",
+                     "code", dash + 1, "resource", type, "system", 0, "type", !instance,
+                     "instance", instance, "parameter",
+                     "name", "resource", "use", "in", "min", 1, "max", "1",
+                     "type", instance ? type : "Bundle",
+                     "name", "return", "use", "out", "min", 1, "max", "1",
+                     "type", instance ? type : "Bundle");
+}
+
 static json_t *resources(const dpc_dialect *d, const char *base_url)
 {
     json_t *out = json_array();
@@ -127,7 +190,8 @@ static json_t *resources(const dpc_dialect *d, const char *base_url)
             if (what)
                 json_array_append_new(inter, json_pack("{s:s}", "code", what));
             else if (!strncmp(rt->pattern, t, strlen(t)) && rt->pattern[strlen(t)] == '/'
-                     && (op = strchr(rt->pattern, '$')) != NULL)
+                     && (op = strchr(rt->pattern, '$')) != NULL
+                     && !has_op(ops, op + 1))       /* GET and POST: one operation */
                 json_array_append_new(ops, json_pack("{s:s, s:o}", "name", op + 1,
                                                      "definition", op_definition(d,
                                                      base_url, t, op + 1)));
@@ -192,13 +256,13 @@ json_t *dpc_meta_smart_config(const dpc_dialect *d, const char *base_url)
     json_t *sc;
 
     apr_pool_create(&p, NULL);
-    sc = json_pack("{s:s, s:[s], s:[s], s:[s, s], s:[s, s, s, s, s, s, s, s], "
+    sc = json_pack("{s:s, s:[s], s:[s], s:[s, s], s:[s, s, s, s, s, s, s, s, s], "
                    "s:[s, s, s], s:[s]}",
                    "token_endpoint", dpc_meta_token_url(p, d, base_url),
                    "grant_types_supported", "client_credentials",
                    "token_endpoint_auth_methods_supported", "private_key_jwt",
                    "token_endpoint_auth_signing_alg_values_supported", "RS384", "ES384",
-                   "scopes_supported", "system/*.read", "system/*.rs",
+                   "scopes_supported", "system/*.*", "system/*.read", "system/*.rs",
                    "system/Patient.read", "system/Patient.rs",
                    "system/Coverage.read", "system/Coverage.rs",
                    "system/ExplanationOfBenefit.read", "system/ExplanationOfBenefit.rs",
@@ -207,4 +271,73 @@ json_t *dpc_meta_smart_config(const dpc_dialect *d, const char *base_url)
                    "code_challenge_methods_supported", "S256");
     apr_pool_destroy(p);
     return sc;
+}
+
+/* ---- OpenAPI ------------------------------------------------------------------ */
+
+static const char *method_name(int m)
+{
+    return m == DPC_M_GET ? "get" : m == DPC_M_POST ? "post" : m == DPC_M_PUT ? "put"
+         : m == DPC_M_DELETE ? "delete" : NULL;
+}
+
+/* "Group/{star}/$export" -> "/Group/{id}/$export" */
+static const char *openapi_path(apr_pool_t *p, const char *pattern)
+{
+    const char *out = "", *seg = pattern, *end;
+
+    do {
+        end = strchr(seg, '/');
+        if ((end ? (size_t)(end - seg) : strlen(seg)) == 1 && *seg == '*')
+            out = apr_pstrcat(p, out, "/{id}", NULL);
+        else
+            out = apr_pstrcat(p, out, "/", end ? apr_pstrmemdup(p, seg, (apr_size_t)(end - seg))
+                              : seg, NULL);
+        seg = end ? end + 1 : NULL;
+    } while (seg);
+    return out;
+}
+
+static json_t *openapi_operation(const dpc_route *rt, const char *path, const char *method)
+{
+    json_t *op = json_pack("{s:o, s:{s:{s:s}}}", "summary",
+                           json_sprintf("%s %s", method, path),
+                           "responses", "default", "description",
+                           "the result, or an OperationOutcome (OAuth error JSON at the "
+                           "token endpoint) saying what is wrong");
+
+    if (strchr(rt->pattern, '*'))
+        json_object_set_new(op, "parameters", json_pack("[{s:s, s:s, s:b, s:{s:s}}]",
+                            "name", "id", "in", "path", "required", 1, "schema",
+                            "type", "string"));
+    json_object_set_new(op, "security", rt->flags & DPC_ROUTE_PUBLIC ? json_array()
+                        : json_pack("[{s:[]}]", "bearer"));
+    return op;
+}
+
+json_t *dpc_meta_openapi(const dpc_dialect *d, const char *base_url, const char *version)
+{
+    apr_pool_t *p;
+    json_t *paths = json_object(), *item;
+    const dpc_route *rt;
+
+    apr_pool_create(&p, NULL);
+    for (rt = d->routes; rt->pattern; rt++) {
+        const char *path = openapi_path(p, rt->pattern[0] == '/' ? rt->pattern + 1
+                                        : rt->pattern), *m = method_name(rt->method);
+
+        if (!m)
+            continue;
+        if (!(item = json_object_get(paths, path))) {
+            item = json_object();
+            json_object_set_new(paths, path, item);
+        }
+        json_object_set_new(item, m, openapi_operation(rt, path, apr_pstrdup(p, m)));
+    }
+    apr_pool_destroy(p);
+    return json_pack("{s:s, s:{s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:{s:s, s:s}}}}",
+                     "openapi", "3.0.3", "info", "title", d->capability_title,
+                     "version", version, "servers", "url", base_url, "paths", paths,
+                     "components", "securitySchemes", "bearer", "type", "http",
+                     "scheme", "bearer");
 }

@@ -58,7 +58,12 @@ typedef enum {
     DPC_OP_PAT_EVERYTHING,
     DPC_OP_EXPORT,
     DPC_OP_JOB_STATUS,
-    DPC_OP_JOB_CANCEL
+    DPC_OP_JOB_CANCEL,
+    DPC_OP_OPERATION_DEF,       /* OperationDefinition/{Type}-{name} */
+    DPC_OP_VERSION,             /* _version */
+    DPC_OP_HEALTH,              /* _health */
+    DPC_OP_OPENAPI,             /* swagger.json: OpenAPI of the routes */
+    DPC_OP_OPENAPI_PAGE         /* swagger: the same for people */
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -328,8 +328,9 @@ refused(req(POST => '/api/v2/Token/auth?' . form(%good, client_assertion => $org
         last if $seen >= 3 * @logs;
         select undef, undef, undef, 0.1;
     }
-    ok t_cmp("$seen lines, $leaked with the assertion", (3 * @logs) . ' lines, 0 with the assertion',
-             'the access logs show those requests without the assertion');
+    # (other files' requests may be there too: at least these three in each log)
+    ok t_cmp(($seen >= 3 * @logs ? 'logged' : "only $seen lines") . ", $leaked with the assertion",
+             'logged, 0 with the assertion', 'the access logs show those requests without the assertion');
 }
 refused(req(POST => '/api/v2/Token/auth?' . form(scope => 'system/*.*'),
             'Content-Type' => 'application/x-www-form-urlencoded',
