@@ -120,3 +120,15 @@ int dpc_op_openapi_page(request_rec *r, const dpc_call *call)
     json_decref(doc);
     return OK;
 }
+
+/* GET StructureDefinition/{id}: the profiles the CapabilityStatement names
+ * and the writes are checked against. */
+int dpc_op_profile(request_rec *r, const dpc_call *call)
+{
+    json_t *sd = dpc_meta_profile(dpc_conf_dialect(dpc_dir(r)), dpc_base_url(r), call->id);
+
+    if (!sd)
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
+                           "no such StructureDefinition");
+    return dpc_send_json(r, HTTP_OK, DPC_FHIR_JSON, sd);
+}

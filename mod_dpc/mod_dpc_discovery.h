@@ -10,6 +10,9 @@ int dpc_op_smart_config(request_rec *r, const dpc_call *call);
 /* GET OperationDefinition/{Type}-{name}: the definitions the
  * CapabilityStatement names. */
 int dpc_op_operation_def(request_rec *r, const dpc_call *call);
+/* GET StructureDefinition/{id}: the profiles the writes are checked
+ * against. */
+int dpc_op_profile(request_rec *r, const dpc_call *call);
 /* GET _version: {"version", "dialect"}. */
 int dpc_op_version(request_rec *r, const dpc_call *call);
 /* GET _health: 200 {"status": "ok", "database": "ok", "workers_alive": N}

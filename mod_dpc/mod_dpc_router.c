@@ -122,6 +122,7 @@ static const dpc_handler_entry handlers[] = {
     [DPC_OP_HEALTH]         = { dpc_op_health, 0 },
     [DPC_OP_OPENAPI]        = { dpc_op_openapi, 0 },
     [DPC_OP_OPENAPI_PAGE]   = { dpc_op_openapi_page, 0 },
+    [DPC_OP_PROFILE]        = { dpc_op_profile, 0 },
 };
 
 static const dpc_handler_entry *handler_of(dpc_op_t op)

@@ -51,6 +51,71 @@ static const char *const fhir_types[] = {
     "Organization", "Practitioner", "Patient", "Group", NULL
 };
 
+/* The profiles the checks enforce (dpc_res.c, dpc_roster.c): for each, its
+ * FHIR type and the elements it requires, with what they must hold. */
+typedef struct profile_element {
+    const char *path, *max, *rule;
+} profile_element;
+
+static const struct {
+    const char *id, *type;
+    profile_element el[6];
+} profiles[] = {
+    { "dpc-profile-attestation", "Provenance", {
+        { "Provenance.recorded", "1", "when the attestation was made: an instant, not in "
+          "the future" },
+        { "Provenance.reason", "*", "ActReason#TREAT" },
+        { "Provenance.agent", "1", "one agent, role RoleClass#AGNT" },
+        { "Provenance.agent.who", "1", "Organization/{your organization id}" },
+        { "Provenance.agent.onBehalfOf", "1", "the practitioner attested for (required on "
+          "DPC v1; on DPC v2 optional, and then one the Group's members name)" },
+        { NULL, NULL, NULL } } },
+    { "dpc-profile-patient", "Patient", {
+        { "Patient.identifier", "*", "the MBI, system http://hl7.org/fhir/sid/us-mbi" },
+        { "Patient.name", "*", "the patient's name" },
+        { "Patient.birthDate", "1", "the birth date (YYYY-MM-DD)" },
+        { NULL, NULL, NULL } } },
+    { "dpc-profile-practitioner", "Practitioner", {
+        { "Practitioner.identifier", "*", "the NPI, system http://hl7.org/fhir/sid/us-npi" },
+        { "Practitioner.name", "*", "the practitioner's name" },
+        { NULL, NULL, NULL } } },
+    { "dpc-profile-attribution-roster", "Group", {
+        { "Group.type", "1", "person" },
+        { "Group.actual", "1", "true" },
+        { "Group.member", "*", "each patient once: Patient/{id}, or the MBI" },
+        { "Group.member.extension", "*", "ext-attributedProvider with the NPI of the member's "
+          "practitioner, unless the Group's attributed-to characteristic names it" },
+        { NULL, NULL, NULL } } },
+};
+
+json_t *dpc_meta_profile(const dpc_dialect *d, const char *base_url, const char *id)
+{
+    json_t *els;
+    char url[512], base[128];
+    size_t i, j;
+
+    for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+        if (!id || strcmp(profiles[i].id, id))
+            continue;
+        els = json_array();
+        for (j = 0; profiles[i].el[j].path; j++)
+            json_array_append_new(els, json_pack("{s:s, s:s, s:i, s:s, s:s}",
+                                  "id", profiles[i].el[j].path, "path", profiles[i].el[j].path,
+                                  "min", 1, "max", profiles[i].el[j].max,
+                                  "short", profiles[i].el[j].rule));
+        apr_snprintf(url, sizeof(url), "%s/StructureDefinition/%s", base_url, id);
+        apr_snprintf(base, sizeof(base), "http://hl7.org/fhir/StructureDefinition/%s",
+                     profiles[i].type);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:{s:o}}",
+                         "resourceType", "StructureDefinition", "id", id, "url", url,
+                         "name", id, "status", "active", "fhirVersion", d->fhir_release,
+                         "kind", "resource", "abstract", 0, "type", profiles[i].type,
+                         "baseDefinition", base, "derivation", "constraint",
+                         "differential", "element", els);
+    }
+    return NULL;
+}
+
 static const char *interaction_of(const dpc_route *rt, const char *type)
 {
     size_t n = strlen(type);
@@ -174,6 +239,22 @@ json_t *dpc_meta_operation(const dpc_dialect *d, const char *base_url, const cha
                      "type", instance ? type : "Bundle");
 }
 
+/* The profile a resource type's writes are checked against, if any. */
+static void add_profile(const dpc_dialect *d, const char *base_url, json_t *res, const char *t)
+{
+    char url[512];
+    size_t i;
+
+    for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+        if (strcmp(profiles[i].type, t))
+            continue;
+        apr_snprintf(url, sizeof(url), "%s/StructureDefinition/%s", base_url, profiles[i].id);
+        /* R4: a canonical; STU3: a Reference */
+        json_object_set_new(res, "profile", is_r4(d) ? json_string(url)
+                            : json_pack("{s:s}", "reference", url));
+    }
+}
+
 static json_t *resources(const dpc_dialect *d, const char *base_url)
 {
     json_t *out = json_array();
@@ -202,6 +283,7 @@ static json_t *resources(const dpc_dialect *d, const char *base_url)
             continue;
         }
         res = json_pack("{s:s, s:o}", "type", t, "interaction", inter);
+        add_profile(d, base_url, res, t);
         add_search_params(res, t);
         if (json_array_size(ops))
             json_object_set_new(res, "operation", ops);
@@ -244,6 +326,7 @@ json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url, const ch
                    "fhirVersion", d->fhir_release,
                    "format", "application/fhir+json", "application/json",
                    "rest", rest);
+    json_object_set_new(cs, "version", json_string(version));  /* as the v1 guide's */
     if (!is_r4(d))
         json_object_set_new(cs, "acceptUnknown", json_string("extensions"));
     apr_pool_destroy(p);

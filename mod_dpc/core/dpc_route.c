@@ -49,6 +49,7 @@ const dpc_route dpc_routes_dpc[] = {
     { "Jobs/*", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },
     { "Jobs/*", DPC_M_DELETE, DPC_OP_JOB_CANCEL, 0 },
     { "OperationDefinition/*", DPC_M_GET, DPC_OP_OPERATION_DEF, DPC_ROUTE_PUBLIC },
+    { "StructureDefinition/*", DPC_M_GET, DPC_OP_PROFILE, DPC_ROUTE_PUBLIC },
     { "_version", DPC_M_GET, DPC_OP_VERSION, DPC_ROUTE_PUBLIC },
     { "_health", DPC_M_GET, DPC_OP_HEALTH, DPC_ROUTE_PUBLIC },
     { "swagger", DPC_M_GET, DPC_OP_OPENAPI_PAGE, DPC_ROUTE_PUBLIC },

@@ -63,7 +63,8 @@ typedef enum {
     DPC_OP_VERSION,             /* _version */
     DPC_OP_HEALTH,              /* _health */
     DPC_OP_OPENAPI,             /* swagger.json: OpenAPI of the routes */
-    DPC_OP_OPENAPI_PAGE         /* swagger: the same for people */
+    DPC_OP_OPENAPI_PAGE,        /* swagger: the same for people */
+    DPC_OP_PROFILE              /* StructureDefinition/{id} */
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -6,7 +6,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use DPC::Test qw(req json_of);
 
-plan tests => 43;
+plan tests => 49;
 
 my $hostport = Apache::TestRequest::hostport();
 
@@ -113,3 +113,20 @@ ok t_cmp("@unrouted", '', 'every GET path it describes is routed');
 $res = req(GET => '/api/v2/swagger');
 ok t_cmp($res->code . ' ' . ($res->header('Content-Type') // ''), qr{^200 text/html}, 'swagger: a page for people');
 ok t_cmp($res->content, qr{<code>/Group/\{id\}/\$export</code>}, 'listing the routes');
+
+# --- the profiles the writes are checked against ------------------------------------------------
+for my $api ('v2', 'v1') {
+    my $st = json_of(req(GET => "/api/$api/metadata")) // {};
+    my @profiles = map { ref $_->{profile} ? $_->{profile}{reference} : $_->{profile} }
+                   grep { $_->{profile} } @{ $st->{rest}[0]{resource} // [] };
+    my @bad = grep { (json_of(req(GET => $_)) // {})->{resourceType} ne 'StructureDefinition' } @profiles;
+    ok t_cmp(scalar(@profiles) . ' named, ' . scalar(@bad) . ' not served', '3 named, 0 not served',
+             "$api: Patient, Practitioner and Group name their profiles, and each is served");
+    ok t_cmp($st->{version} // '', qr/^\d+\.\d+/, "$api: the statement has a version, as the v1 guide's does");
+}
+my $att = json_of(req(GET => '/api/v2/StructureDefinition/dpc-profile-attestation')) // {};
+ok t_cmp(join(' ', map { $_ // '-' } @$att{qw(resourceType type)},
+              join(',', map { $_->{path} } @{ $att->{differential}{element} // [] })),
+         'StructureDefinition Provenance Provenance.recorded,Provenance.reason,Provenance.agent,'
+         . 'Provenance.agent.who,Provenance.agent.onBehalfOf', 'the attestation profile, element by element');
+ok t_cmp(req(GET => '/api/v2/StructureDefinition/nope')->code, 404, 'an unknown profile: 404');
