@@ -14,7 +14,7 @@ use DPC::Test qw(req json_of oo_code sql wait_for dpcctl);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 39;
+plan tests => 40;
 
 my $dir = tempdir(CLEANUP => 1);
 my $json = JSON::PP->new->canonical;
@@ -198,6 +198,14 @@ $bad = decode_json($attestation);
 $bad->{agent}[0]{who}{reference} = 'Organization/c5a40867-011a-43f9-996e-aa92207fbbe2';
 $res = req(POST => '/api/v2/Group', %fhir, 'X-Provenance' => $json->encode($bad), content => $group_json);
 ok t_cmp($res->code, 422, "the guide's example Organization ID, not ours: 422");
+
+# --- a synthetic identifier is accepted, with a warning --------------------------------------------
+$res = req(POST => '/api/v2/Patient/$validate', %fhir, content => $json->encode({
+    resourceType => 'Patient', name => [{ family => 'Doe', given => ['Jo'] }], birthDate => '1950-01-01',
+    identifier => [{ system => 'http://hl7.org/fhir/sid/us-mbi', value => '2SW4N00AA00' }] }));
+my @sev = map { $_->{severity} } @{ (json_of($res) // {})->{issue} // [] };
+ok t_cmp(join(' ', $res->code, @sev), '200 information warning',
+         'Patient/$validate of the synthetic MBI: valid here, with a warning that production refuses it');
 
 # --- production stays strict ------------------------------------------------------------------------
 Apache::TestRequest::module('dpc_vhost');
