@@ -10,11 +10,12 @@ use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use JSON::PP;
+use LWP::UserAgent;
 use DPC::Test qw(req json_of oo_code sql wait_for);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 36;
+plan tests => 37;
 
 my $dir = tempdir(CLEANUP => 1);
 my $json = JSON::PP->new->canonical;
@@ -78,6 +79,11 @@ ok t_cmp($res->code, 200, 'DELETE /Key/{id}: 200 - Key was removed');
 $res = wait_for(5, sub { my $r = req(GET => '/api/v1/Token', %auth); $r->code == 401 ? $r : undef });
 ok t_cmp($res ? $res->code : 'still 200', 401, 'an access token made with a deleted key stops working');
 %auth = (Authorization => 'Bearer ' . $org->access_token(api => 'v1'));
+
+# --- OpenAPI: the guide links /api/swagger -----------------------------------------------------------
+$res = LWP::UserAgent->new(max_redirect => 0)->get("$host/api/swagger");
+ok t_cmp(join(' ', $res->code, $res->header('Location') // '-'), qr{^302 \S*/api/v1/swagger$},
+         '/api/swagger leads to the v1 routes\' OpenAPI page');
 
 # --- DPC Metadata -----------------------------------------------------------------------------------
 # (the guide's example says kind "capability"; ours describes this running
