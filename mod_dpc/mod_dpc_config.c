@@ -12,6 +12,7 @@
 #include "mod_dpc_bcda.h"
 #include "mod_dpc_creds.h"
 #include "mod_dpc_db.h"
+#include "mod_dpc_discovery.h"
 #include "mod_dpc_export.h"
 #include "mod_dpc_groups.h"
 #include "mod_dpc_org.h"
@@ -80,10 +81,13 @@ static const char *set_worker_db(cmd_parms *cmd, void *d, const char *arg)
 /* DPCAuditRetention DURATION | forever */
 static const char *set_audit_retention(cmd_parms *cmd, void *d, const char *arg)
 {
-    apr_interval_time_t *t = &dpc_global(cmd->server)->audit_retention;
+    apr_interval_time_t *t;
 
     (void)d;
+    /* before the record is reached: a <VirtualHost> has none of its own
+     * until the merge */
     GLOBAL_ONLY_CHECK(cmd);
+    t = &dpc_global(cmd->server)->audit_retention;
     if (!strcasecmp(arg, "forever")) {
         *t = 0;
         return NULL;
@@ -136,6 +140,13 @@ static const char *set_gzip(cmd_parms *cmd, void *d, int on)
     return NULL;
 }
 
+static const char *set_synthetic_ids(cmd_parms *cmd, void *d, int on)
+{
+    (void)d;
+    dpc_srv(cmd->server)->synthetic_ids = on;
+    return NULL;
+}
+
 static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 {
     (void)d;
@@ -147,8 +158,8 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const dpc_statement *const statement_tables[] = {
     dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
-    dpc_bcda_statements, dpc_status_statements, dpc_portal_statements,
-    dpc_portal_account_statements, dpc_portal_org_statements, NULL
+    dpc_bcda_statements, dpc_status_statements, dpc_discovery_statements,
+    dpc_portal_statements, dpc_portal_account_statements, dpc_portal_org_statements, NULL
 };
 
 static const char *set_api(cmd_parms *cmd, void *d, const char *arg)
@@ -239,7 +250,7 @@ const command_rec dpc_cmds[] = {
                   "smallest RSA public key accepted, in bits (default 4096)"),
     AP_INIT_TAKE1("DPCRosterCap", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, roster_cap), RSRC_CONF,
-                  "most patients on one practitioner's roster (default 5000)"),
+                  "most patients on one roster or Group (default 5000)"),
     AP_INIT_TAKE1("DPCAttributionDays", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, attribution_days), RSRC_CONF,
                   "days an attested roster membership lasts (default 90)"),
@@ -251,6 +262,9 @@ const command_rec dpc_cmds[] = {
                   (void *)APR_OFFSETOF(dpc_srv_conf, export_batch), RSRC_CONF,
                   "beneficiaries in one batch of export work a worker claims "
                   "(default 200)"),
+    AP_INIT_FLAG("DPCSyntheticIdentifiers", set_synthetic_ids, NULL, RSRC_CONF,
+                 "On (a sandbox): accept synthetic MBIs (an S in the second "
+                 "position) and NPIs without a valid check digit (default Off)"),
     AP_INIT_FLAG("DPCExportGzip", set_gzip, NULL, RSRC_CONF,
                  "On: workers also write a gzip twin of each export file, served "
                  "to clients that accept gzip (default Off)"),

@@ -30,22 +30,25 @@
 /* Each statement's result columns are named by the JSON keys they are sent
  * under, in the statement's column order: token_keys for DPC_Q_CT_LIST, _GET
  * and _CREATE, key_keys for DPC_Q_KEY_LIST, _GET and _CREATE. */
-static const char *const token_keys[] = { "id", "label", "createdAt", "expiresAt", NULL };
+/* tokenType: the one type the DPC v1 guide shows (our client tokens are
+ * opaque random strings; README says why the field says MACAROON) */
+static const char *const token_keys[] = { "id", "tokenType", "label", "createdAt", "expiresAt",
+                                          NULL };
 static const char *const key_keys[] = { "id", "label", "publicKey", "createdAt", NULL };
 
 const dpc_statement dpc_creds_statements[] = {
     { DPC_Q_CT_LIST,
-      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      "SELECT id, 'MACAROON', label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM client_token WHERE org_id = %s::uuid ORDER BY created_at, id" },
     { DPC_Q_CT_GET,
-      "SELECT id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      "SELECT id, 'MACAROON', label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
       " FROM client_token WHERE org_id = %s::uuid AND id = %s::uuid" },
     { DPC_Q_CT_CREATE,
       DPC_SQL_WHO "INSERT INTO client_token (org_id, label, token_hash, expires_at)"
       " SELECT %s::uuid, %s, %s, to_timestamp(%s::bigint) FROM who"
-      " RETURNING id, label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " RETURNING id, 'MACAROON', label, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
       " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')" },
     { DPC_Q_CT_DELETE,
       DPC_SQL_WHO "DELETE FROM client_token USING who WHERE org_id = %s::uuid AND id = %s::uuid" },

@@ -303,8 +303,10 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
     }
     apr_table_setn(r->notes, "dpc-job", dpc_jstr(result, "job"));
     apr_table_setn(r->headers_out, "Content-Location", dpc_job_url(r, dpc_jstr(result, "job")));
-    return dpc_send_oo(r, HTTP_ACCEPTED, DPC_ISSUE_INFORMATIONAL,
-                       "the export has started: poll its Content-Location");
+    /* "There is no BODY to the Response, only headers" (both guides; the
+     * Bulk Data IG makes an OperationOutcome optional) */
+    r->status = HTTP_ACCEPTED;
+    return OK;
 }
 
 /* ---- status and cancel ------------------------------------------------------------ */

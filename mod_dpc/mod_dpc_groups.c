@@ -1,5 +1,7 @@
-/* mod_dpc_groups.c: attribution rosters (FHIR Group).  One roster per
- * practitioner per organization; members carry a period (DPCAttributionDays
+/* mod_dpc_groups.c: attribution rosters (FHIR Group).  On DPC v1 one roster
+ * per practitioner per organization; on DPC v2 (groups_per_request) a new
+ * Group for every export request, each member naming its own practitioner.
+ * Members carry a period (DPCAttributionDays
  * from their last attestation) and read as inactive once it has passed or
  * they were removed.  Every write is one call of dpc_roster_write() in the
  * database: one transaction, checked whole before anything is written. */
@@ -21,27 +23,33 @@
 
 const dpc_statement dpc_group_statements[] = {
     { "dpc_group_write",
-      DPC_SQL_WHO "SELECT dpc_roster_write(%s::uuid, %s::uuid, %s, %s, %s, %s::jsonb, %s::uuid,"
-      " %s, to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int, %s::int)::text FROM who" },
+      DPC_SQL_WHO "SELECT dpc_roster_write(%s::uuid, %s::uuid, %s, %s::boolean, %s, %s,"
+      " %s::jsonb, %s::uuid, %s, to_timestamp(%s::bigint / 1e6), %s, %s::uuid, %s::int,"
+      " %s::int)::text FROM who" },
     { "dpc_group_get",
-      "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") " FROM roster r"
-      " JOIN practitioner p ON p.id = r.practitioner_id"
+      "SELECT r.id, r.name, p.npi, " USEC("r.updated_at") ", r.version FROM roster r"
+      " LEFT JOIN practitioner p ON p.id = r.practitioner_id"
       " WHERE r.org_id = %s::uuid AND r.id = %s::uuid" },
     { "dpc_group_members",
       "SELECT a.patient_id, p.mbi, " USEC("a.period_start") ", " USEC("a.period_end")
-      ", (a.removed_at IS NOT NULL OR a.period_end <= now())::int"
+      ", (a.removed_at IS NOT NULL OR a.period_end <= now())::int, pr.npi"
       " FROM attribution a JOIN patient p ON p.id = a.patient_id"
+      " JOIN practitioner pr ON pr.id = a.practitioner_id"
       " WHERE a.roster_id = %s::uuid ORDER BY p.mbi" },
     { "dpc_group_search",
-      "SELECT r.id FROM roster r JOIN practitioner p ON p.id = r.practitioner_id"
-      " WHERE r.org_id = %s::uuid AND (%s = '' OR p.npi = %s) ORDER BY r.created_at, r.id" },
+      "SELECT r.id FROM roster r WHERE r.org_id = %s::uuid AND (%s = '' OR EXISTS"
+      " (SELECT 1 FROM practitioner p WHERE p.org_id = r.org_id AND p.npi = %s"
+      "  AND (p.id = r.practitioner_id OR EXISTS (SELECT 1 FROM attribution a"
+      "  WHERE a.roster_id = r.id AND a.practitioner_id = p.id))))"
+      " ORDER BY r.created_at, r.id" },
     { "dpc_group_delete",
       DPC_SQL_WHO "DELETE FROM roster USING who WHERE org_id = %s::uuid AND id = %s::uuid" },
     { NULL, NULL }
 };
 /* The columns of dpc_group_get and of dpc_group_members, in order. */
-enum group_col { GROUP_ID, GROUP_NAME, GROUP_NPI, GROUP_UPDATED };
-enum member_col { MEMBER_PATIENT, MEMBER_MBI, MEMBER_START, MEMBER_END, MEMBER_INACTIVE };
+enum group_col { GROUP_ID, GROUP_NAME, GROUP_NPI, GROUP_UPDATED, GROUP_VERSION };
+enum member_col { MEMBER_PATIENT, MEMBER_MBI, MEMBER_START, MEMBER_END, MEMBER_INACTIVE,
+                  MEMBER_NPI };
 
 static int is_r4(request_rec *r)
 {
@@ -82,6 +90,7 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
     g.name = dpc_db_col(r, db, row, GROUP_NAME);
     g.npi = dpc_db_col(r, db, row, GROUP_NPI);
     g.last_updated = dpc_db_time(r, db, row, GROUP_UPDATED);
+    g.version_id = dpc_db_col(r, db, row, GROUP_VERSION);
     g.org_id = who->org_id;
     if (dpc_db_select(r, db, "dpc_group_members", &res, 1, &g.id)) {
         *status = dpc_send_db_error(r);
@@ -96,6 +105,7 @@ static json_t *load_group(request_rec *r, ap_dbd_t *db, const dpc_principal *who
         m[i].period_start = dpc_db_time(r, db, row, MEMBER_START);
         m[i].period_end = dpc_db_time(r, db, row, MEMBER_END);
         m[i].inactive = atoi(dpc_db_col(r, db, row, MEMBER_INACTIVE));
+        m[i].npi = dpc_db_col(r, db, row, MEMBER_NPI);
     }
     return is_r4(r) ? dpc_group_r4(r->pool, &g) : dpc_group_stu3(r->pool, &g);
 }
@@ -238,13 +248,15 @@ static int read_write(request_rec *r, const dpc_principal *who, roster_write *w,
     }
     rules.max_members = dpc_conf_roster_cap(c);
     rules.allow_empty = !strcmp(w->action, "replace");
+    rules.npi_optional = !strcmp(w->action, "remove");
+    rules.per_member_provider = dpc_conf_dialect(dpc_dir(r))->groups_per_request;
     bad |= dpc_roster_check(r->pool, v, &rules, oo, &w->roster) != 0;
     if (strcmp(w->action, "remove")) {
         memset(&ar, 0, sizeof(ar));
         ar.org_id = who->org_id;
         ar.now = r->request_time;
         ar.skew = apr_time_from_sec(300);
-        ar.require_on_behalf_of = 1;
+        ar.require_on_behalf_of = dpc_conf_dialect(dpc_dir(r))->attest_on_behalf_of_required;
         bad |= dpc_attestation_check(r->pool, prov, prov ? strlen(prov) : 0, &ar, oo,
                                      &w->attest) != 0;
     }
@@ -261,9 +273,14 @@ static const char *members_json(request_rec *r, const dpc_roster *ro)
     json_t *a = json_array();
     int i;
 
-    for (i = 0; i < ro->n; i++)
-        json_array_append_new(a, json_pack("{s:s}", ro->members[i].kind == DPC_MEMBER_REF
-                                           ? "ref" : "mbi", ro->members[i].value));
+    for (i = 0; i < ro->n; i++) {
+        json_t *m = json_pack("{s:s}", ro->members[i].kind == DPC_MEMBER_REF ? "ref" : "mbi",
+                              ro->members[i].value);
+
+        if (ro->members[i].npi)
+            json_object_set_new(m, "npi", json_string(ro->members[i].npi));
+        json_array_append_new(a, m);
+    }
     return dpc_json_pdump_decref(r->pool, a);
 }
 
@@ -327,11 +344,12 @@ static int refused(request_rec *r, json_t *res, const roster_write *w)
     if (!strcmp(e, "no_practitioner"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_NOT_FOUND,
                            apr_psprintf(r->pool, "no Practitioner of your organization has "
-                                        "NPI %s: register it first", w->roster->npi));
+                                        "NPI %s: register it first (POST Practitioner)",
+                                        joined(r->pool, json_object_get(res, "npis"))));
     if (!strcmp(e, "attestation_practitioner"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_SECURITY,
-                           "X-Provenance: agent.onBehalfOf must be the Practitioner the "
-                           "roster is attributed to");
+                           "X-Provenance: agent.onBehalfOf must be a Practitioner the "
+                           "Group's members are attributed to");
     if (!strcmp(e, "npi_mismatch"))
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_INVALID,
                            "the Group is attributed to another NPI than this roster");
@@ -348,7 +366,7 @@ static int refused(request_rec *r, json_t *res, const roster_write *w)
         return dpc_send_oo(r, HTTP_UNPROCESSABLE_ENTITY, DPC_ISSUE_TOO_COSTLY,
                            apr_psprintf(r->pool, "the roster would have %" APR_INT64_T_FMT
                                         " members; at most %" APR_INT64_T_FMT " are "
-                                        "allowed per practitioner", (apr_int64_t)
+                                        "allowed per Group", (apr_int64_t)
                                         json_integer_value(json_object_get(res, "members")),
                                         (apr_int64_t)json_integer_value(
                                         json_object_get(res, "cap"))));
@@ -364,7 +382,7 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
                     const char *id)
 {
     dpc_srv_conf *c = dpc_srv(r->server);
-    const char *args[15], *out;
+    const char *args[16], *out;
     roster_write w;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -383,6 +401,7 @@ static int op_write(request_rec *r, const dpc_principal *who, const char *action
     args[n++] = who->org_id;
     args[n++] = id;
     args[n++] = action;
+    args[n++] = dpc_conf_dialect(dpc_dir(r))->groups_per_request ? "true" : "false";
     args[n++] = w.roster->npi;
     args[n++] = w.roster->name;
     args[n++] = members_json(r, w.roster);

@@ -62,7 +62,8 @@ const dpc_statement dpc_people_statements[] = {
       " resource = a.resource, updated_at = now() FROM a"
       " WHERE p.org_id = a.org AND p.id = a.id AND NOT EXISTS (SELECT 1 FROM practitioner o"
       " WHERE o.org_id = a.org AND o.npi = a.npi AND o.id <> a.id)"
-      " AND (p.npi = a.npi OR NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id))"
+      " AND (p.npi = a.npi OR (NOT EXISTS (SELECT 1 FROM roster r WHERE r.practitioner_id = p.id)"
+      " AND NOT EXISTS (SELECT 1 FROM attribution t WHERE t.practitioner_id = p.id)))"
       " RETURNING p.id, " USEC("p.updated_at") },
     { "dpc_pat_update",
       DPC_SQL_WHO ", a AS (SELECT %s::uuid AS org, %s::uuid AS id, %s AS mbi, %s AS family,"
@@ -412,7 +413,7 @@ static const char *search_key(request_rec *r, const kind *k, int *status)
         v = bar + 1;
     }
     if (is_patient(k))
-        return dpc_mbi_normalize(v, mbi) ? apr_pstrdup(r->pool, mbi) : "-";
+        return dpc_mbi_accept(r->pool, v, mbi) ? apr_pstrdup(r->pool, mbi) : "-";
     return v;
 }
 
@@ -541,6 +542,20 @@ static int op_submit(request_rec *r, const kind *k, const dpc_principal *who)
                                    "type", "collection", "total", n, "entry", entries));
 }
 
+/* A warning when the identifier was accepted only because this server is a
+ * sandbox (DPCSyntheticIdentifiers On): production would refuse it. */
+static void add_synthetic_warning(request_rec *r, const kind *k, const char *key, json_t *oo)
+{
+    if (is_patient(k) ? dpc_mbi_valid(key) : dpc_npi_valid(key))
+        return;
+    dpc_oo_add(oo, "warning", DPC_ISSUE_VALUE,
+               apr_psprintf(r->pool, "%s %s is accepted here because this server takes "
+                            "synthetic identifiers (DPCSyntheticIdentifiers On, a sandbox); "
+                            "production refuses it", is_patient(k) ? "the synthetic MBI"
+                            : "the NPI without a valid check digit", key),
+               is_patient(k) ? "Patient.identifier" : "Practitioner.identifier");
+}
+
 /* FHIR $validate: the resource, bare or as the "resource" parameter of a
  * Parameters; 200 with the OperationOutcome whatever it finds. */
 static int op_validate(request_rec *r, const kind *k)
@@ -556,8 +571,10 @@ static int op_validate(request_rec *r, const kind *k)
     if (!(res = dpc_res_unwrap(r->pool, body, k->type, oo))
         || check_one(r, k, res, NULL, oo, &ps))
         return send_outcome(r, HTTP_OK, json_incref(oo));
-    return dpc_send_oo(r, HTTP_OK, DPC_ISSUE_INFORMATIONAL,
-                       apr_psprintf(r->pool, "the %s is valid", k->type));
+    dpc_oo_add(oo, "information", DPC_ISSUE_INFORMATIONAL,
+               apr_psprintf(r->pool, "the %s is valid", k->type), NULL);
+    add_synthetic_warning(r, k, ps.key, oo);
+    return send_outcome(r, HTTP_OK, json_incref(oo));
 }
 
 /* ---- Patient/{id}/$everything ------------------------------------------------------ */

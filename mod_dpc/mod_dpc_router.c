@@ -11,6 +11,7 @@
 
 #include "dpc_auth.h"
 #include "dpc_fhir.h"
+#include "dpc_mbi.h"
 #include "dpc_route.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_bcda.h"
@@ -126,6 +127,12 @@ static const dpc_handler_entry handlers[] = {
     [DPC_OP_BCDA_JOB_LIST]  = { dpc_op_bcda_job_list, 0 },
     [DPC_OP_BCDA_JOB_CANCEL] = { dpc_op_bcda_job_cancel, 0 },
     [DPC_OP_BCDA_ATTRIBUTION_STATUS] = { dpc_op_bcda_attribution_status, 0 },
+    [DPC_OP_OPERATION_DEF]  = { dpc_op_operation_def, 0 },
+    [DPC_OP_VERSION]        = { dpc_op_version, 0 },
+    [DPC_OP_HEALTH]         = { dpc_op_health, 0 },
+    [DPC_OP_OPENAPI]        = { dpc_op_openapi, 0 },
+    [DPC_OP_OPENAPI_PAGE]   = { dpc_op_openapi_page, 0 },
+    [DPC_OP_PROFILE]        = { dpc_op_profile, 0 },
 };
 
 static const dpc_handler_entry *handler_of(dpc_op_t op)
@@ -167,6 +174,8 @@ int dpc_handler(request_rec *r)
     if (!(h = handler_of(m.route->op)))
         return dpc_send_oo(r, HTTP_NOT_IMPLEMENTED, DPC_ISSUE_NOT_SUPPORTED,
                            "this operation is not implemented");
+    if (dpc_conf_synthetic_ids(dpc_srv(r->server)))
+        dpc_ids_allow_synthetic(r->pool);
     call.who = NULL;
     call.id = m.nparams ? m.params[0] : NULL;   /* literal routes bind nothing */
     call.what = h->what;

@@ -17,7 +17,7 @@ use File::Temp qw(tempdir);
 use DPC::Test qw(req json_of sql run slurp);
 use DPC::Browser;
 
-plan tests => 27, need { 'chromium and chromedriver (apt: chromium chromium-driver)'
+plan tests => 29, need { 'chromium and chromedriver (apt: chromium chromium-driver)'
                          => DPC::Browser::available() };
 
 sub yes { t_cmp($_[0] ? 'yes' : 'no', 'yes', $_[1]) }
@@ -161,5 +161,23 @@ $phone->go("$base/portal/login");
 ok t_cmp($phone->script('return document.documentElement.scrollWidth <= window.innerWidth') ? 1 : 0,
          1, 'the sign-in page fits a phone screen');
 $phone->screenshot(sprintf('%s/%02d-phone-signin.png', $shots, ++$n));
+# and so does every page once signed in
+$phone->type('#email', $email);
+$phone->type('#password', $PW);
+$phone->click('form.stack button[type=submit]');
+$phone->wait_until(10, sub { $phone->source =~ /Provider Organizations/ });
+my @narrow;
+for my $page ('/portal/', '/portal/team', '/portal/password', '/portal/org/new', "/portal/org/$org",
+              "/portal/org/$org/key/new", "/portal/org/$org/token/new", '/portal/assets/jwt.html') {
+    $phone->go("$base$page");
+    push @narrow, $page unless $phone->script(
+        'return document.documentElement.scrollWidth <= window.innerWidth');
+}
+ok t_cmp(join(' ', @narrow), '', 'every signed-in page and the JWT Tool fit a phone screen too');
+# every form field has a label (a <label for> or an aria-label)
+$phone->go("$base/portal/org/$org/key/new");
+ok t_cmp($phone->script(q{return Array.from(document.querySelectorAll('input:not([type=hidden]), textarea, select'))
+    .filter(e => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute('aria-label'))
+    .map(e => e.name || e.id).join(' ')}), '', 'every field of the key form is labelled');
 $phone->quit;
 $b->quit;

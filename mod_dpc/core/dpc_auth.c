@@ -71,6 +71,29 @@ int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
     return 0;
 }
 
+const char *dpc_form_redact(apr_pool_t *p, const char *s, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *pair, *end;
+    char *out;
+
+    if (!s)
+        return NULL;
+    out = apr_pstrdup(p, s);
+    for (pair = out; pair && *pair; pair = end ? end + 1 : NULL) {
+        end = strchr(pair, '&');
+        if (!strncmp(pair, name, nl) && pair[nl] == '=') {
+            char *v = (char *)pair + nl + 1;
+
+            /* the value's bytes become 'x': same length, so a caller may
+             * put the result where the original stood */
+            while (*v && *v != '&')
+                *v++ = 'x';
+        }
+    }
+    return out;
+}
+
 static const char *const read_types[] = {
     "*", "Patient", "Coverage", "ExplanationOfBenefit", "Group", NULL
 };

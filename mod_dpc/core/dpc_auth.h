@@ -20,6 +20,12 @@
 int dpc_form_parse(apr_pool_t *p, const char *body, apr_size_t len,
                    apr_table_t **out, const char **err);
 
+/* A copy of the query or form string s with the value of every `name=`
+ * pair overwritten by as many 'x' (the string keeps its length, so the
+ * caller can patch a copy of it inside a longer string, such as a request
+ * line).  NULL for NULL. */
+const char *dpc_form_redact(apr_pool_t *p, const char *s, const char *name);
+
 /* Check a requested scope (space-separated).  Accepted: DPC's system-wide
  * scope DPC_SCOPE_ALL, and read scopes ("system/T.read", or the SMART v2
  * read permissions: "system/T.rs", ".r", ".s") where T is any type ("*"),

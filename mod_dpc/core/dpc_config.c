@@ -31,6 +31,7 @@ dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p, dpc_global_conf *g)
     c->resources_per_file = DPC_UNSET;
     c->export_batch = DPC_UNSET;
     c->export_gzip = DPC_UNSET;
+    c->synthetic_ids = DPC_UNSET;
     c->file_lifetime = DPC_UNSET;
     c->client_token_lifetime = DPC_UNSET;
     return c;
@@ -49,6 +50,7 @@ dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
     c->resources_per_file = MERGE_INT(resources_per_file);
     c->export_batch = MERGE_INT(export_batch);
     c->export_gzip = MERGE_INT(export_gzip);
+    c->synthetic_ids = MERGE_INT(synthetic_ids);
     c->file_lifetime = MERGE_INT(file_lifetime);
     c->client_token_lifetime = MERGE_INT(client_token_lifetime);
     /* the secret files travel together: a vhost that names its own current
@@ -111,6 +113,7 @@ int dpc_conf_resources_per_file(const dpc_srv_conf *c)
 }
 int dpc_conf_export_batch(const dpc_srv_conf *c) { return DEF(c->export_batch, 200); }
 int dpc_conf_export_gzip(const dpc_srv_conf *c) { return DEF(c->export_gzip, 0); }
+int dpc_conf_synthetic_ids(const dpc_srv_conf *c) { return DEF(c->synthetic_ids, 0); }
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c)
 {
     return DEF(c->file_lifetime, apr_time_from_sec(24 * 3600));

@@ -39,6 +39,8 @@ typedef struct dpc_srv_conf {
     int resources_per_file;         /* DPCResourcesPerFile */
     int export_batch;               /* DPCExportBatch */
     int export_gzip;                /* DPCExportGzip: also write gzip twins */
+    int synthetic_ids;              /* DPCSyntheticIdentifiers: accept synthetic
+                                     * MBIs and NPIs (a sandbox) */
     apr_interval_time_t file_lifetime;   /* DPCFileLifetime */
     apr_interval_time_t client_token_lifetime; /* DPCClientTokenLifetime */
     const char *token_secret_prev_file;  /* DPCTokenSecretFile's second file */
@@ -92,6 +94,7 @@ int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */
 int dpc_conf_resources_per_file(const dpc_srv_conf *c);   /* 100000 */
 int dpc_conf_export_batch(const dpc_srv_conf *c);         /* 200 */
 int dpc_conf_export_gzip(const dpc_srv_conf *c);          /* 0 (Off) */
+int dpc_conf_synthetic_ids(const dpc_srv_conf *c);        /* 0 (Off) */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
 apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c); /* 365 d */
 const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */

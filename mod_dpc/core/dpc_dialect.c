@@ -38,6 +38,7 @@ const dpc_dialect dpc_dialect_dpc_v2 = {
     .fhir_version = DPC_FHIR_R4,
     .fhir_release = "4.0.1",
     .key_pop_required = 1,
+    .groups_per_request = 1,
     DPC_DIALECT_SHARED
 };
 
@@ -47,6 +48,8 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     .fhir_version = DPC_FHIR_STU3,
     .fhir_release = "3.0.2",
     .key_pop_required = 0,
+    .token_params_in_url = 1,
+    .attest_on_behalf_of_required = 1,
     DPC_DIALECT_SHARED
 };
 

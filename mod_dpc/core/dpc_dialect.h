@@ -64,6 +64,20 @@ typedef struct dpc_dialect {
     const char *token_path;
     dpc_grant_t grant;
     int key_pop_required;           /* a key upload must prove possession */
+    /* The token endpoint also takes its parameters in the URL when the
+     * body is empty (the DPC v1 guide's curl sends them so); the form body
+     * stays the documented way. */
+    int token_params_in_url;
+    /* A roster write's attestation (X-Provenance) must name the provider
+     * in agent.onBehalfOf (DPC v1's guide); without it (DPC v2's guide)
+     * the members' ext-attributedProvider say who, and an onBehalfOf that
+     * is given is still checked against them. */
+    int attest_on_behalf_of_required;
+    /* POST Group makes a new Group every time (DPC v2's guide: "a new
+     * Group for every export request"), whose members each name their own
+     * practitioner by NPI (registered on first use); otherwise one roster
+     * per practitioner, registered first (DPC v1). */
+    int groups_per_request;
 
     /* The CapabilityStatement's id, name and title. */
     const char *capability_id, *capability_name, *capability_title;

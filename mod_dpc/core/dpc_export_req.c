@@ -114,6 +114,9 @@ static dpc_export_req_rc take_since(dpc_export_req *req, const char *value,
         return refuse(err, DPC_EXPORT_REQ_INVALID, apr_pstrcat(req->p, "_since: ", why, NULL));
     if (req->since > req->now)
         return refuse(err, DPC_EXPORT_REQ_INVALID, "_since is in the future");
+    /* BFD's marker date: what was loaded before its load date is all there */
+    if (req->since >= DPC_BFD_MARKER && req->since < DPC_BFD_LOAD_DATE)
+        req->since = DPC_BFD_MARKER - 1;
     return DPC_EXPORT_REQ_OK;
 }
 

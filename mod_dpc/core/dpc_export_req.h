@@ -20,6 +20,8 @@
  *                   _type parameters add up.
  *   _since          a FHIR instant, not after `now`; a space in it is read
  *                   as '+' (a time zone's '+' that was not URL-encoded).
+ *                   One from DPC_BFD_MARKER to before DPC_BFD_LOAD_DATE
+ *                   becomes DPC_BFD_MARKER - 1 us: all history.
  *   _outputFormat   application/fhir+ndjson, application/ndjson or ndjson.
  *   _typeFilter, _elements, patient, includeAssociatedData
  *                   not supported: refused (lenient: ignored and noted by
@@ -32,6 +34,14 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_time.h>
+
+/* The claims store follows Beneficiary FHIR Data's convention, which both
+ * DPC guides describe: data loaded before BFD's load date (2020-02-12)
+ * carries the arbitrary lastUpdated DPC_BFD_MARKER (2020-01-01T00:00:00Z),
+ * and a _since between the two returns all history.  So such a _since
+ * takes effect as just before the marker.  apr_time_t (microseconds). */
+#define DPC_BFD_MARKER    APR_TIME_C(1577836800000000)    /* 2020-01-01T00:00:00Z */
+#define DPC_BFD_LOAD_DATE APR_TIME_C(1581465600000000)    /* 2020-02-12T00:00:00Z */
 
 /* The resource types an export writes, in the order chosen when the
  * request names none; ended by NULL. */

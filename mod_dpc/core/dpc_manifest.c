@@ -61,7 +61,7 @@ const char *dpc_manifest_progress_words(apr_pool_t *p, long claimed, long done,
 
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total)
 {
-    return apr_psprintf(p, "%ld%% (%ld of %ld batches)", total ? done * 100 / total : 0,
+    return apr_psprintf(p, "In Progress (%ld%%, %ld of %ld batches)", total ? done * 100 / total : 0,
                         done, total);
 }
 

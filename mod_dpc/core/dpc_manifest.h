@@ -91,8 +91,9 @@ int dpc_manifest_files(apr_pool_t *p, const json_t *m, apr_array_header_t **file
  * further: fetching the URL does that. */
 const char *dpc_manifest_file_name(apr_pool_t *p, const char *url);
 
-/* A running job's progress, for the X-Progress header:
- * "50% (2 of 4 batches)"; 0% when total is 0. */
+/* A running job's progress, for the X-Progress header: the guides' words
+ * first, then the numbers: "In Progress (50%, 2 of 4 batches)"; 0% when
+ * total is 0. */
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total);
 
 /* The same in BCDA's words: "Pending" while no batch has been claimed,

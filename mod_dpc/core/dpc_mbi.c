@@ -36,7 +36,8 @@ int dpc_mbi_valid(const char *s)
     return s[DPC_MBI_LEN] == '\0';
 }
 
-int dpc_mbi_normalize(const char *s, char out[DPC_MBI_LEN + 1])
+/* Copy s to out without dashes or blanks, in upper case: 1 if it fitted. */
+static int mbi_squeeze(const char *s, char out[DPC_MBI_LEN + 1])
 {
     int n = 0;
 
@@ -55,7 +56,12 @@ int dpc_mbi_normalize(const char *s, char out[DPC_MBI_LEN + 1])
         out[n++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
     }
     out[n] = '\0';
-    return dpc_mbi_valid(out);
+    return 1;
+}
+
+int dpc_mbi_normalize(const char *s, char out[DPC_MBI_LEN + 1])
+{
+    return mbi_squeeze(s, out) && dpc_mbi_valid(out);
 }
 
 void dpc_mbi_make(uint64_t n, char out[DPC_MBI_LEN + 1])
@@ -126,4 +132,83 @@ void dpc_npi_make(uint64_t n, char out[DPC_NPI_LEN + 1])
     }
     out[9] = (char)dpc_npi_check_digit(out);
     out[DPC_NPI_LEN] = '\0';
+}
+
+/* ---- synthetic identifiers ---------------------------------------------- */
+
+#define SYNTHETIC_KEY "dpc-ids-synthetic"
+
+int dpc_mbi_synthetic(const char *s)
+{
+    char real[DPC_MBI_LEN + 1];
+
+    if (!s || s[0] == '\0' || s[1] != 'S' || strlen(s) != DPC_MBI_LEN)
+        return 0;
+    memcpy(real, s, sizeof(real));
+    real[1] = mbi_alpha[0];         /* the rest must be an MBI's form */
+    return dpc_mbi_valid(real);
+}
+
+void dpc_mbi_make_synthetic(uint64_t n, char out[DPC_MBI_LEN + 1])
+{
+    uint64_t radix = strlen(mbi_alpha);
+
+    /* a real MBI's number with the second position's digit 0, then 'S' */
+    n %= DPC_MBI_SYNTHETIC_SPACE;
+    dpc_mbi_make((n / (DPC_MBI_SPACE / 9 / radix)) * (DPC_MBI_SPACE / 9)
+                 + n % (DPC_MBI_SPACE / 9 / radix), out);
+    out[1] = 'S';
+}
+
+int64_t dpc_mbi_synthetic_number(const char *s)
+{
+    uint64_t n = 0;
+    int i;
+
+    if (!dpc_mbi_synthetic(s))
+        return -1;
+    for (i = 0; i < DPC_MBI_LEN; i++) {
+        if (i == 1)
+            continue;               /* the fixed 'S' */
+        n = n * strlen(mbi_class[i]) + (uint64_t)(strchr(mbi_class[i], s[i]) - mbi_class[i]);
+    }
+    return (int64_t)n;
+}
+
+void dpc_ids_allow_synthetic(apr_pool_t *p)
+{
+    apr_pool_userdata_setn("1", SYNTHETIC_KEY, NULL, p);
+}
+
+int dpc_ids_synthetic_allowed(apr_pool_t *p)
+{
+    void *v = NULL;
+
+    for (; p; p = apr_pool_parent_get(p)) {
+        if (apr_pool_userdata_get(&v, SYNTHETIC_KEY, p) == APR_SUCCESS && v)
+            return 1;
+    }
+    return 0;
+}
+
+int dpc_mbi_accept(apr_pool_t *p, const char *s, char out[DPC_MBI_LEN + 1])
+{
+    if (!mbi_squeeze(s, out))
+        return 0;
+    return dpc_mbi_valid(out) || (dpc_mbi_synthetic(out) && dpc_ids_synthetic_allowed(p));
+}
+
+int dpc_npi_accept(apr_pool_t *p, const char *s)
+{
+    int i;
+
+    if (dpc_npi_valid(s))
+        return 1;
+    if (!s || !dpc_ids_synthetic_allowed(p))
+        return 0;
+    for (i = 0; i < DPC_NPI_LEN; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    }
+    return s[DPC_NPI_LEN] == '\0';
 }

@@ -15,6 +15,25 @@ json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url,
                             const char *version, apr_time_t now);
 json_t *dpc_meta_smart_config(const dpc_dialect *d, const char *base_url);
 
+/* An OpenAPI 3.0 description of the dialect's routes, generated from its
+ * route table (so it cannot drift from what is served): one path per
+ * pattern ("*" becomes "{id}"), one operation per method, bearer security
+ * unless the route is public.  A new reference. */
+json_t *dpc_meta_openapi(const dpc_dialect *d, const char *base_url, const char *version);
+
+/* The StructureDefinition of a profile this server enforces, by id:
+ * dpc-profile-attestation (the X-Provenance), dpc-profile-patient,
+ * dpc-profile-practitioner, dpc-profile-attribution-roster (Group): the
+ * elements the checks require, each with what it must hold.  NULL for
+ * another id.  A new reference. */
+json_t *dpc_meta_profile(const dpc_dialect *d, const char *base_url, const char *id);
+
+/* The OperationDefinition that the CapabilityStatement names for one of
+ * this server's own operations, by id "{Type}-{name}" ("Group-add"), as
+ * the route table serves it; NULL for none (FHIR's own operations are
+ * named by FHIR's URLs).  A new reference. */
+json_t *dpc_meta_operation(const dpc_dialect *d, const char *base_url, const char *id);
+
 /* The OAuth token endpoint of a FHIR base. */
 const char *dpc_meta_token_url(apr_pool_t *p, const dpc_dialect *d, const char *base_url);
 

@@ -270,7 +270,7 @@ static int practitioner_check(const chk *c, const json_t *res, dpc_practitioner 
             bad(c, DPC_ISSUE_REQUIRED, ".identifier",
                 "an identifier with system " DPC_SYS_NPI " and the provider's NPI "
                 "is required");
-        else if (!dpc_npi_valid(npi))
+        else if (!dpc_npi_accept(c->p, npi))
             bad(c, DPC_ISSUE_VALUE, apr_psprintf(c->p, ".identifier[%d].value", at),
                 "\"%s\" is not a valid NPI (10 digits with a correct check digit)",
                 npi);
@@ -371,7 +371,7 @@ static void patient_mbi(const chk *c, const json_t *res, dpc_patient *pt)
         bad(c, DPC_ISSUE_REQUIRED, ".identifier",
             "an identifier with system " DPC_SYS_MBI " and the patient's Medicare "
             "Beneficiary Identifier (MBI) is required");
-    else if (!dpc_mbi_normalize(mbi, norm))
+    else if (!dpc_mbi_accept(c->p, mbi, norm))
         bad(c, DPC_ISSUE_VALUE, apr_psprintf(c->p, ".identifier[%d].value", at),
             "\"%s\" is not a valid MBI (11 characters, e.g. 1EG4-TE5-MK73)", mbi);
     else

@@ -185,7 +185,7 @@ static void check_on_behalf_of_id(const att *c, const json_t *idf, const char *e
     if (!streq(dpc_jstr(idf, "system"), DPC_SYS_NPI))
         pbad(c, DPC_ISSUE_VALUE, expr, "agent.onBehalfOf.identifier must have system "
              DPC_SYS_NPI " and the practitioner's NPI");
-    else if (!dpc_npi_valid(npi))
+    else if (!dpc_npi_accept(c->p, npi))
         pbad(c, DPC_ISSUE_VALUE, expr, "agent.onBehalfOf.identifier: \"%s\" is not a valid "
              "NPI", npi ? npi : "");
     else
@@ -303,6 +303,8 @@ typedef struct rchk {
     const char *npi;            /* the roster's, once one valid NPI is seen */
     const char *npi_src;        /* where it was seen */
     int has_char;               /* an attributed-to characteristic, valid or not */
+    int npi_optional;           /* the URL names the roster: no NPI is fine */
+    int per_member;             /* members may name different providers */
 } rchk;
 
 static void check_group_frame(rchk *c, const json_t *g)
@@ -378,7 +380,7 @@ static void characteristic_npi(rchk *c, const json_t *ch, int i)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, code_expr,
                          "the provider's NPI goes in code%s",
                          json_object_get(coding, "value") ? " (not value)" : "");
-        else if (!dpc_npi_valid(npi))
+        else if (!dpc_npi_accept(c->p, npi))
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, code_expr, "\"%s\" is not a valid "
                          "NPI (10 digits with a correct check digit)", npi);
         else
@@ -433,7 +435,7 @@ static void member_ext_npi(rchk *c, const json_t *m, int i, member_npi *mn)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, expr, "ext-attributedProvider "
                          "needs valueReference.identifier with system " DPC_SYS_NPI
                          " and the provider's NPI in value");
-        else if (!dpc_npi_valid(npi))
+        else if (!dpc_npi_accept(c->p, npi))
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "\"%s\" is not a valid NPI",
                          npi);
         else if (!mn->npi)
@@ -452,7 +454,7 @@ static void member_mbi(rchk *c, const json_t *idf, const char *expr, dpc_member 
     if (!dpc_sys_is_mbi(dpc_jstr(idf, "system")))
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "entity.identifier must have system "
                      DPC_SYS_MBI " and the patient's MBI");
-    else if (!dpc_mbi_normalize(v, norm))
+    else if (!dpc_mbi_accept(c->p, v, norm))
         dpc_issue_at(c->p, c->oo, DPC_ISSUE_VALUE, expr, "\"%s\" is not a valid MBI "
                      "(11 characters, e.g. 1EG4-TE5-MK73)", v ? v : "");
     else {
@@ -515,6 +517,32 @@ static void check_unique_member(rchk *c, apr_hash_t *seen, const dpc_member *mb)
         apr_hash_set(seen, key, APR_HASH_KEY_STRING, mb);
 }
 
+/* Each member's provider on its own: its extension's NPI, else the
+ * Group's attributed-to; the Group's NPI is the attributed-to's, else the
+ * one every member names (NULL when they differ). */
+static void resolve_member_npis(rchk *c, const json_t *members, const member_npi *mn)
+{
+    size_t i, n = json_array_size(members);
+    const char *common = NULL;
+    int same = 1;
+
+    for (i = 0; i < n; i++) {
+        const char *npi = mn[i].npi ? mn[i].npi : c->npi;
+
+        if (!npi && !mn[i].has_ext && !mn[i].reported && !c->npi_optional)
+            dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED,
+                         apr_psprintf(c->p, "Group.member[%d]", (int)i), "names no "
+                         "provider: give it an ext-attributedProvider with the NPI of its "
+                         "attributed practitioner (or the Group an attributed-to "
+                         "characteristic)");
+        c->r->members[i].npi = npi;
+        if (npi && common && strcmp(npi, common))
+            same = 0;
+        common = common ? common : npi;
+    }
+    c->r->npi = c->npi ? c->npi : same ? common : NULL;
+}
+
 /* The roster's NPI: the characteristic's, else the first member's
  * extension; then every member's extension must agree with it. */
 static void resolve_npi(rchk *c, const json_t *members, const member_npi *mn)
@@ -522,6 +550,10 @@ static void resolve_npi(rchk *c, const json_t *members, const member_npi *mn)
     const char *src = c->npi_src;
     size_t i, n = json_array_size(members);
 
+    if (c->per_member) {
+        resolve_member_npis(c, members, mn);
+        return;
+    }
     for (i = 0; !c->npi && i < n; i++) {
         if (mn[i].npi) {
             c->npi = mn[i].npi;
@@ -533,7 +565,7 @@ static void resolve_npi(rchk *c, const json_t *members, const member_npi *mn)
 
         for (i = 0; i < n; i++)
             any_ext |= mn[i].has_ext;
-        if (!c->has_char && !any_ext)
+        if (!c->has_char && !any_ext && !c->npi_optional)
             dpc_issue_at(c->p, c->oo, DPC_ISSUE_REQUIRED, "Group.characteristic",
                          "the Group must name the provider: a characteristic coded "
                          "attributed-to with the NPI, or an ext-attributedProvider with "
@@ -553,6 +585,8 @@ static void resolve_npi(rchk *c, const json_t *members, const member_npi *mn)
                          "characteristic: every member must name the provider");
     }
     c->r->npi = c->npi;
+    for (i = 0; i < n; i++)
+        c->r->members[i].npi = c->npi;
 }
 
 static void check_members(rchk *c, const json_t *g, const dpc_roster_rules *rules)
@@ -599,7 +633,8 @@ static void check_members(rchk *c, const json_t *g, const dpc_roster_rules *rule
 int dpc_roster_check(apr_pool_t *p, const json_t *body, const dpc_roster_rules *rules,
                      json_t *oo, dpc_roster **out)
 {
-    rchk c = { p, oo, apr_pcalloc(p, sizeof(dpc_roster)), NULL, NULL, 0 };
+    rchk c = { p, oo, apr_pcalloc(p, sizeof(dpc_roster)), NULL, NULL, 0,
+               rules->npi_optional, rules->per_member_provider };
     size_t before = dpc_issue_count(oo);
     const json_t *g;
     const char *rt;
@@ -685,10 +720,11 @@ static json_t *member_r4(apr_pool_t *p, const dpc_group_view *g, const dpc_membe
 
     json_object_set_new(m, "entity", row->mbi ? entity_by_mbi(row->mbi)
                         : entity_by_ref(p, row->patient_id ? row->patient_id : ""));
-    if (g->npi)
+    if (row->npi || g->npi)
         json_object_set_new(m, "extension", json_pack("[{s:s, s:{s:o, s:s}}]",
                             "url", DPC_EXT_ATTRIBUTED_PROVIDER, "valueReference",
-                            "identifier", npi_identifier(g->npi), "type", "Practitioner"));
+                            "identifier", npi_identifier(row->npi ? row->npi : g->npi),
+                            "type", "Practitioner"));
     member_tail(p, m, row);
     return m;
 }

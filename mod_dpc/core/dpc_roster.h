@@ -90,11 +90,13 @@ typedef enum {
 typedef struct dpc_member {
     dpc_member_kind_e kind;
     const char *value;          /* REF: the UUID, lower case; MBI: normalized */
+    const char *npi;            /* its attributed provider (NULL: none named) */
     int index;                  /* its position in Group.member */
 } dpc_member;
 
 typedef struct dpc_roster {
-    const char *npi;            /* the provider the patients are attributed to */
+    const char *npi;            /* the provider the patients are attributed to
+                                 * (NULL only under rules->npi_optional) */
     const char *name;           /* Group.name, or NULL */
     int n;                      /* members, in body order */
     dpc_member *members;
@@ -104,6 +106,17 @@ typedef struct dpc_roster {
 typedef struct dpc_roster_rules {
     int max_members;            /* more is one too-costly issue */
     int allow_empty;            /* may member be empty or missing (PUT) */
+    /* The URL names the roster ($remove): a body naming no provider is
+     * fine (dpc_roster.npi stays NULL); one that names it is still
+     * checked. */
+    int npi_optional;
+    /* Members may name different providers (a DPC v2 Group, one per export
+     * request): each member's NPI is its ext-attributedProvider's, else
+     * the attributed-to characteristic's; dpc_roster.npi is the
+     * characteristic's, or the one all members share, else NULL.  Without
+     * it, one provider for the whole roster, and every member's npi is
+     * it. */
+    int per_member_provider;
 } dpc_roster_rules;
 
 /* Check a roster body: a Group, or a Parameters (or {"resource": ...})
@@ -113,7 +126,8 @@ typedef struct dpc_roster_rules {
  * NPI in code, as the v1 guide shows) and from the members'
  * ext-attributedProvider (valueReference.identifier, system us-npi); every
  * NPI given must be valid and the same.  Without the characteristic, every
- * member must carry the extension.  Each member's entity is either a
+ * member must carry the extension, unless rules->npi_optional and no
+ * member names one.  Each member's entity is either a
  * reference "Patient/{uuid}" or an identifier with an MBI system and a
  * valid MBI (entity.type, if given, "Patient"), not both; a patient listed
  * twice (same UUID, or same MBI after normalizing) is an error.  Member
@@ -128,6 +142,7 @@ int dpc_roster_check(apr_pool_t *p, const json_t *body, const dpc_roster_rules *
 typedef struct dpc_member_row {
     const char *patient_id;     /* Patient resource id (UUID) */
     const char *mbi;
+    const char *npi;            /* its attributed provider; NULL: the Group's */
     apr_time_t period_start;
     apr_time_t period_end;      /* 0: no end given */
     int inactive;
@@ -136,7 +151,8 @@ typedef struct dpc_member_row {
 typedef struct dpc_group_view {
     const char *id;             /* Group id */
     const char *org_id;         /* managing organization */
-    const char *npi;            /* the attributed provider */
+    const char *npi;            /* the attributed provider, or NULL (a v2
+                                 * Group whose members name their own) */
     const char *name;           /* or NULL */
     const char *version_id;     /* or NULL */
     apr_time_t last_updated;

@@ -48,6 +48,12 @@ const dpc_route dpc_routes_dpc[] = {
     { "Group/*/$export", DPC_M_POST, DPC_OP_EXPORT, 0 },
     { "Jobs/*", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },
     { "Jobs/*", DPC_M_DELETE, DPC_OP_JOB_CANCEL, 0 },
+    { "OperationDefinition/*", DPC_M_GET, DPC_OP_OPERATION_DEF, DPC_ROUTE_PUBLIC },
+    { "StructureDefinition/*", DPC_M_GET, DPC_OP_PROFILE, DPC_ROUTE_PUBLIC },
+    { "_version", DPC_M_GET, DPC_OP_VERSION, DPC_ROUTE_PUBLIC },
+    { "_health", DPC_M_GET, DPC_OP_HEALTH, DPC_ROUTE_PUBLIC },
+    { "swagger", DPC_M_GET, DPC_OP_OPENAPI_PAGE, DPC_ROUTE_PUBLIC },
+    { "swagger.json", DPC_M_GET, DPC_OP_OPENAPI, DPC_ROUTE_PUBLIC },
     { NULL, 0, 0, 0 }
 };
 

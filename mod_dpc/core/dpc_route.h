@@ -67,7 +67,13 @@ typedef enum {
     DPC_OP_BCDA_EXPORT_GROUP,   /* Group/{all|runout}/$export */
     DPC_OP_BCDA_JOB_LIST,
     DPC_OP_BCDA_JOB_CANCEL,
-    DPC_OP_BCDA_ATTRIBUTION_STATUS
+    DPC_OP_BCDA_ATTRIBUTION_STATUS,
+    DPC_OP_OPERATION_DEF,       /* OperationDefinition/{Type}-{name} */
+    DPC_OP_VERSION,             /* _version */
+    DPC_OP_HEALTH,              /* _health */
+    DPC_OP_OPENAPI,             /* swagger.json: OpenAPI of the routes */
+    DPC_OP_OPENAPI_PAGE,        /* swagger: the same for people */
+    DPC_OP_PROFILE              /* StructureDefinition/{id} */
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */

@@ -837,7 +837,8 @@ static void show_progress(progress_t *pg, const char *xp)
         fprintf(stderr, "dpc-client: export progress: %s\n", xp);
         return;
     }
-    pct = apr_isdigit(*xp) ? atoi(xp) : 0;
+    /* "In Progress (50%, 2 of 4 batches)": the first number is the percent */
+    pct = strpbrk(xp, "0123456789") ? atoi(strpbrk(xp, "0123456789")) : 0;
     pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
     filled = pct * PROGRESS_WIDTH / 100;
     fprintf(stderr, "\r[%.*s%.*s] %s\033[K", filled, hashes,

@@ -17,6 +17,7 @@
 
 #include "dpc_embed.h"
 #include "dpc_log.h"
+#include "dpc_export_req.h"
 #include "dpc_mbi.h"
 #include "dpc_synth_tpl.h"
 
@@ -191,32 +192,51 @@ static int rng_range(synth_rng *r, int lo, int hi)
     return lo + (int)below(rng_next(r), (uint32_t)(hi - lo + 1));
 }
 
-/* A 4-round Feistel network on 44-bit values: a keyed bijection. */
-#define FEISTEL_HALF 22
-#define FEISTEL_MASK ((UINT64_C(1) << FEISTEL_HALF) - 1)
-
-static uint64_t feistel44(uint64_t x, uint64_t key)
+/* A 4-round Feistel network on values of 2 * half bits: a keyed bijection. */
+static uint64_t feistel(uint64_t x, uint64_t key, int half)
 {
-    uint64_t l = x >> FEISTEL_HALF, r = x & FEISTEL_MASK, t;
+    uint64_t mask = (UINT64_C(1) << half) - 1, l = x >> half, r = x & mask, t;
     int i;
 
     for (i = 0; i < 4; i++) {
-        t = l ^ (mix64(r ^ (key + (uint64_t)i * UINT64_C(0x632BE59BD9B4E019)))
-                 & FEISTEL_MASK);
+        t = l ^ (mix64(r ^ (key + (uint64_t)i * UINT64_C(0x632BE59BD9B4E019))) & mask);
         l = r;
         r = t;
     }
-    return (l << FEISTEL_HALF) | r;
+    return (l << half) | r;
 }
 
-/* A keyed bijection of [0, DPC_MBI_SPACE): walk the 44-bit permutation's
- * cycle until it lands inside the space (about 1.4 steps on average). */
-static uint64_t mbi_number(uint64_t key, uint64_t n)
+static uint64_t feistel44(uint64_t x, uint64_t key)
+{
+    return feistel(x, key, 22);
+}
+
+/* A keyed bijection of [0, DPC_MBI_SYNTHETIC_SPACE): walk the 40-bit
+ * permutation's cycle until it lands inside the space (about 1.7 steps on
+ * average). */
+static uint64_t mbi_walk(uint64_t key, uint64_t n)
 {
     do {
-        n = feistel44(n, key);
-    } while (n >= DPC_MBI_SPACE);
+        n = feistel(n, key, 20);
+    } while (n >= DPC_MBI_SYNTHETIC_SPACE);
     return n;
+}
+
+/* The MBIs the DPC guides show, which the sandbox must hold claims for:
+ * beneficiary index 0 of every data set has the first (each data set
+ * stays one bijection: the index that would have had it takes index 0's). */
+static const char guide_mbi[] = "2SW4N00AA00";
+
+/* The synthetic MBI number of index n (current MBIs below
+ * DPC_SYNTH_MAX_INDEX, historic ones above). */
+static uint64_t mbi_number(uint64_t key, uint64_t n)
+{
+    uint64_t pinned = (uint64_t)dpc_mbi_synthetic_number(guide_mbi), v;
+
+    if (n == 0)
+        return pinned;
+    v = mbi_walk(key, n);
+    return v == pinned ? mbi_walk(key, 0) : v;
 }
 
 /* ---- code lists ------------------------------------------------------- */
@@ -358,11 +378,22 @@ struct dpc_synth {
 #define FIRST_UPDATE_DAY day_number(2019, 1, 1)
 #define LAST_UPDATE_DAY day_number(2026, 10, 31)
 
+/* BFD's convention (dpc_export_req.h): what was loaded before its load
+ * date carries the marker lastUpdated, 2020-01-01T00:00:00Z.  ms. */
+#define BFD_MARKER_MS (DPC_BFD_MARKER / 1000)
+#define BFD_LOAD_MS (DPC_BFD_LOAD_DATE / 1000)
+
+static int64_t bfd_loaded(int64_t ms)
+{
+    return ms < BFD_LOAD_MS ? BFD_MARKER_MS : ms;
+}
+
+/* A lastUpdated instant between the two days, as BFD marks it. */
 static int64_t random_instant(synth_rng *r, int32_t first_day, int32_t last_day)
 {
     int64_t day = rng_range(r, first_day, last_day);
 
-    return day * MS_PER_DAY + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY);
+    return bfd_loaded(day * MS_PER_DAY + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY));
 }
 
 static void put_u64_str(uint64_t v, char *out)
@@ -395,16 +426,18 @@ static void plan_identity(synth_bene *b, uint64_t seed, uint64_t index)
     b->seed_key = mix64(seed ^ UINT64_C(0xD1B54A32D192ED03));
     b->key = hash3(b->seed_key, 1, index);
     b->mbi_num = mbi_number(b->seed_key, index);
-    dpc_mbi_make(b->mbi_num, b->mbi);
+    dpc_mbi_make_synthetic(b->mbi_num, b->mbi);
     b->bene_num = feistel44(b->mbi_num, BENE_ID_KEY);
-    put_u64_str(b->bene_num + 1, b->bene_id);
+    /* negative, as BFD's synthetic beneficiaries' ids are */
+    b->bene_id[0] = '-';
+    put_u64_str(b->bene_num + 1, b->bene_id + 1);
     /* Historic MBIs come from the upper half of the index space, so they
      * never equal a current MBI of the same data set. */
     b->n_hist = (int)below(hash3(b->key, 2, 0), 100);
     b->n_hist = b->n_hist < 3 ? 2 : b->n_hist < 15 ? 1 : 0;
     for (i = 0; i < b->n_hist; i++)
-        dpc_mbi_make(mbi_number(b->seed_key, DPC_SYNTH_MAX_INDEX * 2 + index * 2 + i),
-                     b->hist[i]);
+        dpc_mbi_make_synthetic(mbi_number(b->seed_key, DPC_SYNTH_MAX_INDEX * 2 + index * 2 + i),
+                               b->hist[i]);
     b->mbi_hash[0] = '\0';      /* computed when rendering */
 }
 
@@ -494,12 +527,10 @@ static int64_t claim_updated(int32_t thru, synth_rng *r)
     int64_t ms = (int64_t)(thru + rng_range(r, 14, 120)) * MS_PER_DAY
                  + (int64_t)below(rng_next(r), (uint32_t)MS_PER_DAY);
 
-    /* Older claims were (re)loaded when the store started, in 2019. */
-    if (ms < (int64_t)FIRST_UPDATE_DAY * MS_PER_DAY)
-        ms = random_instant(r, FIRST_UPDATE_DAY, day_number(2019, 12, 31));
+    /* Older claims were loaded when the store started: BFD's marker date */
     if (ms > (int64_t)(LAST_UPDATE_DAY + 1) * MS_PER_DAY - 1)
         ms = (int64_t)LAST_UPDATE_DAY * MS_PER_DAY;
-    return ms;
+    return bfd_loaded(ms);
 }
 
 static void plan_claim(const dpc_synth *g, const synth_bene *b, int k,

@@ -5,7 +5,9 @@
  * or on what machine (integer arithmetic only), so "same seed, same bytes"
  * holds and data sets can be extended with a higher index range.
  *
- * Each beneficiary has a valid-format MBI, a Patient, Coverage for parts A,
+ * Each beneficiary has a synthetic MBI in BFD's form (an S in the second
+ * position, which no real MBI has; index 0 has the DPC guides' 2SW4N00AA00)
+ * and a negative bene id, as BFD's synthetic data has, a Patient, Coverage for parts A,
  * B and D (C for some), and on average ~80 ExplanationOfBenefit claims of
  * the eight Blue Button claim types (about 5% have none), each in STU3
  * (fhir_version 3) and R4 (fhir_version 4).  Resources are rendered from the
@@ -27,9 +29,9 @@
 
 #include <apr_pools.h>
 
-/* Beneficiary indexes must be below this (the MBI space is ~1.3e13, and
- * historic MBIs use the upper half). */
-#define DPC_SYNTH_MAX_INDEX (UINT64_C(1) << 41)
+/* Beneficiary indexes must be below this (the synthetic MBI space is
+ * ~6.5e11, and historic MBIs use the upper half). */
+#define DPC_SYNTH_MAX_INDEX (UINT64_C(1) << 37)
 /* Upper bound of a body's size, by construction. */
 #define DPC_SYNTH_MAX_BODY 25000
 /* At most this many claims per beneficiary (claim ids reserve 3 digits). */

@@ -110,7 +110,7 @@ ok t_cmp(join(',', @{ $act{'roster.members_added'}{detail}{mbis} }), join(',', s
          'and the MBIs added');
 ok t_cmp($act{'roster.members_added'}{actor}, $actor, 'by the caller');
 
-my $prac = sql("SELECT practitioner_id FROM roster WHERE id = '$gid'");
+my $prac = sql("SELECT practitioner_id FROM attribution WHERE roster_id = '$gid' LIMIT 1");
 sub members {
     return { resourceType => 'Group', type => 'person', actual => JSON::PP::true,
         member => [map { { entity => { identifier => { system => 'http://hl7.org/fhir/sid/us-mbi', value => $_ } },

@@ -74,7 +74,7 @@ ok t_cmp(join(' ', sort map { $_->{id} } @{ $list->{entities} // [] }), join(' '
 ok t_cmp((grep { $_->{id} eq $b->{client_token_id} || $_->{id} eq $b2->{id} } @{ $list->{entities} // [] })
          ? 'listed' : 'not listed', 'not listed', 'another organization\'s client tokens are not listed');
 ok t_cmp(join(' ', map { keys_of($_) } @{ $list->{entities} // [] }),
-         join(' ', ('createdAt,expiresAt,id,label') x @a_ids), 'each entity is {id, label, createdAt, expiresAt}');
+         join(' ', ('createdAt,expiresAt,id,label,tokenType') x @a_ids), 'each entity is {id, tokenType, label, createdAt, expiresAt}');
 {
     my $body = $res->content;
     my @leaks = grep { index($body, $_) >= 0 }
@@ -88,7 +88,7 @@ my $n = n_tokens($a);
 $res = req(POST => '/api/v2/Token?label=made%20by%20test', %auth_a);
 my $new = json_of($res) // {};
 ok t_cmp($res->code, 201, 'POST /Token?label=x: 201');
-ok t_cmp(keys_of($new), 'createdAt,expiresAt,id,label,token', 'the new token is {id, label, createdAt, expiresAt, token}');
+ok t_cmp(keys_of($new), 'createdAt,expiresAt,id,label,token,tokenType', 'the new token is {id, tokenType, label, createdAt, expiresAt, token}');
 ok t_cmp($new->{token} // '', qr/^dpcct_[A-Za-z0-9_-]{43}$/, 'token: dpcct_ and 43 base64url characters');
 ok t_cmp($new->{label}, 'made by test', 'label as given');
 ok t_cmp($new->{expiresAt} // '', qr/^\Q${\ substr(instant(365 * 86400), 0, 4)}\E-/, 'expires a year ahead by default');
@@ -96,7 +96,7 @@ ok t_cmp(n_tokens($a), $n + 1, 'one client token stored');
 ok t_cmp(sql("SELECT count(*) FROM client_token WHERE token_hash = '" . sha256_hex($new->{token} // '') . "'"), 1,
          'stored as its SHA-256');
 $res = req(GET => "/api/v2/Token/$new->{id}", %auth_a);
-ok t_cmp(join(' ', $res->code, keys_of(json_of($res))), '200 createdAt,expiresAt,id,label',
+ok t_cmp(join(' ', $res->code, keys_of(json_of($res))), '200 createdAt,expiresAt,id,label,tokenType',
          'GET /Token/{id}: 200, without the token');
 ok t_cmp(index(req(GET => '/api/v2/Token', %auth_a)->content, $new->{token}), -1,
          'the list does not show the new token either');

@@ -155,7 +155,7 @@ ok t_cmp($res->code, 429, 'a second kick-off while one runs: 429');
 ok t_cmp($res->header('Retry-After') ? 1 : 0, 1, 'with Retry-After');
 ok t_cmp($res->header('Content-Location') // '', qr{/Jobs/$running$}, "and the running job's Content-Location");
 $res = req(GET => "/api/v2/Jobs/$running", Authorization => "Bearer $tok");
-ok t_cmp($res->code . ' ' . ($res->header('X-Progress') // ''), qr/^202 \d+%/, 'its status: 202 with X-Progress');
+ok t_cmp($res->code . ' ' . ($res->header('X-Progress') // ''), qr/^202 In Progress \(\d+%, \d+ of \d+ batches\)$/, 'its status: 202 with X-Progress: In Progress, then the numbers');
 req(DELETE => "/api/v2/Jobs/$running", Authorization => "Bearer $tok");
 
 # --- a second export with _since, then cancel -------------------------------------------

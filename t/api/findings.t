@@ -126,7 +126,7 @@ ok t_cmp(scalar @{ $g2->{member} // [] }, 20, 'a roster of 20 (the cap is 25)');
 my $members = sub { sql("SELECT count(*) FROM attribution WHERE roster_id = '$g2->{id}' AND removed_at IS NULL") };
 $res = post("/api/v2/Group/$g2->{id}/\$add", group('1003000134', @many[20 .. 29]), %ha, 'X-Provenance' => $prov2);
 ok t_cmp($res->code . ' ' . oo_code($res), '422 too-costly', '$add of 10 more: 422');
-ok t_cmp(diag_of($res), 'the roster would have 30 members; at most 25 are allowed per practitioner',
+ok t_cmp(diag_of($res), 'the roster would have 30 members; at most 25 are allowed per Group',
          'the diagnostics name the count and the cap');
 ok t_cmp($members->(), 20, 'and the roster is unchanged');
 

@@ -11,7 +11,7 @@ use DPC::Test qw(req json_of oo_code sql);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 
-plan tests => 60;
+plan tests => 72;
 
 my $dir = tempdir(CLEANUP => 1);
 gen_keys($dir, g1 => 'ec', g2 => 'ec');
@@ -80,7 +80,8 @@ my @bad = (
     [ 'X-Provenance not JSON', '{nope', group(refs => [@pid[0, 1]]), 422 ],
     [ 'reason not TREAT', provenance(reason => 'HMARKT'), group(refs => [@pid[0, 1]]), 422 ],
     [ 'who another organization', provenance(org => $b->{id}), group(refs => [@pid[0, 1]]), 422 ],
-    [ 'no onBehalfOf', provenance(no_behalf => 1), group(refs => [@pid[0, 1]]), 422 ],
+    [ 'no onBehalfOf on v1 (its guide attests on behalf of a provider)', provenance(no_behalf => 1),
+      group(refs => [@pid[0, 1]]), 422, '/api/v1/Group' ],
     [ 'onBehalfOf another practitioner', provenance(prac => $pr2->{id}),
       group(refs => [@pid[0, 1]]), 422 ],
     [ 'recorded in the future', provenance(recorded => '2999-01-01T00:00:00Z'),
@@ -94,8 +95,8 @@ my @bad = (
     [ 'over the cap', provenance(), group(refs => [@pid[0 .. 25]]), 422 ],
 );
 for my $c (@bad) {
-    my ($name, $prov, $body, $code) = @$c;
-    my $res = post('/api/v2/Group', $body, %ha, ($prov ? ('X-Provenance' => $prov) : ()));
+    my ($name, $prov, $body, $code, $path) = @$c;
+    my $res = post($path // '/api/v2/Group', $body, %ha, ($prov ? ('X-Provenance' => $prov) : ()));
     ok t_cmp($res->code . ' ' . (oo_code($res) ne '' ? 'OO' : 'not OO'), "$code OO", "$name: $code");
 }
 ok t_cmp(state(), $s0, 'and none of them stored anything');
@@ -124,8 +125,9 @@ ok t_cmp($r4->{managingEntity}{reference}, "Organization/$a->{id}", 'v2: managin
 $res = req(GET => "/api/v2/Group/$gid", %hb);
 ok t_cmp($res->code, 404, "another organization's roster: 404");
 
-$res = post('/api/v2/Group', group(refs => [$pid[3]]), %ha, 'X-Provenance' => provenance());
-ok t_cmp($res->code, 409, 'a second roster for the same practitioner: 409');
+# DPC v1: one roster per practitioner
+$res = post('/api/v1/Group', group(refs => [$pid[3]]), %ha, 'X-Provenance' => provenance());
+ok t_cmp($res->code, 409, 'v1: a second roster for the same practitioner: 409');
 ok t_cmp(sql("SELECT count(*) FROM roster WHERE org_id = '$a->{id}'"), 1, 'still one roster');
 
 # --- search ------------------------------------------------------------------------
@@ -177,6 +179,11 @@ $res = post("/api/v2/Group/$gid/\$remove", group(refs => [$pid[1]]), %ha);
 ok t_cmp($res->code, 200, '$remove');
 my ($m1) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[1]} } @{ json_of($res)->{member} };
 ok t_cmp($m1 && $m1->{inactive} ? 1 : 0, 1, 'the member reads inactive');
+my $removed_at = sql("SELECT to_char(removed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                     . " FROM attribution WHERE roster_id = '$gid' AND patient_id = '$pid[1]'");
+ok t_cmp($m1 && $m1->{period}{end}, qr/^\Q$removed_at\E/, 'its period ends at the removal: the time it *was* active');
+ok t_cmp(sql("SELECT period_end = removed_at FROM attribution WHERE roster_id = '$gid' AND patient_id = '$pid[1]'"),
+         't', 'and so it is stored');
 sql("UPDATE attribution SET period_start = now() - interval '100 days',
      period_end = now() - interval '10 days' WHERE roster_id = '$gid' AND patient_id = '$pid[2]'");
 $res = req(GET => "/api/v2/Group/$gid", %ha);
@@ -184,11 +191,21 @@ my ($m2) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[2]} } 
 ok t_cmp($m2 && $m2->{inactive} ? 1 : 0, 1, 'a member past its period end reads inactive, no job needed');
 my ($m0) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[0]} } @{ json_of($res)->{member} };
 ok t_cmp($m0 && !$m0->{inactive} ? 1 : 0, 1, 'others stay active');
+# the v1 guide's $remove names the Group in the URL; the body may list members only
+my $bare = group(refs => [$pid[0]]);
+delete $bare->{characteristic};
+$res = post("/api/v2/Group/$gid/\$remove", $bare, %ha);
+my ($m0r) = grep { ($_->{entity}{identifier}{value} // '') eq $mbi_of{$pid[0]} } @{ json_of($res)->{member} // [] };
+ok t_cmp($res->code . ' ' . ($m0r && $m0r->{inactive} ? 'inactive' : 'active'), '200 inactive',
+         '$remove with members only (no attributed-to): 200, the member inactive');
+$bare->{characteristic} = group(npi => $NPI2)->{characteristic};
+$res = post("/api/v2/Group/$gid/\$remove", $bare, %ha);
+ok t_cmp($res->code, 422, '$remove naming another provider than the roster\'s: still 422');
 $res = post("/api/v2/Group/$gid/\$add", group(refs => [$pid[1], $pid[2]]), %ha,
             'X-Provenance' => provenance());
 $res = req(GET => "/api/v2/Group/$gid", %ha);
-ok t_cmp(scalar(grep { $_->{inactive} } @{ json_of($res)->{member} }), 0,
-         're-attesting makes removed and expired members active again');
+ok t_cmp(join(' ', map { $_->{entity}{identifier}{value} } grep { $_->{inactive} } @{ json_of($res)->{member} }),
+         $mbi_of{$pid[0]}, 're-attesting makes removed and expired members active again (only the one removed since stays out)');
 
 # --- PUT replaces the membership --------------------------------------------------------
 $res = req(PUT => "/api/v2/Group/$gid", %ha, 'X-Provenance' => provenance(),
@@ -208,11 +225,47 @@ ok t_cmp(sql("SELECT count(*) FROM attestation WHERE roster_id = '$gid'"), 4,
          'one attestation kept for every accepted write');
 
 # --- the second practitioner's roster, from v2 members only --------------------------
+# as the v2 guide's attestation: no onBehalfOf (the members name the provider)
 $res = post('/api/v2/Group', group(npi => $NPI2, mbis => [mbi(1), mbi(2)]), %ha,
-            'X-Provenance' => provenance(prac => $pr2->{id}));
-ok t_cmp($res->code, 201, 'a roster for another practitioner');
+            'X-Provenance' => provenance(no_behalf => 1));
+ok t_cmp($res->code, 201, 'a roster for another practitioner, attested without onBehalfOf on v2');
 $res = req(GET => '/api/v2/Group', %ha);
 ok t_cmp(json_of($res)->{total}, 2, 'the organization now has two');
+
+# --- DPC v2: a new Group for every export request ---------------------------------------
+# each member names its own practitioner, registered on first use (the v2
+# guide has no Practitioner step); one Group may hold several practitioners'
+my $NPI3 = '1003000126';
+my $v2a = post('/api/v2/Group', group(mbis => [mbi(40)], npi => $NPI2), %ha,
+               'X-Provenance' => provenance(no_behalf => 1));
+my $mixed = group(mbis => [mbi(41)], npi => $NPI3);
+delete $mixed->{characteristic};
+push @{ $mixed->{member} }, @{ group(mbis => [mbi(42)])->{member} };
+my $v2b = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance(no_behalf => 1));
+my $gb = json_of($v2b) // {};
+ok t_cmp(join(' ', $v2a->code, $v2b->code, (json_of($v2a) // {})->{id} ne ($gb->{id} // '') ? 'two ids' : 'one id'),
+         '201 201 two ids', 'v2: every POST makes a new Group, with an id of its own');
+ok t_cmp(join(' ', sort map { $_->{extension}[0]{valueReference}{identifier}{value} } @{ $gb->{member} // [] }),
+         "$NPI3 $NPI", 'v2: one Group holds members of two practitioners, each named on its member');
+ok t_cmp(sql("SELECT count(*) FROM practitioner WHERE org_id = '$a->{id}' AND npi = '$NPI3'"), 1,
+         'v2: a practitioner named by NPI is registered on first use');
+ok t_cmp($gb->{characteristic} ? 'characteristic' : 'none', 'none',
+         'v2: a Group of several practitioners names none in a characteristic');
+$res = req(GET => "/api/v2/Group?characteristic-value=attributed-to\$$NPI3", %ha);
+ok t_cmp(join(' ', map { $_->{resource}{id} } @{ json_of($res)->{entry} }), $gb->{id} // '-',
+         "v2: the search by NPI finds the Group by its members' practitioner");
+$res = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance(prac => $pr2->{id}));
+ok t_cmp($res->code . ' ' . oo_code($res), '422 security',
+         "v2: an onBehalfOf naming a practitioner the Group does not attribute to: 422");
+$res = post('/api/v2/Group', $mixed, %ha, 'X-Provenance' => provenance());
+ok t_cmp($res->code, 201, 'v2: an onBehalfOf naming one of its practitioners: 201');
+$res = req(DELETE => "/api/v2/Group/" . json_of($res)->{id}, %ha);
+$res = post("/api/v2/Group/$gb->{id}/\$add", group(mbis => [mbi(43)], npi => $NPI2), %ha,
+            'X-Provenance' => provenance(no_behalf => 1));
+ok t_cmp($res->code . ' ' . scalar(@{ json_of($res)->{member} // [] }), '200 3',
+         'v2: $add to such a Group with a third practitioner: 200');
+for my $g ((json_of($v2a) // {})->{id}, $gb->{id}) { req(DELETE => "/api/v2/Group/$g", %ha) if $g }
+
 
 # --- delete ----------------------------------------------------------------------------
 $res = req(DELETE => "/api/v2/Group/$gid", %hb);

@@ -18,6 +18,9 @@ my $a = DPC::Org->new(name => 'People A', key_path => "$dir/p1", alg => 'ES384')
 my $b = DPC::Org->new(name => 'People B', key_path => "$dir/p2", alg => 'ES384');
 my %ha = (Authorization => 'Bearer ' . $a->access_token, 'Content-Type' => 'application/fhir+json');
 my %hb = (Authorization => 'Bearer ' . $b->access_token, 'Content-Type' => 'application/fhir+json');
+# Production's rules: the virtual host without DPCSyntheticIdentifiers (the
+# main test server is a sandbox, and accepts the guides' sample NPIs)
+Apache::TestRequest::module('dpc_vhost');
 my $json = JSON::PP->new->canonical;
 
 sub prac {

@@ -18,7 +18,7 @@ use DPC::Test qw(req json_of sql dpcctl);
 use DPC::JWT qw(sign_jwt b64url b64url_decode random_jti random_uuid read_file gen_keys);
 use DPC::Org;
 
-plan tests => 71;
+plan tests => 75;
 
 my $json = JSON::PP->new->canonical;
 my $keys = "$ENV{DPC_TEST_KEYS}";
@@ -294,6 +294,44 @@ refused(req(POST => '/api/v2/Token/auth', 'Content-Type' => 'application/x-www-f
 refused(req(POST => '/api/v2/Token/auth?' . form(%good, client_assertion => $org->assertion),
             'Content-Type' => 'application/x-www-form-urlencoded', content => ''),
         400, 'invalid_request', 'parameters in the query string: 400 invalid_request', qr/URL/);
+# DPC v1: its guide's curl sends every parameter in the URL, with an empty
+# body; that works there (the body stays the documented way), and the
+# assertion never reaches the access logs.
+{
+    my $jwt = $org->assertion(claims => $org->claims(api => 'v1'));
+    my $q = "grant_type=client_credentials&scope=system%2F*.*&client_assertion_type="
+          . "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=$jwt";
+    accepted(req(POST => "/api/v1/Token/auth?$q", 'Content-Type' => 'application/x-www-form-urlencoded',
+                 Accept => 'application/json'),
+             'system/*.*', 'v1: the parameters in the URL, as its guide sends them: 200');
+    refused(req(POST => "/api/v1/Token/auth?$q", 'Content-Type' => 'application/x-www-form-urlencoded'),
+            401, 'invalid_client', 'v1: the same assertion again: refused (single use)', qr/used already/);
+    my $jwt2 = $org->assertion(claims => $org->claims(api => 'v1'));
+    refused(req(POST => '/api/v1/Token/auth?' . form(scope => 'system/*.*'),
+                'Content-Type' => 'application/x-www-form-urlencoded',
+                content => form(grant_type => 'client_credentials', client_assertion_type => $AT,
+                                client_assertion => $jwt2)),
+            400, 'invalid_request', 'v1: parameters in the URL and the body: 400', qr/not both/);
+    my $sig = (split /\./, $jwt)[2];
+    my @logs = (Apache::Test::vars('t_logs') . '/access_log',
+                Apache::Test::vars('serverroot') . '/logs/dpc_access.log');
+    my ($seen, $leaked) = (0, 0);
+    for my $try (1 .. 20) {
+        ($seen, $leaked) = (0, 0);
+        for my $f (@logs) {
+            open my $fh, '<', $f or next;
+            while (<$fh>) {
+                $seen++ if m{/api/v1/Token/auth\?};
+                $leaked++ if index($_, $sig) >= 0;
+            }
+        }
+        last if $seen >= 3 * @logs;
+        select undef, undef, undef, 0.1;
+    }
+    # (other files' requests may be there too: at least these three in each log)
+    ok t_cmp(($seen >= 3 * @logs ? 'logged' : "only $seen lines") . ", $leaked with the assertion",
+             'logged, 0 with the assertion', 'the access logs show those requests without the assertion');
+}
 refused(req(POST => '/api/v2/Token/auth?' . form(scope => 'system/*.*'),
             'Content-Type' => 'application/x-www-form-urlencoded',
             content => form(%good, client_assertion => $org->assertion)),

@@ -87,9 +87,10 @@ static void submit(apr_pool_t *p, const json_t *body, dpc_res_type_e type)
     }
 }
 
-static void roster(apr_pool_t *p, const json_t *body, int allow_empty)
+/* per_member: a DPC v2 Group, whose members may name different providers */
+static void roster(apr_pool_t *p, const json_t *body, int allow_empty, int per_member)
 {
-    dpc_roster_rules rules = { 100, allow_empty };
+    dpc_roster_rules rules = { 100, allow_empty, 0, per_member };
     json_t *oo = new_oo(p);
     dpc_member_row *rows;
     dpc_group_view g;
@@ -99,7 +100,7 @@ static void roster(apr_pool_t *p, const json_t *body, int allow_empty)
     consistent(rc, oo, 0);
     if (rc)
         return;
-    FUZZ_CHECK(dpc_npi_valid(r->npi));
+    FUZZ_CHECK(per_member ? !r->npi || dpc_npi_valid(r->npi) : dpc_npi_valid(r->npi));
     FUZZ_CHECK(r->n <= 100 && r->n == r->n_ref + r->n_mbi && (r->n > 0 || allow_empty));
     rows = apr_pcalloc(p, sizeof(*rows) * ((apr_size_t)r->n + 1));
     for (i = 0; i < r->n; i++) {
@@ -107,6 +108,8 @@ static void roster(apr_pool_t *p, const json_t *body, int allow_empty)
 
         FUZZ_CHECK(m->kind == DPC_MEMBER_REF ? dpc_uuid_is_valid(m->value)
                                              : dpc_mbi_valid(m->value));
+        FUZZ_CHECK(m->npi && dpc_npi_valid(m->npi));
+        rows[i].npi = m->npi;
         rows[i].patient_id = m->kind == DPC_MEMBER_REF ? m->value : NULL;
         rows[i].mbi = m->kind == DPC_MEMBER_MBI ? m->value : NULL;
         rows[i].period_start = NOW;
@@ -139,8 +142,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(json_is_object(inner));
     submit(p, body, DPC_RES_PRACTITIONER);
     submit(p, body, DPC_RES_PATIENT);
-    roster(p, body, 0);
-    roster(p, body, 1);
+    roster(p, body, 0, 0);
+    roster(p, body, 1, 0);
+    roster(p, body, 0, 1);
     fuzz_end(p);
     return 0;
 }

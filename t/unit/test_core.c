@@ -578,6 +578,25 @@ START_TEST(forms_decode_and_refuse_repeats)
 }
 END_TEST
 
+/* The assertion of a token request sent in the URL is kept out of logs */
+START_TEST(forms_redact_a_value)
+{
+    const char *q = "grant_type=client_credentials&client_assertion=eyJ.a.b&scope=x";
+
+    ck_assert_str_eq(dpc_form_redact(pool, q, "client_assertion"),
+                     "grant_type=client_credentials&client_assertion=xxxxxxx&scope=x");
+    ck_assert_str_eq(dpc_form_redact(pool, "client_assertion=abc", "client_assertion"),
+                     "client_assertion=xxx");
+    /* another name that starts the same is not it */
+    ck_assert_str_eq(dpc_form_redact(pool, "client_assertion_type=u", "client_assertion"),
+                     "client_assertion_type=u");
+    ck_assert_str_eq(dpc_form_redact(pool, "a=1", "client_assertion"), "a=1");
+    ck_assert_str_eq(dpc_form_redact(pool, "client_assertion=", "client_assertion"),
+                     "client_assertion=");
+    ck_assert_ptr_null(dpc_form_redact(pool, NULL, "client_assertion"));
+}
+END_TEST
+
 /* Every shape a form can take, each one parsed or refused, never a crash
  * (a bare name used to be decoded into a string literal). */
 START_TEST(forms_of_every_shape)
@@ -710,6 +729,7 @@ Suite *auth_rules_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, forms_decode_and_refuse_repeats);
     tcase_add_test(tc, forms_of_every_shape);
+    tcase_add_test(tc, forms_redact_a_value);
     tcase_add_test(tc, scopes_grant_reads_and_dpc_scope_only);
     tcase_add_test(tc, labels_are_short_visible_utf8);
     tcase_add_test(tc, revocations_are_replaced_whole);

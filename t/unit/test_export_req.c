@@ -137,6 +137,29 @@ START_TEST(param_since)
                              (dpc_instant_parse("yesterday", &t, &why), why), NULL));
     take_refused(req_new(0), "_since", "", DPC_EXPORT_REQ_INVALID,
                  apr_pstrcat(pool, "_since: ", (dpc_instant_parse("", &t, &why), why), NULL));
+    /* BFD's convention (both guides): a _since from 2020-01-01 to before
+     * 2020-02-12 returns all history, which carries lastUpdated 2020-01-01 */
+    req = req_new(0);
+    take_ok(req, "_since", "2020-01-20T08:00:00.000-05:00");
+    ck_assert(req->since == DPC_BFD_MARKER - 1);
+    req = req_new(0);
+    take_ok(req, "_since", "2020-01-01T00:00:00Z");
+    ck_assert(req->since == DPC_BFD_MARKER - 1);
+    req = req_new(0);
+    take_ok(req, "_since", "2020-02-11T23:59:59.999Z");
+    ck_assert(req->since == DPC_BFD_MARKER - 1);
+    /* the v2 guide's examples are after the load date: taken as they are */
+    req = req_new(0);
+    take_ok(req, "_since", "2020-02-13T08:00:00.000-05:00");
+    ck_assert_int_eq(dpc_instant_parse("2020-02-13T13:00:00Z", &t, &why), 0);
+    ck_assert(req->since == t);
+    req = req_new(0);
+    take_ok(req, "_since", "2020-02-12T00:00:00Z");
+    ck_assert(req->since == DPC_BFD_LOAD_DATE);
+    req = req_new(0);
+    take_ok(req, "_since", "2019-06-01T00:00:00Z");
+    ck_assert_int_eq(dpc_instant_parse("2019-06-01T00:00:00Z", &t, &why), 0);
+    ck_assert(req->since == t);
 }
 END_TEST
 

@@ -199,10 +199,10 @@ END_TEST
 
 START_TEST(status_words)
 {
-    ck_assert_str_eq(dpc_manifest_progress(pool, 2, 4), "50% (2 of 4 batches)");
-    ck_assert_str_eq(dpc_manifest_progress(pool, 0, 0), "0% (0 of 0 batches)");
-    ck_assert_str_eq(dpc_manifest_progress(pool, 1, 3), "33% (1 of 3 batches)");
-    ck_assert_str_eq(dpc_manifest_progress(pool, 7, 7), "100% (7 of 7 batches)");
+    ck_assert_str_eq(dpc_manifest_progress(pool, 2, 4), "In Progress (50%, 2 of 4 batches)");
+    ck_assert_str_eq(dpc_manifest_progress(pool, 0, 0), "In Progress (0%, 0 of 0 batches)");
+    ck_assert_str_eq(dpc_manifest_progress(pool, 1, 3), "In Progress (33%, 1 of 3 batches)");
+    ck_assert_str_eq(dpc_manifest_progress(pool, 7, 7), "In Progress (100%, 7 of 7 batches)");
     /* the words the database holds (sql/004_export.sql's CHECK) */
     ck_assert_str_eq(DPC_JOB_RUNNING, "running");
     ck_assert_str_eq(DPC_JOB_COMPLETED, "completed");

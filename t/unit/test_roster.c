@@ -1509,7 +1509,7 @@ static json_t *members_of(json_t *g)
     return json_object_get(g, "member");
 }
 
-static const dpc_roster_rules rules = { 5000, 0 };
+static const dpc_roster_rules rules = { 5000, 0, 0, 0 };
 
 START_TEST(roster_v1_guide_example)
 {
@@ -1641,6 +1641,64 @@ START_TEST(roster_no_provider_anywhere)
                                                " 'valueCodeableConcept': {'text': 'any'}}]"));
     ck_assert_int_eq(dpc_roster_check(pool, g, &rules, oo, &r), -1);
     ONE_ISSUE("Group.characteristic", DPC_ISSUE_REQUIRED, "must name the provider");
+}
+END_TEST
+
+/* $remove: the URL names the roster, so a body of members alone is fine;
+ * an NPI it does give is still checked */
+START_TEST(roster_remove_without_provider)
+{
+    json_t *g = J(group_v1);
+    dpc_roster_rules remove = { 5000, 0, 1, 0 };
+    dpc_roster *r;
+
+    json_object_del(g, "characteristic");
+    ck_assert_int_eq(dpc_roster_check(pool, g, &remove, oo, &r), 0);
+    ck_assert_ptr_null(r->npi);
+    ck_assert_int_eq(r->n, 2);
+    json_object_set_new(g, "characteristic", JN("[{'code': {'coding': [{'code': "
+                                               "'attributed-to'}]}, 'valueCodeableConcept':"
+                                               " {'coding': [{'system': "
+                                               "'http://hl7.org/fhir/sid/us-npi', 'code': "
+                                               "'1234567890'}]}}]"));
+    ck_assert_int_eq(dpc_roster_check(pool, g, &remove, oo, &r), -1);
+    ONE_ISSUE("Group.characteristic[0].valueCodeableConcept.coding[0].code",
+              DPC_ISSUE_VALUE, "check digit");
+}
+END_TEST
+
+/* A DPC v2 Group (one per export request): each member names its own
+ * practitioner; the Group's NPI is the one they share, else none */
+START_TEST(roster_members_name_their_own_provider)
+{
+    json_t *g = J(group_v2);
+    dpc_roster_rules v2 = { 5000, 0, 0, 1 };
+    dpc_roster *r;
+
+    json_array_append(members_of(g), member_v2("1EG4TE5MK74", "1245319599"));
+    ck_assert_int_eq(dpc_roster_check(pool, g, &v2, oo, &r), 0);
+    ck_assert_ptr_null(r->npi);
+    ck_assert_str_eq(r->members[0].npi, NPI);
+    ck_assert_str_eq(r->members[1].npi, "1245319599");
+    /* one provider for the whole roster refuses the same body */
+    ck_assert_int_eq(dpc_roster_check(pool, g, &rules, oo, &r), -1);
+    clear_issues();
+    /* a member without the extension takes the attributed-to's NPI */
+    json_array_append_new(members_of(g), JN("{'entity': {'identifier': {'system': "
+                                            "'http://hl7.org/fhir/sid/us-mbi', "
+                                            "'value': '1EG4TE5MK75'}}}"));
+    ck_assert_int_eq(dpc_roster_check(pool, g, &v2, oo, &r), -1);
+    ONE_ISSUE("Group.member[2]", DPC_ISSUE_REQUIRED, "names no provider");
+    clear_issues();
+    json_object_set_new(g, "characteristic", JN("[{'code': {'coding': [{'code': "
+                                               "'attributed-to'}]}, 'valueCodeableConcept':"
+                                               " {'coding': [{'system': "
+                                               "'http://hl7.org/fhir/sid/us-npi', 'code': '"
+                                               NPI "'}]}}]"));
+    ck_assert_int_eq(dpc_roster_check(pool, g, &v2, oo, &r), 0);
+    ck_assert_str_eq(r->npi, NPI);
+    ck_assert_str_eq(r->members[2].npi, NPI);
+    ck_assert_str_eq(r->members[1].npi, "1245319599");
 }
 END_TEST
 
@@ -1878,7 +1936,7 @@ END_TEST
 START_TEST(roster_empty)
 {
     json_t *g = J(group_v1);
-    dpc_roster_rules put = { 5000, 1 };
+    dpc_roster_rules put = { 5000, 1, 0, 0 };
     dpc_roster *r;
 
     json_object_set_new(g, "member", json_array());
@@ -1902,7 +1960,7 @@ END_TEST
 START_TEST(roster_over_the_limit)
 {
     json_t *g = J(group_v1);
-    dpc_roster_rules small = { 1, 0 };
+    dpc_roster_rules small = { 1, 0, 0, 0 };
     dpc_roster *r;
 
     json_array_append_new(members_of(g), JN("{'entity': 'bad'}"));
@@ -1915,7 +1973,7 @@ END_TEST
 START_TEST(roster_large)
 {
     json_t *g = J(group_v1), *m = json_array();
-    dpc_roster_rules cap = { 5500, 0 };
+    dpc_roster_rules cap = { 5500, 0, 0, 0 };
     char mbi[DPC_MBI_LEN + 1];
     dpc_roster *r;
     int i;
@@ -1966,6 +2024,7 @@ static dpc_group_view view(dpc_member_row *rows)
     dpc_group_view g = { "719cf174-ec46-4122-90c9-0f5244a5a3bd", ORG, NPI, "Sample Group",
                          "0", 0, rows, 2 };
 
+    memset(rows, 0, 2 * sizeof(*rows));
     rows[0].patient_id = PAT1;
     rows[0].mbi = MBI;
     rows[0].period_start = at("2019-10-30T14:00:30Z");
@@ -2030,6 +2089,24 @@ START_TEST(group_r4_shape)
     ck_assert(json_is_false(json_object_get(m0, "inactive")));
     ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(g, "member"), 1),
                                            "inactive")));
+}
+END_TEST
+
+/* A v2 Group's members each name their own practitioner */
+START_TEST(group_r4_member_providers)
+{
+    dpc_member_row rows[2];
+    dpc_group_view gv = view(rows);
+    json_t *g;
+
+    gv.npi = NULL;
+    rows[1].npi = "1245319599";
+    g = reparse(dpc_group_r4(pool, &gv));
+    ck_assert_ptr_null(json_object_get(g, "characteristic"));
+    ck_assert_ptr_null(json_object_get(json_array_get(members_of(g), 0), "extension"));
+    ck_assert_str_eq(dpc_jstr(json_object_get(json_object_get(json_array_get(json_object_get(
+        json_array_get(members_of(g), 1), "extension"), 0), "valueReference"), "identifier"),
+        "value"), "1245319599");
 }
 END_TEST
 
@@ -2226,6 +2303,8 @@ Suite *roster_suite(void)
     tcase_add_test(tc, roster_malformed_extension);
     tcase_add_test(tc, roster_other_extensions_ignored);
     tcase_add_test(tc, roster_empty);
+    tcase_add_test(tc, roster_remove_without_provider);
+    tcase_add_test(tc, roster_members_name_their_own_provider);
     tcase_add_test(tc, roster_over_the_limit);
     tcase_add_test(tc, roster_large);
     tcase_add_test(tc, roster_every_problem_reported);
@@ -2235,6 +2314,7 @@ Suite *roster_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, group_r4_shape);
     tcase_add_test(tc, group_stu3_shape);
+    tcase_add_test(tc, group_r4_member_providers);
     tcase_add_test(tc, group_optional_parts);
     tcase_add_test(tc, group_round_trips);
     suite_add_tcase(s, tc);

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
+#include "dpc_export_req.h"
 #include "dpc_mbi.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
@@ -126,6 +127,48 @@ START_TEST(npi_luhn)
 }
 END_TEST
 
+/* BFD's synthetic MBIs (S second) and the guides' sample NPIs: accepted
+ * only where a pool is marked (DPCSyntheticIdentifiers On) */
+START_TEST(synthetic_identifiers)
+{
+    apr_pool_t *strict, *sandbox, *sub;
+    char out[DPC_MBI_LEN + 1];
+    uint64_t n;
+
+    ck_assert(dpc_mbi_synthetic("2SW4N00AA00"));
+    ck_assert(dpc_mbi_synthetic("1S00A00AA00"));
+    ck_assert(!dpc_mbi_valid("2SW4N00AA00"));
+    ck_assert(!dpc_mbi_synthetic("1EG4TE5MK73"));       /* a real MBI's form */
+    ck_assert(!dpc_mbi_synthetic("2SW4N00AA0"));
+    ck_assert(!dpc_mbi_synthetic("2SS4N00AA00"));       /* S only second */
+    ck_assert(!dpc_mbi_synthetic(NULL));
+    ck_assert_int_eq(dpc_mbi_synthetic_number("1EG4TE5MK73"), -1);
+    for (n = 0; n < DPC_MBI_SYNTHETIC_SPACE; n += DPC_MBI_SYNTHETIC_SPACE / 9973) {
+        dpc_mbi_make_synthetic(n, out);
+        ck_assert_msg(dpc_mbi_synthetic(out), "%s", out);
+        ck_assert_int_eq(dpc_mbi_synthetic_number(out), (int64_t)n);
+    }
+    dpc_mbi_make_synthetic(DPC_MBI_SYNTHETIC_SPACE - 1, out);
+    ck_assert_str_eq(out, "9SY9YY9YY99");
+    apr_pool_create(&strict, NULL);
+    apr_pool_create(&sandbox, NULL);
+    dpc_ids_allow_synthetic(sandbox);
+    apr_pool_create(&sub, sandbox);
+    ck_assert(!dpc_mbi_accept(strict, "2sw4-n00-aa00", out));
+    ck_assert(dpc_mbi_accept(sub, "2sw4-n00-aa00", out));
+    ck_assert_str_eq(out, "2SW4N00AA00");
+    ck_assert(dpc_mbi_accept(strict, "1EG4-TE5-MK73", out));
+    ck_assert(!dpc_mbi_accept(sandbox, "2SW4N00AA0O", out));
+    ck_assert(!dpc_npi_accept(strict, "9941339108"));   /* the v2 guide's NPI */
+    ck_assert(dpc_npi_accept(sandbox, "9941339108"));
+    ck_assert(dpc_npi_accept(strict, "1234567893"));
+    ck_assert(!dpc_npi_accept(sandbox, "110001029483"));  /* not ten digits */
+    ck_assert(!dpc_npi_accept(sandbox, "99413391O8"));
+    apr_pool_destroy(strict);
+    apr_pool_destroy(sandbox);
+}
+END_TEST
+
 Suite *mbi_suite(void)
 {
     Suite *s = suite_create("mbi");
@@ -138,6 +181,7 @@ Suite *mbi_suite(void)
     tcase_add_test(tc, mbi_normalize);
     tcase_add_test(tc, mbi_make);
     tcase_add_test(tc, npi_luhn);
+    tcase_add_test(tc, synthetic_identifiers);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -442,7 +486,7 @@ static void check_row(const dpc_synth_row *r)
 static int check_sink(void *ctx, const dpc_synth_row *r)
 {
     (*(int *)ctx)++;
-    ck_assert(dpc_mbi_valid(r->mbi));
+    ck_assert(dpc_mbi_synthetic(r->mbi) && r->bene_id[0] == '-');
     check_row(r);
     return 0;
 }
@@ -465,6 +509,7 @@ typedef struct synth_tally {
     long by_type[2][DPC_SYNTH_CLAIM_TYPES];
     int coverage[4];
     int64_t min_us, max_us;
+    long n_marker, n_between;   /* lastUpdated at BFD's marker; after it, before its load */
     unsigned long long fnv;     /* FNV-1a of every byte, for determinism */
     apr_hash_t *claim_ids;
     apr_pool_t *pool;
@@ -512,6 +557,9 @@ static int tally_sink(void *ctx, const dpc_synth_row *r)
         t->min_us = r->last_updated_us;
     if (r->last_updated_us > t->max_us)
         t->max_us = r->last_updated_us;
+    t->n_marker += r->last_updated_us == DPC_BFD_MARKER;
+    t->n_between += r->last_updated_us > DPC_BFD_MARKER
+                    && r->last_updated_us < DPC_BFD_LOAD_DATE;
     if (r->claim_type)
         tally_eob(t, r);
     else if (!strcmp(r->resource_type, "Coverage") && r->fhir_version == 4)
@@ -562,8 +610,10 @@ START_TEST(synth_statistics)
     ck_assert_int_eq(t.coverage[1], STAT_BENES);
     ck_assert_int_eq(t.coverage[3], STAT_BENES);
     ck_assert(t.coverage[2] > 0 && t.coverage[2] < STAT_BENES);
-    /* lastUpdated spreads over 2019 .. 2026 (us since 1970) */
-    ck_assert(t.min_us < INT64_C(1577836800000000));    /* before 2020 */
+    /* lastUpdated spreads over 2020 .. 2026 (us since 1970); what BFD
+     * loaded before 2020-02-12 carries its marker date, 2020-01-01 */
+    ck_assert(t.min_us == DPC_BFD_MARKER);
+    ck_assert(t.n_marker > 0 && t.n_between == 0);
     ck_assert(t.max_us > INT64_C(1735689600000000));    /* after 2025 */
     ck_assert(t.max_us < INT64_C(1798761600000000));    /* before 2027 */
 }
@@ -605,7 +655,9 @@ START_TEST(synth_identities)
 
     for (i = 0; i < 3000; i++) {
         ck_assert_int_eq(dpc_synth_bene_info(gen, 1, (uint64_t)i, &info), APR_SUCCESS);
-        ck_assert_msg(dpc_mbi_valid(info.mbi), "%s", info.mbi);
+        /* BFD's synthetic form: S second, never a real MBI; negative ids */
+        ck_assert_msg(dpc_mbi_synthetic(info.mbi) && !dpc_mbi_valid(info.mbi), "%s", info.mbi);
+        ck_assert_msg(info.bene_id[0] == '-' && info.bene_id[1] != '0', "%s", info.bene_id);
         ck_assert(!apr_hash_get(mbis, info.mbi, APR_HASH_KEY_STRING));
         ck_assert(!apr_hash_get(ids, info.bene_id, APR_HASH_KEY_STRING));
         apr_hash_set(mbis, apr_pstrdup(gen_pool, info.mbi), APR_HASH_KEY_STRING, "");
@@ -614,6 +666,11 @@ START_TEST(synth_identities)
         ck_assert(info.resources == 2 * (info.claims + 4)
                   || info.resources == 2 * (info.claims + 5));
     }
+    /* the guides' MBI is index 0 of every data set */
+    dpc_synth_bene_info(gen, 1, 0, &info);
+    ck_assert_str_eq(info.mbi, "2SW4N00AA00");
+    dpc_synth_bene_info(gen, 2, 0, &info);
+    ck_assert_str_eq(info.mbi, "2SW4N00AA00");
     dpc_synth_bene_info(gen, 1, 7, &info);
     dpc_synth_bene_info(gen, 1, 7, &again);
     ck_assert_str_eq(info.mbi, again.mbi);
