@@ -20,7 +20,7 @@
 #include "dpc_meta.h"
 #include "dpc_pkey.h"
 #include "dpc_token.h"
-#include "mod_dpc_bcda.h"
+#include "mod_dpc_bcda_auth.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_respond.h"
 

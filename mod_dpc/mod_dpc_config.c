@@ -10,6 +10,7 @@
 #include "mod_dpc_audit.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_bcda.h"
+#include "mod_dpc_bcda_auth.h"
 #include "mod_dpc_creds.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_discovery.h"
@@ -158,7 +159,7 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const dpc_statement *const statement_tables[] = {
     dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
-    dpc_bcda_statements, dpc_status_statements, dpc_discovery_statements,
+    dpc_bcda_statements, dpc_bcda_auth_statements, dpc_status_statements, dpc_discovery_statements,
     dpc_portal_statements, dpc_portal_account_statements, dpc_portal_org_statements, NULL
 };
 
