@@ -76,13 +76,17 @@ build_sanitized() {
   # sources the checkout no longer has (moved or deleted since the last
   # copy) go, or a stale header could shadow its new home; what the build
   # generates (ignored by git) stays
-  ( cd "$src" && find mod_dpc sql t -type f \( -name '*.[ch]' -o -name '*.sql' \
-      -o -name '*.t' -o -name '*.pm' \) 2>/dev/null | sort ) > "$src.have"
+  # (a first copy has nothing to drop: find and git check-ignore, which
+  # exits 1 when no path is ignored, may fail without harm)
+  ( cd "$src" && { find mod_dpc sql t -type f \( -name '*.[ch]' -o -name '*.sql' \
+      -o -name '*.t' -o -name '*.pm' \) 2>/dev/null || true; } | sort ) > "$src.have"
   ( cd "$top" && git ls-files -co --exclude-standard | sort ) > "$src.want"
-  comm -23 "$src.have" "$src.want" |
-    (cd "$top" && git check-ignore --no-index --verbose --non-matching --stdin) |
-    sed -n 's/^::\t//p' | (cd "$src" && xargs -r rm -f --)
-  rm -f "$src.have" "$src.want"
+  comm -23 "$src.have" "$src.want" > "$src.gone"
+  if [ -s "$src.gone" ]; then
+    { (cd "$top" && git check-ignore --no-index --verbose --non-matching --stdin \
+         < "$src.gone") || true; } | sed -n 's/^::\t//p' | (cd "$src" && xargs -r rm -f --)
+  fi
+  rm -f "$src.have" "$src.want" "$src.gone"
   # tracked and untracked-but-not-ignored files, as they are in the checkout
   ( cd "$top" && git ls-files -z -co --exclude-standard |
       tar --null --ignore-failed-read -T - -cf - ) | tar -xf - -C "$src" ||
