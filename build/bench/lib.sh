@@ -59,23 +59,22 @@ npi() {
     print b (10 - t % 10) % 10 }'
 }
 
-# roster NPI COUNT OFFSET: practitioner NPI of the sandbox organization with
-# a roster (made afresh) of the COUNT beneficiaries after OFFSET in MBI
-# order; prints the Group's id.
+# roster NPI COUNT OFFSET: a new Group of the sandbox organization holding
+# the COUNT beneficiaries after OFFSET in MBI order, attributed to
+# practitioner NPI; prints the Group's id.
 roster() {
-  local npi=$1 count=$2 offset=$3 prac old prov code
+  local npi=$1 count=$2 offset=$3 prac prov code
   psqlc -c "SELECT mbi FROM beneficiary ORDER BY mbi LIMIT $count OFFSET $offset" > "$work/mbis"
   api -X POST --data-binary "{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"http://hl7.org/fhir/sid/us-npi\",\"value\":\"$npi\"}],\"name\":[{\"family\":\"Bench\",\"given\":[\"Export\"]}]}" "$base/Practitioner" >/dev/null
   prac=$(psqlc -c "SELECT id FROM practitioner WHERE org_id = '$org' AND npi = '$npi'")
-  old=$(psqlc -c "SELECT id FROM roster WHERE org_id = '$org' AND practitioner_id = '$prac'")
-  [ -z "$old" ] || api -X DELETE "$base/Group/$old" >/dev/null
   prov=$(provenance "$org" "$prac")
   awk -v npi="$npi" '{ printf "%s{\"entity\":{\"identifier\":{\"system\":\"http://hl7.org/fhir/sid/us-mbi\",\"value\":\"%s\"}},\"extension\":[{\"url\":\"http://hl7.org/fhir/us/davinci-atr/StructureDefinition/ext-attributedProvider\",\"valueReference\":{\"identifier\":{\"system\":\"http://hl7.org/fhir/sid/us-npi\",\"value\":\"%s\"}}}]}", (NR > 1 ? "," : ""), $1, npi }
     BEGIN { printf "{\"resourceType\":\"Group\",\"type\":\"person\",\"actual\":true,\"member\":[" }
     END { print "]}" }' "$work/mbis" > "$work/group.json"
   code=$(api -X POST -H "X-Provenance: $prov" --data-binary @"$work/group.json" "$base/Group")
   [ "$code" = 201 ] || die "Group: $code $(head -c 300 "$work/out")"
-  psqlc -c "SELECT id FROM roster WHERE org_id = '$org' AND practitioner_id = '$prac'"
+  # the Group made (on v2 every POST makes a new one): its id, as answered
+  perl -MJSON::PP -0777 -ne 'print decode_json($_)->{id}, "\n"' "$work/out"
 }
 
 # kickoff GROUP: an export of the Group; prints the job's status URL (empty
