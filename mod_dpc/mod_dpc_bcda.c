@@ -132,35 +132,16 @@ static int unsupported(const char *name)
            || !strcmp(name, "patient") || !strcmp(name, "includeAssociatedData");
 }
 
-/* The query's parameters into k; what BCDA does not take is refused here,
- * in its words.  0, or -1 after the 400. */
-static int kickoff_params(request_rec *r, dpc_export_req *k)
+/* What BCDA does not take among the query's parameters, refused in its
+ * words. */
+static const char *bcda_screen(request_rec *r, const char *name)
 {
-    const apr_array_header_t *arr;
-    apr_table_t *args = NULL;
-    dpc_export_req_err err;
-    int i;
-
-    if (!r->args)
-        return 0;
-    ap_args_to_table(r, &args);
-    arr = apr_table_elts(args);
-    for (i = 0; i < arr->nelts; i++) {
-        const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
-
-        if (e->key[0] == '?' || unsupported(e->key)) {
-            dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, e->key[0] == '?'
-                        ? "Invalid parameter: query parameters cannot start with ?"
-                        : apr_psprintf(r->pool, "Invalid parameter: this server does not "
-                                       "support the %s parameter.", e->key));
-            return -1;
-        }
-        if (dpc_export_req_param(k, e->key, e->val ? e->val : "", &err)) {
-            dpc_send_oo(r, err.status, err.issue, err.msg);
-            return -1;
-        }
-    }
-    return 0;
+    if (name[0] == '?')
+        return "Invalid parameter: query parameters cannot start with ?";
+    if (unsupported(name))
+        return apr_psprintf(r->pool, "Invalid parameter: this server does not support "
+                            "the %s parameter.", name);
+    return NULL;
 }
 
 /* The resource type of a "{Type}/$export" route: the path's segment before
@@ -248,7 +229,7 @@ int dpc_op_bcda_export(request_rec *r, const dpc_call *call)
         return OK;
     dpc_export_req_init(r->pool, &k, 0, r->request_time);
     k.refuse_repeats = dpc_conf_dialect(dpc_dir(r))->refuse_repeated_type;
-    if (kickoff_params(r, &k))
+    if (dpc_export_query_params(r, &k, bcda_screen))
         return OK;
     if (type && !k.types->nelts)
         APR_ARRAY_PUSH(k.types, const char *) = type;

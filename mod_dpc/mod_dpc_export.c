@@ -103,11 +103,12 @@ static int refused(request_rec *r, dpc_export_req_rc rc, const dpc_export_req_er
     return -1;
 }
 
-static int query_params(request_rec *r, dpc_export_req *k)
+int dpc_export_query_params(request_rec *r, dpc_export_req *k, dpc_param_screen *screen)
 {
     const apr_array_header_t *arr;
     apr_table_t *args = NULL;
     dpc_export_req_err err;
+    const char *why;
     int i;
 
     if (!r->args)
@@ -117,6 +118,10 @@ static int query_params(request_rec *r, dpc_export_req *k)
     for (i = 0; i < arr->nelts; i++) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(arr, i, apr_table_entry_t);
 
+        if (screen && (why = screen(r, e->key)) != NULL) {
+            dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID, why);
+            return -1;
+        }
         if (refused(r, dpc_export_req_param(k, e->key, e->val ? e->val : "", &err), &err))
             return -1;
     }
@@ -234,7 +239,7 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
     dpc_export_req_err err;
 
     dpc_export_req_init(r->pool, k, lenient, r->request_time);
-    if ((r->method_number == M_POST ? body_params(r, k) : query_params(r, k))
+    if ((r->method_number == M_POST ? body_params(r, k) : dpc_export_query_params(r, k, NULL))
         || refused(r, dpc_export_req_finish(k, who->scope, &err), &err))
         return NULL;
     return k;

@@ -3,6 +3,7 @@
 #ifndef MOD_DPC_EXPORT_H
 #define MOD_DPC_EXPORT_H
 
+#include "dpc_export_req.h"
 #include "mod_dpc_db.h"
 #include "mod_dpc_op.h"
 
@@ -20,6 +21,14 @@ int dpc_data_translate(request_rec *r, const char *path);
 int dpc_data_map(request_rec *r);
 int dpc_data_access(request_rec *r);
 int dpc_data_fixups(request_rec *r);
+
+/* A dialect's own refusal of a kick-off parameter by its name: NULL takes
+ * it, else the 400's message. */
+typedef const char *dpc_param_screen(request_rec *r, const char *name);
+
+/* The query string's kick-off parameters into k (each screened first, when
+ * screen is given): 0, or -1 after the 400 OperationOutcome was sent. */
+int dpc_export_query_params(request_rec *r, dpc_export_req *k, dpc_param_screen *screen);
 
 extern const dpc_statement dpc_export_statements[];
 

@@ -503,19 +503,7 @@ static int read_parts(load_ctx *c, apr_array_header_t *parts)
 static int db_ok(load_ctx *c, const char *sql, int n, const char *const *params,
                  PGresult **keep)
 {
-    PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
-    int st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
-        dpcctl_fail(DPCCTL_FAIL, "load: %s", dpc_pg_error(c->p, c->conn, res));
-        PQclear(res);
-        return -1;
-    }
-    if (keep)
-        *keep = res;
-    else
-        PQclear(res);
-    return 0;
+    return dpcctl_exec(c->conn, "load", sql, n, params, keep);
 }
 
 static void push_unique(apr_array_header_t *a, apr_hash_t *seen, const char *s)

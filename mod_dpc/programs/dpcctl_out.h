@@ -4,6 +4,7 @@
 #define DPCCTL_OUT_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 /* Exit statuses */
 #define DPCCTL_OK 0
@@ -14,5 +15,12 @@
 void dpcctl_print(json_t *v);
 /* Print an error ("dpcctl: ...") on stderr and return status. */
 int dpcctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Run sql with text params; a failure is reported as "dpcctl: WHAT:
+ * message".  0, or -1.  A command's, a query's or a COPY's start all
+ * succeed; *keep (when keep is not NULL) gets the result, else it is
+ * cleared. */
+int dpcctl_exec(PGconn *c, const char *what, const char *sql, int nparams,
+                const char *const *params, PGresult **keep);
 
 #endif

@@ -197,19 +197,7 @@ static int sink_row(void *ctx, const dpc_synth_row *r)
 static int exec_ok(PGconn *c, const char *sql, int nparams,
                    const char *const *params, PGresult **keep)
 {
-    PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-    int st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
-        dpcctl_fail(DPCCTL_FAIL, "synth: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        return -1;
-    }
-    if (keep)
-        *keep = res;
-    else
-        PQclear(res);
-    return 0;
+    return dpcctl_exec(c, "synth", sql, nparams, params, keep);
 }
 
 /* End a COPY and collect its result. */
