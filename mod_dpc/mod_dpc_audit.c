@@ -77,6 +77,52 @@ static json_t *download_detail(request_rec *r)
                      "encoding", r->content_encoding ? r->content_encoding : "identity");
 }
 
+/* Did the response send the file's last byte, with every byte it meant to
+ * send: a whole 200, or a single-range 206 ending at the file's end (the
+ * rest of an interrupted download)?  Only then is a download counted
+ * against DPCDownloadLimit. */
+static int sent_last_byte(request_rec *r)
+{
+    const char *cr = apr_table_get(r->headers_out, "Content-Range");
+    apr_off_t from, to, size;
+    char *end;
+
+    if (r->finfo.filetype == APR_NOFILE)
+        return 0;
+    if (r->status == HTTP_OK)
+        return (apr_off_t)r->bytes_sent == r->finfo.size;
+    if (r->status != HTTP_PARTIAL_CONTENT || !cr || strncmp(cr, "bytes ", 6))
+        return 0;
+    if (apr_strtoff(&from, cr + 6, &end, 10) || *end != '-'
+        || apr_strtoff(&to, end + 1, &end, 10) || *end != '/'
+        || apr_strtoff(&size, end + 1, &end, 10) || *end)
+        return 0;
+    return size == r->finfo.size && to == size - 1
+           && (apr_off_t)r->bytes_sent == to - from + 1;
+}
+
+/* Count a download that sent the last byte of its file (the access check
+ * asks, with the note dpc-count-download, under a DPCDownloadLimit). */
+static void count_download(request_rec *r, ap_dbd_t *db)
+{
+    PGconn *c = apr_dbd_native_handle(db->driver, db->handle);
+    const char *params[2];
+    PGresult *res;
+
+    if (!apr_table_get(r->notes, "dpc-count-download") || !sent_last_byte(r))
+        return;
+    params[0] = apr_table_get(r->notes, "dpc-job");
+    params[1] = apr_table_get(r->notes, "dpc-data");
+    res = PQexecParams(c, "UPDATE export_file SET downloads = downloads + 1"
+                       " WHERE job_id = $1::uuid AND name = $2", 2, NULL, params,
+                       NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(03000)
+                      "download of %s (job %s) not counted: %s", params[1], params[0],
+                      PQresultErrorMessage(res));
+    PQclear(res);
+}
+
 static json_t *token_detail(request_rec *r)
 {
     const char *scope = apr_table_get(r->notes, "dpc-scope");
@@ -129,5 +175,7 @@ int dpc_audit_log(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DPCLOGNO(00170)
                       "audit row not written: %s for organization %s: %s", action,
                       org ? org : "(none)", db ? why : "no database connection");
+    if (db && !strcmp(action, "file.downloaded"))
+        count_download(r, db);
     return DECLINED;
 }

@@ -172,6 +172,10 @@ static dpc_token_secrets_t secrets_of(request_rec *r)
 
 static int unauthorized(request_rec *r, const char *error, const char *desc)
 {
+    /* AB2D answers a token it will not take (not a missing one) with 403 */
+    if (error && !strcmp(error, "invalid_token")
+        && dpc_conf_dialect(dpc_dir(r))->refuse_with_403)
+        return dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN, desc);
     /* RFC 6750 3: no error attribute when no credentials were sent */
     apr_table_setn(r->headers_out, "WWW-Authenticate",
                    error ? apr_psprintf(r->pool, "Bearer realm=\"DPC\", error=\"%s\", "
@@ -301,7 +305,7 @@ static int no_body(request_rec *r)
 /* The parameters of a token request: the form body, or, where the dialect
  * allows it and the body is empty, the URL's query.  Never both.  OK, or
  * the error response already sent. */
-static int read_token_params(request_rec *r, apr_table_t **form, int *status)
+int dpc_token_params(request_rec *r, apr_table_t **form, int *status)
 {
     const char *body, *err, *args = r->args && *r->args ? apr_pstrdup(r->pool, r->args) : NULL;
     apr_size_t len = 0;
@@ -352,7 +356,7 @@ static int read_token_form(request_rec *r, token_request *tr, int *status)
     const char *err, *v;
     apr_table_t *form;
 
-    if (read_token_params(r, &form, status))
+    if (dpc_token_params(r, &form, status))
         return -1;
     if (!(v = apr_table_get(form, "grant_type")) || !*v) {
         *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",

@@ -164,7 +164,6 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
                        const dpc_export_req *k, const char *args[START_NARGS])
 {
     const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
-    dpc_srv_conf *c = dpc_srv(r->server);
 
     dpc_db_who(r, who->client_token_id, args + START_ACTOR);
     args[START_ORG] = who->org_id;
@@ -175,11 +174,7 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
     args[START_TYPES] = dpc_pg_text_array(r->pool, (const char *const *)k->types->elts,
                                           k->types->nelts);
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
-    args[START_BATCH] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[START_PER_FILE] = apr_itoa(r->pool, dpc_conf_resources_per_file(c));
-    args[START_GZIP] = dpc_conf_export_gzip(c) ? "true" : "false";
-    args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                                        apr_time_sec(dpc_conf_file_lifetime(c)));
+    dpc_export_settings(r, args + START_BATCH);
 }
 
 /* Answer dpc_bcda_export_start's outcome. */

@@ -14,22 +14,28 @@
 #include "dpc_fhir.h"
 #include "dpc_log.h"
 #include "dpc_secret.h"
+#include "mod_dpc_auth.h"
 #include "mod_dpc_respond.h"
 
 /* What a BCDA token may read: every exported type. */
 #define BCDA_SCOPE "system/*.read"
 
-/* dpc_bcda_cred: a credential by client id, with whether it is live and
- * allows the address ($1 address, $2 client id). */
-enum { CRED_ORG, CRED_HASH, CRED_LIVE, CRED_ADDRESS_OK, CRED_LABEL, CRED_ROTATED };
-#define SQL_CRED                                                                    \
-    "SELECT org_id, secret_hash, (expires_at IS NULL OR expires_at > now())::int,"  \
+/* dpc_bcda_cred (by the row's id: a token's credential) and
+ * dpc_bcda_cred_client (by the client id a token request sends, among the
+ * credentials of this API): a credential, with whether it is live and
+ * allows the address ($1 address, $2 id or client id, $3 audience). */
+enum { CRED_ORG, CRED_HASH, CRED_LIVE, CRED_ADDRESS_OK, CRED_LABEL, CRED_ROTATED,
+       CRED_ID, CRED_DISABLED };
+#define SQL_CRED(where)                                                             \
+    "SELECT org_id, secret_hash,"                                                   \
+    " (NOT disabled AND (expires_at IS NULL OR expires_at > now()))::int,"          \
     " (cardinality(ips) = 0 OR %s::inet <<= ANY (ips))::int, label,"               \
-    " extract(epoch from date_trunc('second', rotated_at))::bigint"                 \
-    " FROM bcda_credential WHERE id = %s::uuid"
+    " extract(epoch from date_trunc('second', rotated_at))::bigint, id::text,"      \
+    " disabled::int FROM bcda_credential WHERE " where
 
 const dpc_statement dpc_bcda_auth_statements[] = {
-    { "dpc_bcda_cred", SQL_CRED },
+    { "dpc_bcda_cred", SQL_CRED("id = %s::uuid") },
+    { "dpc_bcda_cred_client", SQL_CRED("coalesce(client_id, id::text) = %s AND audience = %s") },
     { NULL, NULL }
 };
 
@@ -38,18 +44,22 @@ static const char *client_address(request_rec *r)
     return r->useragent_ip ? r->useragent_ip : r->connection->client_ip;
 }
 
-/* The credential row of client id, or NULL (not found, or a database
- * error: *db_failed says which). */
+/* The credential row of id (a row's id; by_client: a client id of this
+ * API's credentials), or NULL (not found, or a database error: *db_failed
+ * says which). */
 static apr_dbd_row_t *credential(request_rec *r, ap_dbd_t **db, const char *id,
-                                 int *db_failed)
+                                 int by_client, int *db_failed)
 {
     apr_dbd_results_t *res;
-    const char *args[2];
+    const char *args[3];
 
     *db_failed = 0;
     args[0] = client_address(r);
     args[1] = id;
-    if (!(*db = dpc_db(r)) || dpc_db_select(r, *db, "dpc_bcda_cred", &res, 2, args)) {
+    args[2] = dpc_conf_dialect(dpc_dir(r))->token_audience;
+    if (!(*db = dpc_db(r)) || dpc_db_select(r, *db, by_client ? "dpc_bcda_cred_client"
+                                            : "dpc_bcda_cred", &res, by_client ? 3 : 2,
+                                            args)) {
         *db_failed = 1;
         return NULL;
     }
@@ -59,14 +69,17 @@ static apr_dbd_row_t *credential(request_rec *r, ap_dbd_t **db, const char *id,
 static void log_address_refused(request_rec *r, const char *id, const char *label)
 {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DPCLOGNO(02000)
-                  "BCDA credential %s (%s) refused: the address %s is not on its "
-                  "allow-list", id, label, client_address(r));
+                  "%s credential %s (%s) refused: the address %s is not on its "
+                  "allow-list", dpc_conf_dialect(dpc_dir(r))->title, id, label,
+                  client_address(r));
 }
 
 /* ---- the bearer check ------------------------------------------------------- */
 
 static int bearer_refused(request_rec *r, int http, const char *msg, int *status)
 {
+    if (http == HTTP_UNAUTHORIZED && dpc_conf_dialect(dpc_dir(r))->refuse_with_403)
+        http = HTTP_FORBIDDEN;      /* AB2D: a token it will not take */
     if (http == HTTP_UNAUTHORIZED)
         apr_table_setn(r->headers_out, "WWW-Authenticate",
                        apr_psprintf(r->pool, "Bearer realm=\"BCDA\", error=\"invalid_token\", "
@@ -82,7 +95,7 @@ int dpc_bcda_credential_check(request_rec *r, const dpc_access_token_t *t, int *
     ap_dbd_t *db;
     int failed;
 
-    if (!(row = credential(r, &db, t->client_token_id, &failed))) {
+    if (!(row = credential(r, &db, t->client_token_id, 0, &failed))) {
         if (failed) {
             *status = dpc_send_db_error(r);
             return -1;
@@ -91,8 +104,10 @@ int dpc_bcda_credential_check(request_rec *r, const dpc_access_token_t *t, int *
                               "been deleted", status);
     }
     if (strcmp(dpc_db_col(r, db, row, CRED_LIVE), "1"))
-        return bearer_refused(r, HTTP_UNAUTHORIZED, "the access token's credential has "
-                              "expired", status);
+        return bearer_refused(r, HTTP_UNAUTHORIZED, apr_pstrcat(r->pool, "the access "
+                              "token's credential has ", strcmp(dpc_db_col(r, db, row,
+                              CRED_DISABLED), "1") ? "expired" : "been disabled", NULL),
+                              status);
     if (apr_atoi64(dpc_db_col(r, db, row, CRED_ROTATED)) > t->iat)
         return bearer_refused(r, HTTP_UNAUTHORIZED, "the access token's credential has "
                               "been rotated since: get a new token", status);
@@ -164,28 +179,78 @@ static int token_issue(request_rec *r, const char *id, const char *org)
     apr_table_setn(r->notes, "dpc-audit", "token.issued");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Pragma", "no-cache");
+    if (d->token_scope)     /* AB2D: Okta's answer, with the scope granted */
+        return dpc_send_json(r, HTTP_OK, "application/json",
+                             json_pack("{s:s, s:i, s:s, s:s}", "token_type", "Bearer",
+                                       "expires_in", (int)(t.exp - t.iat),
+                                       "access_token", token, "scope", d->token_scope));
     return dpc_send_json(r, HTTP_OK, "application/json",
                          json_pack("{s:s, s:s, s:i}", "access_token", token,
                                    "token_type", "bearer", "expires_in",
                                    (int)(t.exp - t.iat)));
 }
 
+/* A dialect with a token scope (AB2D) takes grant_type=client_credentials
+ * and scope={its scope}, in the URL or a form body (RFC 6749 4.4); 0, or
+ * -1 after the OAuth error was sent (*status). */
+static int scoped_grant(request_rec *r, const char *want, int *status)
+{
+    apr_table_t *form;
+    const char *v;
+
+    if (dpc_token_params(r, &form, status))
+        return -1;
+    if (!(v = apr_table_get(form, "grant_type")) || !*v)
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                                       "grant_type is required");
+    else if (strcmp(v, "client_credentials"))
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "unsupported_grant_type",
+                                       "grant_type must be client_credentials");
+    else if (!(v = apr_table_get(form, "scope")) || strcmp(v, want))
+        *status = dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_scope",
+                                       apr_pstrcat(r->pool, "scope must be ", want, NULL));
+    else
+        return 0;
+    return -1;
+}
+
+/* A client id as credentials are found by: 1 to 64 characters of letters,
+ * digits and "._-" (a BCDA client id, a UUID, in lower case); NULL if it
+ * cannot be one. */
+static const char *client_id_of(request_rec *r, const char *id)
+{
+    size_t n = strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789._-");
+    char *low;
+
+    if (n == 0 || n > 64 || id[n])
+        return NULL;
+    if (!dpc_uuid_is_valid(id))
+        return id;
+    low = apr_pstrdup(r->pool, id);
+    ap_str_tolower(low);
+    return low;
+}
+
 int dpc_op_bcda_token(request_rec *r, const dpc_call *call)
 {
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
     const char *id, *secret;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
-    int failed;
+    int failed, status;
 
     (void)call;
     if (basic_credentials(r, &id, &secret))
         return dpc_send_oauth_error(r, HTTP_BAD_REQUEST, "invalid_request",
                                     "send the client id and secret as Authorization: "
                                     "Basic base64(client_id:client_secret)");
-    if (!dpc_uuid_is_valid(id) || !*secret)
+    if (d->token_scope && scoped_grant(r, d->token_scope, &status))
+        return status;
+    if (!(id = client_id_of(r, id)) || !*secret)
         return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
                                     "unknown client id or wrong secret");
-    if (!(row = credential(r, &db, id, &failed)))
+    if (!(row = credential(r, &db, id, 1, &failed)))
         return failed ? dpc_send_db_error(r)
                       : dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
                                              "unknown client id or wrong secret");
@@ -194,12 +259,14 @@ int dpc_op_bcda_token(request_rec *r, const dpc_call *call)
                                     "unknown client id or wrong secret");
     if (strcmp(dpc_db_col(r, db, row, CRED_LIVE), "1"))
         return dpc_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_client",
-                                    "this credential has expired: create or rotate one");
+                                    strcmp(dpc_db_col(r, db, row, CRED_DISABLED), "1")
+                                    ? "this credential has expired: create or rotate one"
+                                    : "this credential has been disabled");
     if (strcmp(dpc_db_col(r, db, row, CRED_ADDRESS_OK), "1")) {
         log_address_refused(r, id, dpc_db_col(r, db, row, CRED_LABEL));
         return dpc_send_oauth_error(r, HTTP_FORBIDDEN, "access_denied",
                                     apr_psprintf(r->pool, "requests from %s are not allowed "
                                                  "for this credential", client_address(r)));
     }
-    return token_issue(r, id, dpc_db_col(r, db, row, CRED_ORG));
+    return token_issue(r, dpc_db_col(r, db, row, CRED_ID), dpc_db_col(r, db, row, CRED_ORG));
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dpc_log.h"
+#include "mod_dpc_ab2d.h"
 #include "mod_dpc_audit.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_bcda.h"
@@ -159,7 +160,7 @@ static const char *set_file_lifetime(cmd_parms *cmd, void *d, const char *arg)
 static const dpc_statement *const statement_tables[] = {
     dpc_auth_statements, dpc_creds_statements, dpc_org_statements,
     dpc_people_statements, dpc_group_statements, dpc_export_statements,
-    dpc_bcda_statements, dpc_bcda_auth_statements, dpc_status_statements, dpc_discovery_statements,
+    dpc_bcda_statements, dpc_bcda_auth_statements, dpc_ab2d_statements, dpc_status_statements, dpc_discovery_statements,
     dpc_portal_statements, dpc_portal_account_statements, dpc_portal_org_statements, NULL
 };
 
@@ -186,6 +187,12 @@ static const char *set_public_url(cmd_parms *cmd, void *d, const char *arg)
         n--;
     ((dpc_dir_conf *)d)->public_url = apr_pstrmemdup(cmd->pool, arg, n);
     return NULL;
+}
+
+static const char *set_download_limit(cmd_parms *cmd, void *d, const char *arg)
+{
+    return dpc_parse_int(cmd->pool, "DPCDownloadLimit", arg, 0, 1000000,
+                         &((dpc_dir_conf *)d)->download_limit);
 }
 
 /* ---- the Sandbox Portal (mod_dpc_portal*.c) ---- */
@@ -275,6 +282,9 @@ const command_rec dpc_cmds[] = {
                   "API dialect served below this <Location>: dpc-v2, dpc-v1 or none"),
     AP_INIT_TAKE1("DPCPublicURL", set_public_url, NULL, ACCESS_CONF,
                   "this <Location>'s base URL as clients see it (behind a proxy)"),
+    AP_INIT_TAKE1("DPCDownloadLimit", set_download_limit, NULL, ACCESS_CONF,
+                  "full downloads of each export file below this <Location>; 0: "
+                  "unlimited (default: the dialect's: AB2D 1, the others 0)"),
     AP_INIT_FLAG("DPCPortal", set_portal, NULL, ACCESS_CONF,
                  "On: serve the Sandbox Portal below this <Location> (default Off)"),
     AP_INIT_FLAG("DPCPortalSignup", set_portal_signup, NULL, ACCESS_CONF,

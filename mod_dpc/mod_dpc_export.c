@@ -66,9 +66,10 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
 /* dpc_file_owner (by job id) and dpc_file_owner_n (by job number): the
  * job of a file, if the organization owns it, and what the file holds. */
 enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT,
-       OWNER_JOB_ID };
+       OWNER_JOB_ID, OWNER_DOWNLOADS };
 #define SQL_FILE_OWNER(where)                                                       \
-    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count, j.id" \
+    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count, j.id," \
+    " f.downloads"                                                                   \
     " FROM export_file f"                                                            \
     " JOIN export_job j ON j.id = f.job_id"                                          \
     " WHERE " where " AND f.name = %s AND j.org_id = %s::uuid"
@@ -81,6 +82,10 @@ const dpc_statement dpc_export_statements[] = {
     { "dpc_job_cancel", SQL_JOB_CANCEL },
     { "dpc_file_owner", SQL_FILE_OWNER("f.job_id = %s::uuid") },
     { "dpc_file_owner_n", SQL_FILE_OWNER("j.number = %s::bigint") },
+    /* is there such a job (or a file of it) of anyone?  For the dialects
+     * that answer another organization's with 403 (refuse_with_403) */
+    { "dpc_job_anyones", "SELECT 1 FROM export_job WHERE id = %s::uuid" },
+    { "dpc_file_anyones", "SELECT 1 FROM export_file WHERE job_id = %s::uuid AND name = %s" },
     { NULL, NULL }
 };
 
@@ -178,6 +183,18 @@ static int job_not_found(request_rec *r)
     return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such job");
 }
 
+int dpc_not_ours(request_rec *r, ap_dbd_t *db, const char *label, const char **args, int n)
+{
+    apr_dbd_results_t *res;
+
+    if (!dpc_conf_dialect(dpc_dir(r))->refuse_with_403
+        || dpc_db_select(r, db, label, &res, n, args) || !dpc_db_row(r, db, res, 0))
+        return 0;
+    dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
+                "this belongs to another organization: your credential cannot see it");
+    return 1;
+}
+
 static const char *pg_array(request_rec *r, const apr_array_header_t *a)
 {
     return dpc_pg_text_array(r->pool, (const char *const *)a->elts, a->nelts);
@@ -185,6 +202,11 @@ static const char *pg_array(request_rec *r, const apr_array_header_t *a)
 
 const char *dpc_job_url(request_rec *r, const char *id)
 {
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
+
+    if (d->job_path)
+        return apr_pstrcat(r->pool, dpc_base_url(r), "/",
+                           apr_psprintf(r->pool, d->job_path, id), NULL);
     return apr_pstrcat(r->pool, dpc_base_url(r),
                        dpc_conf_dialect(dpc_dir(r))->job_id_form == DPC_JOB_ID_NUMBER
                        ? "/jobs/" : "/Jobs/", id, NULL);
@@ -254,8 +276,6 @@ enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_DIALECT, START_
 static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
                          const dpc_export_req *k, const char *args[START_NARGS])
 {
-    dpc_srv_conf *c = dpc_srv(r->server);
-
     dpc_db_who(r, who->client_token_id, args + START_ACTOR);
     args[START_ORG] = who->org_id;
     args[START_GROUP] = group;
@@ -266,11 +286,18 @@ static void kickoff_args(request_rec *r, const dpc_principal *who, const char *g
     args[START_TYPES] = pg_array(r, k->types);
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
     args[START_NOTES] = pg_array(r, k->notes);
-    args[START_BATCH] = apr_itoa(r->pool, dpc_conf_export_batch(c));
-    args[START_PER_FILE] = apr_itoa(r->pool, dpc_conf_resources_per_file(c));
-    args[START_GZIP] = dpc_conf_export_gzip(c) ? "true" : "false";
-    args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                                        apr_time_sec(dpc_conf_file_lifetime(c)));
+    dpc_export_settings(r, args + START_BATCH);
+}
+
+void dpc_export_settings(request_rec *r, const char **args)
+{
+    dpc_srv_conf *c = dpc_srv(r->server);
+
+    args[0] = apr_itoa(r->pool, dpc_conf_export_batch(c));
+    args[1] = apr_itoa(r->pool, dpc_conf_resources_per_file(c));
+    args[2] = dpc_conf_export_gzip(c) ? "true" : "false";
+    args[3] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                           apr_time_sec(dpc_conf_file_lifetime(c)));
 }
 
 int dpc_op_export(request_rec *r, const dpc_call *call)
@@ -333,13 +360,17 @@ static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const 
 static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
 {
     const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
-    const char *base = apr_pstrcat(r->pool, dpc_data_url(r), "/", id, "/", NULL);
+    const char *base = d->file_path
+                       ? apr_pstrcat(r->pool, dpc_base_url(r), "/",
+                                     apr_psprintf(r->pool, d->file_path, id), NULL)
+                       : apr_pstrcat(r->pool, dpc_data_url(r), "/", id, "/", NULL);
     apr_dbd_results_t *res;
     apr_array_header_t *files;
     dpc_manifest_t m;
     int i, n;
 
     m.transaction_time = dpc_db_time(r, db, job, JOB_TRANSACTION_TIME);
+    m.human_time = d->transaction_time_form == DPC_TIME_HUMAN;
     m.request = dpc_db_col(r, db, job, JOB_REQUEST_URL);
     m.requires_token = 1;
     m.ext_checksum = d->ext_checksum;
@@ -363,11 +394,16 @@ static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
          done = atol(dpc_db_col(r, db, row, JOB_BATCHES_DONE)),
          claimed = atol(dpc_db_col(r, db, row, JOB_BATCHES_CLAIMED));
 
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
+
     apr_table_setn(r->headers_out, "X-Progress",
-                   dpc_conf_dialect(dpc_dir(r))->progress_form == DPC_PROGRESS_WORDS
+                   d->progress_form == DPC_PROGRESS_WORDS
                    ? dpc_manifest_progress_words(r->pool, claimed, done, total)
+                   : d->progress_form == DPC_PROGRESS_PERCENT
+                   ? dpc_manifest_progress_percent(r->pool, done, total)
                    : dpc_manifest_progress(r->pool, done, total));
-    apr_table_setn(r->headers_out, "Retry-After", "2");
+    apr_table_setn(r->headers_out, "Retry-After",
+                   apr_itoa(r->pool, d->status_retry_after ? d->status_retry_after : 2));
     r->status = HTTP_ACCEPTED;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     return OK;
@@ -390,7 +426,7 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, label, &res, 2, args))
         return dpc_send_db_error(r);
     if (!(row = dpc_db_row(r, db, res, 0)))
-        return job_not_found(r);
+        return dpc_not_ours(r, db, "dpc_job_anyones", args, 1) ? OK : job_not_found(r);
     status = dpc_db_col(r, db, row, JOB_STATUS);
     apr_table_setn(r->notes, "dpc-job", dpc_db_col(r, db, row, JOB_ID));
     if (!strcmp(status, DPC_JOB_CANCELLED))
@@ -439,18 +475,35 @@ int dpc_op_job_cancel(request_rec *r, const dpc_call *call)
 /* GET {base}/data/{job}/{file}: names are checked against what the writer
  * makes, so nothing from the URL can reach outside the export root; the file
  * is then httpd's to serve (sendfile, Range, ETag, If-None-Match). */
+/* The job and file a download path names: "/data/{job}/{name}", or the
+ * dialect's file_path ("/Job/{job}/file/{name}"); 0, or -1 when it is not
+ * a download path. */
+static int data_path(request_rec *r, const char *path, const char **job, const char **name)
+{
+    const char *fp = dpc_conf_dialect(dpc_dir(r))->file_path, *pre = "/data/", *post = "/";
+    const char *slash, *mark;
+
+    if (fp && (mark = strstr(fp, "%s")) != NULL) {     /* "Job/%s/file/" */
+        pre = apr_pstrcat(r->pool, "/", apr_pstrmemdup(r->pool, fp, mark - fp), NULL);
+        post = mark + 2;
+    }
+    if (strncmp(path, pre, strlen(pre)))
+        return -1;
+    path += strlen(pre);
+    if (!(slash = strchr(path, '/')) || strncmp(slash, post, strlen(post)))
+        return -1;
+    *job = apr_pstrmemdup(r->pool, path, slash - path);
+    *name = slash + strlen(post);
+    return 0;
+}
+
 int dpc_data_translate(request_rec *r, const char *path)
 {
     const dpc_global_conf *c = dpc_global(r->server);
-    const char *job, *name, *dir, *slash;
+    const char *job, *name, *dir;
 
-    if (strncmp(path, "/data/", 6) || !c->export_root)
+    if (!c->export_root || data_path(r, path, &job, &name))
         return DECLINED;
-    job = path + 6;
-    if (!(slash = strchr(job, '/')))
-        return DECLINED;
-    name = slash + 1;
-    job = apr_pstrmemdup(r->pool, job, slash - job);
     if (!dpc_export_name_valid(name))
         return DECLINED;
     /* a job number (BCDA's) is resolved to its directory by the access
@@ -521,6 +574,30 @@ static int resolve_number(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
     return 0;
 }
 
+/* A file past its expiry, or downloaded DPCDownloadLimit times already
+ * (the log_transaction hook counts a download that sent the last byte):
+ * 1 after the 410 was sent.  Under a limit, the hook is asked to count. */
+static int download_refused(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    int limit = dpc_conf_download_limit(dpc_dir(r));
+    long done = atol(dpc_db_col(r, db, row, OWNER_DOWNLOADS));
+
+    if (!strcmp(dpc_db_col(r, db, row, OWNER_EXPIRED), "1")) {
+        dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired and "
+                    "was removed: start a new export job to get the data again");
+        return 1;
+    }
+    if (limit > 0 && done >= limit) {
+        dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, apr_psprintf(r->pool, "this export "
+                    "file has been downloaded %ld time%s in full, the most allowed: start a "
+                    "new export job to get the data again", done, done == 1 ? "" : "s"));
+        return 1;
+    }
+    if (limit > 0)
+        apr_table_setn(r->notes, "dpc-count-download", "1");
+    return 0;
+}
+
 /* Bearer token, then ownership and expiry; a refusal is answered here (an
  * OperationOutcome) and the request ends (DONE). */
 int dpc_data_access(request_rec *r)
@@ -555,13 +632,13 @@ int dpc_data_access(request_rec *r)
      * disk filled up) are nobody's, whatever their name */
     if (!(row = dpc_db_row(r, db, res, 0))
         || strcmp((status = dpc_db_col(r, db, row, OWNER_JOB_STATUS)), DPC_JOB_COMPLETED)) {
+        if (!row && dpc_not_ours(r, db, "dpc_file_anyones", args, 2))
+            return DONE;
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
         return DONE;
     }
-    if (!strcmp(dpc_db_col(r, db, row, OWNER_EXPIRED), "1")) {
-        dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "this export file has expired");
+    if (download_refused(r, db, row))
         return DONE;
-    }
     if (apr_table_get(r->notes, "dpc-job-number") && resolve_number(r, db, row))
         return DONE;
     if (r->finfo.filetype != APR_REG) {

@@ -10,6 +10,10 @@
 int dpc_op_export(request_rec *r, const dpc_call *call);
 int dpc_op_job_status(request_rec *r, const dpc_call *call);
 int dpc_op_job_cancel(request_rec *r, const dpc_call *call);
+/* What a job is exported with, from this vhost's settings, as the four
+ * arguments every export_start function ends with (batch, resources per
+ * file, gzip, file lifetime in seconds), into args[0..3]. */
+void dpc_export_settings(request_rec *r, const char **args);
 /* The URL of job id (a UUID, or BCDA's number) below this API. */
 const char *dpc_job_url(request_rec *r, const char *id);
 /* Is id a job number: 1 to 15 digits, no leading zero? */
@@ -17,6 +21,10 @@ int dpc_job_number_valid(const char *id);
 /* The statement that reads a job by the id form of this dialect, in
  * *label; 0, or -1 after the refusal (404 or 400) was sent. */
 int dpc_job_key(request_rec *r, const char *id, const char **label);
+/* For a dialect that refuses with 403 (refuse_with_403): when statement
+ * `label` (n args) finds a row, the job or file the caller asked for is
+ * someone else's: 1 after the 403 was sent; else 0 (send the 404). */
+int dpc_not_ours(request_rec *r, ap_dbd_t *db, const char *label, const char **args, int n);
 int dpc_data_translate(request_rec *r, const char *path);
 int dpc_data_map(request_rec *r);
 int dpc_data_access(request_rec *r);

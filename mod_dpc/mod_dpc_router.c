@@ -13,6 +13,7 @@
 #include "dpc_fhir.h"
 #include "dpc_mbi.h"
 #include "dpc_route.h"
+#include "mod_dpc_ab2d.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_bcda.h"
 #include "mod_dpc_creds.h"
@@ -133,6 +134,11 @@ static const dpc_handler_entry handlers[] = {
     [DPC_OP_OPENAPI]        = { dpc_op_openapi, 0 },
     [DPC_OP_OPENAPI_PAGE]   = { dpc_op_openapi_page, 0 },
     [DPC_OP_PROFILE]        = { dpc_op_profile, 0 },
+    /* AB2D */
+    [DPC_OP_AB2D_HEALTH]    = { dpc_op_ab2d_health, 0 },
+    [DPC_OP_AB2D_STATUS]    = { dpc_op_ab2d_status, 0 },
+    [DPC_OP_AB2D_EXPORT]    = { dpc_op_ab2d_export, 0 },
+    [DPC_OP_AB2D_JOB_CANCEL] = { dpc_op_ab2d_job_cancel, 0 },
 };
 
 static const dpc_handler_entry *handler_of(dpc_op_t op)

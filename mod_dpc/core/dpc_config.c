@@ -74,6 +74,7 @@ dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
     }
     c->portal.on = DPC_UNSET;
     c->portal.signup = DPC_UNSET;
+    c->download_limit = DPC_UNSET;
     return c;
 }
 
@@ -89,6 +90,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
                                              : (base->base_path ? base->base_path
                                                                 : add->base_path);
     c->public_url = MERGE_PTR(public_url);
+    c->download_limit = MERGE_INT(download_limit);
     /* the portal's settings, field by field; its base follows DPCPortal */
     c->portal.on = MERGE_INT(portal.on);
     c->portal.base_path = add->portal.on != DPC_UNSET ? add->portal.base_path
@@ -125,6 +127,11 @@ apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c)
 const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c)
 {
     return c->dialect ? c->dialect : &dpc_dialect_none;
+}
+
+int dpc_conf_download_limit(const dpc_dir_conf *c)
+{
+    return DEF(c->download_limit, dpc_conf_dialect(c)->download_limit);
 }
 
 int dpc_conf_portal(const dpc_dir_conf *c)

@@ -68,6 +68,7 @@ typedef struct dpc_dir_conf {
     const char *base_path;          /* the <Location> path, from create */
     const char *public_url;         /* DPCPublicURL: base URL as clients see it */
     dpc_portal_conf portal;         /* DPCPortal* */
+    int download_limit;             /* DPCDownloadLimit; DPC_UNSET */
 } dpc_dir_conf;
 
 /* A module-wide record, every field unset. */
@@ -98,6 +99,9 @@ int dpc_conf_synthetic_ids(const dpc_srv_conf *c);        /* 0 (Off) */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */
 apr_interval_time_t dpc_conf_client_token_lifetime(const dpc_srv_conf *c); /* 365 d */
 const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */
+/* Full downloads allowed of each export file; 0: unlimited.  Default: the
+ * dialect's (AB2D 1, the others 0). */
+int dpc_conf_download_limit(const dpc_dir_conf *c);
 int dpc_conf_portal(const dpc_dir_conf *c);               /* 0 (Off) */
 int dpc_conf_portal_signup(const dpc_dir_conf *c);        /* 0 (Off) */
 const char *dpc_conf_portal_api(const dpc_dir_conf *c);   /* "/api/v2" */

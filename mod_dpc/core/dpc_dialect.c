@@ -91,9 +91,58 @@ const dpc_dialect dpc_dialect_bcda_v1 = {
     DPC_DIALECT_BCDA
 };
 
+/* AB2D v2 and v1 share everything but the FHIR release (and, once the
+ * kick-off parser has it, v2's _until): Basic client credentials at the
+ * guide's token path with scope clientCreds, tokens of an hour, job uuids
+ * at Job/{id}/$status, "<contract>_0001.ndjson" files downloaded once. */
+#define DPC_DIALECT_AB2D                                                  \
+    .token_path = "/oauth2/aus2r7y3gdaFMKBol297/v1/token",                \
+    .grant = DPC_GRANT_BASIC,                                             \
+    .capability_id = "ab2d-capabilities",                                 \
+    .capability_name = "AB2DCapabilities",                                \
+    .capability_title = "Claims Data to Part D Sponsors (mod_dpc)",       \
+    .ext_checksum = DPC_EXT_AB2D_CHECKSUM,                                \
+    .ext_file_length = DPC_EXT_AB2D_FILE_LENGTH,                          \
+    .access_token_seconds = DPC_AB2D_ACCESS_TOKEN_LIFETIME,               \
+    .token_audience = "ab2d",                                             \
+    .credential_lookup = 1,                                               \
+    .job_id_form = DPC_JOB_ID_UUID,                                       \
+    .file_naming = DPC_FILES_CONTRACT,                                    \
+    .progress_form = DPC_PROGRESS_PERCENT,                                \
+    .refuse_repeated_type = 1,                                            \
+    .software_name = "AB2D",                                              \
+    .token_scope = "clientCreds",                                         \
+    .token_params_in_url = 1,                                             \
+    .refuse_with_403 = 1,                                              \
+    .job_path = "Job/%s/$status",                                         \
+    .file_path = "Job/%s/file/",                                          \
+    .transaction_time_form = DPC_TIME_HUMAN,                              \
+    .status_retry_after = 5,                                              \
+    .download_limit = 1
+
+const dpc_dialect dpc_dialect_ab2d_v2 = {
+    .name = "ab2d-v2",
+    .title = "AB2D v2",
+    .fhir_version = DPC_FHIR_R4,
+    .fhir_release = "4.0.1",
+    .routes = dpc_routes_ab2d,
+    DPC_DIALECT_AB2D
+};
+
+const dpc_dialect dpc_dialect_ab2d_v1 = {
+    .name = "ab2d-v1",
+    .title = "AB2D v1",
+    .fhir_version = DPC_FHIR_STU3,
+    .fhir_release = "3.0.1",
+    .routes = dpc_routes_ab2d,
+    .refuse_until = 1,
+    DPC_DIALECT_AB2D
+};
+
 const dpc_dialect *const dpc_dialects[] = {
     &dpc_dialect_none, &dpc_dialect_dpc_v2, &dpc_dialect_dpc_v1,
-    &dpc_dialect_bcda_v2, &dpc_dialect_bcda_v1, NULL
+    &dpc_dialect_bcda_v2, &dpc_dialect_bcda_v1,
+    &dpc_dialect_ab2d_v2, &dpc_dialect_ab2d_v1, NULL
 };
 
 const dpc_dialect *dpc_dialect_find(const char *name)

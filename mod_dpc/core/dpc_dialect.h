@@ -43,14 +43,23 @@ typedef enum {
 /* How the workers name a job's files. */
 typedef enum {
     DPC_FILES_TYPED = 0,        /* "<Type>-<32 hex>.ndjson" */
-    DPC_FILES_UUID              /* "<uuid>.ndjson", errors "<uuid>-error.ndjson" */
+    DPC_FILES_UUID,             /* "<uuid>.ndjson", errors "<uuid>-error.ndjson" */
+    DPC_FILES_CONTRACT          /* "<contract>_0001.ndjson", errors
+                                 * "<contract>_0001_error.ndjson" (AB2D) */
 } dpc_file_naming_t;
 
 /* The wording of a running job's X-Progress header. */
 typedef enum {
     DPC_PROGRESS_BATCHES = 0,   /* "50% (2 of 4 batches)" */
-    DPC_PROGRESS_WORDS          /* "Pending", then "In Progress (50%)" */
+    DPC_PROGRESS_WORDS,         /* "Pending", then "In Progress (50%)" */
+    DPC_PROGRESS_PERCENT        /* "50% complete" (AB2D) */
 } dpc_progress_form_t;
+
+/* How a manifest's transactionTime is written. */
+typedef enum {
+    DPC_TIME_INSTANT = 0,       /* FHIR instant, UTC */
+    DPC_TIME_HUMAN              /* "Mar 3, 2020, 10:47:24 PM", UTC (AB2D) */
+} dpc_time_form_t;
 
 typedef struct dpc_dialect {
     const char *name;               /* DPCAPI's argument: "dpc-v2" */
@@ -107,6 +116,28 @@ typedef struct dpc_dialect {
      * /data> with this dialect), not below the API's base. */
     int data_on_host;
     const char *software_name;
+
+    /* ---- what AB2D differs in ---- */
+    /* The token endpoint requires grant_type=client_credentials and this
+     * scope (in the URL or a form body), and its answer names the scope
+     * and says "Bearer"; NULL: BCDA's (no parameters, "bearer"). */
+    const char *token_scope;
+    /* A bearer token that is invalid, expired, disabled or another API's
+     * is refused with 403 (401 stays for no token at all), and so is
+     * another organization's job or file (not 404); 0: 401 and 404. */
+    int refuse_with_403;
+    /* Job URLs below the base: "Job/%s/$status"; the files of a job at
+     * "Job/%s/file/{name}" (file_path's %s is the job).  NULL: Jobs/{id}
+     * (or BCDA's jobs/{n}), files at /data/{job}/{name}. */
+    const char *job_path, *file_path;
+    dpc_time_form_t transaction_time_form;
+    /* The status answer's Retry-After in seconds (0: 2). */
+    int status_retry_after;
+    /* Downloads of each file, DPCDownloadLimit's default (0: unlimited). */
+    int download_limit;
+    /* A kick-off's _until is refused (AB2D v1: "only available with
+     * version 2"). */
+    int refuse_until;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;
@@ -114,6 +145,8 @@ extern const dpc_dialect dpc_dialect_dpc_v2;
 extern const dpc_dialect dpc_dialect_dpc_v1;
 extern const dpc_dialect dpc_dialect_bcda_v2;
 extern const dpc_dialect dpc_dialect_bcda_v1;
+extern const dpc_dialect dpc_dialect_ab2d_v2;
+extern const dpc_dialect dpc_dialect_ab2d_v1;
 
 /* Every dialect DPCAPI knows, "none" first, ended by NULL. */
 extern const dpc_dialect *const dpc_dialects[];

@@ -25,6 +25,7 @@
 #define UUID_LEN 36
 #define ERROR_SUFFIX "-error"
 #define ERROR_TYPE "OperationOutcome"
+#define CONTRACT_ERROR_SUFFIX "_error"
 
 #define EXT_NDJSON ".ndjson"
 #define EXT_GZ ".gz"
@@ -70,6 +71,8 @@ struct dpc_export_writer {
     int gzip;
     int uuid_names;             /* DPC_EXPORT_UUID_NAMES */
     char stem[UUID_LEN + 1];    /* the next part's uuid, or "" */
+    dpc_export_namer *namer;    /* names each part, or NULL */
+    void *namer_ctx;
     int dir_fd;                 /* the job directory, held open */
     writer_state state;
     apr_status_t status;        /* the error that failed the writer */
@@ -144,6 +147,27 @@ static int uuid_name_valid(const char *name)
     return !strcmp(s, EXT_NDJSON) || !strcmp(s, EXT_NDJSON EXT_GZ);
 }
 
+/* "<contract>_<4 or more digits>[_error].ndjson[.gz]": a contract is a
+ * capital letter and four digits (AB2D's "Z0000_0001.ndjson"). */
+static int contract_name_valid(const char *name)
+{
+    const char *s = name + 6;
+    size_t n = strspn(s, "0123456789");
+    int i;
+
+    if (!(name[0] >= 'A' && name[0] <= 'Z') || name[5] != '_')
+        return 0;
+    for (i = 1; i < 5; i++)
+        if (!(name[i] >= '0' && name[i] <= '9'))
+            return 0;
+    if (n < 4 || n > 9)
+        return 0;
+    s += n;
+    if (!strncmp(s, CONTRACT_ERROR_SUFFIX, sizeof(CONTRACT_ERROR_SUFFIX) - 1))
+        s += sizeof(CONTRACT_ERROR_SUFFIX) - 1;
+    return !strcmp(s, EXT_NDJSON) || !strcmp(s, EXT_NDJSON EXT_GZ);
+}
+
 int dpc_export_name_valid(const char *name)
 {
     const char *dash, *s;
@@ -151,6 +175,8 @@ int dpc_export_name_valid(const char *name)
 
     if (!name)
         return 0;
+    if (strlen(name) > 6 && name[5] == '_')
+        return contract_name_valid(name);
     if (is_lower_hex(name[0]))      /* a type starts with [A-Z] */
         return uuid_name_valid(name);
     /* The type has no '-', so the first one ends it. */
@@ -312,12 +338,21 @@ static void uuid_of_hex(char *out, char *hex)
                  hex + 16, hex + 20);
 }
 
-static void part_names(const dpc_export_writer *w, export_part *pt, const char *type,
-                       char *hex)
+/* The part's names; -1 when the namer gave none, or one not valid. */
+static int part_names(const dpc_export_writer *w, export_part *pt, const char *type,
+                      char *hex)
 {
     char uuid[UUID_LEN + 1];
+    const char *stem;
 
-    if (w->uuid_names) {
+    if (w->namer) {
+        if (!(stem = w->namer(w->namer_ctx, type, w->pool)))
+            return -1;
+        apr_snprintf(pt->name, sizeof(pt->name), "%s" EXT_NDJSON, stem);
+        if (!contract_name_valid(pt->name))
+            return -1;
+    }
+    else if (w->uuid_names) {
         if (w->stem[0])
             memcpy(uuid, w->stem, sizeof(uuid));
         else
@@ -330,6 +365,7 @@ static void part_names(const dpc_export_writer *w, export_part *pt, const char *
     apr_snprintf(pt->tmp, sizeof(pt->tmp), "%s" EXT_TMP, pt->name);
     apr_snprintf(pt->gz_name, sizeof(pt->gz_name), "%s" EXT_GZ, pt->name);
     apr_snprintf(pt->gz_tmp, sizeof(pt->gz_tmp), "%s" EXT_TMP, pt->gz_name);
+    return 0;
 }
 
 static apr_status_t part_open(dpc_export_writer *w)
@@ -346,7 +382,8 @@ static apr_status_t part_open(dpc_export_writer *w)
     if ((rv = dpc_random_bytes(rnd, sizeof(rnd))) != APR_SUCCESS)
         return part_fail(w, rv, "random name for", w->type);
     hex_into(hex, rnd, sizeof(rnd));
-    part_names(w, pt, w->type, hex);
+    if (part_names(w, pt, w->type, hex))
+        return part_fail(w, APR_EGENERAL, "no name for a part of", w->type);
     w->stem[0] = '\0';         /* the stem names one part */
 
     /* O_EXCL: a temp name is ours alone, even if another writer drew the
@@ -1000,6 +1037,12 @@ apr_status_t dpc_export_writer_stem(dpc_export_writer *w, const char *uuid)
         return APR_EINVAL;
     memcpy(w->stem, uuid, UUID_LEN + 1);
     return APR_SUCCESS;
+}
+
+void dpc_export_writer_namer(dpc_export_writer *w, dpc_export_namer *fn, void *ctx)
+{
+    w->namer = fn;
+    w->namer_ctx = ctx;
 }
 
 const char *dpc_export_writer_part_name(const dpc_export_writer *w)

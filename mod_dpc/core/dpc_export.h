@@ -134,12 +134,22 @@ int dpc_export_type_valid(const char *type);
  * one; only with DPC_EXPORT_UUID_NAMES.  APR_EINVAL if it is not one. */
 apr_status_t dpc_export_writer_stem(dpc_export_writer *w, const char *uuid);
 
+/* Who names a writer's parts: the stem of the next part of `type`
+ * ("Z0000_0001", or "Z0000_0001_error" for OperationOutcomes: a contract,
+ * '_', 4 to 9 digits), from p, or NULL (the part fails). */
+typedef const char *dpc_export_namer(void *ctx, const char *type, apr_pool_t *p);
+
+/* Name every part the writer opens from now on with fn (AB2D's files,
+ * numbered in their job), instead of random or uuid names. */
+void dpc_export_writer_namer(dpc_export_writer *w, dpc_export_namer *fn, void *ctx);
+
 /* The name of the part being written (not yet published), or NULL. */
 const char *dpc_export_writer_part_name(const dpc_export_writer *w);
 
 /* Is `name` exactly a name the writer publishes: "<type>-<32 lower-case
  * hex>.ndjson", "<uuid>.ndjson", "<uuid>-error.ndjson" (UUIDs in lower
- * case), or any of them with ".gz"?  No '/', no "..", no temp names,
+ * case), "Z0000_0001.ndjson", "Z0000_0001_error.ndjson", or any of them
+ * with ".gz"?  No '/', no "..", no temp names,
  * nothing else; so root "/" job "/" name never leaves the job directory. */
 int dpc_export_name_valid(const char *name);
 

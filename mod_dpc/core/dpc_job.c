@@ -122,6 +122,18 @@ static const char complete_sql[] =
     "                   WHERE job_id = $1 AND status <> 'done')"
     " RETURNING id";
 
+/* $1 job: the stem of its next data file, or error file ($2 true), for
+ * AB2D's names: "<contract>_0001", "<contract>_0001_error", numbered in
+ * the job (a batch given up and done again leaves a gap). */
+static const char name_sql[] =
+    "WITH n AS (UPDATE export_job SET parts_named = parts_named + (NOT $2::boolean)::int,"
+    "                  errors_named = errors_named + $2::boolean::int"
+    "            WHERE id = $1 AND contract IS NOT NULL"
+    "            RETURNING contract, CASE WHEN $2::boolean THEN errors_named"
+    "                                     ELSE parts_named END AS k)"
+    " SELECT contract || '_' || CASE WHEN k < 10000 THEN lpad(k::text, 4, '0')"
+    "        ELSE k::text END || CASE WHEN $2::boolean THEN '_error' ELSE '' END FROM n";
+
 /* Every name a completed job lists: what its directory keeps. */
 static const char listed_sql[] =
     "SELECT name FROM export_file WHERE job_id = $1"
@@ -257,6 +269,23 @@ static void drain(PGconn *conn, int cancel)
         PQclear(res);
 }
 
+/* A part's name for AB2D's files (dpc_export_namer), asked on the side
+ * connection: the main one may be streaming the batch. */
+static const char *contract_part_name(void *ctx, const char *type, apr_pool_t *p)
+{
+    batch *b = ctx;
+    const char *params[2], *err, *v;
+
+    params[0] = b->job_id;
+    params[1] = strcmp(type, DPC_MANIFEST_ERROR_TYPE) ? "false" : "true";
+    v = dpc_pg_value(p, b->c->beat, name_sql, 2, params, &err);
+    if (!v)
+        dpc_log_perror(DPC_LOG_MARK, DPC_LOG_ERR, 0, DPCLOGNO(01125)
+                       "export job %s batch %s: cannot number its next %s file: %s",
+                       b->job_id, b->seq, type, err ? err : "not a contract's job");
+    return v;
+}
+
 /* A new writer for `type`, kept in b->writers; NULL (b->error set) on
  * failure. */
 static dpc_export_writer *new_writer(batch *b, const char *type)
@@ -277,6 +306,8 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
                                 errtext(b->p, rv));
         return NULL;
     }
+    if (b->d->file_naming == DPC_FILES_CONTRACT)
+        dpc_export_writer_namer(w, contract_part_name, b);
     APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
     return w;
 }

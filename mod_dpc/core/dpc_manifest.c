@@ -43,12 +43,35 @@ json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
     }
     /* "o" steals output and error, even when the pack fails */
     e = json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
-                  dpc_instant_format(p, m->transaction_time), "request", m->request,
+                  m->human_time ? dpc_manifest_human_time(p, m->transaction_time)
+                                : dpc_instant_format(p, m->transaction_time),
+                  "request", m->request,
                   "requiresAccessToken", m->requires_token ? 1 : 0,
                   "output", output, "error", error);
     if (e && m->job_id > 0)
         json_object_set_new(e, "JobID", json_integer((json_int_t)m->job_id));
     return e;
+}
+
+const char *dpc_manifest_progress_percent(apr_pool_t *p, long done, long total)
+{
+    return apr_psprintf(p, "%ld%% complete", total ? done * 100 / total : 0);
+}
+
+const char *dpc_manifest_human_time(apr_pool_t *p, apr_time_t t)
+{
+    static const char *const months[] = {
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+    };
+    apr_time_exp_t x;
+    int h;
+
+    if (apr_time_exp_gmt(&x, t) != APR_SUCCESS || x.tm_mon < 0 || x.tm_mon > 11)
+        return dpc_instant_format(p, t);
+    h = x.tm_hour % 12;
+    return apr_psprintf(p, "%s %d, %d, %d:%02d:%02d %s", months[x.tm_mon], x.tm_mday,
+                        x.tm_year + 1900, h ? h : 12, x.tm_min, x.tm_sec,
+                        x.tm_hour < 12 ? "AM" : "PM");
 }
 
 const char *dpc_manifest_progress_words(apr_pool_t *p, long claimed, long done,

@@ -24,6 +24,9 @@
 /* The manifest's extensions on each file: its SHA-256 and its length. */
 #define DPC_EXT_CHECKSUM "https://dpc.cms.gov/checksum"
 #define DPC_EXT_FILE_LENGTH "https://dpc.cms.gov/file_length"
+/* AB2D's names for the same two. */
+#define DPC_EXT_AB2D_CHECKSUM "https://ab2d.cms.gov/checksum"
+#define DPC_EXT_AB2D_FILE_LENGTH "https://ab2d.cms.gov/file_length"
 
 /* Files of this type (OperationOutcomes: who could not be exported, and
  * why) are listed under "error"; every other type under "output". */
@@ -52,6 +55,8 @@ typedef struct {
 /* What the server says of a completed export. */
 typedef struct {
     apr_time_t transaction_time;
+    int human_time;             /* transactionTime as AB2D writes it:
+                                 * "Mar 3, 2020, 10:47:24 PM" (UTC) */
     const char *request;        /* the kick-off's URL */
     int requires_token;         /* downloads need the bearer token */
     const char *ext_checksum;   /* the extension URLs to send (a dialect's);
@@ -95,6 +100,14 @@ const char *dpc_manifest_file_name(apr_pool_t *p, const char *url);
  * first, then the numbers: "In Progress (50%, 2 of 4 batches)"; 0% when
  * total is 0. */
 const char *dpc_manifest_progress(apr_pool_t *p, long done, long total);
+
+/* The same in AB2D's words: "50% complete" (done * 100 / total,
+ * truncated; 0% when total is 0). */
+const char *dpc_manifest_progress_percent(apr_pool_t *p, long done, long total);
+
+/* An instant as AB2D's transactionTime: "Mar 3, 2020, 10:47:24 PM" (Java's
+ * MEDIUM date-time style, en_US, UTC; day and hour not padded). */
+const char *dpc_manifest_human_time(apr_pool_t *p, apr_time_t t);
 
 /* The same in BCDA's words: "Pending" while no batch has been claimed,
  * then "In Progress (50%)" (done * 100 / total, truncated). */

@@ -91,6 +91,22 @@ const dpc_route dpc_routes_bcda_v1[] = {
     { NULL, 0, 0, 0 }
 };
 
+/* AB2D v1 and v2: the guide's token endpoint, /health and /status are host
+ * paths; downloads at Job/{id}/file/{name} are served by httpd
+ * (mod_dpc_export.c). */
+const dpc_route dpc_routes_ab2d[] = {
+    { "/oauth2/aus2r7y3gdaFMKBol297/v1/token", DPC_M_POST, DPC_OP_TOKEN_AUTH,
+      DPC_ROUTE_PUBLIC },
+    { "/health", DPC_M_GET, DPC_OP_AB2D_HEALTH, DPC_ROUTE_PUBLIC },
+    { "/status", DPC_M_GET, DPC_OP_AB2D_STATUS, DPC_ROUTE_PUBLIC },
+    { "metadata", DPC_M_GET, DPC_OP_METADATA, DPC_ROUTE_PUBLIC },
+    { "Patient/$export", DPC_M_GET, DPC_OP_AB2D_EXPORT, 0 },
+    { "Group/*/$export", DPC_M_GET, DPC_OP_AB2D_EXPORT, 0 },
+    { "Job/*/$status", DPC_M_GET, DPC_OP_JOB_STATUS, 0 },
+    { "Job/*/$status", DPC_M_DELETE, DPC_OP_AB2D_JOB_CANCEL, 0 },
+    { NULL, 0, 0, 0 }
+};
+
 /* Does `path` (no leading '/') fit `pattern`?  Fills params on success. */
 static int match_one(apr_pool_t *p, const char *pattern, const char *path,
                      dpc_route_match *m)

@@ -73,7 +73,12 @@ typedef enum {
     DPC_OP_HEALTH,              /* _health */
     DPC_OP_OPENAPI,             /* swagger.json: OpenAPI of the routes */
     DPC_OP_OPENAPI_PAGE,        /* swagger: the same for people */
-    DPC_OP_PROFILE              /* StructureDefinition/{id} */
+    DPC_OP_PROFILE,             /* StructureDefinition/{id} */
+    /* AB2D */
+    DPC_OP_AB2D_HEALTH,         /* /health */
+    DPC_OP_AB2D_STATUS,         /* /status: maintenance mode */
+    DPC_OP_AB2D_EXPORT,         /* Patient/$export, Group/{contract}/$export */
+    DPC_OP_AB2D_JOB_CANCEL      /* DELETE Job/{id}/$status */
 } dpc_op_t;
 
 #define DPC_ROUTE_PUBLIC 0x01   /* no bearer token required */
@@ -109,6 +114,7 @@ extern const dpc_route dpc_routes_dpc[];
 extern const dpc_route dpc_routes_none[];
 extern const dpc_route dpc_routes_bcda_v2[];
 extern const dpc_route dpc_routes_bcda_v1[];
+extern const dpc_route dpc_routes_ab2d[];
 
 /* Match a request: `uri` is its whole path (for the patterns starting with
  * '/'), `rel` the path below the <Location>'s base (for the others; NULL

@@ -79,6 +79,8 @@ int dpc_client_token_matches(const char *token, const char *stored_hex);
 #define DPC_TOKEN_AUDIENCE_UNMARKED "dpc"
 /* BCDA's access tokens live 20 minutes, as the real server's. */
 #define DPC_BCDA_ACCESS_TOKEN_LIFETIME 1200
+/* AB2D's guide: "The bearer token will expire in 1 hour." */
+#define DPC_AB2D_ACCESS_TOKEN_LIFETIME 3600
 
 typedef enum {
     DPC_TOKEN_OK = 0,

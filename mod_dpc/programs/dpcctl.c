@@ -7,6 +7,7 @@
  * go to stderr with a non-zero exit status (1: failed, 2: usage).
  */
 #include "dpcctl_audit.h"
+#include "dpcctl_ab2d.h"
 #include "dpcctl_bcda.h"
 #include "dpcctl_load.h"
 #include "dpcctl_ops.h"
@@ -61,11 +62,21 @@ static const char usage[] =
     "  token list --org ID | token delete ID\n"
     "  aco create --cms-id ID [--name N] | aco list | aco delete ID\n"
     "                                        BCDA's ACOs (ids like A9990)\n"
-    "  credential create --aco ID [--label L] [--days N | --expires INSTANT]\n"
-    "        [--ip ADDR]... [--client-id UUID --secret S]\n"
-    "                                        a BCDA client id and secret (printed\n"
-    "                                        once; 90 days by default)\n"
-    "  credential list --aco ID | rotate CLIENT_ID | delete CLIENT_ID\n"
+    "  credential create (--aco ID | --contract NUMBER) [--label L]\n"
+    "        [--days N | --expires INSTANT] [--ip ADDR]... [--client-id ID --secret S]\n"
+    "                                        a BCDA or AB2D client id and secret\n"
+    "                                        (printed once; BCDA's expire in 90 days)\n"
+    "  credential list (--aco ID | --contract NUMBER) | rotate CLIENT_ID\n"
+    "        | disable CLIENT_ID | enable CLIENT_ID | allow CLIENT_ID [--ip ADDR]...\n"
+    "        | delete CLIENT_ID\n"
+    "  sponsor create --name NAME | sponsor list | sponsor delete NAME\n"
+    "                                        AB2D's Part D sponsors (PDP-100)\n"
+    "  contract create --sponsor NAME --number Z0000 [--attested INSTANT]\n"
+    "        [--max-jobs N] | contract list [--sponsor NAME] | contract delete NUMBER\n"
+    "  enrollment load (--file F | --contract Z0000 --synthetic N [--offset K]\n"
+    "        [--from YYYY-MM] [--to YYYY-MM])\n"
+    "                                        AB2D enrollment (contract,MBI,YYYY-MM\n"
+    "                                        rows); adds to what is there\n"
     "  attribution load --aco ID (--file F | --synthetic N [--offset K])\n"
     "        [--runout] [--year YYYY]        an ACO's beneficiaries (MBI a line, or\n"
     "                                        CCLF8); replaces the older load\n"
@@ -340,6 +351,9 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
     else if (!strcmp(argv[0], "aco") || !strcmp(argv[0], "credential")
              || !strcmp(argv[0], "attribution"))
         rc = dpcctl_bcda(p, c, argc, argv);
+    else if (!strcmp(argv[0], "sponsor") || !strcmp(argv[0], "contract")
+             || !strcmp(argv[0], "enrollment"))
+        rc = dpcctl_ab2d(p, c, argc, argv);
     else if (!strcmp(argv[0], "audit"))
         rc = dpcctl_audit(p, c, argc, argv);
     else

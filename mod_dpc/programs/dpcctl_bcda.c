@@ -22,51 +22,6 @@
 /* A credential lives this long unless --expires or --days says otherwise. */
 #define DEFAULT_DAYS "90"
 
-/* The value after `name` among argv[from..], or NULL. */
-static const char *opt(int argc, char **argv, int from, const char *name)
-{
-    int i;
-
-    for (i = from; i < argc - 1; i++)
-        if (!strcmp(argv[i], name))
-            return argv[i + 1];
-    return NULL;
-}
-
-/* Run sql, which returns one json column per row; print the first row's
- * JSON (with `extra` merged in), or {"list_key": [rows]} when list_key is
- * set.  DPCCTL_OK, or a failure reported ("not found" for no row). */
-static int run_json(PGconn *c, const char *sql, int n, const char *const *params,
-                    const char *list_key, json_t *extra)
-{
-    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    json_t *out = list_key ? json_array() : NULL, *v;
-    int i, rc = DPCCTL_OK;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        rc = dpcctl_fail(DPCCTL_FAIL, "%s", PQresultErrorMessage(res));
-    else if (!list_key && PQntuples(res) == 0)
-        rc = dpcctl_fail(DPCCTL_FAIL, "not found");
-    for (i = 0; rc == DPCCTL_OK && i < PQntuples(res); i++) {
-        v = json_loads(PQgetvalue(res, i, 0), 0, NULL);
-        if (list_key)
-            json_array_append_new(out, v);
-        else {
-            if (extra)
-                json_object_update(v, extra);
-            out = v;
-            break;
-        }
-    }
-    PQclear(res);
-    json_decref(extra);
-    if (rc == DPCCTL_OK)
-        dpcctl_print(list_key ? json_pack("{s:o}", list_key, out) : out);
-    else
-        json_decref(out);
-    return rc;
-}
-
 /* ---- aco ---- */
 
 #define ACO_JSON "json_build_object('id', id, 'cms_id', cms_id, 'name', name," \
@@ -77,21 +32,21 @@ static int cmd_aco(PGconn *c, int argc, char **argv)
     const char *params[2];
 
     if (argc >= 2 && !strcmp(argv[1], "create")) {
-        params[0] = opt(argc, argv, 2, "--cms-id");
-        params[1] = opt(argc, argv, 2, "--name");
+        params[0] = dpcctl_opt(argc, argv, 2, "--cms-id");
+        params[1] = dpcctl_opt(argc, argv, 2, "--name");
         if (!params[0])
             return dpcctl_fail(DPCCTL_USAGE, "aco create needs --cms-id ID (e.g. A9990)");
         if (!params[1])
             params[1] = params[0];
-        return run_json(c, "INSERT INTO organization (cms_id, name) VALUES ($1, $2)"
+        return dpcctl_run_json(c, "INSERT INTO organization (cms_id, name) VALUES ($1, $2)"
                         " RETURNING " ACO_JSON, 2, params, NULL, NULL);
     }
     if (argc >= 2 && !strcmp(argv[1], "list"))
-        return run_json(c, "SELECT " ACO_JSON " FROM organization WHERE cms_id IS NOT NULL"
+        return dpcctl_run_json(c, "SELECT " ACO_JSON " FROM organization WHERE cms_id IS NOT NULL"
                         " ORDER BY cms_id", 0, NULL, "acos", NULL);
     if (argc >= 3 && !strcmp(argv[1], "delete")) {
         params[0] = argv[2];
-        return run_json(c, "DELETE FROM organization WHERE cms_id = $1 RETURNING " ACO_JSON,
+        return dpcctl_run_json(c, "DELETE FROM organization WHERE cms_id = $1 RETURNING " ACO_JSON,
                         1, params, NULL, NULL);
     }
     return dpcctl_fail(DPCCTL_USAGE, "aco create --cms-id ID [--name N] | list | delete ID");
@@ -99,9 +54,33 @@ static int cmd_aco(PGconn *c, int argc, char **argv)
 
 /* ---- credential ---- */
 
-#define CRED_JSON "json_build_object('client_id', c.id, 'aco', o.cms_id, 'label', c.label," \
+#define CRED_JSON "json_build_object('client_id', coalesce(c.client_id, c.id::text)," \
+                  " 'aco', o.cms_id, 'contract', c.contract, 'sponsor', CASE WHEN" \
+                  " c.contract IS NOT NULL THEN o.name END, 'label', c.label," \
                   " 'ips', c.ips, 'expires_at', c.expires_at, 'rotated_at', c.rotated_at," \
-                  " 'created_at', c.created_at)::text"
+                  " 'disabled', c.disabled, 'created_at', c.created_at)::text"
+/* A credential by the client id dpcctl prints ($1). */
+#define CRED_WHERE "coalesce(client_id, id::text) = $1"
+
+/* Who a new credential is for ($1 an ACO's CMS id, or $8 an AB2D
+ * contract), with what it is: BCDA's client id is the row's id ($7, a
+ * UUID, or a new one); AB2D's is text ($9, or a new "0oa..." one) and it
+ * does not expire unless asked ($5, $6 given). */
+#define SQL_CRED_CREATE                                                                 \
+    "WITH w AS (SELECT o.id AS org_id, NULL::text AS contract FROM organization o"      \
+    "            WHERE o.cms_id = $1 AND $8::text IS NULL"                              \
+    "           UNION ALL SELECT k.org_id, k.number FROM ab2d_contract k"              \
+    "            WHERE k.number = $8::text),"                                           \
+    " c AS (INSERT INTO bcda_credential (id, org_id, label, secret_hash, ips,"          \
+    "        expires_at, audience, client_id, contract)"                                \
+    "       SELECT coalesce($7::uuid, gen_random_uuid()), w.org_id, $2, $3,"           \
+    "        $4::text[]::cidr[], CASE WHEN w.contract IS NULL OR $5::bigint IS NOT NULL" \
+    "        OR $6::int IS NOT NULL THEN coalesce(to_timestamp($5::bigint),"             \
+    "        now() + make_interval(days => coalesce($6::int, " DEFAULT_DAYS ")))"       \
+    "        END, CASE WHEN w.contract IS NULL THEN 'bcda' ELSE 'ab2d' END,"            \
+    "        CASE WHEN w.contract IS NOT NULL THEN $9::text END, w.contract FROM w"     \
+    "       RETURNING *)"                                                                \
+    " SELECT " CRED_JSON " FROM c JOIN organization o ON o.id = c.org_id"
 
 /* Every --ip value (at most MAX_IPS), as a text[] literal, into *out. */
 static int ips_of(apr_pool_t *p, int argc, char **argv, const char **out)
@@ -121,48 +100,83 @@ static int ips_of(apr_pool_t *p, int argc, char **argv, const char **out)
 /* The secret: --secret (the sandbox's published ones) or a new one. */
 static int secret_of(apr_pool_t *p, int argc, char **argv, const char **secret)
 {
-    if ((*secret = opt(argc, argv, 2, "--secret")) != NULL)
+    if ((*secret = dpcctl_opt(argc, argv, 2, "--secret")) != NULL)
         return strlen(*secret) >= 32 ? DPCCTL_OK
                : dpcctl_fail(DPCCTL_USAGE, "--secret must be at least 32 characters");
     return dpc_secret_generate(p, secret) == APR_SUCCESS ? DPCCTL_OK
            : dpcctl_fail(DPCCTL_FAIL, "no random bytes");
 }
 
+/* The client id of a new credential: --client-id (checked), or for an AB2D
+ * contract a new one in Okta's form ("0oa" and 17 letters or digits);
+ * BCDA's is left NULL (the row's new id).  DPCCTL_OK, or the refusal. */
+static int client_id_of(apr_pool_t *p, int argc, char **argv, int ab2d, const char **uuid,
+                        const char **text)
+{
+    const char *id = dpcctl_opt(argc, argv, 2, "--client-id"), *rnd;
+
+    *uuid = *text = NULL;
+    if (!ab2d) {
+        if (id && !dpc_uuid_is_valid(id))
+            return dpcctl_fail(DPCCTL_USAGE, "--client-id must be a UUID");
+        *uuid = id;
+        return DPCCTL_OK;
+    }
+    if (id && (strlen(id) < 8 || strlen(id) > 64 || id[strspn(id, "abcdefghijklmnopqrstuvwxyz"
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")]))
+        return dpcctl_fail(DPCCTL_USAGE, "--client-id must be 8 to 64 letters, digits or ._-");
+    if (!id && dpc_secret_generate(p, &rnd) != APR_SUCCESS)
+        return dpcctl_fail(DPCCTL_FAIL, "no random bytes");
+    *text = id ? id : apr_pstrcat(p, "0oa", apr_pstrndup(p, rnd, 17), NULL);
+    return DPCCTL_OK;
+}
+
 static int credential_create(apr_pool_t *p, PGconn *c, int argc, char **argv)
 {
-    const char *params[7], *secret, *exp = opt(argc, argv, 2, "--expires"), *why;
+    const char *params[9], *secret, *exp = dpcctl_opt(argc, argv, 2, "--expires"), *why;
     apr_time_t t;
     int rc;
 
-    params[0] = opt(argc, argv, 2, "--aco");
-    params[1] = opt(argc, argv, 2, "--label");
-    params[5] = opt(argc, argv, 2, "--days");
-    params[6] = opt(argc, argv, 2, "--client-id");
-    if (!params[0])
-        return dpcctl_fail(DPCCTL_USAGE, "credential create needs --aco ID");
+    params[0] = dpcctl_opt(argc, argv, 2, "--aco");
+    params[1] = dpcctl_opt(argc, argv, 2, "--label");
+    params[5] = dpcctl_opt(argc, argv, 2, "--days");
+    params[7] = dpcctl_opt(argc, argv, 2, "--contract");
+    if (!params[0] == !params[7])
+        return dpcctl_fail(DPCCTL_USAGE, "credential create needs --aco ID (BCDA) or "
+                           "--contract NUMBER (AB2D)");
     if (!params[1])
         params[1] = "credential";
     if (!dpc_label_valid(params[1], 100))
         return dpcctl_fail(DPCCTL_USAGE, "label must be 1 to 100 printable characters");
-    if (params[6] && !dpc_uuid_is_valid(params[6]))
-        return dpcctl_fail(DPCCTL_USAGE, "--client-id must be a UUID");
+    if ((rc = client_id_of(p, argc, argv, params[7] != NULL, &params[6], &params[8])))
+        return rc;
     if (exp && dpc_instant_parse(exp, &t, &why))
         return dpcctl_fail(DPCCTL_USAGE, "--expires: %s", why);
     if ((rc = secret_of(p, argc, argv, &secret)) || (rc = ips_of(p, argc, argv, &params[3])))
         return rc;
     params[2] = dpc_secret_hash(p, secret, DPC_SECRET_ITERATIONS);
     params[4] = exp ? apr_psprintf(p, "%" APR_TIME_T_FMT, apr_time_sec(t)) : NULL;
-    if (!params[5])
-        params[5] = DEFAULT_DAYS;
     /* the secret is printed this once and stored only as its hash */
-    return run_json(c, "WITH c AS (INSERT INTO bcda_credential (id, org_id, label,"
-                    " secret_hash, ips, expires_at)"
-                    " SELECT coalesce($7::uuid, gen_random_uuid()), o.id, $2, $3,"
-                    " $4::text[]::cidr[], coalesce(to_timestamp($5::bigint),"
-                    " now() + make_interval(days => $6::int))"
-                    " FROM organization o WHERE o.cms_id = $1 RETURNING *)"
-                    " SELECT " CRED_JSON " FROM c JOIN organization o ON o.id = c.org_id",
-                    7, params, NULL, json_pack("{s:s}", "client_secret", secret));
+    return dpcctl_run_json(c, SQL_CRED_CREATE, 9, params, NULL,
+                    json_pack("{s:s}", "client_secret", secret));
+}
+
+/* disable, enable, or a new allow-list (--ip..., none: any address). */
+static int credential_set(apr_pool_t *p, PGconn *c, int argc, char **argv)
+{
+    const char *params[3];
+    int rc;
+
+    params[0] = argv[2];
+    params[1] = !strcmp(argv[1], "disable") ? "true" : !strcmp(argv[1], "enable") ? "false"
+                : NULL;
+    params[2] = NULL;
+    if (!strcmp(argv[1], "allow") && (rc = ips_of(p, argc, argv, &params[2])))
+        return rc;
+    return dpcctl_run_json(c, "WITH c AS (UPDATE bcda_credential SET disabled = coalesce($2::boolean,"
+                    " disabled), ips = coalesce($3::text[]::cidr[], ips) WHERE " CRED_WHERE
+                    " RETURNING *) SELECT " CRED_JSON " FROM c JOIN organization o"
+                    " ON o.id = c.org_id", 3, params, NULL, NULL);
 }
 
 static int credential_rotate(apr_pool_t *p, PGconn *c, int argc, char **argv)
@@ -174,8 +188,8 @@ static int credential_rotate(apr_pool_t *p, PGconn *c, int argc, char **argv)
         return rc;
     params[0] = argv[2];
     params[1] = dpc_secret_hash(p, secret, DPC_SECRET_ITERATIONS);
-    return run_json(c, "WITH c AS (UPDATE bcda_credential SET secret_hash = $2,"
-                    " rotated_at = now() WHERE id::text = $1 RETURNING *)"
+    return dpcctl_run_json(c, "WITH c AS (UPDATE bcda_credential SET secret_hash = $2,"
+                    " rotated_at = now() WHERE " CRED_WHERE " RETURNING *)"
                     " SELECT " CRED_JSON " FROM c JOIN organization o ON o.id = c.org_id",
                     2, params, NULL, json_pack("{s:s}", "client_secret", secret));
 }
@@ -188,19 +202,28 @@ static int cmd_credential(apr_pool_t *p, PGconn *c, int argc, char **argv)
         return credential_create(p, c, argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "rotate"))
         return credential_rotate(p, c, argc, argv);
-    if (argc >= 2 && !strcmp(argv[1], "list") && (params[0] = opt(argc, argv, 2, "--aco")))
-        return run_json(c, "SELECT " CRED_JSON " FROM bcda_credential c JOIN organization o"
+    if (argc >= 3 && (!strcmp(argv[1], "disable") || !strcmp(argv[1], "enable")
+                      || !strcmp(argv[1], "allow")))
+        return credential_set(p, c, argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "list") && (params[0] = dpcctl_opt(argc, argv, 2, "--aco")))
+        return dpcctl_run_json(c, "SELECT " CRED_JSON " FROM bcda_credential c JOIN organization o"
                         " ON o.id = c.org_id WHERE o.cms_id = $1 ORDER BY c.created_at",
+                        1, params, "credentials", NULL);
+    if (argc >= 2 && !strcmp(argv[1], "list") && (params[0] = dpcctl_opt(argc, argv, 2, "--contract")))
+        return dpcctl_run_json(c, "SELECT " CRED_JSON " FROM bcda_credential c JOIN organization o"
+                        " ON o.id = c.org_id WHERE c.contract = $1 ORDER BY c.created_at",
                         1, params, "credentials", NULL);
     if (argc >= 3 && !strcmp(argv[1], "delete")) {
         params[0] = argv[2];
-        return run_json(c, "WITH c AS (DELETE FROM bcda_credential WHERE id::text = $1"
+        return dpcctl_run_json(c, "WITH c AS (DELETE FROM bcda_credential WHERE " CRED_WHERE
                         " RETURNING *) SELECT " CRED_JSON " FROM c JOIN organization o"
                         " ON o.id = c.org_id", 1, params, NULL, NULL);
     }
-    return dpcctl_fail(DPCCTL_USAGE, "credential create --aco ID [--label L] [--days N |"
-                       " --expires INSTANT] [--ip ADDR]... [--client-id UUID --secret S]"
-                       " | list --aco ID | rotate CLIENT_ID | delete CLIENT_ID");
+    return dpcctl_fail(DPCCTL_USAGE, "credential create (--aco ID | --contract NUMBER)"
+                       " [--label L] [--days N | --expires INSTANT] [--ip ADDR]..."
+                       " [--client-id ID --secret S] | list (--aco ID | --contract NUMBER)"
+                       " | rotate CLIENT_ID | disable CLIENT_ID | enable CLIENT_ID"
+                       " | allow CLIENT_ID [--ip ADDR]... | delete CLIENT_ID");
 }
 
 /* ---- attribution ---- */
@@ -274,15 +297,15 @@ static int load_in_transaction(PGconn *c, const char *const *params)
             dpcctl_fail(DPCCTL_FAIL, "%s", PQresultErrorMessage(res));
         PQclear(res);
     }
-    rc = ok ? run_json(c, SQL_LOAD, 7, params, NULL, NULL) : DPCCTL_FAIL;
+    rc = ok ? dpcctl_run_json(c, SQL_LOAD, 7, params, NULL, NULL) : DPCCTL_FAIL;
     PQclear(PQexec(c, rc == DPCCTL_OK ? "COMMIT" : "ROLLBACK"));
     return rc;
 }
 
 static int cmd_attribution(apr_pool_t *p, PGconn *c, int argc, char **argv)
 {
-    const char *params[7], *file = opt(argc, argv, 2, "--file"),
-               *synth = opt(argc, argv, 2, "--synthetic"), *year = opt(argc, argv, 2, "--year");
+    const char *params[7], *file = dpcctl_opt(argc, argv, 2, "--file"),
+               *synth = dpcctl_opt(argc, argv, 2, "--synthetic"), *year = dpcctl_opt(argc, argv, 2, "--year");
     apr_array_header_t *mbis = apr_array_make(p, 64, sizeof(const char *));
     int runout = 0, i, rc;
     time_t now = time(NULL);
@@ -290,7 +313,7 @@ static int cmd_attribution(apr_pool_t *p, PGconn *c, int argc, char **argv)
 
     for (i = 2; i < argc; i++)
         runout |= !strcmp(argv[i], "--runout");
-    params[0] = opt(argc, argv, 2, "--aco");
+    params[0] = dpcctl_opt(argc, argv, 2, "--aco");
     if (argc < 2 || strcmp(argv[1], "load") || !params[0] || (!file == !synth))
         return dpcctl_fail(DPCCTL_USAGE, "attribution load --aco ID (--file F | --synthetic N"
                            " [--offset K]) [--runout] [--year YYYY]");
@@ -303,7 +326,7 @@ static int cmd_attribution(apr_pool_t *p, PGconn *c, int argc, char **argv)
     params[4] = file ? dpc_pg_text_array(p, (const char *const *)mbis->elts, mbis->nelts)
                      : NULL;
     params[5] = synth;
-    params[6] = opt(argc, argv, 2, "--offset") ? opt(argc, argv, 2, "--offset") : "0";
+    params[6] = dpcctl_opt(argc, argv, 2, "--offset") ? dpcctl_opt(argc, argv, 2, "--offset") : "0";
     return load_in_transaction(c, params);
 }
 

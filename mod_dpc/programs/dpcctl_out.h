@@ -23,4 +23,14 @@ int dpcctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 
 int dpcctl_exec(PGconn *c, const char *what, const char *sql, int nparams,
                 const char *const *params, PGresult **keep);
 
+/* The value after `name` among argv[from..], or NULL. */
+const char *dpcctl_opt(int argc, char **argv, int from, const char *name);
+
+/* Run sql, which returns one json column per row; print the first row's
+ * JSON (with `extra` merged in, and released), or {"list_key": [rows]}
+ * when list_key is set.  DPCCTL_OK, or a failure reported ("not found"
+ * for no row). */
+int dpcctl_run_json(PGconn *c, const char *sql, int n, const char *const *params,
+                    const char *list_key, json_t *extra);
+
 #endif

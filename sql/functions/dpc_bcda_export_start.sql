@@ -20,7 +20,6 @@ DECLARE
     v_load bigint;
     v_job uuid;
     v_number bigint;
-    v_batches int;
 BEGIN
     -- one kick-off per ACO at a time, so the overlap check cannot race
     PERFORM pg_advisory_xact_lock(hashtext('dpc_bcda_export'), hashtext(p_org::text));
@@ -43,21 +42,8 @@ BEGIN
     VALUES (p_org, p_dialect, p_version, p_url, p_types, p_since, '{}',
             p_per_file, p_gzip, p_lifetime, p_population)
     RETURNING id, number INTO v_job, v_number;
-    WITH m AS (
-        SELECT mbi, row_number() OVER (ORDER BY mbi) - 1 AS i
-          FROM aco_beneficiary WHERE attribution_id = v_load),
-    b AS (
-        INSERT INTO export_batch (job_id, seq, mbis)
-        SELECT v_job, (i / p_batch)::int, array_agg(mbi ORDER BY mbi) FROM m
-         GROUP BY i / p_batch
-        RETURNING 1)
-    SELECT count(*) INTO v_batches FROM b;
-    IF v_batches = 0 THEN
-        UPDATE export_job SET status = 'completed', completed_at = now(),
-               expires_at = now() + file_lifetime WHERE id = v_job;
-    ELSE
-        UPDATE export_job SET batches_total = v_batches WHERE id = v_job;
-        PERFORM pg_notify('dpc_jobs', v_job::text);
-    END IF;
+    PERFORM dpc_export_batches(v_job, p_batch,
+                               ARRAY(SELECT mbi FROM aco_beneficiary
+                                      WHERE attribution_id = v_load));
     RETURN jsonb_build_object('job', v_job, 'number', v_number);
 END $$;

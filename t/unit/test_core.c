@@ -140,7 +140,8 @@ START_TEST(directive_values_are_parsed_strictly)
     ck_assert_ptr_null(dpc_parse_api(pool, "none", &a));
     ck_assert(!dpc_dialect_serves(a));
     ck_assert_str_eq(dpc_parse_api(pool, "fhir", &a),
-                     "DPCAPI must be one of: dpc-v2, dpc-v1, bcda-v2, bcda-v1, none");
+                     "DPCAPI must be one of: dpc-v2, dpc-v1, bcda-v2, bcda-v1, ab2d-v2, "
+                     "ab2d-v1, none");
 }
 END_TEST
 
@@ -438,7 +439,7 @@ START_TEST(dialect_descriptors_are_whole)
         ck_assert_ptr_nonnull(d->software_name);
         ck_assert_int_ne(d->grant, DPC_GRANT_NONE);
         ck_assert(d->access_token_seconds > 0
-                  && d->access_token_seconds <= DPC_BCDA_ACCESS_TOKEN_LIFETIME);
+                  && d->access_token_seconds <= DPC_AB2D_ACCESS_TOKEN_LIFETIME);
         ck_assert_ptr_eq(dpc_dialect_find(d->name), d);
         for (j = 0; j < i; j++)
             ck_assert_str_ne(dpc_dialects[j]->name, d->name);
@@ -459,6 +460,24 @@ START_TEST(dialect_descriptors_are_whole)
     ck_assert_int_eq(dpc_dialect_dpc_v1.fhir_version, DPC_FHIR_STU3);
     ck_assert(dpc_dialect_dpc_v2.key_pop_required);
     ck_assert(!dpc_dialect_dpc_v1.key_pop_required);
+    /* AB2D: the guide's token path, Basic with scope clientCreds, an hour,
+     * uuid jobs at Job/{id}/$status, contract-numbered files downloaded
+     * once, 403 for what it refuses; only v1 refuses _until */
+    ck_assert_str_eq(dpc_dialect_ab2d_v1.token_path, "/oauth2/aus2r7y3gdaFMKBol297/v1/token");
+    ck_assert_int_eq(dpc_dialect_ab2d_v2.grant, DPC_GRANT_BASIC);
+    ck_assert_str_eq(dpc_dialect_ab2d_v2.token_scope, "clientCreds");
+    ck_assert_ptr_null(dpc_dialect_bcda_v2.token_scope);
+    ck_assert_int_eq(dpc_dialect_ab2d_v1.access_token_seconds, 3600);
+    ck_assert_int_eq(dpc_dialect_ab2d_v1.fhir_version, DPC_FHIR_STU3);
+    ck_assert_int_eq(dpc_dialect_ab2d_v2.fhir_version, DPC_FHIR_R4);
+    ck_assert_int_eq(dpc_dialect_ab2d_v2.job_id_form, DPC_JOB_ID_UUID);
+    ck_assert_str_eq(dpc_dialect_ab2d_v2.job_path, "Job/%s/$status");
+    ck_assert_int_eq(dpc_dialect_ab2d_v2.file_naming, DPC_FILES_CONTRACT);
+    ck_assert_int_eq(dpc_dialect_ab2d_v2.download_limit, 1);
+    ck_assert_int_eq(dpc_dialect_bcda_v2.download_limit, 0);
+    ck_assert(dpc_dialect_ab2d_v2.refuse_with_403 && !dpc_dialect_bcda_v2.refuse_with_403);
+    ck_assert(dpc_dialect_ab2d_v1.refuse_until && !dpc_dialect_ab2d_v2.refuse_until);
+    ck_assert_str_ne(dpc_dialect_ab2d_v2.token_audience, dpc_dialect_bcda_v2.token_audience);
 }
 END_TEST
 

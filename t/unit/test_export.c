@@ -299,6 +299,41 @@ START_TEST(test_uuid_names)
 }
 END_TEST
 
+/* A namer for the test: "Z0000_000N", counting (and "_error" for
+ * OperationOutcomes); "bad" once *ctx reaches 3. */
+static const char *count_names(void *ctx, const char *type, apr_pool_t *p)
+{
+    int *n = ctx;
+
+    if (++*n >= 3)
+        return "bad/../name";
+    return apr_psprintf(p, "Z0000_%04d%s", *n, strcmp(type, "OperationOutcome") ? ""
+                        : "_error");
+}
+
+/* AB2D's names come from the namer, one call a part; a name that is not
+ * a contract's fails the writer. */
+START_TEST(test_contract_names)
+{
+    dpc_export_writer *w = make(jobdir, 2, 0);
+    apr_array_header_t *files;
+    int n = 0;
+
+    dpc_export_writer_namer(w, count_names, &n);
+    put(w, body(1, 40));
+    put(w, body(2, 40));
+    put(w, body(3, 40));
+    files = finish(w);
+    ck_assert_int_eq(files->nelts, 2);
+    ck_assert_str_eq(file_at(files, 0)->name, "Z0000_0001.ndjson");
+    ck_assert_str_eq(file_at(files, 1)->name, "Z0000_0002.ndjson");
+    w = make(jobdir, 1, 0);
+    dpc_export_writer_namer(w, count_names, &n);
+    ck_assert_int_ne(dpc_export_write(w, body(4, 40), 40), APR_SUCCESS);
+    ck_assert_ptr_nonnull(dpc_export_writer_error(w));
+}
+END_TEST
+
 /* The digest sha256sum prints for the same two lines (computed with
  * coreutils, not OpenSSL): the writer's digest is of the file's bytes. */
 START_TEST(test_sha256_known)
@@ -501,6 +536,9 @@ START_TEST(test_names)
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254.ndjson.gz",
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson",
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson.gz",
+        /* contract names (AB2D) */
+        "Z0000_0001.ndjson", "Z0000_0001.ndjson.gz", "S1234_0012_error.ndjson",
+        "Z0010_123456789.ndjson",
     };
     static const char *bad[] = {
         "", "Patient", "Patient-", "-" HEX32 ".ndjson",
@@ -533,6 +571,9 @@ START_TEST(test_names)
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254-error.ndjson.tmp",
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254.ndjson/../x",
         "0c527d2e-2e8a-4808-b11d-0fa06baf8254",
+        "Z0000_001.ndjson", "Z000_0001.ndjson", "z0000_0001.ndjson", "ZZ000_0001.ndjson",
+        "Z0000_0001-error.ndjson", "Z0000_0001_err.ndjson", "Z0000_0001.ndjson.tmp",
+        "Z0000_1234567890.ndjson", "Z0000_0001.ndjson/../x", "Z0000_/../0001.ndjson",
         /* 65 letters of type */
         "Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-"
             HEX32 ".ndjson",
@@ -994,6 +1035,7 @@ Suite *export_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_lines_and_counts);
     tcase_add_test(tc, test_uuid_names);
+    tcase_add_test(tc, test_contract_names);
     tcase_add_test(tc, test_sha256_known);
     tcase_add_test(tc, test_large_bodies);
     tcase_add_test(tc, test_rotation);

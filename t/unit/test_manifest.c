@@ -156,6 +156,37 @@ START_TEST(build_bcda)
     ck_assert_str_eq(dpc_manifest_progress_words(pool, 1, 0, 4), "In Progress (0%)");
     ck_assert_str_eq(dpc_manifest_progress_words(pool, 3, 2, 3), "In Progress (66%)");
     ck_assert_str_eq(dpc_manifest_progress_words(pool, 0, 0, 0), "Pending");
+    /* AB2D's */
+    ck_assert_str_eq(dpc_manifest_progress_percent(pool, 0, 4), "0% complete");
+    ck_assert_str_eq(dpc_manifest_progress_percent(pool, 2, 3), "66% complete");
+    ck_assert_str_eq(dpc_manifest_progress_percent(pool, 0, 0), "0% complete");
+}
+END_TEST
+
+/* AB2D's transactionTime: the guide's examples, and midnight and noon. */
+START_TEST(human_time)
+{
+    static const struct { const char *instant, *human; } cases[] = {
+        { "2020-03-03T22:47:24Z", "Mar 3, 2020, 10:47:24 PM" },
+        { "2020-01-29T10:28:27Z", "Jan 29, 2020, 10:28:27 AM" },
+        { "2026-12-05T00:05:09Z", "Dec 5, 2026, 12:05:09 AM" },
+        { "2021-07-14T12:00:00.999Z", "Jul 14, 2021, 12:00:00 PM" },
+    };
+    apr_array_header_t *files = apr_array_make(pool, 1, sizeof(dpc_manifest_file_t));
+    dpc_manifest_t m;
+    const char *why;
+    apr_time_t t;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(dpc_instant_parse(cases[i].instant, &t, &why), 0);
+        ck_assert_str_eq(dpc_manifest_human_time(pool, t), cases[i].human);
+    }
+    m = sample(files);
+    m.human_time = 1;
+    ck_assert_str_eq(json_string_value(json_object_get(dpc_json_pool(pool,
+                     dpc_manifest_build(pool, &m)), "transactionTime")),
+                     "Dec 4, 2026, 10:29:08 PM");
 }
 END_TEST
 
@@ -345,6 +376,7 @@ Suite *manifest_suite(void)
     tcase_add_test(tc, build_empty);
     tcase_add_test(tc, build_bcda);
     tcase_add_test(tc, build_round_trip);
+    tcase_add_test(tc, human_time);
     tcase_add_test(tc, status_words);
     tcase_add_test(tc, file_names);
     tcase_add_test(tc, manifest_files);
