@@ -8,7 +8,7 @@ use File::Copy qw(copy);
 use JSON::PP;
 use DPC::Test qw(sql dpcctl);
 
-plan tests => 24;
+plan tests => 25;
 
 my ($st, $out, $err) = dpcctl('migrate');
 ok t_cmp($st, 0, 'migrate again succeeds');
@@ -70,6 +70,16 @@ ok t_cmp($types, 8, 'all eight claim types');
 ok t_cmp(sql(q{SELECT bool_and(body::jsonb->>'resourceType' = resource_type
     AND body::jsonb->'meta'->>'lastUpdated' IS NOT NULL) FROM claims_resource}), 't',
     'bodies are JSON of their type with meta.lastUpdated');
+ok t_cmp(sql(q{SELECT count(*) FILTER (WHERE resource_type = 'ExplanationOfBenefit') || ' '
+    || count(*) FILTER (WHERE claim_type IS DISTINCT FROM (SELECT lower(c->>'code')
+           FROM jsonb_array_elements(body::jsonb->'type'->'coding') c
+           WHERE c->>'system' = 'https://bluebutton.cms.gov/resources/codesystem/eob-type')
+        OR service_start IS DISTINCT FROM (body::jsonb->'billablePeriod'->>'start')::date
+        OR service_end IS DISTINCT FROM (body::jsonb->'billablePeriod'->>'end')::date
+        OR coverage_status IS DISTINCT FROM CASE WHEN resource_type = 'Coverage'
+                                             THEN body::jsonb->>'status' END)
+    FROM claims_resource WHERE fhir_version IN (3, 4)}), qr/^[1-9]\d* 0$/,
+    'synthetic claims are stored with the type, billable period and Coverage status their bodies say');
 # Loading the same seed again replaces, it does not duplicate.
 my $before = sql('SELECT count(*) FROM claims_resource');
 dpcctl('synth', '--patients', 3, '--seed', 7);

@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 69;
+plan tests => 71;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -57,6 +57,22 @@ ok t_cmp(join(' ', sql_rows("SELECT fhir_version || resource_type || count(*) FR
     WHERE mbi = '$MBI' GROUP BY fhir_version, resource_type ORDER BY 1")),
     '3Coverage4 3ExplanationOfBenefit8 3Patient1 4Coverage4 4ExplanationOfBenefit8 4Patient1',
     'each version: the Patient, four Coverage, the eight claim types');
+# The filter columns, read from the bodies as they load.
+my $COLUMNS = q{SELECT fhir_version || ':' || resource_id || ':' || coalesce(claim_type, '-')
+    || ':' || coalesce(service_start::text, '-') || ':' || coalesce(service_end::text, '-')
+    || ':' || coalesce(coverage_status, '-') FROM claims_resource WHERE mbi = '%s'
+    AND fhir_version = 4 ORDER BY 1};
+my $COLUMNS_V4 = join ' ', qw(4:567834:-:-:-:- 4:carrier-9991831999:carrier:1999-10-27:1999-10-27:-
+    4:dme-2188888888:dme:2014-02-03:2014-02-03:- 4:hha-2925555555:hha:2015-06-23:2015-06-23:-
+    4:hospice-9992223422:hospice:2014-01-01:2014-01-30:- 4:inpatient-333333222222:inpatient:2016-01-15:2016-01-27:-
+    4:outpatient-1234567890:outpatient:2011-01-24:2011-01-24:- 4:part-a-567834:-:-:-:cancelled
+    4:part-b-567834:-:-:-:active 4:part-c-567834:-:-:-:active 4:part-d-567834:-:-:-:active
+    4:pde-89:pde:2015-05-12:2015-05-12:- 4:snf-777777777:snf:2013-12-01:2013-12-18:-);
+ok t_cmp(join(' ', sql_rows(sprintf $COLUMNS, $MBI)), $COLUMNS_V4,
+         'each claim has its type and billable period, each Coverage its status, in their columns');
+ok t_cmp(sql("SELECT count(*) FROM claims_resource WHERE mbi = '$MBI' AND fhir_version = 3
+    AND (claim_type IS NOT NULL) <> (resource_type = 'ExplanationOfBenefit')"), 0,
+         'STU3 too: every claim has a type, nothing else has one');
 
 # The stored bodies are the samples' resources, with the placeholder
 # lastUpdated replaced by the file's time, numbers as written.

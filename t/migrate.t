@@ -15,7 +15,7 @@ use File::Temp qw(tempdir);
 use JSON::PP qw(decode_json);
 use DPC::Test qw(sql run dpcctl slurp write_file);
 
-plan tests => 28;
+plan tests => 31;
 
 my $sql_dir = "$ENV{DPC_TEST_TOP}/sql";
 my @files = sort map { basename($_) } glob("$sql_dir/functions/*.sql");
@@ -146,4 +146,48 @@ ok t_cmp(sql_t(q{SELECT count(*) FROM information_schema.columns WHERE table_nam
 $m = migrate_t();
 ok t_cmp(($m->{applied} // '') . ' ' . scalar @{ $m->{functions_applied} // [1] }, '0 0',
          'then re-running applies nothing');
+
+# --- claims stored before the filter columns (018) are filled from their bodies -----
+sql("DROP DATABASE $db");
+sql("CREATE DATABASE $db");
+my $pre18 = tempdir(CLEANUP => 1);
+make_path("$pre18/functions");
+copy($_, $pre18) for grep { basename($_) lt '018' } glob("$sql_dir/[0-9]*.sql");
+$m = migrate_t('--sql-dir', $pre18);
+ok t_cmp(sql_t(q{SELECT count(*) FROM information_schema.columns
+    WHERE table_name = 'claims_resource' AND column_name = 'claim_type'}), 0,
+         'a database before 018 has no claim_type');
+my $bfd = Apache::Test::vars('t_dir') . '/data/bfd';
+my $json = JSON::PP->new->canonical->utf8;
+my @rows = ("('1S00A00AA00', 4, 'Patient', '-1', now(), '{}')");
+for my $f (glob("$bfd/v2/eobRead*.json"), "$bfd/v2/coverageRead.json", "$bfd/v1/eobReadPde.json") {
+    my $r = decode_json(slurp($f));
+    my $v = $f =~ m{/v1/} ? 3 : 4;
+    push @rows, "('1S00A00AA00', $v, '$r->{resourceType}', '$r->{id}', now(), \$b\$"
+        . $json->encode($r) . "\$b\$)";
+}
+# a claim whose type coding and period are not what the columns take
+push @rows, q~('1S00A00AA00', 4, 'ExplanationOfBenefit', 'odd-1', now(), '{"type":{"coding":[~
+    . q~{"system":"https://bluebutton.cms.gov/resources/codesystem/eob-type","code":"XYZ"}]},~
+    . q~"billablePeriod":{"start":"2015-02-29","end":"2015-03"}}')~;
+open(my $psql, '|-', 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $conninfo) or die "psql: $!";
+print $psql "INSERT INTO beneficiary VALUES ('1S00A00AA00', '-1', now());
+    INSERT INTO claims_resource (mbi, fhir_version, resource_type, resource_id, last_updated, body)
+    VALUES " . join(', ', @rows) . ";\n";
+close $psql or die 'psql failed on the old claims';
+$m = migrate_t();
+ok t_cmp($m->{applied} // '', scalar(() = grep { basename($_) ge '018' } glob("$sql_dir/[0-9]*.sql")),
+         'upgrading applies 018 and what follows');
+ok t_cmp(join(' ', sql_rows_of('t', q{SELECT fhir_version || ':' || resource_id || ':'
+    || coalesce(claim_type, '-') || ':' || coalesce(service_start::text, '-') || ':'
+    || coalesce(service_end::text, '-') || ':' || coalesce(coverage_status, '-')
+    FROM claims_resource ORDER BY 1})),
+    join(' ', qw(3:pde-89:pde:2015-05-12:2015-05-12:- 4:-1:-:-:-:-
+    4:carrier-9991831999:carrier:1999-10-27:1999-10-27:- 4:dme-2188888888:dme:2014-02-03:2014-02-03:-
+    4:hha-2925555555:hha:2015-06-23:2015-06-23:- 4:hospice-9992223422:hospice:2014-01-01:2014-01-30:-
+    4:inpatient-333333222222:inpatient:2016-01-15:2016-01-27:- 4:odd-1:-:-:-:-
+    4:outpatient-1234567890:outpatient:2011-01-24:2011-01-24:- 4:part-a-567834:-:-:-:cancelled
+    4:pde-89:pde:2015-05-12:2015-05-12:- 4:snf-777777777:snf:2013-12-01:2013-12-18:-)),
+         'the stored claims get their type and billable period, the Coverage its status, '
+         . 'by the rules dpcctl load follows (an unknown code and impossible dates stay NULL)');
 sql("DROP DATABASE $db");

@@ -91,6 +91,7 @@ typedef struct load_rec {
     const char *body;
     apr_size_t body_len;
     int64_t lu_us;
+    const char *claim_type, *service_start, *service_end, *coverage_status;
     int file, line, entry;                  /* entry: 1-based, 0 if none */
     int version;
     int state;
@@ -261,6 +262,11 @@ static void add_rec(load_part *r, int line, int entry, const dpc_load_res *res,
     rec->entry = entry;
     rec->version = res->fhir_version;
     rec->lu_us = res->last_updated_us;
+    rec->claim_type = res->claim_type;      /* static */
+    rec->service_start = res->service_start ? apr_pstrdup(r->pool, res->service_start) : NULL;
+    rec->service_end = res->service_end ? apr_pstrdup(r->pool, res->service_end) : NULL;
+    rec->coverage_status = res->coverage_status
+                           ? apr_pstrdup(r->pool, res->coverage_status) : NULL;
     rec->body = res->placeholder ? fill_placeholder(r, v, rec)
                 : raw ? raw : dump_body(r->pool, v);
     rec->body_len = raw && !res->placeholder ? raw_len : strlen(rec->body);
@@ -821,8 +827,8 @@ static int copy_rows(load_ctx *c)
     memset(&o, 0, sizeof(o));
     o.conn = c->conn;
     o.binary = 1;
-    if (db_ok(c, "COPY claims_resource (mbi, fhir_version, resource_type, resource_id,"
-              " last_updated, body) FROM STDIN (FORMAT binary)", 0, NULL, NULL))
+    if (db_ok(c, "COPY claims_resource (" DPC_COPY_CLAIM_COLUMNS ") FROM STDIN"
+              " (FORMAT binary)", 0, NULL, NULL))
         return -1;
     dpc_copy_header(&o.buf);
     for (i = 0; i < c->recs->nelts && !o.error; i++) {
@@ -839,6 +845,10 @@ static int copy_rows(load_ctx *c)
         row.last_updated_us = r->lu_us;
         row.body = r->body;
         row.body_len = r->body_len;
+        row.claim_type = r->claim_type;
+        row.service_start = r->service_start;
+        row.service_end = r->service_end;
+        row.coverage_status = r->coverage_status;
         dpc_copy_claim_row(&o.buf, 1, &row);
         dpc_copy_maybe_flush(&o);
     }

@@ -352,9 +352,8 @@ static int chunk_claim_rows(synth_run *r, synth_out *o, uint64_t first, int n)
 
 static int chunk_copy(synth_run *r, uint64_t first, int n)
 {
-    if (exec_ok(r->out.conn, "COPY claims_resource (mbi, fhir_version, "
-                "resource_type, resource_id, last_updated, body) FROM STDIN "
-                "(FORMAT binary)", 0, NULL, NULL))
+    if (exec_ok(r->out.conn, "COPY claims_resource (" DPC_COPY_CLAIM_COLUMNS ") FROM STDIN"
+                " (FORMAT binary)", 0, NULL, NULL))
         return -1;
     dpc_copy_header(&r->out.buf);
     if (chunk_claim_rows(r, &r->out, first, n))

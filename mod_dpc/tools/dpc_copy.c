@@ -2,6 +2,7 @@
 #include "dpc_copy.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* PostgreSQL's epoch (2000-01-01 UTC) in microseconds since 1970. */
@@ -65,10 +66,83 @@ static void text_str(dpc_sbuf *b, const char *s, char sep)
     dpc_sbuf_putc(b, sep);
 }
 
+/* A nullable text column. */
+static void text_opt(dpc_sbuf *b, const char *s, char sep)
+{
+    if (s)
+        text_str(b, s, sep);
+    else {
+        dpc_sbuf_append(b, "\\N", 2);
+        dpc_sbuf_putc(b, sep);
+    }
+}
+
+static void bin_opt(dpc_sbuf *b, const char *s)
+{
+    if (s)
+        bin_text(b, s, strlen(s));
+    else
+        put_be(b, 0xffffffffu, 4);
+}
+
+/* Days from 1970-01-01 of a proleptic Gregorian y-m-d (Howard Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* "YYYY-MM-DD" as days since 1970, or -1 on any other form. */
+static int parse_day(const char *s, int64_t *days)
+{
+    int i, y, m, d;
+
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    for (i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    if (m < 1 || m > 12 || d < 1 || d > 28 + (m == 2 ? (y % 4 == 0 && (y % 100 || y % 400 == 0))
+                                                  : 2 + (m != 4 && m != 6 && m != 9 && m != 11)))
+        return -1;
+    *days = days_from_civil(y, m, d);
+    return 0;
+}
+
+/* A nullable date column: binary dates count days from 2000-01-01. */
+static void bin_date(dpc_sbuf *b, const char *s)
+{
+    int64_t days;
+
+    if (parse_day(s, &days)) {
+        put_be(b, 0xffffffffu, 4);
+        return;
+    }
+    put_be(b, 4, 4);
+    put_be(b, (uint64_t)(days - 10957), 4);
+}
+
+static void text_date(dpc_sbuf *b, const char *s, char sep)
+{
+    int64_t days;
+
+    text_opt(b, parse_day(s, &days) ? NULL : s, sep);
+}
+
 void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r)
 {
     if (binary) {
-        put_be(b, 6, 2);
+        put_be(b, 10, 2);
         bin_text(b, r->mbi, strlen(r->mbi));
         put_be(b, 2, 4);
         put_be(b, (uint64_t)r->fhir_version, 2);
@@ -76,6 +150,10 @@ void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r)
         bin_text(b, r->resource_id, strlen(r->resource_id));
         bin_timestamp(b, r->last_updated_us);
         bin_text(b, r->body, r->body_len);
+        bin_opt(b, r->claim_type);
+        bin_date(b, r->service_start);
+        bin_date(b, r->service_end);
+        bin_opt(b, r->coverage_status);
         return;
     }
     text_str(b, r->mbi, '\t');
@@ -85,7 +163,11 @@ void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r)
     text_str(b, r->resource_id, '\t');
     text_str(b, r->last_updated, '\t');
     text_field(b, r->body, r->body_len);
-    dpc_sbuf_putc(b, '\n');
+    dpc_sbuf_putc(b, '\t');
+    text_opt(b, r->claim_type, '\t');
+    text_date(b, r->service_start, '\t');
+    text_date(b, r->service_end, '\t');
+    text_opt(b, r->coverage_status, '\n');
 }
 
 void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *bene_id,

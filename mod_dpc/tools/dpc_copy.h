@@ -36,9 +36,16 @@ typedef struct dpc_copy_out {
 void dpc_copy_header(dpc_sbuf *b);
 void dpc_copy_trailer(dpc_sbuf *b);
 
-/* One claims_resource row: (mbi, fhir_version, resource_type, resource_id,
- * last_updated, body); text rows use r->last_updated, binary ones
- * r->last_updated_us.  The other fields of r are not read. */
+/* The columns of a claims_resource row, in the table's own order (so that
+ * a COPY of the table without a column list reads the same rows). */
+#define DPC_COPY_CLAIM_COLUMNS "mbi, fhir_version, resource_type, resource_id, " \
+    "last_updated, body, claim_type, service_start, service_end, coverage_status"
+
+/* One claims_resource row of DPC_COPY_CLAIM_COLUMNS; text rows use
+ * r->last_updated, binary ones r->last_updated_us.  A NULL claim_type,
+ * service date or coverage_status is SQL NULL; service dates are
+ * "YYYY-MM-DD" (a caller's check: anything else is sent as NULL).  The
+ * other fields of r are not read. */
 void dpc_copy_claim_row(dpc_sbuf *b, int binary, const dpc_synth_row *r);
 
 /* One beneficiary row: (mbi, bene_id, last_updated). */

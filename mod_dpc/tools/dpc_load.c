@@ -1,7 +1,9 @@
 /* dpc_load.c: see dpc_load.h. */
 #include "dpc_load.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 
@@ -25,6 +27,59 @@ int dpc_load_id_valid(const char *s)
 static const char *str_at(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+const char *dpc_load_claim_type(const char *code)
+{
+    static const char *const types[] = { "carrier", "dme", "hha", "hospice", "inpatient",
+                                         "outpatient", "pde", "snf", NULL };
+    int i;
+
+    for (i = 0; code && types[i]; i++)
+        if (!strcasecmp(code, types[i]))
+            return types[i];
+    return NULL;
+}
+
+const char *dpc_load_day(apr_pool_t *p, const char *s)
+{
+    int i, y, m, d, mdays;
+
+    if (!s || strlen(s) < 10 || (s[10] && s[10] != 'T') || s[4] != '-' || s[7] != '-')
+        return NULL;
+    for (i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return NULL;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    mdays = m == 2 ? 28 + (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+            : 30 + (m != 4 && m != 6 && m != 9 && m != 11);
+    if (m < 1 || m > 12 || d < 1 || d > mdays)
+        return NULL;
+    return apr_pstrmemdup(p, s, 10);
+}
+
+/* The filter columns of a good resource (see dpc_load_res). */
+static void fill_columns(apr_pool_t *p, const json_t *r, dpc_load_res *out)
+{
+    const json_t *period = json_object_get(r, "billablePeriod"), *coding;
+    size_t i;
+
+    if (!strcmp(out->type, "Coverage")) {
+        out->coverage_status = str_at(r, "status");
+        return;
+    }
+    if (strcmp(out->type, "ExplanationOfBenefit"))
+        return;
+    json_array_foreach(json_object_get(json_object_get(r, "type"), "coding"), i, coding) {
+        const char *sys = str_at(coding, "system");
+
+        if (!out->claim_type && sys && !strcmp(sys, DPC_LOAD_EOB_TYPE_SYSTEM))
+            out->claim_type = dpc_load_claim_type(str_at(coding, "code"));
+    }
+    out->service_start = dpc_load_day(p, str_at(period, "start"));
+    out->service_end = dpc_load_day(p, str_at(period, "end"));
 }
 
 /* The identifier-currency code among an extension array, or NULL. */
@@ -193,6 +248,7 @@ const char *dpc_load_check(apr_pool_t *p, const json_t *r, int version,
     out->fhir_version = version ? version : dpc_load_version(r);
     if (!out->fhir_version)
         return apr_psprintf(p, "cannot tell STU3 from R4 by its shape (pass --fhir)");
+    fill_columns(p, r, out);
     return NULL;
 }
 
@@ -470,8 +526,92 @@ static const char *member_string(apr_pool_t *p, const span *v, const char *key)
     return plain_string(p, &got[0]);
 }
 
+/* The member key of object v (empty when v is absent or no object); -1
+ * when v has a key spelled with escapes (jansson decides). */
+static int member_span(const span *v, const char *key, span *out)
+{
+    const char *want[2] = { key, NULL };
+
+    memset(out, 0, sizeof(*out));
+    if (!v->s || v->s[0] != '{')
+        return 0;
+    return scan_object(v->s, v->n, want, out, 1);
+}
+
+/* The string v as str_at() would read it (NULL when absent or not a
+ * string); -1 when it has escapes (jansson decides). */
+static int quick_str(apr_pool_t *p, const span *v, const char **out)
+{
+    *out = NULL;
+    if (!v->s || v->s[0] != '"')
+        return 0;
+    *out = plain_string(p, v);
+    return *out ? 0 : -1;
+}
+
+/* One coding of type.coding: its claim type when its system is BFD's
+ * eob-type; -1 when jansson must decide. */
+static int quick_coding(apr_pool_t *p, const span *coding, const char **type)
+{
+    span sys, code;
+    const char *s_sys, *s_code;
+
+    if (member_span(coding, "system", &sys) || member_span(coding, "code", &code)
+        || quick_str(p, &sys, &s_sys) || quick_str(p, &code, &s_code))
+        return -1;
+    if (s_sys && !strcmp(s_sys, DPC_LOAD_EOB_TYPE_SYSTEM))
+        *type = dpc_load_claim_type(s_code);
+    return 0;
+}
+
+/* fill_columns()'s claim type from the text of an EOB's type. */
+static int quick_claim_type(apr_pool_t *p, const span *type, const char **out)
+{
+    span coding, item;
+    scan c;
+
+    *out = NULL;
+    if (member_span(type, "coding", &coding))
+        return -1;
+    if (!coding.s || coding.s[0] != '[')
+        return 0;
+    c.s = coding.s + 1;
+    c.end = coding.s + coding.n - 1;
+    c.depth = 0;
+    for (scan_ws(&c); c.s < c.end && !*out;) {
+        item.s = c.s;
+        if (scan_value(&c, NULL, NULL))
+            return -1;
+        item.n = (apr_size_t)(c.s - item.s);
+        if (quick_coding(p, &item, out))
+            return -1;
+        scan_ws(&c);
+        if (c.s < c.end && *c.s == ',')
+            c.s++;
+        scan_ws(&c);
+    }
+    return 0;
+}
+
 enum { Q_TYPE, Q_ID, Q_META, Q_INSURANCE, Q_CLASS, Q_GROUPING, Q_BENEFICIARY, Q_PATIENT,
-       Q_N };
+       Q_CTYPE, Q_PERIOD, Q_STATUS, Q_N };
+
+/* fill_columns() from the text; 0, or -1 when jansson must decide. */
+static int quick_columns(apr_pool_t *p, const span *top, int eob, dpc_load_res *out)
+{
+    span start, end;
+    const char *s_start, *s_end;
+
+    if (!eob)
+        return quick_str(p, &top[Q_STATUS], &out->coverage_status);
+    if (quick_claim_type(p, &top[Q_CTYPE], &out->claim_type)
+        || member_span(&top[Q_PERIOD], "start", &start) || member_span(&top[Q_PERIOD], "end", &end)
+        || quick_str(p, &start, &s_start) || quick_str(p, &end, &s_end))
+        return -1;
+    out->service_start = dpc_load_day(p, s_start);
+    out->service_end = dpc_load_day(p, s_end);
+    return 0;
+}
 
 static int quick_version(const span *top, int eob)
 {
@@ -485,7 +625,8 @@ int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
                    dpc_load_res *out)
 {
     static const char *const want[Q_N + 1] = { "resourceType", "id", "meta", "insurance",
-        "class", "grouping", "beneficiary", "patient", NULL };
+        "class", "grouping", "beneficiary", "patient", "type", "billablePeriod", "status",
+        NULL };
     span top[Q_N];
     const char *type, *lu, *ref;
     apr_time_t t;
@@ -505,6 +646,8 @@ int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
     if (!out->id || !dpc_load_id_valid(out->id) || !lu || !strcmp(lu, DPC_LOAD_PLACEHOLDER)
         || dpc_instant_parse(lu, &t, &lu) || !ref || strncmp(ref, "Patient/", 8)
         || !dpc_load_id_valid(ref + 8) || !out->fhir_version)
+        return 0;
+    if (quick_columns(p, top, eob, out))
         return 0;
     out->last_updated_us = t;
     out->bene_id = ref + 8;

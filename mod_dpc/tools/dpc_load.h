@@ -36,6 +36,7 @@
 #define DPC_LOAD_CURRENCY_URL \
     "https://bluebutton.cms.gov/resources/codesystem/identifier-currency"
 #define DPC_LOAD_PLACEHOLDER "IGNORED_FIELD"
+#define DPC_LOAD_EOB_TYPE_SYSTEM "https://bluebutton.cms.gov/resources/codesystem/eob-type"
 
 /* What dpc_load_check() found in a good resource; strings point into the
  * JSON (valid while it lives) or into the pool. */
@@ -48,6 +49,14 @@ typedef struct dpc_load_res {
     const char *bene_id;        /* Patient: its id; else from the reference */
     const char *mbi;            /* Patient: its current MBI, if well-formed */
     const char *mbi_invalid;    /* Patient: a current MBI that is not one */
+    /* The claims store's filter columns (sql/018_claim_columns.sql, whose
+     * backfill follows the same rules): */
+    const char *claim_type;     /* EOB: dpc_load_claim_type() of the first
+                                 * type.coding of DPC_LOAD_EOB_TYPE_SYSTEM
+                                 * whose code is one of the eight; else NULL */
+    const char *service_start;  /* EOB: dpc_load_day() of billablePeriod.start */
+    const char *service_end;    /* ... and of billablePeriod.end */
+    const char *coverage_status;/* Coverage: its status string, else NULL */
 } dpc_load_res;
 
 /* Check resource r; version is 3 or 4 to force it, 0 to tell it from the
@@ -75,6 +84,15 @@ const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid);
  * jansson might refuse (over 18 digits, exponents over 2 digits). */
 int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
                    dpc_load_res *out);
+
+/* The claim type ("carrier", "dme", "hha", "hospice", "inpatient",
+ * "outpatient", "pde", "snf") that a BFD eob-type code names, in any case
+ * (BFD writes them in capitals); NULL for any other code. */
+const char *dpc_load_claim_type(const char *code);
+
+/* The "YYYY-MM-DD" of a FHIR date or dateTime s that names a whole day of
+ * the calendar, in p; NULL for anything else (NULL, "2015-05", 2015-02-30). */
+const char *dpc_load_day(apr_pool_t *p, const char *s);
 
 /* 1 if s is a FHIR id: 1 to 64 of A-Z a-z 0-9 - and . */
 int dpc_load_id_valid(const char *s);

@@ -55,23 +55,26 @@ enum { CT_CARRIER, CT_DME, CT_HHA, CT_HOSPICE, CT_INPATIENT, CT_OUTPATIENT,
 /* How often each type occurs (per mille, roughly Medicare's mix: carrier
  * and Part D events dominate), how long its billable period is, and how
  * many lines / extra diagnoses / procedures it may have before the size
- * budget trims them. */
+ * budget trims them.  period_thru: its templates' billablePeriod ends on
+ * the through date (else it is the from date alone, as BFD's samples of
+ * that type have it). */
 typedef struct claim_shape {
     const char *name;
     int weight;
     int los_min, los_max;
     int items_max, dx_max, proc_min, proc_max;
+    int period_thru;
 } claim_shape;
 
 static const claim_shape shapes[DPC_SYNTH_CLAIM_TYPES] = {
-    { "carrier",    480,  0,  0, 3, 4, 0, 0 },
-    { "dme",         40,  0, 29, 2, 3, 0, 0 },
-    { "hha",         10, 29, 59, 6, 5, 0, 0 },
-    { "hospice",      5, 14, 89, 6, 5, 0, 0 },
-    { "inpatient",   15,  1, 12, 6, 8, 1, 6 },
-    { "outpatient",  80,  0,  1, 4, 4, 1, 2 },
-    { "pde",        360,  0,  0, 1, 0, 0, 0 },
-    { "snf",         10,  5, 40, 5, 5, 1, 3 },
+    { "carrier",    480,  0,  0, 3, 4, 0, 0, 0 },
+    { "dme",         40,  0, 29, 2, 3, 0, 0, 0 },
+    { "hha",         10, 29, 59, 6, 5, 0, 0, 0 },
+    { "hospice",      5, 14, 89, 6, 5, 0, 0, 1 },
+    { "inpatient",   15,  1, 12, 6, 8, 1, 6, 1 },
+    { "outpatient",  80,  0,  1, 4, 4, 1, 2, 0 },
+    { "pde",        360,  0,  0, 1, 0, 0, 0, 0 },
+    { "snf",         10,  5, 40, 5, 5, 1, 3, 1 },
 };
 
 static const char coverage_parts[4] = { 'a', 'b', 'c', 'd' };
@@ -908,6 +911,7 @@ static int emit_coverage(dpc_synth *g, render_ctx *x, row_out *o)
     o->row.resource_type = "Coverage";
     o->row.resource_id = id;
     o->row.claim_type = NULL;
+    o->row.coverage_status = "active";      /* as the templates say */
     for (part = 0; part < 4 && !rc; part++) {
         if (part == 2 && !x->b->has_part_c)
             continue;
@@ -919,18 +923,32 @@ static int emit_coverage(dpc_synth *g, render_ctx *x, row_out *o)
     return rc;
 }
 
+/* "YYYY-MM-DD" of a day number into out[11]. */
+static void format_day(int32_t day, char out[11])
+{
+    dpc_sbuf b = { out, 0, 11, 0 };
+
+    put_date(&b, day);
+    out[10] = '\0';
+}
+
 static int emit_claims(dpc_synth *g, render_ctx *x, row_out *o)
 {
-    char id[48];
+    char id[48], start[11], end[11];
     int k, v, rc = 0;
 
     o->row.resource_type = "ExplanationOfBenefit";
     o->row.resource_id = id;
+    o->row.coverage_status = NULL;
+    o->row.service_start = start;
+    o->row.service_end = end;
     for (k = 0; k < x->b->n_claims && !rc; k++) {
         const synth_claim *c = &g->claims[k];
 
         x->c = c;
         o->row.claim_type = shapes[c->type].name;
+        format_day(c->from, start);
+        format_day(shapes[c->type].period_thru ? c->thru : c->from, end);
         apr_snprintf(id, sizeof(id), "%s-%" APR_UINT64_T_FMT,
                      shapes[c->type].name, (apr_uint64_t)c->claim_id);
         for (v = 0; v < 2 && !rc; v++)

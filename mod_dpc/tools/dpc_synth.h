@@ -49,6 +49,9 @@ typedef struct dpc_synth_row {
     const char *last_updated;       /* "2023-04-05T12:34:56.789+00:00" */
     int64_t last_updated_us;        /* the same instant, us since 1970 UTC */
     const char *claim_type;         /* "carrier" .. "snf" for EOBs, else NULL */
+    const char *service_start;      /* EOBs: billablePeriod "YYYY-MM-DD", else NULL */
+    const char *service_end;
+    const char *coverage_status;    /* Coverage: its status, else NULL */
     const char *body;               /* compact JSON, not NUL-terminated */
     apr_size_t body_len;
 } dpc_synth_row;

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include <apr_pools.h>
+#include <apr_strings.h>
 #include <jansson.h>
 
 #include "dpc_fhir.h"
@@ -232,6 +233,10 @@ static int quick_agrees(const char *text, apr_size_t len, int version)
     ck_assert_int_eq(q.fhir_version, r.fhir_version);
     ck_assert(q.last_updated_us == r.last_updated_us);
     ck_assert_int_eq(r.placeholder, 0);
+    ck_assert_pstr_eq(q.claim_type, r.claim_type);
+    ck_assert_pstr_eq(q.service_start, r.service_start);
+    ck_assert_pstr_eq(q.service_end, r.service_end);
+    ck_assert_pstr_eq(q.coverage_status, r.coverage_status);
     return 1;
 }
 
@@ -312,6 +317,83 @@ START_TEST(quick_leaves_the_rest)
 }
 END_TEST
 
+/* A claim with what the filter columns are read from. */
+#define EOB_COLS "{\"resourceType\":\"ExplanationOfBenefit\",\"id\":\"snf-1\",\"meta\":" \
+    "{\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"type\":{\"coding\":[{\"system\":" \
+    "\"https://bluebutton.cms.gov/resources/codesystem/eob-type\",\"code\":\"OTHER\"}," \
+    "{\"system\":\"x\",\"code\":\"pde\"},{\"system\":" \
+    "\"https://bluebutton.cms.gov/resources/codesystem/eob-type\",\"code\":\"SNF\"}]}," \
+    "\"billablePeriod\":{\"start\":\"2013-12-01\",\"end\":\"2013-12-18T10:00:00Z\"}," \
+    "\"patient\":{\"reference\":\"Patient/-1\"},\"insurance\":[]}"
+
+/* What the claims store's filter columns hold (sql/018_claim_columns.sql
+ * has the same rules), by the fast path and by jansson alike. */
+START_TEST(filter_columns)
+{
+    static const struct {
+        const char *type, *period, *claim_type, *start, *end;
+    } cases[] = {
+        { "{\"coding\":[{\"system\":\"" DPC_LOAD_EOB_TYPE_SYSTEM "\",\"code\":\"CARRIER\"}]}",
+          "{\"start\":\"1999-10-27\",\"end\":\"1999-10-27\"}", "carrier", "1999-10-27",
+          "1999-10-27" },
+        { "{\"coding\":[{\"system\":\"" DPC_LOAD_EOB_TYPE_SYSTEM "\",\"code\":\"dme\"}]}",
+          "{\"start\":\"2016-02-29\"}", "dme", "2016-02-29", NULL },
+        { "{\"coding\":[{\"system\":\"" DPC_LOAD_EOB_TYPE_SYSTEM "\",\"code\":\"NOPE\"}]}",
+          "{\"start\":\"2015-02-29\",\"end\":\"2015-05\"}", NULL, NULL, NULL },
+        { "{\"coding\":{\"system\":\"" DPC_LOAD_EOB_TYPE_SYSTEM "\",\"code\":\"PDE\"}}",
+          "\"2015-01-01\"", NULL, NULL, NULL },
+        { "\"PDE\"", "{\"start\":\"2015-13-01\",\"end\":\"2015-01-01X\"}", NULL, NULL,
+          NULL },
+    };
+    char text[1024];
+    dpc_load_res r;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        apr_snprintf(text, sizeof(text), "{\"resourceType\":\"ExplanationOfBenefit\","
+                     "\"id\":\"c-1\",\"meta\":{\"lastUpdated\":\"2024-01-02T03:04:05Z\"},"
+                     "\"type\":%s,\"billablePeriod\":%s,\"patient\":{\"reference\":"
+                     "\"Patient/-1\"},\"insurance\":[]}", cases[i].type, cases[i].period);
+        ck_assert_msg(quick(text) == 1, "quick refused %s", text);
+        ck_assert_ptr_null(dpc_load_check(p, j(text), 0, &r));
+        ck_assert_pstr_eq(r.claim_type, cases[i].claim_type);
+        ck_assert_pstr_eq(r.service_start, cases[i].start);
+        ck_assert_pstr_eq(r.service_end, cases[i].end);
+        ck_assert_ptr_null(r.coverage_status);
+    }
+    /* the first coding of the system with one of the eight codes */
+    ck_assert_int_eq(quick(EOB_COLS), 1);
+    ck_assert_ptr_null(dpc_load_check(p, j(EOB_COLS), 0, &r));
+    ck_assert_str_eq(r.claim_type, "snf");
+    ck_assert_str_eq(r.service_end, "2013-12-18");
+    /* a Coverage has its status, an EOB none */
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"status\":\"cancelled\",\"beneficiary\":{\"reference\":"
+                           "\"Patient/1\"}}"), 1);
+    ck_assert_ptr_null(dpc_load_check(p, j("{\"resourceType\":\"Coverage\",\"id\":\"c\","
+                                           "\"meta\":{\"lastUpdated\":\"2024-01-02T03:04:05Z\"},"
+                                           "\"class\":[],\"status\":\"cancelled\","
+                                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"),
+                                         0, &r));
+    ck_assert_str_eq(r.coverage_status, "cancelled");
+    /* escapes where the columns are read: jansson decides */
+    ck_assert_int_eq(quick("{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{"
+                           "\"lastUpdated\":\"2024-01-02T03:04:05Z\"},\"class\":[],"
+                           "\"status\":\"a\\u0063tive\",\"beneficiary\":{\"reference\":"
+                           "\"Patient/1\"}}"), 0);
+    ck_assert_ptr_null(dpc_load_check(p, j("{\"resourceType\":\"Coverage\",\"id\":\"c\","
+                                           "\"meta\":{\"lastUpdated\":\"2024-01-02T03:04:05Z\"},"
+                                           "\"class\":[],\"status\":\"a\\u0063tive\","
+                                           "\"beneficiary\":{\"reference\":\"Patient/1\"}}"),
+                                         0, &r));
+    ck_assert_str_eq(r.coverage_status, "active");
+    ck_assert_str_eq(dpc_load_claim_type("Inpatient"), "inpatient");
+    ck_assert_ptr_null(dpc_load_claim_type("inpatien"));
+    ck_assert_ptr_null(dpc_load_claim_type(NULL));
+}
+END_TEST
+
 /* Random damage to a good line: whatever dpc_load_quick() still takes,
  * jansson and dpc_load_check() take the same way. */
 START_TEST(quick_never_takes_more_than_jansson)
@@ -322,6 +404,25 @@ START_TEST(quick_never_takes_more_than_jansson)
 
     for (i = 0; i < 200000; i++) {
         memcpy(buf, EOB_R4, sizeof(buf));
+        for (k = 0; k < 1 + i % 3; k++) {
+            seed = seed * 1103515245 + 12345;
+            buf[(seed >> 8) % (sizeof(buf) - 1)] = (char)(seed >> 20);
+        }
+        took += quick_agrees(buf, sizeof(buf) - 1, 0);
+    }
+    ck_assert_int_gt(took, 0);
+}
+END_TEST
+
+/* The same with the filter columns' members damaged too. */
+START_TEST(quick_columns_never_differ)
+{
+    char buf[sizeof(EOB_COLS)];
+    unsigned seed = 54321;
+    int i, k, took = 0;
+
+    for (i = 0; i < 100000; i++) {
+        memcpy(buf, EOB_COLS, sizeof(buf));
         for (k = 0; k < 1 + i % 3; k++) {
             seed = seed * 1103515245 + 12345;
             buf[(seed >> 8) % (sizeof(buf) - 1)] = (char)(seed >> 20);
@@ -346,6 +447,8 @@ Suite *load_suite(void)
     tcase_add_test(tc, claims_name_their_patient);
     tcase_add_test(tc, fhir_ids);
     tcase_add_test(tc, quick_takes_good_claims);
+    tcase_add_test(tc, filter_columns);
+    tcase_add_test(tc, quick_columns_never_differ);
     tcase_add_test(tc, quick_leaves_the_rest);
     tcase_add_test(tc, quick_never_takes_more_than_jansson);
     suite_add_tcase(s, tc);

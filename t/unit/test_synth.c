@@ -13,6 +13,7 @@
 #include "dpc_mbi.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
+#include "dpc_load.h"
 #include "unit.h"
 
 /* ===== MBI and NPI ======================================================= */
@@ -452,6 +453,21 @@ static void check_npis(json_t *body)
     }
 }
 
+/* The row's filter columns are what `dpcctl load` reads from its body. */
+static void check_columns(json_t *body, const dpc_synth_row *r)
+{
+    dpc_load_res res;
+
+    ck_assert_ptr_null(dpc_load_check(gen_pool, body, r->fhir_version, &res));
+    ck_assert_pstr_eq(r->claim_type, res.claim_type);
+    ck_assert_pstr_eq(r->service_start, res.service_start);
+    ck_assert_pstr_eq(r->service_end, res.service_end);
+    ck_assert_pstr_eq(r->coverage_status, res.coverage_status);
+    if (r->claim_type)
+        ck_assert(r->service_start && r->service_end
+                  && strcmp(r->service_start, r->service_end) <= 0);
+}
+
 /* Everything a single row must satisfy. */
 static void check_row(const dpc_synth_row *r)
 {
@@ -480,6 +496,7 @@ static void check_row(const dpc_synth_row *r)
     else
         ck_assert_str_eq(jstr(body, "beneficiary.reference") + strlen("Patient/"),
                          r->bene_id);
+    check_columns(body, r);
     json_decref(body);
 }
 
