@@ -41,10 +41,10 @@ static const char claim_sql[] =
     " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
-    "           j.resources_per_file, j.gzip::int";
+    "           j.resources_per_file, j.gzip::int, j.contract";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
-    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_CONTRACT
 };
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
@@ -59,6 +59,27 @@ static const char stream_sql[] =
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
 enum { STREAM_TYPE, STREAM_BODY };
+
+/* The same for a contract's job (AB2D; $5 the job): only what a Part D
+ * sponsor may be given, decided on the claims store's columns, no body
+ * read: Part A and B claims (every claim type but pde) whose billable
+ * period starts (or, without a start, ends) in a month the beneficiary
+ * was enrolled in the contract, on or after 2020-01-01 and the contract's
+ * attestation. */
+static const char stream_contract_sql[] =
+    "SELECT r.resource_type, r.body FROM export_job j"
+    " JOIN ab2d_contract k ON k.number = j.contract"
+    " JOIN claims_resource r ON r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
+    "   AND r.resource_type = ANY($3::text[])"
+    "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND r.claim_type <> 'pde'"
+    "   AND coalesce(r.service_start, r.service_end)"
+    "       >= greatest(date '" DPC_JOB_CONTRACT_FLOOR "', (k.attested_at AT TIME ZONE 'UTC')::date)"
+    " WHERE j.id = $5::uuid"
+    "   AND EXISTS (SELECT 1 FROM ab2d_enrollment e WHERE e.contract = j.contract"
+    "               AND e.mbi = r.mbi AND e.month = date_trunc('month',"
+    "                   coalesce(r.service_start, r.service_end))::date)"
+    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
 
 /* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
  * error file, in order: the job's ignored kick-off parameters (batch 0
@@ -161,6 +182,7 @@ typedef struct batch {
     const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
     int gzip;                   /* the job's: also write gzip twins */
+    const char *contract;       /* the job's AB2D contract, or NULL */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -425,7 +447,7 @@ static outcome stream_batch(batch *b)
 {
     PGconn *conn = b->c->conn;
     dpc_export_writer *w;
-    const char *params[4];
+    const char *params[5];
     apr_status_t rv;
     PGresult *res;
     outcome r = B_OK;
@@ -439,7 +461,10 @@ static outcome stream_batch(batch *b)
     params[1] = b->version;
     params[2] = b->types_array;
     params[3] = b->since;
-    if (!PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0))
+    params[4] = b->job_id;
+    if (!(b->contract ? PQsendQueryParams(conn, stream_contract_sql, 5, NULL, params, NULL,
+                                          NULL, 0)
+                      : PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0)))
         return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     if (!PQsetSingleRowMode(conn)) {
         drain(conn, 1);
@@ -762,6 +787,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
     b->per_file = atoi(PQgetvalue(res, 0, CLAIM_PER_FILE));
     b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
+    b->contract = PQgetisnull(res, 0, CLAIM_CONTRACT) ? NULL
+                  : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_CONTRACT));
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
     b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
     b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,

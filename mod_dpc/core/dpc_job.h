@@ -56,6 +56,9 @@
 #include <apr_pools.h>
 #include <libpq-fe.h>
 
+/* A contract's job (AB2D) never gives claims from before this day. */
+#define DPC_JOB_CONTRACT_FLOOR "2020-01-01"
+
 /* A running batch whose heartbeat is older than this is claimed again. */
 #define DPC_JOB_STALE_SECS 30
 /* How often a batch being worked on is heartbeated (well under STALE). */

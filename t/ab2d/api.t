@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of sql dpcctl wait_for);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 81;
+plan tests => 86;
 
 my $dir = tempdir(CLEANUP => 1);
 Apache::TestRequest::module('ab2d');
@@ -286,3 +286,43 @@ ok t_cmp(sql("SELECT count(*) FROM audit_event WHERE action = 'token.issued'"
              . " AND org_id = '$org1'") > 0 ? 1 : 0, 1, 'tokens issued are audited');
 ok t_cmp(sql("SELECT count(*) FROM audit_event WHERE action = 'export.started' AND job_id = '$job'"), 1,
          'the kick-off is audited');
+
+# what is exported: Part A and B EOBs of the months enrolled, from 2020 and
+# the attestation on (decided on the claims store's columns)
+my $x = sql("SELECT mbi FROM claims_resource WHERE fhir_version = 4 AND claim_type <> 'pde'"
+            . " AND service_start >= '2020-01-01' GROUP BY mbi"
+            . " HAVING count(DISTINCT date_trunc('month', service_start)) > 1"
+            . " AND mbi IN (SELECT mbi FROM claims_resource WHERE claim_type = 'pde')"
+            . " ORDER BY mbi LIMIT 1");
+my $month = sql("SELECT to_char(min(service_start), 'YYYY-MM') FROM claims_resource WHERE mbi = '$x'"
+                . " AND fhir_version = 4 AND claim_type <> 'pde' AND service_start >= '2020-01-01'");
+my $want = sql("SELECT count(*) FROM claims_resource WHERE mbi = '$x' AND fhir_version = 4"
+               . " AND claim_type <> 'pde' AND to_char(service_start, 'YYYY-MM') = '$month'");
+my $all = sql("SELECT count(*) FROM claims_resource WHERE mbi = '$x' AND fhir_version = 4"
+              . " AND resource_type = 'ExplanationOfBenefit'");
+ok t_cmp(($x ? 1 : 0) . '|' . ($want > 0 && $want < $all ? 1 : 0), '1|1',
+         "a beneficiary with Part D claims and claims in several months ($x, $month: $want of $all)");
+ctl('sponsor', 'create', '--name', 'PDP-T4');
+ctl('contract', 'create', '--sponsor', 'PDP-T4', '--number', 'Z9004', '--attested', '2020-01-01T00:00:00Z');
+ctl('contract', 'create', '--sponsor', 'PDP-T4', '--number', 'Z9005', '--attested', '2099-01-01T00:00:00Z');
+open($fh, '>', "$dir/one.csv") or die;
+print $fh "Z9004,$x,$month\nZ9005,$x,$month\n";
+close $fh;
+ctl('enrollment', 'load', '--file', "$dir/one.csv");
+my %lines;
+for my $k ('Z9004', 'Z9005') {
+    my $c = ctl('credential', 'create', '--contract', $k);
+    my $tk = token_of($c->{client_id}, $c->{client_secret});
+    $res = req(GET => "/api/v2/fhir/Group/$k/\$export", Authorization => "Bearer $tk");
+    my ($j) = ($res->header('Content-Location') // '') =~ m{/Job/([0-9a-f-]{36})/};
+    wait_for(60, sub { sql("SELECT status FROM export_job WHERE id = '$j'") ne 'running' });
+    $m = json_of(req(GET => "/api/v2/fhir/Job/$j/\$status", Authorization => "Bearer $tk")) // {};
+    $lines{$k} = [ map { grep { length } split /\n/,
+                         req(GET => path_of($_->{url}), Authorization => "Bearer $tk")->content }
+                   @{ $m->{output} } ];
+}
+ok t_cmp(scalar @{ $lines{Z9004} }, $want, "only the enrolled month's Part A and B claims ($want)");
+ok t_cmp(scalar(grep { /"code":"PDE"/i } @{ $lines{Z9004} }), 0, 'no Part D claim');
+my $bene = sql("SELECT bene_id FROM beneficiary WHERE mbi = '$x'");
+ok t_cmp(scalar(grep { !m{"Patient/\Q$bene\E"} } @{ $lines{Z9004} }), 0, 'only the enrollee\'s');
+ok t_cmp(scalar @{ $lines{Z9005} }, 0, 'nothing from before the attestation');
