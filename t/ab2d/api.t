@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of sql dpcctl wait_for);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 86;
+plan tests => 87;
 
 my $dir = tempdir(CLEANUP => 1);
 Apache::TestRequest::module('ab2d');
@@ -213,6 +213,11 @@ ok t_cmp('sha256:' . sha256_hex($body) . '|' . length($body),
          'the checksum and length are the file\'s');
 my @lines = grep { length } split /\n/, $body;
 ok t_cmp(scalar(grep { !/"resourceType":"ExplanationOfBenefit"/ } @lines), 0, 'every line is an EOB');
+# counted once the last byte was sent, just after the response
+wait_for(10, sub { sql("SELECT downloads FROM export_file WHERE job_id = '$job'"
+                       . " AND name = 'Z9001_0001.ndjson'") >= 1 });
+ok t_cmp(sql("SELECT downloads FROM export_file WHERE job_id = '$job' AND name = 'Z9001_0001.ndjson'"),
+         1, 'the partial download did not count, the whole one did');
 $res = req(GET => $path, Authorization => "Bearer $tok1");
 ok t_cmp($res->code . '|' . (diag_of($res) =~ /downloaded 1 time.*new export job/ ? 1 : 0), '410|1',
          'downloaded once: 410 saying why and to start a new job');
@@ -271,7 +276,8 @@ $res = req(GET => $again, Authorization => "Bearer $tok1");
 ok t_cmp($res->code . '|' . (diag_of($res) =~ /expired.*new export job/ ? 1 : 0), '410|1',
          'an expired file: 410 saying why and to start a new job');
 
-# rotation and deletion
+# rotation and deletion (tokens carry whole seconds: rotate in a later one)
+sleep 1;
 ctl('credential', 'rotate', $c1->{client_id});
 ok t_cmp(token_res($c1->{client_id}, $c1->{client_secret})->code, 401, 'the old password is refused after rotation');
 ok t_cmp(req(GET => "/api/v2/fhir/Job/$job/\$status", Authorization => "Bearer $tok1")->code, 403,
