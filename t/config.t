@@ -68,7 +68,7 @@ my %value = (
     DPCResourcesPerFile => 5, DPCExportBatch => 5, DPCFileLifetime => '1h',
     DPCExportGzip => 'On', DPCAuditRetention => '2190d', DPCSyntheticIdentifiers => 'On',
     DPCPortal => 'On', DPCPortalSignup => 'On', DPCPortalAPI => '/api/v2',
-    DPCPortalSendmail => '"/usr/sbin/sendmail -t"',
+    DPCPortalSendmail => '"/usr/sbin/sendmail -t"', DPCDownloadLimit => 3,
 );
 # Where each context column lets a directive be: main server, VirtualHost,
 # Location.
