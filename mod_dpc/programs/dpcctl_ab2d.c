@@ -2,8 +2,8 @@
 #include "dpcctl_ab2d.h"
 #include "dpcctl_out.h"
 
-#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 #include <apr_tables.h>
@@ -110,48 +110,26 @@ static int month_valid(const char *s)
            && strncmp(s + 5, "12", 2) <= 0;
 }
 
-/* One "contract,MBI,YYYY-MM" row into the three arrays; 0, or -1. */
-static int enrollment_row(apr_pool_t *p, char *line, apr_array_header_t **cols)
+/* One "contract,MBI,YYYY-MM" row into the three arrays of ctx
+ * (dpcctl_line_fn); a first line starting "contract" is a header. */
+static const char *enrollment_row(apr_pool_t *p, char *line, int n, void *ctx)
 {
+    apr_array_header_t **cols = ctx;
     char *f[3], *state = NULL, mbi[DPC_MBI_LEN + 1];
+    const char *why = apr_psprintf(p, "not \"contract,MBI,YYYY-MM\": %s", line);
     int i;
 
+    if (n == 1 && !strncasecmp(line, "contract", 8))
+        return NULL;
     for (i = 0; i < 3; i++)
         if (!(f[i] = apr_strtok(i ? NULL : line, ", \t", &state)))
-            return -1;
+            return why;
     if (apr_strtok(NULL, ", \t", &state) || !month_valid(f[2]) || !dpc_mbi_accept(p, f[1], mbi))
-        return -1;
+        return why;
     APR_ARRAY_PUSH(cols[0], const char *) = apr_pstrdup(p, f[0]);
     APR_ARRAY_PUSH(cols[1], const char *) = apr_pstrdup(p, mbi);
     APR_ARRAY_PUSH(cols[2], const char *) = apr_pstrcat(p, f[2], "-01", NULL);
-    return 0;
-}
-
-/* The rows of an enrollment file (a header line "contract,..." is
- * skipped) into cols; DPCCTL_OK, or a failure naming the first bad line. */
-static int read_enrollment(apr_pool_t *p, const char *path, apr_array_header_t **cols)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    int n = 0;
-
-    /* BFD's synthetic MBIs (S second) are never a real beneficiary's */
-    dpc_ids_allow_synthetic(p);
-    if (!f)
-        return dpcctl_fail(DPCCTL_FAIL, "cannot read %s", path);
-    while (fgets(line, sizeof(line), f)) {
-        n++;
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[strspn(line, " \t")] || (n == 1 && !strncasecmp(line, "contract", 8)))
-            continue;
-        if (enrollment_row(p, line, cols)) {
-            fclose(f);
-            return dpcctl_fail(DPCCTL_FAIL, "%s line %d: not \"contract,MBI,YYYY-MM\": %s",
-                               path, n, line);
-        }
-    }
-    fclose(f);
-    return DPCCTL_OK;
+    return NULL;
 }
 
 /* The rows ($1 contracts, $2 MBIs, $3 months, as arrays), or $5
@@ -185,7 +163,7 @@ static int cmd_enrollment(apr_pool_t *p, PGconn *c, int argc, char **argv)
                            " --synthetic N [--offset K] [--from YYYY-MM] [--to YYYY-MM])");
     for (i = 0; i < 3; i++)
         cols[i] = apr_array_make(p, 64, sizeof(const char *));
-    if (file && (rc = read_enrollment(p, file, cols)))
+    if (file && (rc = dpcctl_read_lines(p, file, enrollment_row, cols)))
         return rc;
     for (i = 0; i < 3; i++)
         params[i] = dpc_pg_text_array(p, (const char *const *)cols[i]->elts, cols[i]->nelts);

@@ -228,36 +228,19 @@ static int cmd_credential(apr_pool_t *p, PGconn *c, int argc, char **argv)
 
 /* ---- attribution ---- */
 
-/* The MBIs of a file: one a line, or CCLF8 (the MBI in the first 11
- * characters of each fixed-width line).  DPCCTL_OK, or a failure naming
- * the first bad line. */
-static int read_mbis(apr_pool_t *p, const char *path, apr_array_header_t *mbis)
+/* An attribution file's line: an MBI, or CCLF8 (the MBI in the first 11
+ * characters of a fixed-width line), into the array ctx (dpcctl_line_fn). */
+static const char *mbi_line(apr_pool_t *p, char *line, int n, void *ctx)
 {
-    FILE *f = fopen(path, "r");
-    char line[4096], mbi[DPC_MBI_LEN + 1];
-    int n = 0;
+    char mbi[DPC_MBI_LEN + 1];
 
-    /* an attribution file may name BFD's synthetic MBIs (S second): never
-     * a real beneficiary's, so taking them costs production nothing, and
-     * the sandbox's claims are made with them */
-    dpc_ids_allow_synthetic(p);
-    if (!f)
-        return dpcctl_fail(DPCCTL_FAIL, "cannot read %s", path);
-    while (fgets(line, sizeof(line), f)) {
-        n++;
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[strspn(line, " \t")])
-            continue;
-        if (strlen(line) > DPC_MBI_LEN)
-            line[DPC_MBI_LEN] = '\0';       /* CCLF8: the MBI comes first */
-        if (!dpc_mbi_accept(p, line, mbi)) {
-            fclose(f);
-            return dpcctl_fail(DPCCTL_FAIL, "%s line %d: \"%s\" is not an MBI", path, n, line);
-        }
-        APR_ARRAY_PUSH(mbis, const char *) = apr_pstrdup(p, mbi);
-    }
-    fclose(f);
-    return DPCCTL_OK;
+    (void)n;
+    if (strlen(line) > DPC_MBI_LEN)
+        line[DPC_MBI_LEN] = '\0';       /* CCLF8: the MBI comes first */
+    if (!dpc_mbi_accept(p, line, mbi))
+        return apr_psprintf(p, "\"%s\" is not an MBI", line);
+    APR_ARRAY_PUSH((apr_array_header_t *)ctx, const char *) = apr_pstrdup(p, mbi);
+    return NULL;
 }
 
 /* The older load of the kind goes ($1 ACO, $2 kind), in the transaction
@@ -321,7 +304,7 @@ static int cmd_attribution(apr_pool_t *p, PGconn *c, int argc, char **argv)
     params[1] = runout ? "runout" : "attribution";
     params[2] = year ? year : apr_itoa(p, tm.tm_year + 1900 - runout);
     params[3] = file;
-    if (file && (rc = read_mbis(p, file, mbis)))
+    if (file && (rc = dpcctl_read_lines(p, file, mbi_line, mbis)))
         return rc;
     params[4] = file ? dpc_pg_text_array(p, (const char *const *)mbis->elts, mbis->nelts)
                      : NULL;

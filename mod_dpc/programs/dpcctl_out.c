@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dpc_mbi.h"
+
 void dpcctl_print(json_t *v)
 {
     char *s = json_dumps(v, JSON_COMPACT);
@@ -92,4 +94,28 @@ int dpcctl_run_json(PGconn *c, const char *sql, int n, const char *const *params
     else
         json_decref(out);
     return rc;
+}
+
+int dpcctl_read_lines(apr_pool_t *p, const char *path, dpcctl_line_fn *fn, void *ctx)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    const char *why;
+    int n = 0;
+
+    dpc_ids_allow_synthetic(p);
+    if (!f)
+        return dpcctl_fail(DPCCTL_FAIL, "cannot read %s", path);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[strspn(line, " \t")])
+            continue;
+        if ((why = fn(p, line, n, ctx)) != NULL) {
+            fclose(f);
+            return dpcctl_fail(DPCCTL_FAIL, "%s line %d: %s", path, n, why);
+        }
+    }
+    fclose(f);
+    return DPCCTL_OK;
 }

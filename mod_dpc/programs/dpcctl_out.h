@@ -4,6 +4,7 @@
 #define DPCCTL_OUT_H
 
 #include <jansson.h>
+#include <apr_pools.h>
 #include <libpq-fe.h>
 
 /* Exit statuses */
@@ -32,5 +33,13 @@ const char *dpcctl_opt(int argc, char **argv, int from, const char *name);
  * for no row). */
 int dpcctl_run_json(PGconn *c, const char *sql, int n, const char *const *params,
                     const char *list_key, json_t *extra);
+
+/* Read a text file of rows, one a line: fn gets each line that is not
+ * blank (its end of line cut off) and its number, and answers NULL, or
+ * why the line is refused.  BFD's synthetic MBIs are accepted (they are
+ * never a real beneficiary's; the sandbox's claims are made with them).
+ * DPCCTL_OK, or a failure naming the file and the first refused line. */
+typedef const char *dpcctl_line_fn(apr_pool_t *p, char *line, int n, void *ctx);
+int dpcctl_read_lines(apr_pool_t *p, const char *path, dpcctl_line_fn *fn, void *ctx);
 
 #endif

@@ -17,7 +17,6 @@ CREATE OR REPLACE FUNCTION dpc_export_start(p_org uuid, p_roster uuid, p_dialect
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_job uuid;
-    v_batches int;
 BEGIN
     PERFORM 1 FROM roster WHERE id = p_roster AND org_id = p_org FOR KEY SHARE;
     IF NOT FOUND THEN
@@ -32,27 +31,12 @@ BEGIN
     VALUES (p_org, p_roster, p_dialect, p_version, p_url, p_types, p_since, p_notes,
             p_per_file, p_gzip, p_lifetime)
     RETURNING id INTO v_job;
-    WITH m AS (
-        SELECT p.mbi, row_number() OVER (ORDER BY p.mbi) - 1 AS i
-          FROM attribution a JOIN patient p ON p.id = a.patient_id
-         WHERE a.roster_id = p_roster AND a.removed_at IS NULL AND a.period_end > now()),
-    b AS (
-        INSERT INTO export_batch (job_id, seq, mbis)
-        SELECT v_job, (i / p_batch)::int, array_agg(mbi ORDER BY mbi) FROM m
-         GROUP BY i / p_batch
-        RETURNING 1)
-    SELECT count(*) INTO v_batches FROM b;
-    IF v_batches = 0 AND cardinality(p_notes) > 0 THEN
-        INSERT INTO export_batch (job_id, seq, mbis) VALUES (v_job, 0, '{}');
-        v_batches := 1;
-    END IF;
-    IF v_batches = 0 THEN
-        UPDATE export_job SET status = 'completed', completed_at = now(),
-               expires_at = now() + file_lifetime WHERE id = v_job;
-    ELSE
-        UPDATE export_job SET batches_total = v_batches WHERE id = v_job;
-        PERFORM pg_notify('dpc_jobs', v_job::text);
-    END IF;
+    PERFORM dpc_export_batches(v_job, p_batch,
+                               ARRAY(SELECT p.mbi FROM attribution a
+                                       JOIN patient p ON p.id = a.patient_id
+                                      WHERE a.roster_id = p_roster AND a.removed_at IS NULL
+                                        AND a.period_end > now()),
+                               cardinality(p_notes) > 0);
     RETURN jsonb_build_object('job', v_job);
 EXCEPTION WHEN unique_violation THEN
     -- another kick-off for this roster won the race
