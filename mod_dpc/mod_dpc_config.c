@@ -195,6 +195,14 @@ static const char *set_download_limit(cmd_parms *cmd, void *d, const char *arg)
                          &((dpc_dir_conf *)d)->download_limit);
 }
 
+static const char *set_token_endpoint(cmd_parms *cmd, void *d, int on)
+{
+    if (cmd->path == NULL)
+        return "DPCTokenEndpoint belongs in a <Location> section: its path is the endpoint";
+    ((dpc_dir_conf *)d)->token_endpoint = on;
+    return NULL;
+}
+
 /* ---- the Sandbox Portal (mod_dpc_portal*.c) ---- */
 
 static const char *set_portal(cmd_parms *cmd, void *d, int on)
@@ -282,6 +290,9 @@ const command_rec dpc_cmds[] = {
                   "API dialect served below this <Location>: dpc-v2, dpc-v1 or none"),
     AP_INIT_TAKE1("DPCPublicURL", set_public_url, NULL, ACCESS_CONF,
                   "this <Location>'s base URL as clients see it (behind a proxy)"),
+    AP_INIT_FLAG("DPCTokenEndpoint", set_token_endpoint, NULL, ACCESS_CONF,
+                 "On: a POST to this <Location>'s own path is its dialect's token "
+                 "request (default Off)"),
     AP_INIT_TAKE1("DPCDownloadLimit", set_download_limit, NULL, ACCESS_CONF,
                   "full downloads of each export file below this <Location>; 0: "
                   "unlimited (default: the dialect's: AB2D 1, the others 0)"),

@@ -148,6 +148,24 @@ static const dpc_handler_entry *handler_of(dpc_op_t op)
     return &handlers[op];
 }
 
+/* DPCTokenEndpoint On: the <Location>'s own path is its dialect's token
+ * endpoint, wherever the operator placed it (AB2D's is a path of Okta's
+ * that a deployment may not want to copy).  OK or a status when this was
+ * it, DECLINED otherwise. */
+static int token_endpoint(request_rec *r, const char *path)
+{
+    dpc_call call = { NULL, NULL, 0 };
+
+    if (!dpc_conf_token_endpoint(dpc_dir(r)) || !path || (*path && strcmp(path, "/")))
+        return DECLINED;
+    if (r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return dpc_send_oo(r, HTTP_METHOD_NOT_ALLOWED, DPC_ISSUE_NOT_SUPPORTED,
+                           "the token endpoint takes POST");
+    }
+    return dpc_op_token_auth(r, &call);
+}
+
 int dpc_handler(request_rec *r)
 {
     const dpc_handler_entry *h;
@@ -159,6 +177,8 @@ int dpc_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, DPC_HANDLER))
         return DECLINED;
     path = dpc_relative_path(r);
+    if ((status = token_endpoint(r, path)) != DECLINED)
+        return status;
     /* a dialect whose downloads are at /data on the host has nothing else
      * there (no route of its API answers below /data under another name) */
     if (dpc_conf_dialect(dpc_dir(r))->data_on_host && !strncmp(r->uri, "/data/", 6))

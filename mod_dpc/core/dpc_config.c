@@ -75,6 +75,7 @@ dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
     c->portal.on = DPC_UNSET;
     c->portal.signup = DPC_UNSET;
     c->download_limit = DPC_UNSET;
+    c->token_endpoint = DPC_UNSET;
     return c;
 }
 
@@ -91,6 +92,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
                                                                 : add->base_path);
     c->public_url = MERGE_PTR(public_url);
     c->download_limit = MERGE_INT(download_limit);
+    c->token_endpoint = MERGE_INT(token_endpoint);
     /* the portal's settings, field by field; its base follows DPCPortal */
     c->portal.on = MERGE_INT(portal.on);
     c->portal.base_path = add->portal.on != DPC_UNSET ? add->portal.base_path
@@ -132,6 +134,11 @@ const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c)
 int dpc_conf_download_limit(const dpc_dir_conf *c)
 {
     return DEF(c->download_limit, dpc_conf_dialect(c)->download_limit);
+}
+
+int dpc_conf_token_endpoint(const dpc_dir_conf *c)
+{
+    return DEF(c->token_endpoint, 0);
 }
 
 int dpc_conf_portal(const dpc_dir_conf *c)

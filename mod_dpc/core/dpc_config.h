@@ -69,6 +69,7 @@ typedef struct dpc_dir_conf {
     const char *public_url;         /* DPCPublicURL: base URL as clients see it */
     dpc_portal_conf portal;         /* DPCPortal* */
     int download_limit;             /* DPCDownloadLimit; DPC_UNSET */
+    int token_endpoint;             /* DPCTokenEndpoint; DPC_UNSET */
 } dpc_dir_conf;
 
 /* A module-wide record, every field unset. */
@@ -102,6 +103,9 @@ const dpc_dialect *dpc_conf_dialect(const dpc_dir_conf *c); /* none */
 /* Full downloads allowed of each export file; 0: unlimited.  Default: the
  * dialect's (AB2D 1, the others 0). */
 int dpc_conf_download_limit(const dpc_dir_conf *c);
+/* Is this <Location>'s own path its dialect's token endpoint (beside the
+ * one its route table names)?  Default 0. */
+int dpc_conf_token_endpoint(const dpc_dir_conf *c);
 int dpc_conf_portal(const dpc_dir_conf *c);               /* 0 (Off) */
 int dpc_conf_portal_signup(const dpc_dir_conf *c);        /* 0 (Off) */
 const char *dpc_conf_portal_api(const dpc_dir_conf *c);   /* "/api/v2" */

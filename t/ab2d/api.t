@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of sql dpcctl wait_for);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 87;
+plan tests => 89;
 
 my $dir = tempdir(CLEANUP => 1);
 Apache::TestRequest::module('ab2d');
@@ -96,6 +96,12 @@ ok t_cmp($res->code . '|' . (json_of($res)->{error} // ''), '400|unsupported_gra
 $res = req(POST => $TOKEN . '?grant_type=client_credentials&scope=clientCreds');
 ok t_cmp($res->code . '|' . (json_of($res)->{error} // ''), '400|invalid_request', 'no Basic: 400');
 ok t_cmp(req(GET => $TOKEN)->code, 405, 'GET at the token endpoint: 405');
+$res = req(POST => '/token/elsewhere?grant_type=client_credentials&scope=clientCreds',
+           Authorization => basic($c1->{client_id}, $c1->{client_secret}));
+ok t_cmp($res->code . '|' . (json_of($res)->{scope} // ''), '200|clientCreds',
+         'DPCTokenEndpoint places the token endpoint elsewhere');
+ok t_cmp(req(GET => '/token/elsewhere')->code . '|' . req(POST => '/token/elsewhere/x')->code,
+         '405|404', '... POST to that path only');
 # an AB2D credential at BCDA's endpoint, and the other way round
 Apache::TestRequest::module('bcda');
 $res = req(POST => '/auth/token', Authorization => basic($c1->{client_id}, $c1->{client_secret}));
