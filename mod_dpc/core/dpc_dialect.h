@@ -107,6 +107,9 @@ typedef struct dpc_dialect {
      * /data> with this dialect), not below the API's base. */
     int data_on_host;
     const char *software_name;
+
+    /* Kick-offs take _until (the Bulk Data IG's next version; AB2D v2). */
+    int until_allowed;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;
