@@ -71,3 +71,10 @@ DROP FUNCTION IF EXISTS dpc_export_start(uuid, uuid, text, smallint, text, text[
                                          text[], int, int, boolean, interval);
 DROP FUNCTION IF EXISTS dpc_bcda_export_start(uuid, text, text, smallint, text, text[],
                                               timestamptz, int, int, boolean, interval);
+
+-- A filtered export reads the claims that match through this index (its
+-- columns are tested in the index; only matching rows are fetched from the
+-- heap, each a page or so of body), not every claim of its beneficiaries.
+CREATE INDEX claims_resource_eob_filter
+    ON claims_resource (mbi, fhir_version, claim_type, service_end, service_start)
+    WHERE resource_type = 'ExplanationOfBenefit';

@@ -48,9 +48,10 @@ enum {
     CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_UNTIL, CLAIM_FILTER
 };
 
-/* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL, $5 until or NULL,
- * and the job's _typeFilter appended (dpc_type_filter_sql(), a condition on
- * the claims store's columns: no body is parsed).  Every type of the
+/* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL, $5 until or NULL;
+ * with the job's _typeFilter, dpc_type_filter_sql() makes it a UNION ALL
+ * of parts that test the claims store's columns (no body is parsed).
+ * Every type of the
  * batch in one statement, in no particular order (each row goes to its
  * type's writer): one statement per batch keeps the server streaming, where
  * one per type, sorted, left it idle while each sort filled and each stream
@@ -150,8 +151,9 @@ typedef struct batch {
     const char *version;
     const char *since;          /* or NULL */
     const char *until;          /* or NULL */
-    const char *filter_sql;     /* the _typeFilter's condition, or NULL when
-                                 * the stored filter is not one we write */
+    const char *stream_sql;     /* stream_sql with the job's _typeFilter, or
+                                 * NULL when the stored filter is not one we
+                                 * write */
     const char *dialect;        /* the job's, by name */
     const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
@@ -416,8 +418,7 @@ static outcome stream_batch(batch *b)
     params[2] = b->types_array;
     params[3] = b->since;
     params[4] = b->until;
-    if (!PQsendQueryParams(conn, apr_pstrcat(b->p, stream_sql, b->filter_sql, NULL), 5, NULL,
-                           params, NULL, NULL, 0))
+    if (!PQsendQueryParams(conn, b->stream_sql, 5, NULL, params, NULL, NULL, 0))
         return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     if (!PQsetSingleRowMode(conn)) {
         drain(conn, 1);
@@ -737,8 +738,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SINCE));
     b->until = PQgetisnull(res, 0, CLAIM_UNTIL) ? NULL
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_UNTIL));
-    b->filter_sql = dpc_type_filter_sql(p, PQgetisnull(res, 0, CLAIM_FILTER) ? NULL
-                                        : PQgetvalue(res, 0, CLAIM_FILTER));
+    b->stream_sql = dpc_type_filter_sql(p, PQgetisnull(res, 0, CLAIM_FILTER) ? NULL
+                                        : PQgetvalue(res, 0, CLAIM_FILTER), stream_sql);
     b->dialect = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_DIALECT));
     if (!(b->d = dpc_dialect_find(b->dialect)))
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
@@ -784,7 +785,7 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
         r = B_FAIL;
     }
-    else if (!b.filter_sql) {
+    else if (!b.stream_sql) {
         b.error = "the job's _typeFilter is not one this worker can apply";
         r = B_FAIL;
     }

@@ -31,12 +31,11 @@ static const char *const coverage_statuses[] = {
 static const struct {
     const char *prefix, *sql;
 } date_ops[] = {
-    { "ge", "coalesce(r.service_end, r.service_start) >= DATE '%s'" },
-    { "gt", "coalesce(r.service_end, r.service_start) > DATE '%s'" },
+    { "ge", "r.service_end >= DATE '%s'" },
+    { "gt", "r.service_end > DATE '%s'" },
     { "le", "r.service_start <= DATE '%s'" },
     { "lt", "r.service_start < DATE '%s'" },
-    { "eq", "(r.service_start >= DATE '%s' AND coalesce(r.service_end, r.service_start)"
-            " <= DATE '%s')" },
+    { "eq", "(r.service_start >= DATE '%s' AND r.service_end <= DATE '%s')" },
 };
 #define N_DATE_OPS (sizeof(date_ops) / sizeof(date_ops[0]))
 
@@ -408,14 +407,14 @@ static const char *query_sql(apr_pool_t *p, const char *type, const json_t *q)
     return apr_pstrcat(p, "(", out ? out : "TRUE", ")", NULL);
 }
 
-const char *dpc_type_filter_sql(apr_pool_t *p, const char *json)
+const char *dpc_type_filter_sql(apr_pool_t *p, const char *json, const char *select)
 {
     json_t *root, *queries, *q;
-    const char *out = "", *type, *one, *c;
+    const char *parts = "", *types = NULL, *type, *one, *c;
     size_t i;
 
     if (!json || !*json)
-        return "";
+        return select;
     root = dpc_json_pool(p, json_loads(json, 0, NULL));
     if (!json_is_object(root))
         return NULL;
@@ -429,7 +428,11 @@ const char *dpc_type_filter_sql(apr_pool_t *p, const char *json)
                 return NULL;
             one = one ? apr_pstrcat(p, one, " OR ", c, NULL) : c;
         }
-        out = apr_psprintf(p, "%s AND (r.resource_type <> '%s' OR %s)", out, type, one);
+        parts = apr_psprintf(p, "%s UNION ALL %s AND r.resource_type = '%s' AND (%s)", parts,
+                             select, type, one);
+        types = types ? apr_pstrcat(p, types, ",", type, NULL) : type;
     }
-    return out;
+    if (!types)
+        return select;
+    return apr_psprintf(p, "%s AND r.resource_type <> ALL ('{%s}')%s", select, types, parts);
 }

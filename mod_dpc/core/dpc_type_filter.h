@@ -19,7 +19,9 @@
  *   ExplanationOfBenefit?service-date=  [ge|gt|le|lt|eq]YYYY-MM-DD against
  *                                    the billablePeriod, as FHIR compares a
  *                                    Period: ge/gt its end, le/lt its start,
- *                                    eq both within the day
+ *                                    eq both within the day (a claim
+ *                                    without the date compared matches no
+ *                                    such value)
  *   Coverage?status=                 active, cancelled, draft,
  *                                    entered-in-error
  * Anything else (another parameter, _include, _sort, a modifier, a Patient
@@ -64,10 +66,16 @@ const char *dpc_type_filter_settle(dpc_type_filter *f, const apr_array_header_t 
  * filters nothing. */
 const char *dpc_type_filter_json(apr_pool_t *p, const dpc_type_filter *f);
 
-/* The worker's side: the SQL condition (" AND (...)", over the claims
- * store's columns of the row alias `r`) of a stored filter, in p; "" when
- * json is NULL or empty.  NULL when the stored text is not a filter this
- * module writes (the job is then failed, not exported unfiltered). */
-const char *dpc_type_filter_sql(apr_pool_t *p, const char *json);
+/* The worker's side: the statement that reads a batch, in p.  select is
+ * "SELECT ... FROM claims_resource r WHERE <the batch's conditions>",
+ * which may be extended with AND.  With a filter, it reads the types
+ * without a query, and, joined by UNION ALL, each filtered type with its
+ * queries ORed: a part whose WHERE names its type and tests the columns,
+ * so that ExplanationOfBenefit's part reads through the claims store's
+ * index of claim type and billable period (claims_resource_eob_filter)
+ * and fetches only the claims that match.  select itself when json is NULL
+ * or empty; NULL when the stored text is not a filter this module writes
+ * (the job is then failed, not exported unfiltered). */
+const char *dpc_type_filter_sql(apr_pool_t *p, const char *json, const char *select);
 
 #endif

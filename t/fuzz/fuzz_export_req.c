@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else {
             FUZZ_CHECK(req.types->nelts > 0);
             FUZZ_CHECK(!req.until || !req.since || req.until >= req.since);
-            FUZZ_CHECK(dpc_type_filter_sql(p, dpc_type_filter_json(p, req.filter)) != NULL);
+            FUZZ_CHECK(dpc_type_filter_sql(p, dpc_type_filter_json(p, req.filter), "S") != NULL);
             for (i = 0; i < req.types->nelts; i++)
                 FUZZ_CHECK(dpc_export_scope_reads(p, text,
                                                   APR_ARRAY_IDX(req.types, i, const char *)));

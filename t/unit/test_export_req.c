@@ -308,7 +308,7 @@ static const char *filter_sql_of(const char *const *values)
     for (i = 0; values[i]; i++)
         take_ok(req, "_typeFilter", values[i]);
     finish_as(req, DPC_EXPORT_REQ_OK, NULL);
-    return dpc_type_filter_sql(pool, dpc_type_filter_json(pool, req->filter));
+    return dpc_type_filter_sql(pool, dpc_type_filter_json(pool, req->filter), "S");
 }
 
 START_TEST(type_filter_taken)
@@ -323,19 +323,22 @@ START_TEST(type_filter_taken)
     };
     static const char *const none[] = { NULL };
 
+    /* the unfiltered types, then each filtered type in a part of its own */
     ck_assert_str_eq(filter_sql_of(ors),
-                     " AND (r.resource_type <> 'ExplanationOfBenefit' OR ((r.claim_type = "
-                     "'carrier' OR r.claim_type = 'pde' OR r.claim_type = 'snf')) OR "
-                     "((coalesce(r.service_end, r.service_start) >= DATE '2020-01-01') AND "
+                     "S AND r.resource_type <> ALL ('{ExplanationOfBenefit,Coverage}')"
+                     " UNION ALL S AND r.resource_type = 'ExplanationOfBenefit' AND ("
+                     "((r.claim_type = 'carrier' OR r.claim_type = 'pde' OR r.claim_type = "
+                     "'snf')) OR ((r.service_end >= DATE '2020-01-01') AND "
                      "(r.service_start < DATE '2021-01-01')))"
-                     " AND (r.resource_type <> 'Coverage' OR ((r.coverage_status = 'active')))");
+                     " UNION ALL S AND r.resource_type = 'Coverage' AND "
+                     "(((r.coverage_status = 'active')))");
     ck_assert_str_eq(filter_sql_of(dates),
-                     " AND (r.resource_type <> 'ExplanationOfBenefit' OR (("
-                     "coalesce(r.service_end, r.service_start) > DATE '2020-02-29' OR "
-                     "r.service_start <= DATE '2019-01-01' OR (r.service_start >= DATE "
-                     "'2018-05-05' AND coalesce(r.service_end, r.service_start) <= DATE "
+                     "S AND r.resource_type <> ALL ('{ExplanationOfBenefit}')"
+                     " UNION ALL S AND r.resource_type = 'ExplanationOfBenefit' AND ((("
+                     "r.service_end > DATE '2020-02-29' OR r.service_start <= DATE '2019-01-01' "
+                     "OR (r.service_start >= DATE '2018-05-05' AND r.service_end <= DATE "
                      "'2018-05-05'))))");
-    ck_assert_str_eq(filter_sql_of(none), "");
+    ck_assert_str_eq(filter_sql_of(none), "S");
 }
 END_TEST
 
@@ -402,12 +405,14 @@ START_TEST(type_filter_refused)
     ck_assert_ptr_null(dpc_type_filter_json(pool, req->filter));
     /* what the worker takes is only what the kick-off writes */
     ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"ExplanationOfBenefit\":[{\"type\":"
-                                                 "[[\"x'; DROP TABLE t; --\"]]}]}"));
-    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Claim\":[{}]}"));
-    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Coverage\":[{\"type\":[[\"pde\"]]}]}"));
-    ck_assert_ptr_null(dpc_type_filter_sql(pool, "[]"));
-    ck_assert_str_eq(dpc_type_filter_sql(pool, "{\"Patient\":[{}]}"),
-                     " AND (r.resource_type <> 'Patient' OR (TRUE))");
+                                                 "[[\"x'; DROP TABLE t; --\"]]}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Claim\":[{}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Coverage\":[{\"type\":[[\"pde\"]]}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "[]", "S"));
+    ck_assert_str_eq(dpc_type_filter_sql(pool, "{\"Patient\":[{}]}", "S"),
+                     "S AND r.resource_type <> ALL ('{Patient}') UNION ALL S AND "
+                     "r.resource_type = 'Patient' AND ((TRUE))");
+    ck_assert_str_eq(dpc_type_filter_sql(pool, "{}", "S"), "S");
 }
 END_TEST
 
