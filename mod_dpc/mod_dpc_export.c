@@ -1,6 +1,7 @@
-/* mod_dpc_export.c: Bulk Data export (FHIR Bulk Data IG v2): the kick-off
- * on Group/{id}/$export, job status and cancel on Jobs/{id}, and the
- * download of files, which httpd's own handler serves after our check.
+/* mod_dpc_export.c: Bulk Data export (FHIR Bulk Data IG v2): the kick-offs
+ * on Group/{id}/$export, Patient/$export and the system-level $export, job
+ * status and cancel on Jobs/{id}, and the download of files, which httpd's
+ * own handler serves after our check.
  *
  * The kick-off only records the job and its batches of beneficiaries (one
  * statement, dpc_export_start) and wakes the workers; it never reads
@@ -149,7 +150,7 @@ static int body_patient(request_rec *r, dpc_export_req *k, const dpc_param *para
                                              dpc_jstr(ident, "value"), &err), &err);
 }
 
-/* Is parameter i of the body one the kick-off can take: `patient` with a
+/* Can the kick-off take this entry of the body: `patient` with a
  * valueReference, any other with a text value[x]? */
 static int body_value_ok(const dpc_param *param)
 {
@@ -287,17 +288,13 @@ enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_POPULATION, STA
 static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
                          const dpc_export_req *k, const char *args[START_NARGS])
 {
-    static const char *const populations[] = {
-        [DPC_EXPORT_GROUP] = NULL, [DPC_EXPORT_PATIENTS] = "patient",
-        [DPC_EXPORT_SYSTEM] = "system"
-    };
     dpc_srv_conf *c = dpc_srv(r->server);
 
     dpc_db_who(r, who->client_token_id, args + START_ACTOR);
     args[START_ORG] = who->org_id;
     args[START_GROUP] = group;
-    args[START_POPULATION] = group ? NULL : populations[k->system_level ? DPC_EXPORT_SYSTEM
-                                                        : DPC_EXPORT_PATIENTS];
+    /* no Group: the organization's members (dpc_export_start) */
+    args[START_POPULATION] = group ? NULL : k->system_level ? "system" : "patient";
     args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
     args[START_FILTER] = dpc_type_filter_json(r->pool, k->filter);
     args[START_PATIENTS] = pg_array(r, k->patients);
