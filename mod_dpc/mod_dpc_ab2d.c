@@ -27,7 +27,8 @@
 /* dpc_ab2d_export_start: one text column, the JSON of the outcome. */
 #define SQL_EXPORT_START                                                            \
     DPC_SQL_WHO "SELECT dpc_ab2d_export_start(%s::uuid, %s, %s, %s::smallint, %s,"  \
-    " to_timestamp(%s::bigint / 1e6), %s::int, %s::int, %s::boolean,"               \
+    " to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"              \
+    " %s::int, %s::int, %s::boolean,"                                               \
     " make_interval(secs => %s::bigint))::text FROM who"
 
 /* dpc_ab2d_cancel: the job's status before, and 1 when this cancelled it. */
@@ -73,12 +74,17 @@ int dpc_op_ab2d_status(request_rec *r, const dpc_call *call)
 
 /* ---- kick-off ----------------------------------------------------------------------- */
 
-/* The parameters AB2D refuses by name alone, in its words; NULL takes it. */
+/* The parameters AB2D refuses by name alone, in its words; NULL takes it.
+ * _typeFilter: an AB2D export is one type already narrowed to what the
+ * contract may have, so a filter has nothing left to choose from. */
 static const char *ab2d_screen(request_rec *r, const char *name)
 {
-    if (!strcmp(name, "_until") && dpc_conf_dialect(dpc_dir(r))->refuse_until)
+    if (!strcmp(name, "_until") && !dpc_conf_dialect(dpc_dir(r))->until_allowed)
         return "The _until parameter is only available with version 2 and version 3 "
                "of the API";
+    if (!strcmp(name, "_typeFilter"))
+        return "_typeFilter is not supported by AB2D: its exports are ExplanationOfBenefit "
+               "only, already limited to the contract's Part A and B claims";
     return NULL;
 }
 
@@ -102,8 +108,8 @@ static int ab2d_rules(request_rec *r, dpc_export_req *k)
 
 /* dpc_ab2d_export_start's arguments, in SQL_EXPORT_START's order. */
 enum { START_ACTOR, START_ADDRESS, START_CREDENTIAL, START_CONTRACT, START_DIALECT,
-       START_FHIR, START_URL, START_SINCE, START_BATCH, START_PER_FILE, START_GZIP,
-       START_LIFETIME, START_NARGS };
+       START_FHIR, START_URL, START_SINCE, START_UNTIL, START_BATCH, START_PER_FILE,
+       START_GZIP, START_LIFETIME, START_NARGS };
 
 static void start_args(request_rec *r, const dpc_call *call, const dpc_export_req *k,
                        const char *args[START_NARGS])
@@ -117,6 +123,7 @@ static void start_args(request_rec *r, const dpc_call *call, const dpc_export_re
     args[START_FHIR] = apr_itoa(r->pool, d->fhir_version);
     args[START_URL] = dpc_request_url(r);
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
+    args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
     dpc_export_settings(r, args + START_BATCH);
 }
 
@@ -170,6 +177,7 @@ int dpc_op_ab2d_export(request_rec *r, const dpc_call *call)
 
     dpc_export_req_init(r->pool, &k, 0, r->request_time);
     k.refuse_repeats = dpc_conf_dialect(dpc_dir(r))->refuse_repeated_type;
+    k.until_allowed = dpc_conf_dialect(dpc_dir(r))->until_allowed;
     if (dpc_export_query_params(r, &k, ab2d_screen) || ab2d_rules(r, &k))
         return OK;
     if (dpc_export_req_finish(&k, call->who->scope, &err))

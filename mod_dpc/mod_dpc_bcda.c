@@ -19,13 +19,15 @@
 #include "dpc_log.h"
 #include "dpc_pg.h"
 #include "dpc_res.h"
+#include "dpc_type_filter.h"
 #include "mod_dpc_export.h"
 #include "mod_dpc_respond.h"
 
 /* dpc_bcda_export_start: one text column, the JSON of the outcome. */
 #define SQL_EXPORT_START                                                            \
     DPC_SQL_WHO "SELECT dpc_bcda_export_start(%s::uuid, %s, %s, %s::smallint, %s,"  \
-    " %s::text[], to_timestamp(%s::bigint / 1e6), %s::int, %s::int, %s::boolean,"   \
+    " %s::text[], to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"  \
+    " %s::jsonb, %s::int, %s::int, %s::boolean,"                                      \
     " make_interval(secs => %s::bigint))::text FROM who"
 
 /* dpc_bcda_cancel: the job's status before, and 1 when this cancelled it. */
@@ -125,11 +127,13 @@ static int kickoff_headers(request_rec *r)
 }
 
 /* The Bulk Data parameters BCDA does not take (there is no lenient
- * handling to ignore them). */
+ * handling to ignore them; `patient` needs a POST, which BCDA has not).
+ * _typeFilter and _until are taken, where the real server ignores them
+ * (a bug its users meet: bcda-ab2d-behaviour A6). */
 static int unsupported(const char *name)
 {
-    return !strcmp(name, "_elements") || !strcmp(name, "_typeFilter")
-           || !strcmp(name, "patient") || !strcmp(name, "includeAssociatedData");
+    return !strcmp(name, "_elements") || !strcmp(name, "patient")
+           || !strcmp(name, "includeAssociatedData");
 }
 
 /* What BCDA does not take among the query's parameters, refused in its
@@ -157,8 +161,8 @@ static const char *route_type(request_rec *r)
 
 /* dpc_bcda_export_start's arguments, in SQL_EXPORT_START's order. */
 enum { START_ACTOR, START_ADDRESS, START_ORG, START_POPULATION, START_DIALECT, START_FHIR,
-       START_URL, START_TYPES, START_SINCE, START_BATCH, START_PER_FILE, START_GZIP,
-       START_LIFETIME, START_NARGS };
+       START_URL, START_TYPES, START_SINCE, START_UNTIL, START_FILTER, START_BATCH,
+       START_PER_FILE, START_GZIP, START_LIFETIME, START_NARGS };
 
 static void start_args(request_rec *r, const dpc_principal *who, const char *population,
                        const dpc_export_req *k, const char *args[START_NARGS])
@@ -174,6 +178,8 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
     args[START_TYPES] = dpc_pg_text_array(r->pool, (const char *const *)k->types->elts,
                                           k->types->nelts);
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
+    args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
+    args[START_FILTER] = dpc_type_filter_json(r->pool, k->filter);
     dpc_export_settings(r, args + START_BATCH);
 }
 
@@ -224,6 +230,7 @@ int dpc_op_bcda_export(request_rec *r, const dpc_call *call)
         return OK;
     dpc_export_req_init(r->pool, &k, 0, r->request_time);
     k.refuse_repeats = dpc_conf_dialect(dpc_dir(r))->refuse_repeated_type;
+    k.until_allowed = dpc_conf_dialect(dpc_dir(r))->until_allowed;
     if (dpc_export_query_params(r, &k, bcda_screen))
         return OK;
     if (type && !k.types->nelts)

@@ -1,6 +1,7 @@
-/* mod_dpc_export.c: Bulk Data export (FHIR Bulk Data IG v2): the kick-off
- * on Group/{id}/$export, job status and cancel on Jobs/{id}, and the
- * download of files, which httpd's own handler serves after our check.
+/* mod_dpc_export.c: Bulk Data export (FHIR Bulk Data IG v2): the kick-offs
+ * on Group/{id}/$export, Patient/$export and the system-level $export, job
+ * status and cancel on Jobs/{id}, and the download of files, which httpd's
+ * own handler serves after our check.
  *
  * The kick-off only records the job and its batches of beneficiaries (one
  * statement, dpc_export_start) and wakes the workers; it never reads
@@ -22,6 +23,7 @@
 #include "dpc_pg.h"
 #include "dpc_res.h"
 #include "dpc_token.h"
+#include "dpc_type_filter.h"
 #include "mod_dpc_auth.h"
 #include "mod_dpc_respond.h"
 
@@ -34,8 +36,9 @@
 /* dpc_export_start: one text column, the JSON of the outcome. */
 enum { STARTED_JSON };
 #define SQL_EXPORT_START                                                            \
-    DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s, %s::smallint, %s,"  \
-    " %s::text[], to_timestamp(%s::bigint / 1e6), %s::text[], %s::int, %s::int,"    \
+    DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s, %s, %s::smallint, %s," \
+    " %s::text[], to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"  \
+    " %s::jsonb, %s::text[], %s::boolean, %s::text[], %s::int, %s::int,"            \
     " %s::boolean, make_interval(secs => %s::bigint))::text FROM who"
 
 /* dpc_job_get (by id) and dpc_job_get_n (by number, BCDA's job ids): a
@@ -140,8 +143,31 @@ static int refuse_issues(request_rec *r, json_t *oo)
     return -1;
 }
 
+/* A `patient` parameter's valueReference into k; 0, or -1 after the
+ * refusal was sent. */
+static int body_patient(request_rec *r, dpc_export_req *k, const dpc_param *param)
+{
+    const json_t *ident = json_object_get(param->value, "identifier");
+    dpc_export_req_err err;
+
+    return refused(r, dpc_export_req_patient(k, dpc_jstr(param->value, "reference"),
+                                             dpc_jstr(ident, "system"),
+                                             dpc_jstr(ident, "value"), &err), &err);
+}
+
+/* Can the kick-off take this entry of the body: `patient` with a
+ * valueReference, any other with a text value[x]? */
+static int body_value_ok(const dpc_param *param)
+{
+    if (!strcmp(param->name, "patient"))
+        return param->value && !strcmp(param->value_key, "valueReference")
+               && json_is_object(param->value);
+    return json_is_string(param->value);
+}
+
 /* POST: a Parameters resource (as dpc_params_read reads one) whose every
- * parameter has a string value[x]; no body at all is no parameters. */
+ * parameter has a string value[x] (`patient` a valueReference); no body at
+ * all is no parameters. */
 static int body_params(request_rec *r, dpc_export_req *k)
 {
     const char *body;
@@ -162,17 +188,21 @@ static int body_params(request_rec *r, dpc_export_req *k)
         || (n = dpc_params_read(r->pool, v, oo, &ps)) < 0)
         return refuse_issues(r, oo);
     for (i = 0; i < n; i++)
-        if (!json_is_string(ps[i].value))
+        if (!body_value_ok(&ps[i]))
             dpc_issue_at(r->pool, oo, DPC_ISSUE_STRUCTURE,
                          apr_psprintf(r->pool, "Parameters.parameter[%d]", i),
-                         "the kick-off parameter %s takes a text value[x] (valueString, "
-                         "valueInstant, valueCode...)", ps[i].name);
+                         !strcmp(ps[i].name, "patient")
+                         ? "the kick-off parameter %s takes a valueReference"
+                         : "the kick-off parameter %s takes a text value[x] (valueString, "
+                           "valueInstant, valueCode...)", ps[i].name);
     if (dpc_issue_count(oo))
         return refuse_issues(r, oo);
-    for (i = 0; i < n; i++)
-        if (refused(r, dpc_export_req_param(k, ps[i].name, json_string_value(ps[i].value),
-                                            &err), &err))
+    for (i = 0; i < n; i++) {
+        if (!strcmp(ps[i].name, "patient") ? body_patient(r, k, &ps[i])
+            : refused(r, dpc_export_req_param(k, ps[i].name, json_string_value(ps[i].value),
+                                              &err), &err))
             return -1;
+    }
     return 0;
 }
 
@@ -253,7 +283,8 @@ static int kickoff_headers(request_rec *r)
 
 /* The request, read and settled against the token's scope; NULL after the
  * refusal was sent. */
-static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
+static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who,
+                                       int system_level)
 {
     dpc_export_req *k = apr_palloc(r->pool, sizeof(*k));
     int lenient = dpc_header_has(r->pool, apr_table_get(r->headers_in, "Prefer"),
@@ -261,6 +292,8 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
     dpc_export_req_err err;
 
     dpc_export_req_init(r->pool, k, lenient, r->request_time);
+    k->until_allowed = dpc_conf_dialect(dpc_dir(r))->until_allowed;
+    k->system_level = system_level;
     if ((r->method_number == M_POST ? body_params(r, k) : dpc_export_query_params(r, k, NULL))
         || refused(r, dpc_export_req_finish(k, who->scope, &err), &err))
         return NULL;
@@ -269,9 +302,10 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who)
 
 /* dpc_export_start's arguments (SQL_EXPORT_START's parameters), in order;
  * kickoff_args is the one place that builds them. */
-enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_DIALECT, START_FHIR,
-       START_URL, START_TYPES, START_SINCE, START_NOTES, START_BATCH, START_PER_FILE,
-       START_GZIP, START_LIFETIME, START_NARGS };
+enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_POPULATION, START_DIALECT,
+       START_FHIR, START_URL, START_TYPES, START_SINCE, START_UNTIL, START_FILTER,
+       START_PATIENTS, START_LENIENT, START_NOTES, START_BATCH, START_PER_FILE, START_GZIP,
+       START_LIFETIME, START_NARGS };
 
 static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
                          const dpc_export_req *k, const char *args[START_NARGS])
@@ -279,6 +313,12 @@ static void kickoff_args(request_rec *r, const dpc_principal *who, const char *g
     dpc_db_who(r, who->client_token_id, args + START_ACTOR);
     args[START_ORG] = who->org_id;
     args[START_GROUP] = group;
+    /* no Group: the organization's members (dpc_export_start) */
+    args[START_POPULATION] = group ? NULL : k->system_level ? "system" : "patient";
+    args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
+    args[START_FILTER] = dpc_type_filter_json(r->pool, k->filter);
+    args[START_PATIENTS] = pg_array(r, k->patients);
+    args[START_LENIENT] = k->lenient ? "true" : "false";
     /* the job carries what its workers export it with: this vhost's settings */
     args[START_DIALECT] = dpc_conf_dialect(dpc_dir(r))->name;
     args[START_FHIR] = apr_itoa(r->pool, dpc_conf_dialect(dpc_dir(r))->fhir_version);
@@ -300,6 +340,44 @@ void dpc_export_settings(request_rec *r, const char **args)
                            apr_time_sec(dpc_conf_file_lifetime(c)));
 }
 
+/* The patients of a kick-off's `patient` that are not among its
+ * beneficiaries, for the 400: "Patient/x, MBI 1S00A00AA00". */
+static const char *patients_named(request_rec *r, const json_t *list)
+{
+    const char *out = NULL, *ref, *one;
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(list, i, v) {
+        ref = json_string_value(v);
+        one = ref && !strncmp(ref, "mbi|", 4) ? apr_pstrcat(r->pool, "MBI ", ref + 4, NULL)
+              : ref;
+        out = out ? apr_pstrcat(r->pool, out, ", ", one, NULL) : one;
+    }
+    return out ? out : "";
+}
+
+/* Answer dpc_export_start's refusal e. */
+static int not_started(request_rec *r, const char *e, const json_t *result, int group)
+{
+    if (!strcmp(e, "not_found"))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
+    if (!strcmp(e, "patients"))
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                           apr_psprintf(r->pool, "patient: not among the beneficiaries of "
+                                        "this export: %s (send Prefer: handling=lenient to "
+                                        "have them skipped)",
+                                        patients_named(r, json_object_get(result, "patients"))));
+    apr_table_setn(r->headers_out, "Retry-After", "10");
+    if (dpc_jstr(result, "job"))
+        apr_table_setn(r->headers_out, "Content-Location",
+                       dpc_job_url(r, dpc_jstr(result, "job")));
+    return dpc_send_oo(r, HTTP_TOO_MANY_REQUESTS, DPC_ISSUE_THROTTLED, group
+                       ? "an export of this Group is running: follow its Content-Location"
+                       : "an export of this organization's patients is running: follow "
+                         "its Content-Location");
+}
+
 int dpc_op_export(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
@@ -313,26 +391,17 @@ int dpc_op_export(request_rec *r, const dpc_call *call)
 
     if (kickoff_headers(r))
         return OK;
-    if (!dpc_uuid_is_valid(group))
+    if (call->what == DPC_EXPORT_GROUP && !dpc_uuid_is_valid(group))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
-    if (!(k = kickoff_request(r, who)))
+    if (!(k = kickoff_request(r, who, call->what == DPC_EXPORT_SYSTEM)))
         return OK;
     kickoff_args(r, who, group, k, args);
     if (!(db = dpc_db(r)) || dpc_db_select(r, db, "dpc_export_start", &res, START_NARGS, args)
         || !(row = dpc_db_row(r, db, res, 0)) || !(out = dpc_db_col(r, db, row, STARTED_JSON)))
         return dpc_send_db_error(r);
     result = dpc_json_pool(r->pool, json_loads(out, 0, NULL));
-    if ((e = dpc_jstr(result, "error")) != NULL) {
-        if (!strcmp(e, "not_found"))
-            return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such Group");
-        apr_table_setn(r->headers_out, "Retry-After", "10");
-        if (dpc_jstr(result, "job"))
-            apr_table_setn(r->headers_out, "Content-Location",
-                           dpc_job_url(r, dpc_jstr(result, "job")));
-        return dpc_send_oo(r, HTTP_TOO_MANY_REQUESTS, DPC_ISSUE_THROTTLED,
-                           "an export of this Group is running: follow its "
-                           "Content-Location");
-    }
+    if ((e = dpc_jstr(result, "error")) != NULL)
+        return not_started(r, e, result, group != NULL);
     apr_table_setn(r->notes, "dpc-job", dpc_jstr(result, "job"));
     apr_table_setn(r->headers_out, "Content-Location", dpc_job_url(r, dpc_jstr(result, "job")));
     /* "There is no BODY to the Response, only headers" (both guides; the

@@ -7,6 +7,11 @@
 #include "mod_dpc_db.h"
 #include "mod_dpc_op.h"
 
+/* The kick-offs: Group/{id}/$export (call->what 0), and the
+ * organization-wide Patient/$export and $export (their dispatch variants). */
+#define DPC_EXPORT_GROUP    0
+#define DPC_EXPORT_PATIENTS 1
+#define DPC_EXPORT_SYSTEM   2
 int dpc_op_export(request_rec *r, const dpc_call *call);
 int dpc_op_job_status(request_rec *r, const dpc_call *call);
 int dpc_op_job_cancel(request_rec *r, const dpc_call *call);

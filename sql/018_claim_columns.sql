@@ -51,3 +51,30 @@ UPDATE claims_resource c
 
 UPDATE claims_resource SET coverage_status = body::jsonb->>'status'
  WHERE resource_type = 'Coverage';
+
+-- What a kick-off asks of an export beyond its types and _since, carried on
+-- the job so that every worker applies it:
+--   until        _until: resources last updated after it are left out
+--   type_filter  _typeFilter, as dpc_type_filter.h writes it (the worker
+--                turns it into a condition on the columns above)
+-- and the organization-wide exports of DPC (Patient/$export, $export),
+-- which have no roster: population 'patient' or 'system'.
+ALTER TABLE export_job
+    ADD COLUMN until timestamptz,
+    ADD COLUMN type_filter jsonb;
+ALTER TABLE export_job DROP CONSTRAINT export_job_population_check;
+ALTER TABLE export_job ADD CONSTRAINT export_job_population_check
+    CHECK (population IN ('all', 'runout', 'patient', 'system'));
+
+-- The kick-off functions take them (sql/functions: the new signatures).
+DROP FUNCTION IF EXISTS dpc_export_start(uuid, uuid, text, smallint, text, text[], timestamptz,
+                                         text[], int, int, boolean, interval);
+DROP FUNCTION IF EXISTS dpc_bcda_export_start(uuid, text, text, smallint, text, text[],
+                                              timestamptz, int, int, boolean, interval);
+
+-- A filtered export reads the claims that match through this index (its
+-- columns are tested in the index; only matching rows are fetched from the
+-- heap, each a page or so of body), not every claim of its beneficiaries.
+CREATE INDEX claims_resource_eob_filter
+    ON claims_resource (mbi, fhir_version, claim_type, service_end, service_start)
+    WHERE resource_type = 'ExplanationOfBenefit';

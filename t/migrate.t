@@ -38,7 +38,7 @@ ok t_cmp("$st $m->{applied} " . scalar @{ $m->{functions_applied} // [1] }, '0 0
 my $procs = sql($procs_sql);
 ok t_cmp(names_of($procs), $names,
          'a fresh database has exactly the functions of sql/functions, one signature each');
-ok t_cmp($procs, qr/dpc_export_start\(p_org uuid, p_roster uuid, p_dialect text,/,
+ok t_cmp($procs, qr/dpc_export_start\(p_org uuid, p_roster uuid, p_population text, p_dialect text,/,
          'dpc_export_start takes the dialect and the settings');
 ok t_cmp(join(' ', sql_rows_of('dpc', 'SELECT name || \'=\' || sha256 FROM dpc_schema_function ORDER BY name')),
          join(' ', map { "$_=" . sha256_hex(slurp("$sql_dir/functions/$_")) } @files),

@@ -79,7 +79,7 @@ roster() {
 
 # kickoff GROUP: an export of the Group; prints the job's status URL (empty
 # if the kick-off was refused).
-kickoff() {
+kickoff() {          # kickoff GROUP [QUERY]: the job's URL
   curl -s -D - -o /dev/null -H "Authorization: Bearer $tok" -H 'Prefer: respond-async' \
-    "$base/Group/$1/\$export" | sed -n 's/^Content-Location: \(.*\)\r$/\1/p'
+    "$base/Group/$1/\$export${2:-}" | sed -n 's/^Content-Location: \(.*\)\r$/\1/p'
 }

@@ -30,7 +30,8 @@ const dpc_dialect dpc_dialect_none = {
     .ext_file_length = DPC_EXT_FILE_LENGTH,                               \
     .access_token_seconds = DPC_ACCESS_TOKEN_LIFETIME,                    \
     .token_audience = "dpc",                                              \
-    .software_name = DPC_SOFTWARE_NAME
+    .software_name = DPC_SOFTWARE_NAME,                                   \
+    .until_allowed = 1
 
 const dpc_dialect dpc_dialect_dpc_v2 = {
     .name = "dpc-v2",
@@ -71,7 +72,10 @@ const dpc_dialect dpc_dialect_dpc_v1 = {
     .manifest_job_id = 1,                                                 \
     .refuse_repeated_type = 1,                                            \
     .data_on_host = 1,                                                    \
-    .software_name = "Beneficiary Claims Data API"
+    .software_name = "Beneficiary Claims Data API",                       \
+    /* the real server ignores _until, a bug (bcda-ab2d-behaviour A6):   \
+     * here it is applied */                                              \
+    .until_allowed = 1
 
 const dpc_dialect dpc_dialect_bcda_v2 = {
     .name = "bcda-v2",
@@ -126,6 +130,7 @@ const dpc_dialect dpc_dialect_ab2d_v2 = {
     .fhir_version = DPC_FHIR_R4,
     .fhir_release = "4.0.1",
     .routes = dpc_routes_ab2d,
+    .until_allowed = 1,
     DPC_DIALECT_AB2D
 };
 
@@ -135,7 +140,6 @@ const dpc_dialect dpc_dialect_ab2d_v1 = {
     .fhir_version = DPC_FHIR_STU3,
     .fhir_release = "3.0.1",
     .routes = dpc_routes_ab2d,
-    .refuse_until = 1,
     DPC_DIALECT_AB2D
 };
 

@@ -135,9 +135,8 @@ typedef struct dpc_dialect {
     int status_retry_after;
     /* Downloads of each file, DPCDownloadLimit's default (0: unlimited). */
     int download_limit;
-    /* A kick-off's _until is refused (AB2D v1: "only available with
-     * version 2"). */
-    int refuse_until;
+    /* Kick-offs take _until (the Bulk Data IG's next version; AB2D v2). */
+    int until_allowed;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;

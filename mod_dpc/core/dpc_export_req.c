@@ -6,6 +6,9 @@
 #include <apr_strings.h>
 
 #include "dpc_fhir.h"
+#include "dpc_mbi.h"
+#include "dpc_res.h"
+#include "dpc_type_filter.h"
 
 #define HTTP_400 400
 #define HTTP_403 403
@@ -40,6 +43,19 @@ void dpc_export_req_init(apr_pool_t *p, dpc_export_req *req, int lenient,
     req->now = now;
     req->types = apr_array_make(p, 3, sizeof(const char *));
     req->notes = apr_array_make(p, 2, sizeof(const char *));
+    req->filter = dpc_type_filter_make(p);
+    req->patients = apr_array_make(p, 2, sizeof(const char *));
+}
+
+/* A refusal, or under lenient handling a note (the parameter is ignored). */
+static dpc_export_req_rc refuse_or_note(dpc_export_req *req, dpc_export_req_err *err,
+                                        dpc_export_req_rc rc, const char *msg,
+                                        const char *note)
+{
+    if (!req->lenient)
+        return refuse(err, rc, msg);
+    APR_ARRAY_PUSH(req->notes, const char *) = note;
+    return DPC_EXPORT_REQ_OK;
 }
 
 int dpc_export_type_exported(const char *type)
@@ -101,23 +117,113 @@ static dpc_export_req_rc take_types(dpc_export_req *req, const char *value,
     return DPC_EXPORT_REQ_OK;
 }
 
-static dpc_export_req_rc take_since(dpc_export_req *req, const char *value,
-                                    dpc_export_req_err *err)
+/* A FHIR instant of parameter name into *t; a '+' of a time zone that was
+ * not URL-encoded arrives as a space. */
+static dpc_export_req_rc take_instant(dpc_export_req *req, const char *name,
+                                      const char *value, apr_time_t *t,
+                                      dpc_export_req_err *err)
 {
     char *v = apr_pstrdup(req->p, value), *sp;
     const char *why;
 
-    /* a '+' of a time zone that was not URL-encoded arrives as a space */
     if ((sp = strchr(v, ' ')) != NULL)
         *sp = '+';
-    if (dpc_instant_parse(v, &req->since, &why))
-        return refuse(err, DPC_EXPORT_REQ_INVALID, apr_pstrcat(req->p, "_since: ", why, NULL));
+    if (dpc_instant_parse(v, t, &why))
+        return refuse(err, DPC_EXPORT_REQ_INVALID, apr_pstrcat(req->p, name, ": ", why, NULL));
+    return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_since(dpc_export_req *req, const char *value,
+                                    dpc_export_req_err *err)
+{
+    if (take_instant(req, "_since", value, &req->since, err))
+        return err->rc;
     if (req->since > req->now)
         return refuse(err, DPC_EXPORT_REQ_INVALID, "_since is in the future");
     /* BFD's marker date: what was loaded before its load date is all there */
     if (req->since >= DPC_BFD_MARKER && req->since < DPC_BFD_LOAD_DATE)
         req->since = DPC_BFD_MARKER - 1;
     return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_until(dpc_export_req *req, const char *value,
+                                    dpc_export_req_err *err)
+{
+    apr_time_t t;
+
+    if (!req->until_allowed)
+        return refuse_or_note(req, err, DPC_EXPORT_REQ_NOT_SUPPORTED,
+                              "_until is not supported by this API (send Prefer: "
+                              "handling=lenient to have it ignored)", "_until");
+    if (take_instant(req, "_until", value, &t, err))
+        return refuse_or_note(req, err, err->rc, err->msg,
+                              apr_pstrcat(req->p, "_until=", value, NULL));
+    req->until = t;
+    return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_type_filter(dpc_export_req *req, const char *value,
+                                          dpc_export_req_err *err)
+{
+    int unsupported;
+    const char *why = dpc_type_filter_take(req->filter, value, req->lenient, req->notes,
+                                           &unsupported);
+
+    if (!why)
+        return DPC_EXPORT_REQ_OK;
+    return refuse(err, unsupported ? DPC_EXPORT_REQ_NOT_SUPPORTED : DPC_EXPORT_REQ_INVALID,
+                  why);
+}
+
+/* A FHIR id: 1 to 64 of A-Z a-z 0-9 - and . */
+static int fhir_id(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.");
+
+    return n >= 1 && n <= 64 && !s[n];
+}
+
+/* `patient` where it cannot be taken: a text value, or a system-level
+ * export. */
+static dpc_export_req_rc patient_misplaced(dpc_export_req *req, dpc_export_req_err *err)
+{
+    if (req->system_level)
+        return refuse_or_note(req, err, DPC_EXPORT_REQ_NOT_SUPPORTED,
+                              "patient does not apply to a system-level export (use "
+                              "Patient/$export or Group/{id}/$export)", "patient");
+    return refuse_or_note(req, err, DPC_EXPORT_REQ_INVALID,
+                          "patient is taken in a POST's Parameters body, as a "
+                          "valueReference (Patient/{id} or an MBI identifier)", "patient");
+}
+
+dpc_export_req_rc dpc_export_req_patient(dpc_export_req *req, const char *reference,
+                                         const char *system, const char *value,
+                                         dpc_export_req_err *err)
+{
+    const char *id = reference ? strstr(reference, "Patient/") : NULL;
+    char mbi[DPC_MBI_LEN + 1];
+
+    if (req->system_level)
+        return patient_misplaced(req, err);
+    while (id && strstr(id + 8, "Patient/"))
+        id = strstr(id + 8, "Patient/");
+    if (id && (id == reference || id[-1] == '/') && fhir_id(id + 8)) {
+        APR_ARRAY_PUSH(req->patients, const char *) = apr_pstrdup(req->p, id);
+        return DPC_EXPORT_REQ_OK;
+    }
+    if (!reference && system && dpc_sys_is_mbi(system) && value
+        && dpc_mbi_accept(req->p, value, mbi)) {
+        APR_ARRAY_PUSH(req->patients, const char *) = apr_pstrcat(req->p, "mbi|", mbi, NULL);
+        return DPC_EXPORT_REQ_OK;
+    }
+    return refuse_or_note(req, err, DPC_EXPORT_REQ_INVALID,
+                          apr_psprintf(req->p, "patient %s is neither a reference "
+                                       "Patient/{id} nor an identifier of system "
+                                       DPC_SYS_MBI " whose value is an MBI",
+                                       dpc_utf8_clean(req->p, reference ? reference
+                                                      : value ? value : "(empty)")),
+                          apr_pstrcat(req->p, "patient=", dpc_utf8_clean(req->p, reference
+                                      ? reference : value ? value : ""), NULL));
 }
 
 static dpc_export_req_rc take_format(const char *value, dpc_export_req_err *err)
@@ -132,8 +238,7 @@ static dpc_export_req_rc take_format(const char *value, dpc_export_req_err *err)
 /* The Bulk Data parameters not implemented (yet): refused, or noted. */
 static int unsupported(const char *name)
 {
-    return !strcmp(name, "_typeFilter") || !strcmp(name, "_elements")
-           || !strcmp(name, "patient") || !strcmp(name, "includeAssociatedData");
+    return !strcmp(name, "_elements") || !strcmp(name, "includeAssociatedData");
 }
 
 dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
@@ -150,6 +255,12 @@ dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
         return take_since(req, value, err);
     if (!strcmp(name, "_outputFormat"))
         return take_format(value, err);
+    if (!strcmp(name, "_until"))
+        return take_until(req, value, err);
+    if (!strcmp(name, "_typeFilter"))
+        return take_type_filter(req, value, err);
+    if (!strcmp(name, "patient"))
+        return patient_misplaced(req, err);
     if (unsupported(name)) {
         if (!req->lenient)
             return refuse(err, DPC_EXPORT_REQ_NOT_SUPPORTED,
@@ -181,5 +292,13 @@ dpc_export_req_rc dpc_export_req_finish(dpc_export_req *req, const char *scope,
     if (!req->types->nelts)
         return refuse(err, DPC_EXPORT_REQ_FORBIDDEN,
                       "the access token's scope covers no exported type");
+    if (req->until && req->since && req->until < req->since) {
+        if (refuse_or_note(req, err, DPC_EXPORT_REQ_INVALID, "_until is before _since",
+                           "_until (before _since)"))
+            return err->rc;
+        req->until = 0;
+    }
+    if ((t = dpc_type_filter_settle(req->filter, req->types, req->lenient, req->notes)))
+        return refuse(err, DPC_EXPORT_REQ_INVALID, t);
     return DPC_EXPORT_REQ_OK;
 }

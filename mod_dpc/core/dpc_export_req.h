@@ -22,11 +22,24 @@
  *                   as '+' (a time zone's '+' that was not URL-encoded).
  *                   One from DPC_BFD_MARKER to before DPC_BFD_LOAD_DATE
  *                   becomes DPC_BFD_MARKER - 1 us: all history.
+ *   _until          a FHIR instant (the '+' as for _since), where the
+ *                   dialect takes it (until_allowed; else not supported):
+ *                   resources last updated after it are left out.  Not
+ *                   before _since (checked by finish).  A future one is
+ *                   taken (the export stops at its transaction time anyway).
  *   _outputFormat   application/fhir+ndjson, application/ndjson or ndjson.
- *   _typeFilter, _elements, patient, includeAssociatedData
+ *   _typeFilter     see dpc_type_filter.h; repeated ones add up, as the IG
+ *                   says.  finish() refuses a query of a type not exported.
+ *   patient         a POST's valueReference, taken by
+ *                   dpc_export_req_patient(); as a text parameter (a GET's
+ *                   query) it is refused, and so is any on a system-level
+ *                   export (system_level), as the IG says it does not apply.
+ *   _elements, includeAssociatedData
  *                   not supported: refused (lenient: ignored and noted by
  *                   name).
  *   anything else   ignored without a note, as FHIR search does.
+ * Under lenient handling every refusal above except a non-UTF-8 value and
+ * a scope's 403 becomes a note instead: the parameter is ignored.
  * Every value must be UTF-8 (the values go into the database). */
 #ifndef DPC_EXPORT_REQ_H
 #define DPC_EXPORT_REQ_H
@@ -57,6 +70,13 @@ typedef struct dpc_export_req {
     apr_array_header_t *types;      /* const char *: asked for, then chosen */
     apr_time_t since;               /* 0: none */
     apr_array_header_t *notes;      /* const char *: what lenient ignored */
+    /* Set after init, from the route and the dialect: */
+    int until_allowed;              /* the dialect takes _until */
+    int system_level;               /* [base]/$export: no `patient` */
+    apr_time_t until;               /* 0: none */
+    struct dpc_type_filter *filter; /* _typeFilter (dpc_type_filter.h) */
+    apr_array_header_t *patients;   /* const char *: "Patient/<id>" or
+                                     * "mbi|<MBI>", in the order given */
 } dpc_export_req;
 
 /* What kind of refusal; DPC_EXPORT_REQ_OK (0) is none. */
@@ -87,11 +107,22 @@ void dpc_export_req_init(apr_pool_t *p, dpc_export_req *req, int lenient,
 dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
                                        const char *value, dpc_export_req_err *err);
 
+/* Take a POST's `patient` valueReference: its reference ("Patient/<id>",
+ * or a URL ending so), else its identifier (system us-mbi, value an MBI as
+ * dpc_mbi_accept() takes one with the request's pool: a synthetic one in a
+ * sandbox).
+ * A reference that is neither, or a system-level export, is refused as
+ * dpc_export_req_param() refuses (lenient: noted). */
+dpc_export_req_rc dpc_export_req_patient(dpc_export_req *req, const char *reference,
+                                         const char *system, const char *value,
+                                         dpc_export_req_err *err);
+
 /* Settle the types against the access token's scope (space-separated
  * SMART scopes; NULL is none): when none was asked for, every type of
  * dpc_export_types[] the scope reads; then refuse (403) a type the scope
  * does not read, or an empty list.  The message names the scope, as UTF-8
- * (dpc_utf8_clean) whatever bytes it holds. */
+ * (dpc_utf8_clean) whatever bytes it holds.  Then _until against _since,
+ * and the _typeFilter against the types (dpc_type_filter_settle). */
 dpc_export_req_rc dpc_export_req_finish(dpc_export_req *req, const char *scope,
                                         dpc_export_req_err *err);
 

@@ -14,6 +14,7 @@
 #include "dpc_log.h"
 #include "dpc_manifest.h"
 #include "dpc_pg.h"
+#include "dpc_type_filter.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -41,13 +42,17 @@ static const char claim_sql[] =
     " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
-    "           j.resources_per_file, j.gzip::int, j.contract";
+    "           j.resources_per_file, j.gzip::int, j.until::text, j.type_filter::text,"
+    "           j.contract";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
-    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_CONTRACT
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_UNTIL, CLAIM_FILTER, CLAIM_CONTRACT
 };
 
-/* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
+/* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL, $5 until or NULL;
+ * with the job's _typeFilter, dpc_type_filter_sql() makes it a UNION ALL
+ * of parts that test the claims store's columns (no body is parsed).
+ * Every type of the
  * batch in one statement, in no particular order (each row goes to its
  * type's writer): one statement per batch keeps the server streaming, where
  * one per type, sorted, left it idle while each sort filled and each stream
@@ -57,10 +62,11 @@ static const char stream_sql[] =
     " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
     "   AND r.resource_type = ANY($3::text[])"
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND ($5::timestamptz IS NULL OR r.last_updated <= $5::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
 enum { STREAM_TYPE, STREAM_BODY };
 
-/* The same for a contract's job (AB2D; $5 the job): only what a Part D
+/* The same for a contract's job (AB2D; $5 until or NULL, $6 the job): only what a Part D
  * sponsor may be given, decided on the claims store's columns, no body
  * read: Part A and B claims (every claim type but pde) whose billable
  * period starts (or, without a start, ends) in a month the beneficiary
@@ -73,11 +79,12 @@ static const char stream_contract_sql[] =
     "WITH k AS MATERIALIZED (SELECT j.contract, greatest(date '" DPC_JOB_CONTRACT_FLOOR "',"
     "                        (c.attested_at AT TIME ZONE 'UTC')::date) AS floor"
     "         FROM export_job j JOIN ab2d_contract c ON c.number = j.contract"
-    "        WHERE j.id = $5::uuid)"
+    "        WHERE j.id = $6::uuid)"
     " SELECT r.resource_type, r.body FROM claims_resource r, k"
     " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
     "   AND r.resource_type = ANY($3::text[])"
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND ($5::timestamptz IS NULL OR r.last_updated <= $5::timestamptz)"
     "   AND r.claim_type <> 'pde' AND coalesce(r.service_start, r.service_end) >= k.floor"
     "   AND EXISTS (SELECT 1 FROM ab2d_enrollment e WHERE e.contract = k.contract"
     "               AND e.mbi = r.mbi AND e.month = date_trunc('month',"
@@ -181,6 +188,10 @@ typedef struct batch {
     const char *mbis;           /* text[] literal */
     const char *version;
     const char *since;          /* or NULL */
+    const char *until;          /* or NULL */
+    const char *stream_sql;     /* stream_sql with the job's _typeFilter, or
+                                 * NULL when the stored filter is not one we
+                                 * write */
     const char *dialect;        /* the job's, by name */
     const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
@@ -450,7 +461,7 @@ static outcome stream_batch(batch *b)
 {
     PGconn *conn = b->c->conn;
     dpc_export_writer *w;
-    const char *params[5];
+    const char *params[6];
     apr_status_t rv;
     PGresult *res;
     outcome r = B_OK;
@@ -464,10 +475,11 @@ static outcome stream_batch(batch *b)
     params[1] = b->version;
     params[2] = b->types_array;
     params[3] = b->since;
-    params[4] = b->job_id;
-    if (!(b->contract ? PQsendQueryParams(conn, stream_contract_sql, 5, NULL, params, NULL,
+    params[4] = b->until;
+    params[5] = b->job_id;
+    if (!(b->contract ? PQsendQueryParams(conn, stream_contract_sql, 6, NULL, params, NULL,
                                           NULL, 0)
-                      : PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0)))
+                      : PQsendQueryParams(conn, b->stream_sql, 5, NULL, params, NULL, NULL, 0)))
         return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     if (!PQsetSingleRowMode(conn)) {
         drain(conn, 1);
@@ -785,6 +797,10 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
     b->version = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_VERSION));
     b->since = PQgetisnull(res, 0, CLAIM_SINCE) ? NULL
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SINCE));
+    b->until = PQgetisnull(res, 0, CLAIM_UNTIL) ? NULL
+             : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_UNTIL));
+    b->stream_sql = dpc_type_filter_sql(p, PQgetisnull(res, 0, CLAIM_FILTER) ? NULL
+                                        : PQgetvalue(res, 0, CLAIM_FILTER), stream_sql);
     b->dialect = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_DIALECT));
     if (!(b->d = dpc_dialect_find(b->dialect)))
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
@@ -830,6 +846,10 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
 
     if (b.ntypes < 0) {
         b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
+        r = B_FAIL;
+    }
+    else if (!b.stream_sql) {
+        b.error = "the job's _typeFilter is not one this worker can apply";
         r = B_FAIL;
     }
     else if (!(b.dir = dpc_export_job_dir(p, c->export_root, b.job_id))) {

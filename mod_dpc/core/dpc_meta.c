@@ -143,12 +143,14 @@ static json_t *op_definition(const dpc_dialect *d, const char *base_url, const c
                      "Patient-everything");
     else if (!strcmp(name, "export"))
         apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
-                     "group-export");
+                     "%s", !type ? "export" : !strcmp(type, "Patient") ? "patient-export"
+                     : "group-export");
     else if (!strcmp(name, "validate"))
         apr_snprintf(url, sizeof(url), "http://hl7.org/fhir/OperationDefinition/"
                      "Resource-validate");
     else
-        apr_snprintf(url, sizeof(url), "%s/OperationDefinition/%s-%s", base_url, type, name);
+        apr_snprintf(url, sizeof(url), "%s/OperationDefinition/%s-%s", base_url,
+                     type ? type : "System", name);
     /* R4: a canonical; STU3: a Reference */
     return is_r4(d) ? json_string(url) : json_pack("{s:s}", "reference", url);
 }
@@ -294,11 +296,28 @@ static json_t *resources(const dpc_dialect *d, const char *base_url)
     return out;
 }
 
+/* The system-level operations (routes "$name"), once each, or NULL. */
+static json_t *system_operations(const dpc_dialect *d, const char *base_url)
+{
+    json_t *ops = json_array();
+    const dpc_route *rt;
+
+    for (rt = d->routes; rt->pattern; rt++)
+        if (rt->pattern[0] == '$' && !has_op(ops, rt->pattern + 1))
+            json_array_append_new(ops, json_pack("{s:s, s:o}", "name", rt->pattern + 1,
+                                                 "definition", op_definition(d, base_url, NULL,
+                                                                             rt->pattern + 1)));
+    if (json_array_size(ops))
+        return ops;
+    json_decref(ops);
+    return NULL;
+}
+
 json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url, const char *version,
                             apr_time_t now)
 {
     apr_pool_t *p;
-    json_t *cs, *rest;
+    json_t *cs, *rest, *ops;
     char date[APR_RFC822_DATE_LEN];
     apr_time_exp_t tm;
 
@@ -309,6 +328,8 @@ json_t *dpc_meta_capability(const dpc_dialect *d, const char *base_url, const ch
     rest = json_pack("{s:s, s:o, s:o}", "mode", "server", "security",
                      security(d, dpc_meta_token_url(p, d, base_url)),
                      "resource", resources(d, base_url));
+    if ((ops = system_operations(d, base_url)) != NULL)
+        json_object_set_new(rest, "operation", ops);
     cs = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], "
                    "s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:[s, s], s:[o]}",
                    "resourceType", "CapabilityStatement",

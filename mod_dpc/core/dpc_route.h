@@ -57,6 +57,8 @@ typedef enum {
     DPC_OP_GROUP_REMOVE,
     DPC_OP_PAT_EVERYTHING,
     DPC_OP_EXPORT,
+    DPC_OP_EXPORT_PATIENTS,     /* Patient/$export: every member of the org */
+    DPC_OP_EXPORT_SYSTEM,       /* $export: the same, system-level */
     DPC_OP_JOB_STATUS,
     DPC_OP_JOB_CANCEL,
     /* BCDA */

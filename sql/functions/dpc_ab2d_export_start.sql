@@ -2,8 +2,8 @@
 -- statement: the job (with its settings, as dpc_export_start writes them)
 -- and the contract's enrollees of the months it may be given (from
 -- 2020-01 and from its attestation's month on), in batches of p_batch
--- (dpc_export_batches).  p_credential: the caller's credential, whose one
--- contract it is; p_contract: the contract the request names (Group/{n}),
+-- (dpc_export_batches), with its _since and _until.  p_credential: the
+-- caller's credential, whose one contract it is; p_contract: the contract the request names (Group/{n}),
 -- or NULL (Patient/$export: the credential's).  Refusals come back as
 -- {"error": ...}:
 --   {"error": "not_yours"}                 p_contract is not the credential's
@@ -13,6 +13,7 @@
 CREATE OR REPLACE FUNCTION dpc_ab2d_export_start(p_credential uuid, p_contract text,
                                                  p_dialect text, p_version smallint,
                                                  p_url text, p_since timestamptz,
+                                                 p_until timestamptz,
                                                  p_batch int, p_per_file int,
                                                  p_gzip boolean, p_lifetime interval)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -34,9 +35,9 @@ BEGIN
         RETURN jsonb_build_object('error', 'running', 'jobs', to_jsonb(v_running));
     END IF;
     INSERT INTO export_job (org_id, dialect, fhir_version, request_url, types, since,
-                            notes, resources_per_file, gzip, file_lifetime, contract)
-    VALUES (c.org_id, p_dialect, p_version, p_url, '{ExplanationOfBenefit}', p_since, '{}',
-            p_per_file, p_gzip, p_lifetime, c.number)
+                            until, notes, resources_per_file, gzip, file_lifetime, contract)
+    VALUES (c.org_id, p_dialect, p_version, p_url, '{ExplanationOfBenefit}', p_since,
+            p_until, '{}', p_per_file, p_gzip, p_lifetime, c.number)
     RETURNING id INTO v_job;
     PERFORM dpc_export_batches(v_job, p_batch,
                                ARRAY(SELECT mbi FROM ab2d_enrollment

@@ -1,7 +1,8 @@
 -- dpc_bcda_export_start: record a population export of an ACO, in one
 -- statement: the job (with its settings, as dpc_export_start writes them)
 -- and the beneficiaries of the ACO's current load of p_population
--- ('all': the attribution, 'runout': the runout), in batches of p_batch.
+-- ('all': the attribution, 'runout': the runout), in batches of p_batch,
+-- exported with its types, _since, _until and _typeFilter (dpc_type_filter.h).
 -- Opted-out beneficiaries go into the batches too: the workers report them
 -- in the error file.  Refusals come back as {"error": ...}:
 --   {"error": "no_attribution"}           the ACO has no load of that kind
@@ -13,6 +14,7 @@ CREATE OR REPLACE FUNCTION dpc_bcda_export_start(p_org uuid, p_population text,
                                                  p_dialect text, p_version smallint,
                                                  p_url text, p_types text[],
                                                  p_since timestamptz,
+                                                 p_until timestamptz, p_filter jsonb,
                                                  p_batch int, p_per_file int,
                                                  p_gzip boolean, p_lifetime interval)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -38,8 +40,9 @@ BEGIN
         RETURN jsonb_build_object('error', 'running', 'number', v_number);
     END IF;
     INSERT INTO export_job (org_id, dialect, fhir_version, request_url, types, since,
-                            notes, resources_per_file, gzip, file_lifetime, population)
-    VALUES (p_org, p_dialect, p_version, p_url, p_types, p_since, '{}',
+                            until, type_filter, notes, resources_per_file, gzip,
+                            file_lifetime, population)
+    VALUES (p_org, p_dialect, p_version, p_url, p_types, p_since, p_until, p_filter, '{}',
             p_per_file, p_gzip, p_lifetime, p_population)
     RETURNING id, number INTO v_job, v_number;
     PERFORM dpc_export_batches(v_job, p_batch,

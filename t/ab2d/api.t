@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of sql dpcctl wait_for);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 89;
+plan tests => 92;
 
 my $dir = tempdir(CLEANUP => 1);
 Apache::TestRequest::module('ab2d');
@@ -321,10 +321,10 @@ open($fh, '>', "$dir/one.csv") or die;
 print $fh "Z9004,$x,$month\nZ9005,$x,$month\n";
 close $fh;
 ctl('enrollment', 'load', '--file', "$dir/one.csv");
-my %lines;
+my (%lines, %tks);
 for my $k ('Z9004', 'Z9005') {
     my $c = ctl('credential', 'create', '--contract', $k);
-    my $tk = token_of($c->{client_id}, $c->{client_secret});
+    my $tk = $tks{$k} = token_of($c->{client_id}, $c->{client_secret});
     $res = req(GET => "/api/v2/fhir/Group/$k/\$export", Authorization => "Bearer $tk");
     my ($j) = ($res->header('Content-Location') // '') =~ m{/Job/([0-9a-f-]{36})/};
     wait_for(60, sub { sql("SELECT status FROM export_job WHERE id = '$j'") ne 'running' });
@@ -338,3 +338,28 @@ ok t_cmp(scalar(grep { /"code":"PDE"/i } @{ $lines{Z9004} }), 0, 'no Part D clai
 my $bene = sql("SELECT bene_id FROM beneficiary WHERE mbi = '$x'");
 ok t_cmp(scalar(grep { !m{"Patient/\Q$bene\E"} } @{ $lines{Z9004} }), 0, 'only the enrollee\'s');
 ok t_cmp(scalar @{ $lines{Z9005} }, 0, 'nothing from before the attestation');
+
+# v2's _until: only what was last updated by then (the claims store's
+# column), checked against SQL of the same rule; at one second before the
+# first of them, nothing
+my $wanted = "mbi = '$x' AND fhir_version = 4 AND claim_type <> 'pde'"
+           . " AND to_char(service_start, 'YYYY-MM') = '$month'";
+my $first = "(SELECT date_trunc('second', min(last_updated)) FROM claims_resource WHERE $wanted)";
+for my $case (['+ interval \'1 second\'', "last_updated <= $first + interval '1 second'"],
+              ['- interval \'1 second\'', 'false']) {
+    my $until = sql("SELECT to_char($first $case->[0] AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+    my $n = sql("SELECT count(*) FROM claims_resource WHERE $wanted AND $case->[1]");
+    $res = req(GET => "/api/v2/fhir/Group/Z9004/\$export?_until=$until", Authorization => "Bearer $tks{Z9004}");
+    my ($j) = ($res->header('Content-Location') // '') =~ m{/Job/([0-9a-f-]{36})/};
+    wait_for(60, sub { sql("SELECT status FROM export_job WHERE id = '$j'") ne 'running' }) if $j;
+    $m = json_of(req(GET => "/api/v2/fhir/Job/$j/\$status", Authorization => "Bearer $tks{Z9004}")) // {};
+    my $got = 0;
+    $got += scalar grep { length } split /\n/,
+        req(GET => path_of($_->{url}), Authorization => "Bearer $tks{Z9004}")->content
+        for @{ $m->{output} // [] };
+    ok t_cmp($res->code . "|$got", "202|$n", "v2 _until=$until: the claims updated by then ($n)");
+}
+$res = req(GET => '/api/v2/fhir/Patient/$export?_typeFilter=ExplanationOfBenefit%3Ftype%3Dcarrier',
+           Authorization => "Bearer $tks{Z9004}");
+ok t_cmp($res->code . '|' . (diag_of($res) =~ /_typeFilter is not supported/ ? 1 : 0), '400|1',
+         '_typeFilter: 400 saying AB2D exports are already narrowed');

@@ -135,7 +135,7 @@ ok t_cmp(($res->code . '|' . (json_of($res)->{ingestion_dates}[0]{type} // '')),
 my $jobs0 = sql("SELECT count(*) FROM export_job");
 for my $bad (['_type=Patient,Patient', 'Repeated'], ['_type=Claim', 'not exported'],
              ['_since=2020-01-01', '_since'], ['_since=2999-01-01T00:00:00Z', 'future'],
-             ['_elements=id', '_elements'], ['_typeFilter=Coverage%3Fstatus%3Dactive', '_typeFilter'],
+             ['_elements=id', '_elements'], ['_typeFilter=Coverage%3Fstatus%3Dgone', '_typeFilter Coverage?status=gone'],
              ['_outputFormat=text/csv', '_outputFormat']) {
     $res = req(GET => "/api/v2/Group/all/\$export?$bad->[0]", Authorization => "Bearer $tok1", %kick);
     ok t_cmp($res->code . '|' . ((json_of($res)->{issue}[0]{diagnostics} // '') =~ /\Q$bad->[1]\E/i ? 1 : 0),

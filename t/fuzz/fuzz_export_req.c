@@ -1,6 +1,7 @@
 /* fuzz_export_req: the export kick-off's parameters (dpc_export_req.h).
  *
- * Input: a flags byte (bit 0: Prefer: handling=lenient), then the token's
+ * Input: a flags byte (bit 0: Prefer: handling=lenient; bit 1: the
+ * dialect takes _until; bit 2: a system-level export), then the token's
  * scope up to the first '\n', then name=value pairs separated by '&' (a
  * value runs to the next '&'; a pair without '=' has the value "").
  *
@@ -10,12 +11,16 @@
  *                          _since is not after now, and notes appear only
  *                          when lenient
  *   dpc_export_req_finish  OK with at least one type, each read by the
- *                          scope; or a 403 refusal with a UTF-8 message
+ *                          scope, _until not before _since, and a
+ *                          _typeFilter the worker takes (dpc_type_filter_sql
+ *                          of what the job row would carry); or a 403 (or
+ *                          400) refusal with a UTF-8 message
  */
 #include "fuzz.h"
 
 #include "dpc_export_req.h"
 #include "dpc_fhir.h"
+#include "dpc_type_filter.h"
 
 /* 2024-06-01T00:00:00Z */
 #define NOW APR_TIME_C(1717200000000000)
@@ -83,11 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nl)
         *nl++ = '\0';
     dpc_export_req_init(p, &req, data[0] & 1, NOW);
+    req.until_allowed = (data[0] >> 1) & 1;
+    req.system_level = (data[0] >> 2) & 1;
     if (take_all(&req, nl ? nl : apr_pstrdup(p, "")) == 0) {
         if ((rc = dpc_export_req_finish(&req, text, &err)) != DPC_EXPORT_REQ_OK)
             check_refusal(&req, rc, &err);
         else {
             FUZZ_CHECK(req.types->nelts > 0);
+            FUZZ_CHECK(!req.until || !req.since || req.until >= req.since);
+            FUZZ_CHECK(dpc_type_filter_sql(p, dpc_type_filter_json(p, req.filter), "S") != NULL);
             for (i = 0; i < req.types->nelts; i++)
                 FUZZ_CHECK(dpc_export_scope_reads(p, text,
                                                   APR_ARRAY_IDX(req.types, i, const char *)));

@@ -476,7 +476,7 @@ START_TEST(dialect_descriptors_are_whole)
     ck_assert_int_eq(dpc_dialect_ab2d_v2.download_limit, 1);
     ck_assert_int_eq(dpc_dialect_bcda_v2.download_limit, 0);
     ck_assert(dpc_dialect_ab2d_v2.refuse_with_403 && !dpc_dialect_bcda_v2.refuse_with_403);
-    ck_assert(dpc_dialect_ab2d_v1.refuse_until && !dpc_dialect_ab2d_v2.refuse_until);
+    ck_assert(!dpc_dialect_ab2d_v1.until_allowed && dpc_dialect_ab2d_v2.until_allowed);
     ck_assert_str_ne(dpc_dialect_ab2d_v2.token_audience, dpc_dialect_bcda_v2.token_audience);
 }
 END_TEST

@@ -20,6 +20,7 @@
 #include "unit.h"
 #include "dpc_export_req.h"
 #include "dpc_fhir.h"
+#include "dpc_type_filter.h"
 
 /* 2024-06-01T00:00:00Z, the request's time */
 #define NOW APR_TIME_C(1717200000000000)
@@ -183,9 +184,7 @@ END_TEST
 
 START_TEST(param_unsupported)
 {
-    static const char *const names[] = {
-        "_typeFilter", "_elements", "patient", "includeAssociatedData", NULL
-    };
+    static const char *const names[] = { "_elements", "includeAssociatedData", NULL };
     int i;
 
     for (i = 0; names[i]; i++)
@@ -200,7 +199,6 @@ START_TEST(param_ignored)
     dpc_export_req *req = req_new(0);
 
     /* other names are ignored without a note, as FHIR search does */
-    take_ok(req, "_until", "2020-01-01T00:00:00Z");
     take_ok(req, "_count", "10");
     take_ok(req, "whatever", "");
     take_ok(req, "", "");
@@ -230,16 +228,233 @@ START_TEST(lenient_notes)
     take_ok(req, "patient", "Patient/1");
     take_ok(req, "_elements", "id");
     take_ok(req, "includeAssociatedData", "LatestProvenanceResources");
-    take_ok(req, "_until", "2020-01-01T00:00:00Z");     /* no note: ignored anyway */
+    take_ok(req, "_until", "2020-01-01T00:00:00Z");     /* the dialect has none */
+    take_ok(req, "_typeFilter", "Coverage?_sort=status");
     ck_assert_int_eq(req->types->nelts, 1);
     ck_assert_str_eq(type_at(req, 0), "Patient");
-    ck_assert_int_eq(req->notes->nelts, 6);
+    ck_assert_int_eq(req->notes->nelts, 7);
     ck_assert_str_eq(note_at(req, 0), "_type=Observation");
     ck_assert_str_eq(note_at(req, 1), "_type=Foo");
-    ck_assert_str_eq(note_at(req, 2), "_typeFilter");
-    ck_assert_str_eq(note_at(req, 3), "patient");
-    ck_assert_str_eq(note_at(req, 4), "_elements");
-    ck_assert_str_eq(note_at(req, 5), "includeAssociatedData");
+    ck_assert_str_eq(note_at(req, 2), "patient");
+    ck_assert_str_eq(note_at(req, 3), "_elements");
+    ck_assert_str_eq(note_at(req, 4), "includeAssociatedData");
+    ck_assert_str_eq(note_at(req, 5), "_until");
+    ck_assert_str_eq(note_at(req, 6), "_typeFilter=Coverage?_sort=status (Coverage?_sort is not "
+                     "a filter this server has (supported: ExplanationOfBenefit?type=, "
+                     "ExplanationOfBenefit?service-date=, Coverage?status=))");
+    /* the supported filter is kept; the other query left with nothing
+     * filters nothing */
+    ck_assert_str_eq(dpc_type_filter_json(pool, req->filter),
+                     "{\"ExplanationOfBenefit\":[{\"type\":[[\"carrier\"]]}],"
+                     "\"Coverage\":[{}]}");
+}
+END_TEST
+
+/* ---- _until, _typeFilter, patient ------------------------------------------ */
+
+/* Finish with every type readable; rc and (unless OK) exactly msg. */
+static void finish_as(dpc_export_req *req, dpc_export_req_rc rc, const char *msg)
+{
+    dpc_export_req_err err;
+
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(dpc_export_req_finish(req, "system/*.read", &err), rc);
+    if (rc != DPC_EXPORT_REQ_OK)
+        ck_assert_str_eq(err.msg, msg);
+}
+
+START_TEST(param_until)
+{
+    dpc_export_req *req = req_new(0);
+
+    take_refused(req, "_until", "2020-01-01T00:00:00Z", DPC_EXPORT_REQ_NOT_SUPPORTED,
+                 "_until is not supported by this API (send Prefer: handling=lenient to "
+                 "have it ignored)");
+    req = req_new(0);
+    req->until_allowed = 1;
+    take_ok(req, "_until", "2020-01-01T00:00:00 01:00");    /* the '+' as a space */
+    ck_assert(req->until == APR_TIME_C(1577833200000000));
+    req = req_new(0);
+    req->until_allowed = 1;
+    ck_assert_int_eq(dpc_export_req_param(req, "_until", "2020-01-01", &(dpc_export_req_err){0}),
+                     DPC_EXPORT_REQ_INVALID);
+    /* a window; not one that closes before it opens */
+    req = req_new(0);
+    req->until_allowed = 1;
+    take_ok(req, "_since", "2021-01-01T00:00:00Z");
+    take_ok(req, "_until", "2021-06-01T00:00:00Z");
+    finish_as(req, DPC_EXPORT_REQ_OK, NULL);
+    req = req_new(0);
+    req->until_allowed = 1;
+    take_ok(req, "_since", "2021-01-01T00:00:00Z");
+    take_ok(req, "_until", "2020-06-01T00:00:00Z");
+    finish_as(req, DPC_EXPORT_REQ_INVALID, "_until is before _since");
+    req = req_new(1);
+    req->until_allowed = 1;
+    take_ok(req, "_since", "2021-01-01T00:00:00Z");
+    take_ok(req, "_until", "2020-06-01T00:00:00Z");
+    finish_as(req, DPC_EXPORT_REQ_OK, NULL);
+    ck_assert(req->until == 0);
+    ck_assert_str_eq(note_at(req, 0), "_until (before _since)");
+}
+END_TEST
+
+/* The SQL a filter gives the worker, from a kick-off's _typeFilter values. */
+static const char *filter_sql_of(const char *const *values)
+{
+    dpc_export_req *req = req_new(0);
+    int i;
+
+    for (i = 0; values[i]; i++)
+        take_ok(req, "_typeFilter", values[i]);
+    finish_as(req, DPC_EXPORT_REQ_OK, NULL);
+    return dpc_type_filter_sql(pool, dpc_type_filter_json(pool, req->filter), "S");
+}
+
+START_TEST(type_filter_taken)
+{
+    static const char *const ors[] = {
+        "ExplanationOfBenefit?type=carrier,PDE,https://bluebutton.cms.gov/resources/"
+        "codesystem/eob-type|SNF,ExplanationOfBenefit?service-date=ge2020-01-01"
+        "&service-date=lt2021-01-01", "Coverage%3Fstatus%3Dactive", NULL
+    };
+    static const char *const dates[] = {
+        "ExplanationOfBenefit?service-date=gt2020-02-29,le2019-01-01,2018-05-05", NULL
+    };
+    static const char *const none[] = { NULL };
+
+    /* the unfiltered types, then each filtered type in a part of its own */
+    ck_assert_str_eq(filter_sql_of(ors),
+                     "S AND r.resource_type <> ALL ('{ExplanationOfBenefit,Coverage}')"
+                     " UNION ALL S AND r.resource_type = 'ExplanationOfBenefit' AND ("
+                     "((r.claim_type = 'carrier' OR r.claim_type = 'pde' OR r.claim_type = "
+                     "'snf')) OR ((r.service_end >= DATE '2020-01-01') AND "
+                     "(r.service_start < DATE '2021-01-01')))"
+                     " UNION ALL S AND r.resource_type = 'Coverage' AND "
+                     "(((r.coverage_status = 'active')))");
+    ck_assert_str_eq(filter_sql_of(dates),
+                     "S AND r.resource_type <> ALL ('{ExplanationOfBenefit}')"
+                     " UNION ALL S AND r.resource_type = 'ExplanationOfBenefit' AND ((("
+                     "r.service_end > DATE '2020-02-29' OR r.service_start <= DATE '2019-01-01' "
+                     "OR (r.service_start >= DATE '2018-05-05' AND r.service_end <= DATE "
+                     "'2018-05-05'))))");
+    ck_assert_str_eq(filter_sql_of(none), "S");
+}
+END_TEST
+
+START_TEST(type_filter_refused)
+{
+    static const struct {
+        const char *value;
+        dpc_export_req_rc rc;
+        const char *msg;
+    } cases[] = {
+        { "ExplanationOfBenefit?type=foo", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter ExplanationOfBenefit?type=foo: type foo is not a claim type (carrier, "
+          "dme, hha, hospice, inpatient, outpatient, pde, snf)" },
+        { "ExplanationOfBenefit?type=http://x|pde", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter ExplanationOfBenefit?type=http://x|pde: type http://x|pde: the system "
+          "of a claim type is https://bluebutton.cms.gov/resources/codesystem/eob-type" },
+        { "ExplanationOfBenefit?service-date=2020-02-30", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter ExplanationOfBenefit?service-date=2020-02-30: service-date 2020-02-30 "
+          "is not [ge|gt|le|lt|eq]YYYY-MM-DD" },
+        { "ExplanationOfBenefit?service-date=ne2020-02-03", DPC_EXPORT_REQ_NOT_SUPPORTED,
+          "_typeFilter ExplanationOfBenefit?service-date=ne2020-02-03: service-date prefix ne "
+          "is not supported (ge, gt, le, lt and eq are)" },
+        { "Coverage?status=gone", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter Coverage?status=gone: status gone is not a Coverage status (active, "
+          "cancelled, draft, entered-in-error)" },
+        { "Patient?gender=male", DPC_EXPORT_REQ_NOT_SUPPORTED,
+          "_typeFilter Patient?gender=male: Patient?gender is not a filter this server has "
+          "(supported: ExplanationOfBenefit?type=, ExplanationOfBenefit?service-date=, "
+          "Coverage?status=)" },
+        { "ExplanationOfBenefit?_include=*", DPC_EXPORT_REQ_NOT_SUPPORTED,
+          "_typeFilter ExplanationOfBenefit?_include=*: ExplanationOfBenefit?_include is not "
+          "a filter this server has (supported: ExplanationOfBenefit?type=, "
+          "ExplanationOfBenefit?service-date=, Coverage?status=)" },
+        { "Observation?code=1", DPC_EXPORT_REQ_NOT_SUPPORTED,
+          "_typeFilter Observation?code=1: Observation is not a type this server exports" },
+        { "ExplanationOfBenefit", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter ExplanationOfBenefit: not a query (Type?name=value)" },
+        { "Coverage?status", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter Coverage?status: status is not name=value" },
+        { "Coverage?status=%zz", DPC_EXPORT_REQ_INVALID,
+          "_typeFilter Coverage?status=%zz: status=%zz is not name=value" },
+    };
+    dpc_export_req *req;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        take_refused(req_new(0), "_typeFilter", cases[i].value, cases[i].rc, cases[i].msg);
+        /* lenient: taken, the parameter dropped and noted */
+        req = req_new(1);
+        take_ok(req, "_typeFilter", cases[i].value);
+        ck_assert_int_eq(req->notes->nelts, 1);
+        ck_assert_ptr_nonnull(strstr(note_at(req, 0), "_typeFilter="));
+    }
+    /* a filter of a type the export leaves out */
+    req = req_new(0);
+    take_ok(req, "_type", "Patient,Coverage");
+    take_ok(req, "_typeFilter", "ExplanationOfBenefit?type=pde");
+    finish_as(req, DPC_EXPORT_REQ_INVALID, "_typeFilter ExplanationOfBenefit?...: "
+              "ExplanationOfBenefit is not among the types this export writes (_type)");
+    req = req_new(1);
+    take_ok(req, "_type", "Patient,Coverage");
+    take_ok(req, "_typeFilter", "ExplanationOfBenefit?type=pde");
+    finish_as(req, DPC_EXPORT_REQ_OK, NULL);
+    ck_assert_ptr_null(dpc_type_filter_json(pool, req->filter));
+    /* what the worker takes is only what the kick-off writes */
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"ExplanationOfBenefit\":[{\"type\":"
+                                                 "[[\"x'; DROP TABLE t; --\"]]}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Claim\":[{}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "{\"Coverage\":[{\"type\":[[\"pde\"]]}]}", "S"));
+    ck_assert_ptr_null(dpc_type_filter_sql(pool, "[]", "S"));
+    ck_assert_str_eq(dpc_type_filter_sql(pool, "{\"Patient\":[{}]}", "S"),
+                     "S AND r.resource_type <> ALL ('{Patient}') UNION ALL S AND "
+                     "r.resource_type = 'Patient' AND ((TRUE))");
+    ck_assert_str_eq(dpc_type_filter_sql(pool, "{}", "S"), "S");
+}
+END_TEST
+
+START_TEST(param_patient)
+{
+    dpc_export_req *req = req_new(0);
+    dpc_export_req_err err;
+
+    ck_assert_int_eq(dpc_export_req_patient(req, "Patient/abc-1", NULL, NULL, &err), 0);
+    ck_assert_int_eq(dpc_export_req_patient(req, "https://x/api/v2/Patient/d.2", NULL, NULL,
+                                            &err), 0);
+    ck_assert_int_eq(dpc_export_req_patient(req, NULL, "http://hl7.org/fhir/sid/us-mbi",
+                                            "1EG4TE5MK73", &err), 0);
+    ck_assert_int_eq(req->patients->nelts, 3);
+    ck_assert_str_eq(APR_ARRAY_IDX(req->patients, 0, const char *), "Patient/abc-1");
+    ck_assert_str_eq(APR_ARRAY_IDX(req->patients, 1, const char *), "Patient/d.2");
+    ck_assert_str_eq(APR_ARRAY_IDX(req->patients, 2, const char *), "mbi|1EG4TE5MK73");
+    ck_assert_int_eq(dpc_export_req_patient(req, "Group/1", NULL, NULL, &err),
+                     DPC_EXPORT_REQ_INVALID);
+    ck_assert_str_eq(err.msg, "patient Group/1 is neither a reference Patient/{id} nor an "
+                     "identifier of system http://hl7.org/fhir/sid/us-mbi whose value is an MBI");
+    ck_assert_int_eq(dpc_export_req_patient(req, NULL, "urn:x", "1EG4TE5MK73", &err),
+                     DPC_EXPORT_REQ_INVALID);
+    ck_assert_int_eq(dpc_export_req_patient(req, NULL, "http://hl7.org/fhir/sid/us-mbi",
+                                            "123", &err), DPC_EXPORT_REQ_INVALID);
+    /* as text (a GET), or on a system-level export */
+    take_refused(req_new(0), "patient", "Patient/1", DPC_EXPORT_REQ_INVALID,
+                 "patient is taken in a POST's Parameters body, as a valueReference "
+                 "(Patient/{id} or an MBI identifier)");
+    req = req_new(0);
+    req->system_level = 1;
+    ck_assert_int_eq(dpc_export_req_patient(req, "Patient/1", NULL, NULL, &err),
+                     DPC_EXPORT_REQ_NOT_SUPPORTED);
+    ck_assert_str_eq(err.msg, "patient does not apply to a system-level export (use "
+                     "Patient/$export or Group/{id}/$export)");
+    req = req_new(1);
+    req->system_level = 1;
+    ck_assert_int_eq(dpc_export_req_patient(req, "Patient/1", NULL, NULL, &err), 0);
+    ck_assert_int_eq(dpc_export_req_patient(req, "Group/1", NULL, NULL, &err), 0);
+    ck_assert_int_eq(req->patients->nelts, 0);
+    ck_assert_str_eq(note_at(req, 0), "patient");
+    ck_assert_str_eq(note_at(req, 1), "patient");
 }
 END_TEST
 
@@ -344,6 +559,10 @@ Suite *export_req_suite(void)
     tcase_add_test(tc, param_ignored);
     tcase_add_test(tc, param_utf8);
     tcase_add_test(tc, lenient_notes);
+    tcase_add_test(tc, param_until);
+    tcase_add_test(tc, type_filter_taken);
+    tcase_add_test(tc, type_filter_refused);
+    tcase_add_test(tc, param_patient);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("scope");
