@@ -347,7 +347,7 @@ my $wanted = "mbi = '$x' AND fhir_version = 4 AND claim_type <> 'pde'"
 my $first = "(SELECT date_trunc('second', min(last_updated)) FROM claims_resource WHERE $wanted)";
 for my $case (['+ interval \'1 second\'', "last_updated <= $first + interval '1 second'"],
               ['- interval \'1 second\'', 'false']) {
-    my $until = sql("SELECT to_char($first $case->[0] AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+    my $until = sql("SELECT to_char(($first $case->[0]) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
     my $n = sql("SELECT count(*) FROM claims_resource WHERE $wanted AND $case->[1]");
     $res = req(GET => "/api/v2/fhir/Group/Z9004/\$export?_until=$until", Authorization => "Bearer $tks{Z9004}");
     my ($j) = ($res->header('Content-Location') // '') =~ m{/Job/([0-9a-f-]{36})/};
