@@ -26,6 +26,14 @@
  *   _typeFilter, _elements, patient, includeAssociatedData
  *                   not supported: refused (lenient: ignored and noted by
  *                   name).
+ *   allowPartialManifests
+ *                   "true" or "false" (FHIR boolean; a POST's valueBoolean
+ *                   arrives as that text): status may answer 202 with the
+ *                   files finished so far, in pages (the IG's next version).
+ *   organizeOutputBy
+ *                   "Patient": each file holds whole patients, the Patient
+ *                   first; another value is refused naming it (lenient:
+ *                   ignored and noted as "organizeOutputBy=VALUE").
  *   anything else   ignored without a note, as FHIR search does.
  * Every value must be UTF-8 (the values go into the database). */
 #ifndef DPC_EXPORT_REQ_H
@@ -57,6 +65,10 @@ typedef struct dpc_export_req {
     apr_array_header_t *types;      /* const char *: asked for, then chosen */
     apr_time_t since;               /* 0: none */
     apr_array_header_t *notes;      /* const char *: what lenient ignored */
+
+    /* The output options (allowPartialManifests, organizeOutputBy) */
+    int allow_partial;              /* 1: partial manifests while running */
+    const char *organize_by;        /* "Patient", or NULL: one type a file */
 } dpc_export_req;
 
 /* What kind of refusal; DPC_EXPORT_REQ_OK (0) is none. */

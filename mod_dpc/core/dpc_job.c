@@ -41,10 +41,12 @@ static const char claim_sql[] =
     " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
-    "           j.resources_per_file, j.gzip::int";
+    "           j.resources_per_file, j.gzip::int,"
+    "           j.organize_by";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
-    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP,
+    CLAIM_ORGANIZE_BY
 };
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
@@ -58,7 +60,18 @@ static const char stream_sql[] =
     "   AND r.resource_type = ANY($3::text[])"
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
-enum { STREAM_TYPE, STREAM_BODY };
+enum { STREAM_TYPE, STREAM_BODY, STREAM_MBI };
+
+/* organizeOutputBy=Patient: the same rows, each beneficiary's together,
+ * the Patient first, and the MBI that tells where a patient ends.  Sorted,
+ * so slower than stream_sql: only jobs that ask for it pay. */
+static const char stream_by_patient_sql[] =
+    "SELECT r.resource_type, r.body, r.mbi FROM claims_resource r"
+    " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
+    "   AND r.resource_type = ANY($3::text[])"
+    "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)"
+    " ORDER BY r.mbi, r.resource_type <> 'Patient', r.resource_type";
 
 /* $1 job, $2 seq, $3 mbis, $4 FHIR version: what goes into the batch's
  * error file, in order: the job's ignored kick-off parameters (batch 0
@@ -149,6 +162,9 @@ typedef struct batch {
     const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
     int gzip;                   /* the job's: also write gzip twins */
+    const char *organize_by;    /* the job's organizeOutputBy ("Patient"):
+                                 * one writer of whole patients, or NULL */
+    char last_mbi[16];          /* organized: the patient being written */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -264,9 +280,11 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
     dpc_export_writer *w;
     const char *why;
     apr_status_t rv;
+    int grouped = b->organize_by && !strcmp(type, b->organize_by);
 
     rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->per_file,
                                   (b->gzip ? DPC_EXPORT_GZIP : 0)
+                                  | (grouped ? DPC_EXPORT_WHOLE_GROUPS : 0)
                                   | (b->d->file_naming == DPC_FILES_UUID
                                      ? DPC_EXPORT_UUID_NAMES : 0), &w, &why);
     if (rv != APR_SUCCESS) {
@@ -378,15 +396,42 @@ static outcome write_problems(batch *b)
 }
 
 /* The writer of the batch's type `type` (writers are made in the order of
- * b->types), or NULL. */
+ * b->types; organized, the one writer takes every type), or NULL. */
 static dpc_export_writer *writer_of(const batch *b, const char *type)
 {
     int i;
 
     for (i = 0; i < b->ntypes; i++)
         if (!strcmp(b->types[i], type))
-            return APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+            return APR_ARRAY_IDX(b->writers, b->organize_by ? 0 : i,
+                                 dpc_export_writer *);
     return NULL;
+}
+
+/* ---- organizeOutputBy=Patient -------------------------------------------- */
+
+/* The batch's data writers: one per type, or organized one of whole
+ * patients (named after the organizing type). */
+static int make_data_writers(batch *b)
+{
+    int i;
+
+    if (b->organize_by)
+        return new_writer(b, b->organize_by) ? 0 : -1;
+    for (i = 0; i < b->ntypes; i++)
+        if (!new_writer(b, b->types[i]))
+            return -1;
+    return 0;
+}
+
+/* Organized: before a row of beneficiary `mbi`, end the file at the
+ * previous patient if it is full. */
+static apr_status_t next_patient(batch *b, dpc_export_writer *w, const char *mbi)
+{
+    if (!b->organize_by || !strcmp(b->last_mbi, mbi))
+        return APR_SUCCESS;
+    apr_cpystrn(b->last_mbi, mbi, sizeof(b->last_mbi));
+    return dpc_export_writer_group(w);
 }
 
 /* Stream every type of the batch, each into its own writer. */
@@ -399,16 +444,16 @@ static outcome stream_batch(batch *b)
     PGresult *res;
     outcome r = B_OK;
     apr_uint64_t rows = 0;
-    int early = 0, i;
+    int early = 0;
 
-    for (i = 0; i < b->ntypes; i++)
-        if (!new_writer(b, b->types[i]))
-            return B_FAIL;
+    if (make_data_writers(b))
+        return B_FAIL;
     params[0] = b->mbis;
     params[1] = b->version;
     params[2] = b->types_array;
     params[3] = b->since;
-    if (!PQsendQueryParams(conn, stream_sql, 4, NULL, params, NULL, NULL, 0))
+    if (!PQsendQueryParams(conn, b->organize_by ? stream_by_patient_sql : stream_sql, 4,
+                           NULL, params, NULL, NULL, 0))
         return db_failed(b, conn, "reading resources", dpc_pg_error(b->p, conn, NULL));
     if (!PQsetSingleRowMode(conn)) {
         drain(conn, 1);
@@ -428,8 +473,10 @@ static outcome stream_batch(batch *b)
                 early = 1;
                 break;
             }
-            rv = dpc_export_write(w, PQgetvalue(res, 0, STREAM_BODY),
-                                  (apr_size_t)PQgetlength(res, 0, STREAM_BODY));
+            if ((rv = next_patient(b, w, b->organize_by ? PQgetvalue(res, 0, STREAM_MBI)
+                                                         : "")) == APR_SUCCESS)
+                rv = dpc_export_write(w, PQgetvalue(res, 0, STREAM_BODY),
+                                      (apr_size_t)PQgetlength(res, 0, STREAM_BODY));
             if (rv != APR_SUCCESS && rv != APR_EINVAL) {
                 r = write_failed(b, w, apr_pstrdup(b->p, type), rv);
                 PQclear(res);
@@ -731,6 +778,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
     b->per_file = atoi(PQgetvalue(res, 0, CLAIM_PER_FILE));
     b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
+    b->organize_by = PQgetisnull(res, 0, CLAIM_ORGANIZE_BY) ? NULL
+                   : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_ORGANIZE_BY));
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
     b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
     b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,
