@@ -36,11 +36,9 @@ UPDATE export_job j SET files_listed = (SELECT count(*) FROM export_file f WHERE
 ALTER TABLE export_file ALTER COLUMN ordinal SET NOT NULL;
 CREATE UNIQUE INDEX export_file_ordinal ON export_file (job_id, ordinal);
 
-CREATE FUNCTION dpc_export_file_ordinal() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE export_job SET files_listed = files_listed + 1 WHERE id = NEW.job_id
-    RETURNING files_listed - 1 INTO NEW.ordinal;
-    RETURN NEW;
-END $$;
+-- The trigger's function lives in sql/functions/dpc_export_file_ordinal.sql,
+-- applied right after the migrations; made here first as a shell.
+CREATE FUNCTION dpc_export_file_ordinal() RETURNS trigger LANGUAGE plpgsql
+    AS 'BEGIN RETURN NEW; END';
 CREATE TRIGGER export_file_ordinal BEFORE INSERT ON export_file
     FOR EACH ROW EXECUTE FUNCTION dpc_export_file_ordinal();
