@@ -76,7 +76,8 @@ int dpc_op_ab2d_status(request_rec *r, const dpc_call *call)
 
 /* The parameters AB2D refuses by name alone, in its words; NULL takes it.
  * _typeFilter: an AB2D export is one type already narrowed to what the
- * contract may have, so a filter has nothing left to choose from. */
+ * contract may have, so a filter has nothing left to choose from; the
+ * Bulk Data IG's next version's output options are not AB2D's. */
 static const char *ab2d_screen(request_rec *r, const char *name)
 {
     if (!strcmp(name, "_until") && !dpc_conf_dialect(dpc_dir(r))->until_allowed)
@@ -85,6 +86,9 @@ static const char *ab2d_screen(request_rec *r, const char *name)
     if (!strcmp(name, "_typeFilter"))
         return "_typeFilter is not supported by AB2D: its exports are ExplanationOfBenefit "
                "only, already limited to the contract's Part A and B claims";
+    if (!strcmp(name, "allowPartialManifests") || !strcmp(name, "organizeOutputBy"))
+        return apr_pstrcat(r->pool, name, " is not supported by AB2D: poll the job's "
+                           "$status until it answers 200 with the whole manifest", NULL);
     return NULL;
 }
 

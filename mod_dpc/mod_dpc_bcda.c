@@ -28,7 +28,7 @@
     DPC_SQL_WHO "SELECT dpc_bcda_export_start(%s::uuid, %s, %s, %s::smallint, %s,"  \
     " %s::text[], to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"  \
     " %s::jsonb, %s::int, %s::int, %s::boolean,"                                      \
-    " make_interval(secs => %s::bigint))::text FROM who"
+    " make_interval(secs => %s::bigint))::text FROM who, " DPC_SQL_OUTPUT_OPTIONS
 
 /* dpc_bcda_cancel: the job's status before, and 1 when this cancelled it. */
 enum { CANCEL_STATUS, CANCEL_DONE, CANCEL_ID };
@@ -162,7 +162,7 @@ static const char *route_type(request_rec *r)
 /* dpc_bcda_export_start's arguments, in SQL_EXPORT_START's order. */
 enum { START_ACTOR, START_ADDRESS, START_ORG, START_POPULATION, START_DIALECT, START_FHIR,
        START_URL, START_TYPES, START_SINCE, START_UNTIL, START_FILTER, START_BATCH,
-       START_PER_FILE, START_GZIP, START_LIFETIME, START_NARGS };
+       START_PER_FILE, START_GZIP, START_LIFETIME, START_PARTIAL, START_ORGANIZE, START_NARGS };
 
 static void start_args(request_rec *r, const dpc_principal *who, const char *population,
                        const dpc_export_req *k, const char *args[START_NARGS])
@@ -181,6 +181,7 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
     args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
     args[START_FILTER] = dpc_type_filter_json(r->pool, k->filter);
     dpc_export_settings(r, args + START_BATCH);
+    dpc_export_output_args(k, args + START_PARTIAL);
 }
 
 /* Answer dpc_bcda_export_start's outcome. */

@@ -274,6 +274,10 @@ const command_rec dpc_cmds[] = {
                   (void *)APR_OFFSETOF(dpc_srv_conf, resources_per_file), RSRC_CONF,
                   "resources in one export file before a new one starts "
                   "(default 100000)"),
+    AP_INIT_TAKE1("DPCManifestPageSize", set_count,
+                  (void *)APR_OFFSETOF(dpc_srv_conf, manifest_page_size), RSRC_CONF,
+                  "files on one page of a partial manifest (allowPartialManifests; "
+                  "default 100)"),
     AP_INIT_TAKE1("DPCExportBatch", set_count,
                   (void *)APR_OFFSETOF(dpc_srv_conf, export_batch), RSRC_CONF,
                   "beneficiaries in one batch of export work a worker claims "

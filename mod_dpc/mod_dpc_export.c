@@ -39,19 +39,21 @@ enum { STARTED_JSON };
     DPC_SQL_WHO "SELECT dpc_export_start(%s::uuid, %s::uuid, %s, %s, %s::smallint, %s," \
     " %s::text[], to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"  \
     " %s::jsonb, %s::text[], %s::boolean, %s::text[], %s::int, %s::int,"            \
-    " %s::boolean, make_interval(secs => %s::bigint))::text FROM who"
+    " %s::boolean, make_interval(secs => %s::bigint))::text FROM who, " DPC_SQL_OUTPUT_OPTIONS
 
 /* dpc_job_get (by id) and dpc_job_get_n (by number, BCDA's job ids): a
  * job of the organization. */
 enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
        JOB_BATCHES_DONE, JOB_ERROR, JOB_EXPIRES_AT, JOB_EXPIRED, JOB_ID, JOB_NUMBER,
-       JOB_BATCHES_CLAIMED };
+       JOB_BATCHES_CLAIMED,
+       JOB_ALLOW_PARTIAL, JOB_ORGANIZE_BY, JOB_FILES_LISTED };
 #define SQL_JOB_GET(where)                                                          \
     "SELECT j.status, j.request_url, " USEC("j.transaction_time") ", j.batches_total," \
     " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id AND b.status = 'done')," \
     " j.error, " USEC("j.expires_at") ", (j.expires_at < now())::int, j.id, j.number," \
     " (SELECT count(*) FROM export_batch b WHERE b.job_id = j.id"                  \
-    "   AND b.claimed_at IS NOT NULL)"                                               \
+    "   AND b.claimed_at IS NOT NULL),"                                              \
+    " j.allow_partial::int, j.organize_by, j.files_listed"                          \
     " FROM export_job j WHERE " where " AND j.org_id = %s::uuid"
 
 /* dpc_job_files: a job's files, in the manifest's order. */
@@ -59,6 +61,12 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
 #define SQL_JOB_FILES                                                               \
     "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
     " ORDER BY type, batch_seq, name"
+
+/* dpc_job_files_page: the files at list places [$2, $2 + $3), in order:
+ * a page of a partial manifest. */
+#define SQL_JOB_FILES_PAGE                                                          \
+    "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
+    " AND ordinal >= %s::int AND ordinal < %s::int + %s::int ORDER BY ordinal"
 
 /* dpc_job_cancel: a row (the job's id) when the job was cancelled. */
 #define SQL_JOB_CANCEL                                                              \
@@ -69,10 +77,11 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
 /* dpc_file_owner (by job id) and dpc_file_owner_n (by job number): the
  * job of a file, if the organization owns it, and what the file holds. */
 enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT,
-       OWNER_JOB_ID, OWNER_DOWNLOADS };
+       OWNER_JOB_ID, OWNER_DOWNLOADS, OWNER_ALLOW_PARTIAL, OWNER_ORGANIZE_BY, OWNER_TYPES };
 #define SQL_FILE_OWNER(where)                                                       \
-    "SELECT j.status, (j.expires_at < now())::int, f.gz_name, f.type, f.count, j.id," \
-    " f.downloads"                                                                   \
+    "SELECT j.status, coalesce(j.expires_at < now(), false)::int, f.gz_name, f.type," \
+    " f.count, j.id, f.downloads,"                                                   \
+    " j.allow_partial::int, j.organize_by, array_to_string(j.types, ',')"            \
     " FROM export_file f"                                                            \
     " JOIN export_job j ON j.id = f.job_id"                                          \
     " WHERE " where " AND f.name = %s AND j.org_id = %s::uuid"
@@ -82,6 +91,7 @@ const dpc_statement dpc_export_statements[] = {
     { "dpc_job_get", SQL_JOB_GET("j.id = %s::uuid") },
     { "dpc_job_get_n", SQL_JOB_GET("j.number = %s::bigint") },
     { "dpc_job_files", SQL_JOB_FILES },
+    { "dpc_job_files_page", SQL_JOB_FILES_PAGE },
     { "dpc_job_cancel", SQL_JOB_CANCEL },
     { "dpc_file_owner", SQL_FILE_OWNER("f.job_id = %s::uuid") },
     { "dpc_file_owner_n", SQL_FILE_OWNER("j.number = %s::bigint") },
@@ -155,19 +165,28 @@ static int body_patient(request_rec *r, dpc_export_req *k, const dpc_param *para
                                              dpc_jstr(ident, "value"), &err), &err);
 }
 
+/* A parameter's value as the kick-off reads it: a valueBoolean (the
+ * IG's allowPartialManifests) as "true" or "false", else its text. */
+static const char *param_text(const json_t *v)
+{
+    if (json_is_boolean(v))
+        return json_is_true(v) ? "true" : "false";
+    return json_string_value(v);
+}
+
 /* Can the kick-off take this entry of the body: `patient` with a
- * valueReference, any other with a text value[x]? */
+ * valueReference, any other with a text value[x] or a valueBoolean? */
 static int body_value_ok(const dpc_param *param)
 {
     if (!strcmp(param->name, "patient"))
         return param->value && !strcmp(param->value_key, "valueReference")
                && json_is_object(param->value);
-    return json_is_string(param->value);
+    return json_is_string(param->value) || json_is_boolean(param->value);
 }
 
 /* POST: a Parameters resource (as dpc_params_read reads one) whose every
- * parameter has a string value[x] (`patient` a valueReference); no body at
- * all is no parameters. */
+ * parameter has a string or boolean value[x] (`patient` a valueReference);
+ * no body at all is no parameters. */
 static int body_params(request_rec *r, dpc_export_req *k)
 {
     const char *body;
@@ -194,12 +213,12 @@ static int body_params(request_rec *r, dpc_export_req *k)
                          !strcmp(ps[i].name, "patient")
                          ? "the kick-off parameter %s takes a valueReference"
                          : "the kick-off parameter %s takes a text value[x] (valueString, "
-                           "valueInstant, valueCode...)", ps[i].name);
+                           "valueInstant, valueCode...) or a valueBoolean", ps[i].name);
     if (dpc_issue_count(oo))
         return refuse_issues(r, oo);
     for (i = 0; i < n; i++) {
         if (!strcmp(ps[i].name, "patient") ? body_patient(r, k, &ps[i])
-            : refused(r, dpc_export_req_param(k, ps[i].name, json_string_value(ps[i].value),
+            : refused(r, dpc_export_req_param(k, ps[i].name, param_text(ps[i].value),
                                               &err), &err))
             return -1;
     }
@@ -305,7 +324,7 @@ static dpc_export_req *kickoff_request(request_rec *r, const dpc_principal *who,
 enum { START_ACTOR, START_ADDRESS, START_ORG, START_GROUP, START_POPULATION, START_DIALECT,
        START_FHIR, START_URL, START_TYPES, START_SINCE, START_UNTIL, START_FILTER,
        START_PATIENTS, START_LENIENT, START_NOTES, START_BATCH, START_PER_FILE, START_GZIP,
-       START_LIFETIME, START_NARGS };
+       START_LIFETIME, START_PARTIAL, START_ORGANIZE, START_NARGS };
 
 static void kickoff_args(request_rec *r, const dpc_principal *who, const char *group,
                          const dpc_export_req *k, const char *args[START_NARGS])
@@ -327,6 +346,13 @@ static void kickoff_args(request_rec *r, const dpc_principal *who, const char *g
     args[START_SINCE] = k->since ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->since) : NULL;
     args[START_NOTES] = pg_array(r, k->notes);
     dpc_export_settings(r, args + START_BATCH);
+    dpc_export_output_args(k, args + START_PARTIAL);
+}
+
+void dpc_export_output_args(const dpc_export_req *k, const char *args[2])
+{
+    args[0] = k->allow_partial ? "true" : "false";
+    args[1] = k->organize_by ? k->organize_by : "";
 }
 
 void dpc_export_settings(request_rec *r, const char **args)
@@ -424,9 +450,28 @@ static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const 
     f->sha256 = dpc_db_col(r, db, row, FILE_SHA256);
 }
 
-/* The manifest of a completed job (its dpc_job_get row), built by the
- * core from its files' rows; NULL after a database error. */
-static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
+/* The manifest's fields of a job (its dpc_job_get row), without files. */
+static void manifest_head(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *job,
+                          dpc_manifest_t *m)
+{
+    const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
+
+    memset(m, 0, sizeof(*m));
+    m->transaction_time = dpc_db_time(r, db, job, JOB_TRANSACTION_TIME);
+    m->human_time = d->transaction_time_form == DPC_TIME_HUMAN;
+    m->request = dpc_db_col(r, db, job, JOB_REQUEST_URL);
+    m->requires_token = 1;
+    m->ext_checksum = d->ext_checksum;
+    m->ext_file_length = d->ext_file_length;
+    m->job_id = d->manifest_job_id ? apr_atoi64(dpc_db_col(r, db, job, JOB_NUMBER)) : 0;
+    m->organized_by = dpc_db_col(r, db, job, JOB_ORGANIZE_BY);
+}
+
+/* The files of a dpc_files_* result, as the manifest lists them (at the
+ * dialect's file path, with the job id of the request's URL); NULL after
+ * a database error. */
+static apr_array_header_t *files_of(request_rec *r, ap_dbd_t *db, const char *label,
+                                    int nargs, const char **args, const char *id)
 {
     const dpc_dialect *d = dpc_conf_dialect(dpc_dir(r));
     const char *base = d->file_path
@@ -435,28 +480,32 @@ static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_ro
                        : apr_pstrcat(r->pool, dpc_data_url(r), "/", id, "/", NULL);
     apr_dbd_results_t *res;
     apr_array_header_t *files;
-    dpc_manifest_t m;
     int i, n;
 
-    m.transaction_time = dpc_db_time(r, db, job, JOB_TRANSACTION_TIME);
-    m.human_time = d->transaction_time_form == DPC_TIME_HUMAN;
-    m.request = dpc_db_col(r, db, job, JOB_REQUEST_URL);
-    m.requires_token = 1;
-    m.ext_checksum = d->ext_checksum;
-    m.ext_file_length = d->ext_file_length;
-    m.job_id = d->manifest_job_id ? apr_atoi64(dpc_db_col(r, db, job, JOB_NUMBER)) : 0;
-    id = dpc_db_col(r, db, job, JOB_ID);
-    if (dpc_db_select(r, db, "dpc_job_files", &res, 1, &id))
+    if (dpc_db_select(r, db, label, &res, nargs, args))
         return NULL;
     n = dpc_db_nrows(db, res);
     files = apr_array_make(r->pool, n ? n : 1, sizeof(dpc_manifest_file_t));
     for (i = 0; i < n; i++)
         file_of_row(r, db, dpc_db_row(r, db, res, i), base, apr_array_push(files));
-    m.files = files;
+    return files;
+}
+
+/* The manifest of a completed job (its dpc_job_get row), built by the
+ * core from its files' rows; NULL after a database error. */
+static json_t *manifest(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job)
+{
+    dpc_manifest_t m;
+    const char *job_id = dpc_db_col(r, db, job, JOB_ID);
+
+    manifest_head(r, db, job, &m);
+    if (!(m.files = files_of(r, db, "dpc_job_files", 1, &job_id, id)))
+        return NULL;
     return dpc_manifest_build(r->pool, &m);
 }
 
-/* 202 with the progress of a running job. */
+/* 202 with the progress of a running job (and no body: the page of a
+ * partial manifest is the caller's to send). */
 static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
 {
     long total = atol(dpc_db_col(r, db, row, JOB_BATCHES_TOTAL)),
@@ -478,6 +527,67 @@ static int job_running(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
     return OK;
 }
 
+/* ---- partial manifests (allowPartialManifests) ------------------------------------ */
+
+/* The page a status request asks for: ?page=N (N >= 1), 1 without it;
+ * -1 after the 400 was sent. */
+static long page_asked(request_rec *r)
+{
+    const char *v = dpc_query_param(r, "page");
+    char *end;
+    long n;
+
+    if (!v)
+        return 1;
+    n = strtol(v, &end, 10);
+    if (*v < '1' || *v > '9' || *end || n < 1 || n > 1000000) {
+        dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                    "page is a whole number from 1, as the manifest's next link gives it");
+        return -1;
+    }
+    return n;
+}
+
+/* Page `page` of the manifest of a job that allows partial manifests (its
+ * dpc_job_get row), running (202, with X-Progress) or completed (200):
+ * the files listed so far at the page's places, and the link to the next
+ * page once this one is full. */
+static int partial_page(request_rec *r, ap_dbd_t *db, const char *id, apr_dbd_row_t *job,
+                        long page)
+{
+    int complete = !strcmp(dpc_db_col(r, db, job, JOB_STATUS), DPC_JOB_COMPLETED);
+    long listed = atol(dpc_db_col(r, db, job, JOB_FILES_LISTED)), first, n;
+    const char *args[4];
+    dpc_manifest_t m;
+    int has_next;
+    json_t *body;
+
+    if (dpc_manifest_page(page, listed, complete,
+                          dpc_conf_manifest_page_size(dpc_srv(r->server)), &first, &n,
+                          &has_next))
+        return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
+                           "no such page of the manifest (yet): follow the next links");
+    manifest_head(r, db, job, &m);
+    /* SQL_JOB_FILES_PAGE: the job, the first place (twice), how many */
+    args[0] = dpc_db_col(r, db, job, JOB_ID);
+    args[1] = args[2] = apr_ltoa(r->pool, first);
+    args[3] = apr_ltoa(r->pool, n);
+    if (!(m.files = files_of(r, db, "dpc_job_files_page", 4, args, id)))
+        return dpc_send_db_error(r);
+    if (has_next)
+        m.next_url = apr_psprintf(r->pool, "%s?page=%ld", dpc_job_url(r, id), page + 1);
+    if (!(body = dpc_manifest_build(r->pool, &m)))
+        return dpc_send_db_error(r);
+    if (!complete) {
+        job_running(r, db, job);
+        return dpc_send_json(r, HTTP_ACCEPTED, "application/json", body);
+    }
+    apr_table_setn(r->headers_out, "Expires",
+                   ap_ht_time(r->pool, dpc_db_time(r, db, job, JOB_EXPIRES_AT),
+                              "%a, %d %b %Y %H:%M:%S GMT", 1));
+    return dpc_send_json(r, HTTP_OK, "application/json", body);
+}
+
 int dpc_op_job_status(request_rec *r, const dpc_call *call)
 {
     const dpc_principal *who = call->who;
@@ -487,6 +597,8 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
     apr_dbd_row_t *row;
     ap_dbd_t *db;
     json_t *m;
+    long page = 1;
+    int partial;
 
     if (dpc_job_key(r, id, &label))
         return OK;
@@ -504,10 +616,15 @@ int dpc_op_job_status(request_rec *r, const dpc_call *call)
         return dpc_send_oo(r, HTTP_INTERNAL_SERVER_ERROR, DPC_ISSUE_EXCEPTION,
                            apr_pstrcat(r->pool, "the export failed: ",
                                        dpc_db_col(r, db, row, JOB_ERROR), NULL));
+    partial = !strcmp(dpc_db_col(r, db, row, JOB_ALLOW_PARTIAL), "1");
+    if (partial && (page = page_asked(r)) < 0)
+        return OK;
     if (!strcmp(status, DPC_JOB_RUNNING))
-        return job_running(r, db, row);
+        return partial ? partial_page(r, db, id, row, page) : job_running(r, db, row);
     if (!strcmp(dpc_db_col(r, db, row, JOB_EXPIRED), "1"))
         return dpc_send_oo(r, HTTP_GONE, DPC_ISSUE_EXPIRED, "the export's files have expired");
+    if (partial)
+        return partial_page(r, db, id, row, page);
     if (!(m = manifest(r, db, id, row)))
         return dpc_send_db_error(r);
     apr_table_setn(r->headers_out, "Expires",
@@ -667,11 +784,39 @@ static int download_refused(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
     return 0;
 }
 
+/* Is the file of this dpc_file_owner row served: its job completed, or
+ * running with partial manifests (a listed file is complete)? */
+static int file_served(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row)
+{
+    const char *status = dpc_db_col(r, db, row, OWNER_JOB_STATUS);
+
+    return !strcmp(status, DPC_JOB_COMPLETED)
+           || (!strcmp(status, DPC_JOB_RUNNING)
+               && !strcmp(dpc_db_col(r, db, row, OWNER_ALLOW_PARTIAL), "1"));
+}
+
+/* The type of a data file (dpc_file_owner row) that the scope does not
+ * read, or NULL.  A file organized by patient holds every type of its job. */
+static const char *scope_misses(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row,
+                                const char *scope)
+{
+    const char *type = dpc_db_col(r, db, row, OWNER_TYPE);
+    char *types, *t, *state = NULL;
+
+    if (!dpc_db_col(r, db, row, OWNER_ORGANIZE_BY))
+        return dpc_export_scope_reads(r->pool, scope, type) ? NULL : type;
+    types = apr_pstrdup(r->pool, dpc_db_col(r, db, row, OWNER_TYPES));
+    for (t = apr_strtok(types, ",", &state); t; t = apr_strtok(NULL, ",", &state))
+        if (!dpc_export_scope_reads(r->pool, scope, t))
+            return t;
+    return NULL;
+}
+
 /* Bearer token, then ownership and expiry; a refusal is answered here (an
  * OperationOutcome) and the request ends (DONE). */
 int dpc_data_access(request_rec *r)
 {
-    const char *name = apr_table_get(r->notes, "dpc-data"), *args[3], *status, *type;
+    const char *name = apr_table_get(r->notes, "dpc-data"), *args[3], *type;
     const dpc_principal *who;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -698,9 +843,9 @@ int dpc_data_access(request_rec *r)
         return DONE;
     }
     /* a failed or cancelled job's files (say, of its batches done before a
-     * disk filled up) are nobody's, whatever their name */
-    if (!(row = dpc_db_row(r, db, res, 0))
-        || strcmp((status = dpc_db_col(r, db, row, OWNER_JOB_STATUS)), DPC_JOB_COMPLETED)) {
+     * disk filled up) are nobody's, whatever their name; a running job's
+     * listed files are its owner's when it allows partial manifests */
+    if (!(row = dpc_db_row(r, db, res, 0)) || !file_served(r, db, row)) {
         if (!row && dpc_not_ours(r, db, "dpc_file_anyones", args, 2))
             return DONE;
         dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND, "no such file");
@@ -717,7 +862,7 @@ int dpc_data_access(request_rec *r)
     /* a token may read only the types its scope names; the error file
      * (OperationOutcome) is the job's, and any token of its owner reads it */
     type = dpc_db_col(r, db, row, OWNER_TYPE);
-    if (strcmp(type, DPC_MANIFEST_ERROR_TYPE) && !dpc_export_scope_reads(r->pool, who->scope, type)) {
+    if (strcmp(type, DPC_MANIFEST_ERROR_TYPE) && (type = scope_misses(r, db, row, who->scope))) {
         dpc_send_oo(r, HTTP_FORBIDDEN, DPC_ISSUE_FORBIDDEN,
                     apr_psprintf(r->pool, "the access token's scope (%s) does not cover %s",
                                  dpc_utf8_clean(r->pool, who->scope), type));

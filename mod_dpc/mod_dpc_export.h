@@ -43,6 +43,18 @@ typedef const char *dpc_param_screen(request_rec *r, const char *name);
  * screen is given): 0, or -1 after the 400 OperationOutcome was sent. */
 int dpc_export_query_params(request_rec *r, dpc_export_req *k, dpc_param_screen *screen);
 
+/* The kick-off's output options (allowPartialManifests, organizeOutputBy),
+ * set for the job row's defaults (sql/019_partial_manifests.sql) by the
+ * start statements, DPC's and BCDA's: two parameters, after all others,
+ * 'true'/'false' and the resource type or ''.  OFFSET 0 keeps the
+ * subquery a scan of its own, run before the start function. */
+#define DPC_SQL_OUTPUT_OPTIONS                                                      \
+    "(SELECT set_config('dpc.allow_partial', %s, true),"                           \
+    " set_config('dpc.organize_by', %s, true) OFFSET 0) out"
+
+/* The two parameters of DPC_SQL_OUTPUT_OPTIONS, from the settled request. */
+void dpc_export_output_args(const dpc_export_req *k, const char *args[2]);
+
 extern const dpc_statement dpc_export_statements[];
 
 #endif

@@ -66,6 +66,7 @@ my %value = (
     DPCTokenSecretFile => $ENV{DPC_TEST_SECRET}, DPCClientTokenLifetime => '30d',
     DPCKeyMinBits => 4096, DPCRosterCap => 10, DPCAttributionDays => 30,
     DPCResourcesPerFile => 5, DPCExportBatch => 5, DPCFileLifetime => '1h',
+    DPCManifestPageSize => 50,
     DPCExportGzip => 'On', DPCAuditRetention => '2190d', DPCSyntheticIdentifiers => 'On',
     DPCPortal => 'On', DPCPortalSignup => 'On', DPCPortalAPI => '/api/v2',
     DPCPortalSendmail => '"/usr/sbin/sendmail -t"', DPCDownloadLimit => 3,

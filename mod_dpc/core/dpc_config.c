@@ -7,6 +7,8 @@
 
 #include <apr_strings.h>
 
+#include "dpc_manifest.h"       /* DPC_MANIFEST_PAGE_SIZE */
+
 #define MERGE_INT(f) (add->f != DPC_UNSET ? add->f : base->f)
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define DEF(v, d) ((v) != DPC_UNSET ? (v) : (d))
@@ -34,6 +36,7 @@ dpc_srv_conf *dpc_srv_conf_create(apr_pool_t *p, dpc_global_conf *g)
     c->synthetic_ids = DPC_UNSET;
     c->file_lifetime = DPC_UNSET;
     c->client_token_lifetime = DPC_UNSET;
+    c->manifest_page_size = DPC_UNSET;
     return c;
 }
 
@@ -53,6 +56,7 @@ dpc_srv_conf *dpc_srv_conf_merge(apr_pool_t *p, const dpc_srv_conf *base,
     c->synthetic_ids = MERGE_INT(synthetic_ids);
     c->file_lifetime = MERGE_INT(file_lifetime);
     c->client_token_lifetime = MERGE_INT(client_token_lifetime);
+    c->manifest_page_size = MERGE_INT(manifest_page_size);
     /* the secret files travel together: a vhost that names its own current
      * secret does not inherit the main server's previous one */
     c->token_secret_prev_file = add->token_secret_file ? add->token_secret_prev_file
@@ -116,6 +120,11 @@ int dpc_conf_resources_per_file(const dpc_srv_conf *c)
     return DEF(c->resources_per_file, 100000);
 }
 int dpc_conf_export_batch(const dpc_srv_conf *c) { return DEF(c->export_batch, 200); }
+
+int dpc_conf_manifest_page_size(const dpc_srv_conf *c)
+{
+    return DEF(c->manifest_page_size, DPC_MANIFEST_PAGE_SIZE);
+}
 int dpc_conf_export_gzip(const dpc_srv_conf *c) { return DEF(c->export_gzip, 0); }
 int dpc_conf_synthetic_ids(const dpc_srv_conf *c) { return DEF(c->synthetic_ids, 0); }
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c)

@@ -43,6 +43,8 @@ typedef struct dpc_srv_conf {
                                      * MBIs and NPIs (a sandbox) */
     apr_interval_time_t file_lifetime;   /* DPCFileLifetime */
     apr_interval_time_t client_token_lifetime; /* DPCClientTokenLifetime */
+    int manifest_page_size;         /* DPCManifestPageSize: files on a page of
+                                     * a partial manifest */
     const char *token_secret_prev_file;  /* DPCTokenSecretFile's second file */
 
     /* Runtime state, not configuration: never merged. */
@@ -95,6 +97,7 @@ int dpc_conf_roster_cap(const dpc_srv_conf *c);           /* 5000 */
 int dpc_conf_attribution_days(const dpc_srv_conf *c);     /* 90 */
 int dpc_conf_resources_per_file(const dpc_srv_conf *c);   /* 100000 */
 int dpc_conf_export_batch(const dpc_srv_conf *c);         /* 200 */
+int dpc_conf_manifest_page_size(const dpc_srv_conf *c);   /* DPC_MANIFEST_PAGE_SIZE */
 int dpc_conf_export_gzip(const dpc_srv_conf *c);          /* 0 (Off) */
 int dpc_conf_synthetic_ids(const dpc_srv_conf *c);        /* 0 (Off) */
 apr_interval_time_t dpc_conf_file_lifetime(const dpc_srv_conf *c); /* 24 h */

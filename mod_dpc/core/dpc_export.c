@@ -70,6 +70,7 @@ struct dpc_export_writer {
     apr_uint64_t per_file;
     int gzip;
     int uuid_names;             /* DPC_EXPORT_UUID_NAMES */
+    int whole_groups;           /* DPC_EXPORT_WHOLE_GROUPS */
     char stem[UUID_LEN + 1];    /* the next part's uuid, or "" */
     dpc_export_namer *namer;    /* names each part, or NULL */
     void *namer_ctx;
@@ -780,7 +781,7 @@ apr_status_t dpc_export_writer_create(apr_pool_t *p, const char *dir,
     if (!why)
         why = &dummy;
     if (!dir || !*dir || !dpc_export_type_valid(type) || per_file < 1
-        || (flags & ~(DPC_EXPORT_GZIP | DPC_EXPORT_UUID_NAMES))) {
+        || (flags & ~(DPC_EXPORT_GZIP | DPC_EXPORT_UUID_NAMES | DPC_EXPORT_WHOLE_GROUPS))) {
         *why = "export writer: a directory, a resource type ([A-Z][A-Za-z]*) "
                "and at least one resource per file are required";
         return APR_EINVAL;
@@ -793,6 +794,7 @@ apr_status_t dpc_export_writer_create(apr_pool_t *p, const char *dir,
     w->per_file = per_file;
     w->gzip = (flags & DPC_EXPORT_GZIP) != 0;
     w->uuid_names = (flags & DPC_EXPORT_UUID_NAMES) != 0;
+    w->whole_groups = (flags & DPC_EXPORT_WHOLE_GROUPS) != 0;
     w->dir_fd = w->part.fd = w->part.gz_fd = -1;
     w->files = apr_array_make(p, 4, sizeof(dpc_export_file));
     /* Registered first so that every path below releases what it got; the
@@ -845,7 +847,7 @@ apr_status_t dpc_export_write(dpc_export_writer *w, const char *body,
         return rv;
     w->part.count++;
     w->total++;
-    if (w->part.count >= w->per_file)
+    if (w->part.count >= w->per_file && !w->whole_groups)
         return part_publish(w);
     return APR_SUCCESS;
 }
@@ -1048,4 +1050,17 @@ void dpc_export_writer_namer(dpc_export_writer *w, dpc_export_namer *fn, void *c
 const char *dpc_export_writer_part_name(const dpc_export_writer *w)
 {
     return w->part_open && w->state == W_OPEN ? w->part.name : NULL;
+}
+
+apr_status_t dpc_export_writer_group(dpc_export_writer *w)
+{
+    apr_status_t rv;
+
+    if (!w->whole_groups)
+        return APR_SUCCESS;
+    if ((rv = writer_refuses(w)) != APR_SUCCESS)
+        return rv;
+    if (w->part_open && w->part.count >= w->per_file)
+        return part_publish(w);
+    return APR_SUCCESS;
 }

@@ -51,6 +51,8 @@
 #define DPC_EXPORT_UUID_NAMES 0x2   /* name files "<uuid>.ndjson" (BCDA), and
                                      * OperationOutcome files
                                      * "<uuid>-error.ndjson" */
+#define DPC_EXPORT_WHOLE_GROUPS 0x4 /* rotate only at dpc_export_writer_group()
+                                     * (organizeOutputBy: whole patients) */
 
 /* zlib level of the gzip twin.  Measured on synthetic R4 EOBs (~17 KB,
  * t/unit/bench_export.c, 2 cores): level 1 deflates ~300 MB/s to 11.2% of
@@ -142,6 +144,13 @@ typedef const char *dpc_export_namer(void *ctx, const char *type, apr_pool_t *p)
 /* Name every part the writer opens from now on with fn (AB2D's files,
  * numbered in their job), instead of random or uuid names. */
 void dpc_export_writer_namer(dpc_export_writer *w, dpc_export_namer *fn, void *ctx);
+/* With DPC_EXPORT_WHOLE_GROUPS, resources come in groups (a patient's,
+ * the Patient first) that never straddle two files: dpc_export_write()
+ * does not rotate, and this, called before the first resource of each
+ * group, publishes the part once it holds per_file resources or more (a
+ * group larger than per_file makes a larger file).  Without the flag it
+ * does nothing.  Errors as dpc_export_write()'s. */
+apr_status_t dpc_export_writer_group(dpc_export_writer *w);
 
 /* The name of the part being written (not yet published), or NULL. */
 const char *dpc_export_writer_part_name(const dpc_export_writer *w);

@@ -235,6 +235,55 @@ static dpc_export_req_rc take_format(const char *value, dpc_export_req_err *err)
     return DPC_EXPORT_REQ_OK;
 }
 
+/* ---- output options: allowPartialManifests, organizeOutputBy ---- */
+
+/* The resource types output can be organized by. */
+static const char *const organize_types[] = { "Patient", NULL };
+
+static dpc_export_req_rc take_partial(dpc_export_req *req, const char *value,
+                                      dpc_export_req_err *err)
+{
+    if (strcmp(value, "true") && strcmp(value, "false"))
+        return refuse(err, DPC_EXPORT_REQ_INVALID,
+                      apr_psprintf(req->p, "allowPartialManifests must be true or false, "
+                                   "not \"%s\"", value));
+    req->allow_partial = !strcmp(value, "true");
+    return DPC_EXPORT_REQ_OK;
+}
+
+static dpc_export_req_rc take_organize(dpc_export_req *req, const char *value,
+                                       dpc_export_req_err *err)
+{
+    int i;
+
+    for (i = 0; organize_types[i]; i++)
+        if (!strcmp(value, organize_types[i])) {
+            req->organize_by = organize_types[i];
+            return DPC_EXPORT_REQ_OK;
+        }
+    if (req->lenient) {
+        APR_ARRAY_PUSH(req->notes, const char *) =
+            apr_psprintf(req->p, "organizeOutputBy=%s", value);
+        return DPC_EXPORT_REQ_OK;
+    }
+    return refuse(err, DPC_EXPORT_REQ_NOT_SUPPORTED,
+                  apr_psprintf(req->p, "organizeOutputBy=%s is not supported: output "
+                               "can be organized by Patient only", value));
+}
+
+/* One of the output options: 1 when `name` is one (the outcome in *rc). */
+static int output_option(dpc_export_req *req, const char *name, const char *value,
+                         dpc_export_req_err *err, dpc_export_req_rc *rc)
+{
+    if (!strcmp(name, "allowPartialManifests"))
+        *rc = take_partial(req, value, err);
+    else if (!strcmp(name, "organizeOutputBy"))
+        *rc = take_organize(req, value, err);
+    else
+        return 0;
+    return 1;
+}
+
 /* The Bulk Data parameters not implemented (yet): refused, or noted. */
 static int unsupported(const char *name)
 {
@@ -244,6 +293,8 @@ static int unsupported(const char *name)
 dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
                                        const char *value, dpc_export_req_err *err)
 {
+    dpc_export_req_rc rc;
+
     /* the values go into the database, which takes only UTF-8 */
     if (!dpc_utf8_valid(value))
         return refuse(err, DPC_EXPORT_REQ_INVALID,
@@ -261,6 +312,8 @@ dpc_export_req_rc dpc_export_req_param(dpc_export_req *req, const char *name,
         return take_type_filter(req, value, err);
     if (!strcmp(name, "patient"))
         return patient_misplaced(req, err);
+    if (output_option(req, name, value, err, &rc))
+        return rc;
     if (unsupported(name)) {
         if (!req->lenient)
             return refuse(err, DPC_EXPORT_REQ_NOT_SUPPORTED,

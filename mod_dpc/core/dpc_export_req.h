@@ -37,6 +37,14 @@
  *   _elements, includeAssociatedData
  *                   not supported: refused (lenient: ignored and noted by
  *                   name).
+ *   allowPartialManifests
+ *                   "true" or "false" (FHIR boolean; a POST's valueBoolean
+ *                   arrives as that text): status may answer 202 with the
+ *                   files finished so far, in pages (the IG's next version).
+ *   organizeOutputBy
+ *                   "Patient": each file holds whole patients, the Patient
+ *                   first; another value is refused naming it (lenient:
+ *                   ignored and noted as "organizeOutputBy=VALUE").
  *   anything else   ignored without a note, as FHIR search does.
  * Under lenient handling every refusal above except a non-UTF-8 value and
  * a scope's 403 becomes a note instead: the parameter is ignored.
@@ -77,6 +85,10 @@ typedef struct dpc_export_req {
     struct dpc_type_filter *filter; /* _typeFilter (dpc_type_filter.h) */
     apr_array_header_t *patients;   /* const char *: "Patient/<id>" or
                                      * "mbi|<MBI>", in the order given */
+
+    /* The output options (allowPartialManifests, organizeOutputBy) */
+    int allow_partial;              /* 1: partial manifests while running */
+    const char *organize_by;        /* "Patient", or NULL: one type a file */
 } dpc_export_req;
 
 /* What kind of refusal; DPC_EXPORT_REQ_OK (0) is none. */

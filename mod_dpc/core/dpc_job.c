@@ -43,10 +43,11 @@ static const char claim_sql[] =
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
     "           j.resources_per_file, j.gzip::int, j.until::text, j.type_filter::text,"
-    "           j.contract";
+    "           j.contract, j.organize_by";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
-    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_UNTIL, CLAIM_FILTER, CLAIM_CONTRACT
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_UNTIL, CLAIM_FILTER, CLAIM_CONTRACT,
+    CLAIM_ORGANIZE_BY
 };
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL, $5 until or NULL;
@@ -64,7 +65,30 @@ static const char stream_sql[] =
     "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
     "   AND ($5::timestamptz IS NULL OR r.last_updated <= $5::timestamptz)"
     "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
-enum { STREAM_TYPE, STREAM_BODY };
+enum { STREAM_TYPE, STREAM_BODY, STREAM_MBI };
+
+/* organizeOutputBy=Patient: the same rows with the MBI that tells where a
+ * patient ends, read through dpc_type_filter_sql() like stream_sql, then
+ * each beneficiary's together, the Patient first (by_patient()).  Sorted,
+ * so slower than stream_sql: only jobs that ask for it pay. */
+static const char stream_patient_rows_sql[] =
+    "SELECT r.resource_type, r.body, r.mbi FROM claims_resource r"
+    " WHERE r.mbi = ANY($1::text[]) AND r.fhir_version = $2::smallint"
+    "   AND r.resource_type = ANY($3::text[])"
+    "   AND ($4::timestamptz IS NULL OR r.last_updated > $4::timestamptz)"
+    "   AND ($5::timestamptz IS NULL OR r.last_updated <= $5::timestamptz)"
+    "   AND NOT EXISTS (SELECT 1 FROM opt_out o WHERE o.mbi = r.mbi)";
+
+/* The statement of an organized batch: rows (stream_patient_rows_sql with
+ * the job's filter), each patient's together, the Patient first; NULL
+ * when rows is. */
+static const char *by_patient(apr_pool_t *p, const char *rows)
+{
+    return rows ? apr_pstrcat(p, "SELECT x.resource_type, x.body, x.mbi FROM (", rows,
+                              ") x ORDER BY x.mbi, x.resource_type <> 'Patient',"
+                              " x.resource_type", NULL)
+                : NULL;
+}
 
 /* The same for a contract's job (AB2D; $5 until or NULL, $6 the job): only what a Part D
  * sponsor may be given, decided on the claims store's columns, no body
@@ -197,6 +221,9 @@ typedef struct batch {
     int per_file;               /* the job's resources per file */
     int gzip;                   /* the job's: also write gzip twins */
     const char *contract;       /* the job's AB2D contract, or NULL */
+    const char *organize_by;    /* the job's organizeOutputBy ("Patient"):
+                                 * one writer of whole patients, or NULL */
+    char last_mbi[16];          /* organized: the patient being written */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -329,9 +356,11 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
     dpc_export_writer *w;
     const char *why;
     apr_status_t rv;
+    int grouped = b->organize_by && !strcmp(type, b->organize_by);
 
     rv = dpc_export_writer_create(b->p, b->dir, type, (apr_uint64_t)b->per_file,
                                   (b->gzip ? DPC_EXPORT_GZIP : 0)
+                                  | (grouped ? DPC_EXPORT_WHOLE_GROUPS : 0)
                                   | (b->d->file_naming == DPC_FILES_UUID
                                      ? DPC_EXPORT_UUID_NAMES : 0), &w, &why);
     if (rv != APR_SUCCESS) {
@@ -445,15 +474,42 @@ static outcome write_problems(batch *b)
 }
 
 /* The writer of the batch's type `type` (writers are made in the order of
- * b->types), or NULL. */
+ * b->types; organized, the one writer takes every type), or NULL. */
 static dpc_export_writer *writer_of(const batch *b, const char *type)
 {
     int i;
 
     for (i = 0; i < b->ntypes; i++)
         if (!strcmp(b->types[i], type))
-            return APR_ARRAY_IDX(b->writers, i, dpc_export_writer *);
+            return APR_ARRAY_IDX(b->writers, b->organize_by ? 0 : i,
+                                 dpc_export_writer *);
     return NULL;
+}
+
+/* ---- organizeOutputBy=Patient -------------------------------------------- */
+
+/* The batch's data writers: one per type, or organized one of whole
+ * patients (named after the organizing type). */
+static int make_data_writers(batch *b)
+{
+    int i;
+
+    if (b->organize_by)
+        return new_writer(b, b->organize_by) ? 0 : -1;
+    for (i = 0; i < b->ntypes; i++)
+        if (!new_writer(b, b->types[i]))
+            return -1;
+    return 0;
+}
+
+/* Organized: before a row of beneficiary `mbi`, end the file at the
+ * previous patient if it is full. */
+static apr_status_t next_patient(batch *b, dpc_export_writer *w, const char *mbi)
+{
+    if (!b->organize_by || !strcmp(b->last_mbi, mbi))
+        return APR_SUCCESS;
+    apr_cpystrn(b->last_mbi, mbi, sizeof(b->last_mbi));
+    return dpc_export_writer_group(w);
 }
 
 /* Stream every type of the batch, each into its own writer. */
@@ -466,11 +522,10 @@ static outcome stream_batch(batch *b)
     PGresult *res;
     outcome r = B_OK;
     apr_uint64_t rows = 0;
-    int early = 0, i;
+    int early = 0;
 
-    for (i = 0; i < b->ntypes; i++)
-        if (!new_writer(b, b->types[i]))
-            return B_FAIL;
+    if (make_data_writers(b))
+        return B_FAIL;
     params[0] = b->mbis;
     params[1] = b->version;
     params[2] = b->types_array;
@@ -499,8 +554,10 @@ static outcome stream_batch(batch *b)
                 early = 1;
                 break;
             }
-            rv = dpc_export_write(w, PQgetvalue(res, 0, STREAM_BODY),
-                                  (apr_size_t)PQgetlength(res, 0, STREAM_BODY));
+            if ((rv = next_patient(b, w, b->organize_by ? PQgetvalue(res, 0, STREAM_MBI)
+                                                         : "")) == APR_SUCCESS)
+                rv = dpc_export_write(w, PQgetvalue(res, 0, STREAM_BODY),
+                                      (apr_size_t)PQgetlength(res, 0, STREAM_BODY));
             if (rv != APR_SUCCESS && rv != APR_EINVAL) {
                 r = write_failed(b, w, apr_pstrdup(b->p, type), rv);
                 PQclear(res);
@@ -790,6 +847,7 @@ static const char *known_dialects(apr_pool_t *p)
 static void take_claim(batch *b, const PGresult *res, const char **bad)
 {
     apr_pool_t *p = b->p;
+    const char *filter;
 
     b->job_id = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_JOB));
     b->seq = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SEQ));
@@ -799,8 +857,6 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_SINCE));
     b->until = PQgetisnull(res, 0, CLAIM_UNTIL) ? NULL
              : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_UNTIL));
-    b->stream_sql = dpc_type_filter_sql(p, PQgetisnull(res, 0, CLAIM_FILTER) ? NULL
-                                        : PQgetvalue(res, 0, CLAIM_FILTER), stream_sql);
     b->dialect = apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_DIALECT));
     if (!(b->d = dpc_dialect_find(b->dialect)))
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
@@ -808,6 +864,15 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
     b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
     b->contract = PQgetisnull(res, 0, CLAIM_CONTRACT) ? NULL
                   : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_CONTRACT));
+    b->organize_by = PQgetisnull(res, 0, CLAIM_ORGANIZE_BY) ? NULL
+                   : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_ORGANIZE_BY));
+    /* a contract's job (AB2D) has its own statement, one type, unorganized */
+    if (b->contract)
+        b->organize_by = NULL;
+    filter = PQgetisnull(res, 0, CLAIM_FILTER) ? NULL : PQgetvalue(res, 0, CLAIM_FILTER);
+    b->stream_sql = b->organize_by
+                    ? by_patient(p, dpc_type_filter_sql(p, filter, stream_patient_rows_sql))
+                    : dpc_type_filter_sql(p, filter, stream_sql);
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
     b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
     b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,

@@ -38,6 +38,12 @@
  * claims only jobs of the dialects its build knows (dpc_dialects[]): a job
  * of a newer dialect waits for a worker that knows it.
  *
+ * A job organized by patient (export_job.organize_by, the kick-off's
+ * organizeOutputBy=Patient) has one data writer per batch instead of one
+ * per type, named after the organizing type, fed each beneficiary's
+ * resources together, the Patient first, and rotating only between
+ * patients: no patient is split across files.
+ *
  * Beneficiaries in opt_out are never exported, whatever the batch holds.
  *
  * The error file.  After the data, each batch writes OperationOutcome lines

@@ -11,24 +11,34 @@
 
 /* ---- building (the server) ---- */
 
+/* An output entry of a manifest organized by a resource type carries no
+ * "type" (its file holds several); error entries keep theirs. */
+static json_t *untyped(json_t *e, const dpc_manifest_t *m, const dpc_manifest_file_t *f)
+{
+    if (e && m->organized_by && f->type && strcmp(f->type, DPC_MANIFEST_ERROR_TYPE))
+        json_object_del(e, "type");
+    return e;
+}
+
 static json_t *file_entry(apr_pool_t *p, const dpc_manifest_t *m,
                           const dpc_manifest_file_t *f)
 {
     if (!m->ext_checksum)
-        return json_pack("{s:s, s:s}", "type", f->type, "url", f->url);
-    return json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
+        return untyped(json_pack("{s:s, s:s}", "type", f->type, "url", f->url), m, f);
+    return untyped(json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
                      "type", f->type,
                      "url", f->url,
                      "count", (json_int_t)f->count,
                      "extension", "url", m->ext_checksum, "valueString",
                      f->sha256 ? apr_pstrcat(p, "sha256:", f->sha256, NULL) : NULL,
-                     "url", m->ext_file_length, "valueDecimal", (json_int_t)f->length);
+                     "url", m->ext_file_length, "valueDecimal", (json_int_t)f->length),
+                   m, f);
 }
 
 json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
 {
     json_t *output = json_array(), *error = json_array(), *e;
-    int i;
+    int i, bad;
 
     for (i = 0; i < m->files->nelts; i++) {
         const dpc_manifest_file_t *f = &APR_ARRAY_IDX(m->files, i, dpc_manifest_file_t);
@@ -41,15 +51,31 @@ json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
         json_array_append_new(f->type && !strcmp(f->type, DPC_MANIFEST_ERROR_TYPE)
                               ? error : output, e);
     }
-    /* "o" steals output and error, even when the pack fails */
-    e = json_pack("{s:s, s:s, s:b, s:o, s:o}", "transactionTime",
+    e = json_pack("{s:s, s:s, s:b}", "transactionTime",
                   m->human_time ? dpc_manifest_human_time(p, m->transaction_time)
                                 : dpc_instant_format(p, m->transaction_time),
-                  "request", m->request,
-                  "requiresAccessToken", m->requires_token ? 1 : 0,
-                  "output", output, "error", error);
-    if (e && m->job_id > 0)
+                  "request", m->request, "requiresAccessToken", m->requires_token ? 1 : 0);
+    if (!e) {
+        json_decref(output);
+        json_decref(error);
+        return NULL;
+    }
+    if (m->organized_by)
+        json_object_set_new(e, "outputOrganizedBy", json_string(m->organized_by));
+    /* json_object_set_new takes the value, even when it fails */
+    bad = json_object_set_new(e, "output", output);
+    bad |= json_object_set_new(e, "error", error);
+    if (bad) {
+        json_decref(e);
+        return NULL;
+    }
+    if (m->job_id > 0)
         json_object_set_new(e, "JobID", json_integer((json_int_t)m->job_id));
+    if (m->next_url && json_object_set_new(e, "link", json_pack("[{s:s, s:s}]", "relation",
+                                                                "next", "url", m->next_url))) {
+        json_decref(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -72,6 +98,18 @@ const char *dpc_manifest_human_time(apr_pool_t *p, apr_time_t t)
     return apr_psprintf(p, "%s %d, %d, %d:%02d:%02d %s", months[x.tm_mon], x.tm_mday,
                         x.tm_year + 1900, h ? h : 12, x.tm_min, x.tm_sec,
                         x.tm_hour < 12 ? "AM" : "PM");
+}
+
+int dpc_manifest_page(long page, long listed, int complete, long size,
+                      long *first, long *n, int *has_next)
+{
+    if (page < 1 || size < 1 || (page > 1 && listed < (page - 1) * size))
+        return -1;
+    *first = (page - 1) * size;
+    *n = listed - *first < size ? listed - *first : size;
+    /* full: what comes next goes on the next page, if anything does */
+    *has_next = *n == size && (listed > *first + size || !complete);
+    return 0;
 }
 
 const char *dpc_manifest_progress_words(apr_pool_t *p, long claimed, long done,
@@ -100,6 +138,20 @@ json_t *dpc_manifest_load(apr_pool_t *p, const char *body, apr_size_t len,
         return m;
     *errmsg = apr_pstrcat(p, "the manifest is not a JSON object with an output array",
                           m ? "" : ": ", m ? "" : jerr.text, NULL);
+    return NULL;
+}
+
+const char *dpc_manifest_next(const json_t *m)
+{
+    const json_t *l;
+    size_t i;
+
+    json_array_foreach(json_object_get(m, "link"), i, l) {
+        const char *rel = json_string_value(json_object_get(l, "relation"));
+
+        if (rel && !strcmp(rel, "next"))
+            return json_string_value(json_object_get(l, "url"));
+    }
     return NULL;
 }
 

@@ -8,7 +8,14 @@
  *          "extension": [{"url": DPC_EXT_CHECKSUM, "valueString": "sha256:HEX"},
  *                        {"url": DPC_EXT_FILE_LENGTH, "valueDecimal": BYTES}]}
  *
- * in exactly that key order.  The server builds it (dpc_manifest_build)
+ * in exactly that key order.  Two additions of the IG's next version:
+ * "outputOrganizedBy": "Patient" after "requiresAccessToken" when the
+ * kick-off asked for organizeOutputBy (the output entries then carry no
+ * "type": each file holds every type of its patients), and, at the end,
+ * "link": [{"relation": "next", "url": U}] on a page of a partial
+ * manifest (allowPartialManifests) that another page follows.
+ *
+ * The server builds it (dpc_manifest_build)
  * from plain data, so its glue only turns database rows into a list of
  * dpc_manifest_file_t; dpc-client parses it (dpc_manifest_load,
  * dpc_manifest_files) into the same records.  The extension URLs are
@@ -65,7 +72,16 @@ typedef struct {
     apr_int64_t job_id;         /* > 0: a top-level "JobID" (BCDA's) */
     const apr_array_header_t *files;    /* dpc_manifest_file_t, in order;
                                          * url, type, sha256 must be set */
+
+    /* The IG's next version (both NULL: a manifest as above) */
+    const char *organized_by;   /* "outputOrganizedBy", or NULL */
+    const char *next_url;       /* the next page's URL ("link"), or NULL */
 } dpc_manifest_t;
+
+/* Files of a partial manifest's page, at most, unless DPCManifestPageSize
+ * says otherwise; pages are cut from the files in the order they were
+ * listed (export_file.ordinal). */
+#define DPC_MANIFEST_PAGE_SIZE 100
 
 /* The manifest as JSON: a new reference, the caller's to release.  Each
  * file goes under "error" if its type is DPC_MANIFEST_ERROR_TYPE, else
@@ -86,6 +102,21 @@ json_t *dpc_manifest_load(apr_pool_t *p, const char *body, apr_size_t len,
  * DPC_EXT_CHECKSUM and DPC_EXT_FILE_LENGTH. */
 int dpc_manifest_files(apr_pool_t *p, const json_t *m, apr_array_header_t **files,
                        const char **errmsg);
+
+/* The URL of the next page of a loaded manifest: the "url" of the "link"
+ * entry whose "relation" is "next", or NULL when it has none (the last
+ * page, or a manifest without pages). */
+const char *dpc_manifest_next(const json_t *m);
+
+/* Page `page` (1, 2, ...) of a job's partial manifest, given how many
+ * files the job lists so far (`listed`), whether it is complete, and the
+ * page size: the range of list places it shows, [*first, *first + *n),
+ * and whether it links a next page (1: a next page exists or will; the
+ * page is full and the job running, or files lie beyond it).  -1 when the
+ * page is not one a client was given a link to (page < 1, or the page
+ * before it is not yet full). */
+int dpc_manifest_page(long page, long listed, int complete, long size,
+                      long *first, long *n, int *has_next);
 
 /* A local file name for a download URL: the last segment of the path of an
  * http:// or https:// URL (any case), query and fragment cut off, made only

@@ -19,8 +19,10 @@
 
 #include <apr_file_io.h>
 #include <apr_general.h>
+#include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include <jansson.h>
@@ -63,16 +65,20 @@ static const char usage[] =
     "        on an HTTP status of 400 or more\n"
     "  export --group ID [--type T[,T...]] [--since INSTANT] --dir DIR\n"
     "          (--sandbox FILE | CREDENTIALS --token-url URL --base URL)\n"
-    "          [--parallel N] [--job STATUS_URL] [TLS]\n"
+    "          [--parallel N] [--no-partial] [--job STATUS_URL] [TLS]\n"
     "        Bulk Data export of a Group: kick off, poll (progress on stderr),\n"
     "        download every file into DIR with N connections (default 4),\n"
-    "        resuming DIR/NAME.part, and verify SHA-256 and length; --job\n"
+    "        resuming DIR/NAME.part, and verify SHA-256 and length.  Files\n"
+    "        are downloaded as soon as they are finished, while the export\n"
+    "        runs (allowPartialManifests, following the pages' next links);\n"
+    "        --no-partial waits for the complete manifest instead.  --job\n"
     "        polls and downloads an existing job instead of kicking one off.\n"
     "        The manifest's error files (OperationOutcomes: who could not be\n"
     "        exported and why, and warnings such as ignored parameters) are\n"
     "        fetched and verified too, and named on stderr.  Prints {job,\n"
     "        files, resources (data files only), error_files, outcomes,\n"
-    "        bytes, resumed, verified (all files)}.\n"
+    "        bytes, resumed, verified (all files), first_byte_ms (from the\n"
+    "        start to the first byte of a file, -1 if none)}.\n"
     "        The base URL may come from the sandbox file's base_url.\n"
     "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
     "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
@@ -671,7 +677,7 @@ static int cmd_get(apr_pool_t *p, int argc, char **argv)
 static const opt_spec_t export_opts[] = {
     { "--group", 1, 0 }, { "--type", 1, 0 }, { "--since", 1, 0 },
     { "--dir", 1, 0 }, { "--job", 1, 0 }, { "--base", 1, 0 },
-    { "--parallel", 1, 0 },
+    { "--parallel", 1, 0 }, { "--no-partial", 0, 0 },
     { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
     { "--token-url", 1, 0 }, { "--sandbox", 1, 0 },
     { "--insecure", 0, 0 }, { "--cacert", 1, 0 },
@@ -791,6 +797,11 @@ static int kick_off(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
     if (since)
         url = apr_pstrcat(p, url, types ? "&" : "?", "_since=",
                           dpc_http_form_escape(p, since), NULL);
+    /* files are downloaded as they are finished, from the pages of a
+     * partial manifest (the Bulk Data IG's next version) */
+    if (!opt(cl, "--no-partial"))
+        url = apr_pstrcat(p, url, types || since ? "&" : "?", "allowPartialManifests=true",
+                          NULL);
     if ((rc = current_token(ts, p, &token)))
         return rc;
     memset(&req, 0, sizeof(req));
@@ -854,65 +865,6 @@ static void end_progress(progress_t *pg)
     pg->drawn = 0;
 }
 
-/* Poll the job's status URL until its manifest (200), obeying Retry-After
- * within 1-60 s; an error status ends the export. */
-static int poll_job(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
-                    const char *job, json_t **manifest)
-{
-    dpc_http_request_t req;
-    dpc_http_response_t resp;
-    const char *token, *err;
-    apr_pool_t *iter;
-    apr_int64_t delay;
-    progress_t pg;
-    json_t *m;
-    int rc = EXIT_OK;
-
-    memset(&pg, 0, sizeof(pg));
-    pg.tty = isatty(STDERR_FILENO);
-    apr_pool_create(&iter, p);
-    for (;;) {
-        apr_pool_clear(iter);
-        if ((rc = current_token(ts, iter, &token)))
-            break;
-        memset(&req, 0, sizeof(req));
-        req.url = job;
-        req.headers = apr_table_make(iter, 2);
-        apr_table_set(req.headers, "Accept", "application/json");
-        set_bearer(iter, req.headers, token);
-        if (dpc_http_request(iter, client, &req, &resp, &err)) {
-            end_progress(&pg);
-            rc = fail(EXIT_FAIL, "export status GET %s failed: %s", job, err);
-            break;
-        }
-        if (resp.status == 202) {
-            show_progress(&pg, apr_table_get(resp.headers, "X-Progress"));
-            delay = dpc_http_retry_after(apr_table_get(resp.headers, "Retry-After"),
-                                         apr_time_now());
-            if (delay < 0)
-                delay = POLL_DEFAULT;
-            delay = delay < POLL_MIN ? POLL_MIN : delay > POLL_MAX ? POLL_MAX : delay;
-            apr_sleep(apr_time_from_sec(delay));
-            continue;
-        }
-        end_progress(&pg);
-        if (resp.status == 200) {
-            if (!(m = dpc_manifest_load(p, resp.body, resp.body_len, &err)))
-                rc = fail(EXIT_FAIL, "export status GET %s: %s", job, err);
-            else
-                *manifest = m;
-            break;
-        }
-        if (resp.status >= 400)
-            print_outcome(&resp);
-        rc = fail(EXIT_FAIL, "export status GET %s: HTTP %d %s", job,
-                  resp.status, resp.reason);
-        break;
-    }
-    apr_pool_destroy(iter);
-    return rc;
-}
-
 /* ---- the manifest's files ---- */
 
 typedef struct {
@@ -921,59 +873,42 @@ typedef struct {
     apr_off_t length;           /* expected, or -1 */
     apr_int64_t count;
     int is_error;               /* listed under the manifest's "error" */
+    int requires_token;         /* the manifest's requiresAccessToken */
     /* results, each written by the one thread that downloads the file */
     int done, ok, resumed;
     apr_off_t bytes;
 } xfile_t;
 
-/* Every file the manifest lists (dpc_manifest_files), with room for the
- * download's results. */
-static int manifest_files(apr_pool_t *p, json_t *m, apr_array_header_t **out)
-{
-    apr_array_header_t *listed, *files;
-    const char *err;
-    int i;
-
-    if (dpc_manifest_files(p, m, &listed, &err))
-        return fail(EXIT_FAIL, "%s", err);
-    files = apr_array_make(p, listed->nelts, sizeof(xfile_t));
-    for (i = 0; i < listed->nelts; i++) {
-        const dpc_manifest_file_t *l = &APR_ARRAY_IDX(listed, i, dpc_manifest_file_t);
-        xfile_t *f = apr_array_push(files);
-
-        memset(f, 0, sizeof(*f));
-        f->url = l->url;
-        f->name = l->name;
-        f->sha256 = l->sha256;
-        f->length = l->length;
-        f->count = l->count;
-        f->is_error = l->is_error;
-    }
-    *out = files;
-    return EXIT_OK;
-}
-
 /* ---- downloads ---- */
 
+/* The files to download, which the download threads take in order as the
+ * status poller adds them (a partial manifest's pages, as the job runs). */
 typedef struct {
-    apr_array_header_t *files;  /* xfile_t */
-    int next;                   /* the next file to take, under lock */
-    apr_thread_mutex_t *lock;
+    apr_pool_t *pool;           /* the poller's: the records of the files */
+    apr_array_header_t *files;  /* xfile_t *, as listed; grows */
+    apr_hash_t *names;          /* name -> xfile_t *: each file once */
+    int next;                   /* the next file to take */
+    int closed;                 /* the last page is in: no more files */
+    int stop;                   /* the export failed: take no more */
+    apr_time_t first_byte;      /* when a download's first byte came, or 0 */
+    apr_thread_mutex_t *lock;   /* over all of the above */
+    apr_thread_cond_t *more;    /* files added, closed or stopped */
     token_state_t *ts;
     const char *dir;
     dpc_http_options_t opts;
-    int requires_token;
 } dl_shared_t;
 
 /* One download attempt's state: the part file, and the hash and length
  * of what it holds. */
 typedef struct {
     apr_pool_t *p;
+    dl_shared_t *sh;
     xfile_t *f;
     apr_file_t *fd;
     EVP_MD_CTX *md;
     apr_off_t have;
     int decided;                /* the response's status was looked at */
+    int noted;                  /* its first byte was noted in sh */
     const char *why;            /* why the body callback stopped */
 } dl_state_t;
 
@@ -1048,6 +983,13 @@ static apr_status_t dl_body(void *baton, const dpc_http_response_t *resp,
 
     if (!st->decided && (rv = dl_decide(st, resp)) != APR_SUCCESS)
         return rv;
+    if (len && !st->noted) {
+        st->noted = 1;
+        apr_thread_mutex_lock(st->sh->lock);
+        if (!st->sh->first_byte)
+            st->sh->first_byte = apr_time_now();
+        apr_thread_mutex_unlock(st->sh->lock);
+    }
     if ((rv = apr_file_write_full(st->fd, data, len, NULL)) != APR_SUCCESS) {
         st->why = "cannot write the partial file";
         return rv;
@@ -1124,7 +1066,7 @@ static int download_attempt(apr_pool_t *p, dl_shared_t *sh,
     req.url = f->url;
     req.headers = apr_table_make(p, 4);
     apr_table_set(req.headers, "Accept", "application/fhir+ndjson");
-    if (sh->requires_token) {
+    if (f->requires_token) {
         if (current_token(sh->ts, p, &token)) {
             apr_file_close(st->fd);
             return -1;
@@ -1194,6 +1136,7 @@ static int download_file(apr_pool_t *p, dl_shared_t *sh,
             EVP_MD_CTX_free(st.md);
         memset(&st, 0, sizeof(st));
         st.p = p;
+        st.sh = sh;
         st.f = f;
         if (!(st.md = EVP_MD_CTX_new())
             || !EVP_DigestInit_ex(st.md, EVP_sha256(), NULL)) {
@@ -1227,6 +1170,21 @@ static int download_file(apr_pool_t *p, dl_shared_t *sh,
     return EXIT_OK;
 }
 
+/* The next file to download, waiting for the poller to list one; NULL
+ * when there will be none. */
+static xfile_t *take_file(dl_shared_t *sh)
+{
+    xfile_t *f = NULL;
+
+    apr_thread_mutex_lock(sh->lock);
+    while (!sh->stop && !sh->closed && sh->next >= sh->files->nelts)
+        apr_thread_cond_wait(sh->more, sh->lock);
+    if (!sh->stop && sh->next < sh->files->nelts)
+        f = APR_ARRAY_IDX(sh->files, sh->next++, xfile_t *);
+    apr_thread_mutex_unlock(sh->lock);
+    return f;
+}
+
 static void *APR_THREAD_FUNC dl_worker(apr_thread_t *thd, void *data)
 {
     dl_shared_t *sh = data;
@@ -1234,7 +1192,6 @@ static void *APR_THREAD_FUNC dl_worker(apr_thread_t *thd, void *data)
     apr_pool_t *wp, *fp;
     const char *err;
     xfile_t *f;
-    int i;
 
     /* a pool with an allocator of its own: this thread's alone */
     if (apr_pool_create_unmanaged_ex(&wp, NULL, NULL) != APR_SUCCESS) {
@@ -1245,13 +1202,7 @@ static void *APR_THREAD_FUNC dl_worker(apr_thread_t *thd, void *data)
     if (dpc_http_client_create(wp, &sh->opts, &client, &err))
         fail(EXIT_FAIL, "%s", err);
     apr_pool_create(&fp, wp);
-    while (client) {
-        apr_thread_mutex_lock(sh->lock);
-        i = sh->next++;
-        apr_thread_mutex_unlock(sh->lock);
-        if (i >= sh->files->nelts)
-            break;
-        f = &APR_ARRAY_IDX(sh->files, i, xfile_t);
+    while (client && (f = take_file(sh)) != NULL) {
         apr_pool_clear(fp);
         download_file(fp, sh, client, f);
         f->done = 1;
@@ -1261,36 +1212,189 @@ static void *APR_THREAD_FUNC dl_worker(apr_thread_t *thd, void *data)
     return NULL;
 }
 
-static int download_all(apr_pool_t *p, dl_shared_t *sh, int parallel)
+/* Start `parallel` download threads, which wait for files (threads[] of
+ * parallel entries, NULL where none started); -1 if none could start. */
+static int start_downloads(apr_pool_t *p, dl_shared_t *sh, int parallel,
+                           apr_thread_t **threads)
 {
-    apr_thread_t **threads;
     apr_threadattr_t *attr;
-    apr_status_t rv, trv;
-    int i, n = parallel < sh->files->nelts ? parallel : sh->files->nelts;
-    int rc = EXIT_OK;
+    apr_status_t rv;
     char errbuf[256];
+    int i;
 
-    if (n == 0)
-        return EXIT_OK;
     if ((rv = apr_thread_mutex_create(&sh->lock, APR_THREAD_MUTEX_DEFAULT, p))
-        || (rv = apr_threadattr_create(&attr, p)))
-        return fail(EXIT_FAIL, "cannot start downloads: %s",
-                    apr_strerror(rv, errbuf, sizeof(errbuf)));
-    threads = apr_pcalloc(p, sizeof(*threads) * (apr_size_t)n);
-    for (i = 0; i < n; i++) {
+        || (rv = apr_thread_cond_create(&sh->more, p))
+        || (rv = apr_threadattr_create(&attr, p))) {
+        fail(EXIT_FAIL, "cannot start downloads: %s", apr_strerror(rv, errbuf, sizeof(errbuf)));
+        return -1;
+    }
+    for (i = 0; i < parallel; i++) {
         rv = apr_thread_create(&threads[i], attr, dl_worker, sh, p);
         if (rv != APR_SUCCESS) {
             threads[i] = NULL;
             fail(EXIT_FAIL, "cannot start a download thread: %s",
                  apr_strerror(rv, errbuf, sizeof(errbuf)));
-            break;
+            return i ? 0 : -1;
         }
     }
-    for (i = 0; i < n && threads[i]; i++)
+    return 0;
+}
+
+/* No more files will come (stop: the export failed, take no more); wait
+ * for the threads.  EXIT_OK when every file listed was downloaded and
+ * verified. */
+static int finish_downloads(dl_shared_t *sh, int stop, apr_thread_t **threads, int parallel)
+{
+    apr_status_t trv;
+    int i, rc = EXIT_OK;
+
+    apr_thread_mutex_lock(sh->lock);
+    sh->closed = 1;
+    sh->stop = stop;
+    apr_thread_cond_broadcast(sh->more);
+    apr_thread_mutex_unlock(sh->lock);
+    for (i = 0; i < parallel && threads[i]; i++)
         apr_thread_join(&trv, threads[i]);
     for (i = 0; i < sh->files->nelts; i++)
-        if (!APR_ARRAY_IDX(sh->files, i, xfile_t).ok)
+        if (!APR_ARRAY_IDX(sh->files, i, xfile_t *)->ok)
             rc = EXIT_FAIL;
+    return rc;
+}
+
+/* ---- status polling, and the manifest's pages ---- */
+
+/* Queue the files of one manifest (page) not queued before, by name, for
+ * the download threads; EXIT_OK, or EXIT_FAIL after the error was said. */
+static int queue_files(dl_shared_t *sh, json_t *m)
+{
+    apr_array_header_t *listed;
+    const char *err;
+    int i, added = 0, token = json_is_true(json_object_get(m, "requiresAccessToken"));
+
+    if (dpc_manifest_files(sh->pool, m, &listed, &err))
+        return fail(EXIT_FAIL, "%s", err);
+    apr_thread_mutex_lock(sh->lock);
+    for (i = 0; i < listed->nelts; i++) {
+        const dpc_manifest_file_t *l = &APR_ARRAY_IDX(listed, i, dpc_manifest_file_t);
+        xfile_t *f;
+
+        if (apr_hash_get(sh->names, l->name, APR_HASH_KEY_STRING))
+            continue;
+        f = apr_pcalloc(sh->pool, sizeof(*f));
+        f->url = l->url;
+        f->name = l->name;
+        f->sha256 = l->sha256;
+        f->length = l->length;
+        f->count = l->count;
+        f->is_error = l->is_error;
+        f->requires_token = token;
+        apr_hash_set(sh->names, f->name, APR_HASH_KEY_STRING, f);
+        APR_ARRAY_PUSH(sh->files, xfile_t *) = f;
+        added++;
+    }
+    if (added)
+        apr_thread_cond_broadcast(sh->more);
+    apr_thread_mutex_unlock(sh->lock);
+    return EXIT_OK;
+}
+
+/* Seconds to wait before polling again, from Retry-After (within 1-60). */
+static apr_int64_t poll_delay(const dpc_http_response_t *resp)
+{
+    apr_int64_t delay = dpc_http_retry_after(apr_table_get(resp->headers, "Retry-After"),
+                                             apr_time_now());
+
+    if (delay < 0)
+        delay = POLL_DEFAULT;
+    return delay < POLL_MIN ? POLL_MIN : delay > POLL_MAX ? POLL_MAX : delay;
+}
+
+/* One answer of the status URL (or a manifest page): its files queued;
+ * *next the page to read next (NULL: none).  1 when this was the last
+ * page (200 without a next link), 0 to go on, -1 after an error was
+ * said. */
+static int take_page(apr_pool_t *p, dl_shared_t *sh, const char *url,
+                     const dpc_http_response_t *resp, const char **next)
+{
+    const char *err, *n;
+    json_t *m;
+
+    *next = NULL;
+    if (resp->status == 202) {
+        /* a partial manifest, if the job allows them; else no body */
+        if (!resp->body_len || !(m = dpc_manifest_load(p, resp->body, resp->body_len, &err)))
+            return 0;
+    }
+    else if (!(m = dpc_manifest_load(p, resp->body, resp->body_len, &err))) {
+        fail(EXIT_FAIL, "export status GET %s: %s", url, err);
+        return -1;
+    }
+    if (queue_files(sh, m) != EXIT_OK)
+        return -1;
+    if ((n = dpc_manifest_next(m)) != NULL) {
+        if (!strcmp(n, url)) {
+            fail(EXIT_FAIL, "export status GET %s: the next page is the same", url);
+            return -1;
+        }
+        *next = apr_pstrdup(sh->pool, n);
+    }
+    return resp->status == 200 && !*next;
+}
+
+/* Follow the job's status URL until its last manifest page, queueing the
+ * files of each page for the download threads as they appear: while the
+ * job runs (202), the pages of a partial manifest, each followed to its
+ * next page once full and polled again (after Retry-After) while not;
+ * then the pages of the completed job (200).  An error status ends the
+ * export. */
+static int follow_job(apr_pool_t *p, token_state_t *ts, dpc_http_client_t *client,
+                      const char *job, dl_shared_t *sh)
+{
+    dpc_http_request_t req;
+    dpc_http_response_t resp;
+    const char *token, *err, *url = job, *next;
+    apr_pool_t *iter;
+    progress_t pg;
+    int rc = EXIT_OK, r;
+
+    memset(&pg, 0, sizeof(pg));
+    pg.tty = isatty(STDERR_FILENO);
+    apr_pool_create(&iter, p);
+    for (;;) {
+        apr_pool_clear(iter);
+        if ((rc = current_token(ts, iter, &token)))
+            break;
+        memset(&req, 0, sizeof(req));
+        req.url = url;
+        req.headers = apr_table_make(iter, 2);
+        apr_table_set(req.headers, "Accept", "application/json");
+        set_bearer(iter, req.headers, token);
+        if (dpc_http_request(iter, client, &req, &resp, &err)) {
+            end_progress(&pg);
+            rc = fail(EXIT_FAIL, "export status GET %s failed: %s", url, err);
+            break;
+        }
+        if (resp.status != 200 && resp.status != 202) {
+            end_progress(&pg);
+            if (resp.status >= 400)
+                print_outcome(&resp);
+            rc = fail(EXIT_FAIL, "export status GET %s: HTTP %d %s", url, resp.status,
+                      resp.reason);
+            break;
+        }
+        if (resp.status == 202)
+            show_progress(&pg, apr_table_get(resp.headers, "X-Progress"));
+        if ((r = take_page(iter, sh, url, &resp, &next)) != 0) {
+            end_progress(&pg);
+            rc = r > 0 ? EXIT_OK : EXIT_FAIL;
+            break;
+        }
+        if (next)
+            url = next;         /* a full page: on to the next, at once */
+        else if (resp.status == 202)
+            apr_sleep(apr_time_from_sec(poll_delay(&resp)));
+    }
+    apr_pool_destroy(iter);
     return rc;
 }
 
@@ -1300,19 +1404,59 @@ static apr_status_t destroy_pool(void *pool)
     return APR_SUCCESS;
 }
 
+/* The summary of a finished export: what was downloaded, and how long
+ * the first byte took from the start (the kick-off, or the first poll). */
+static int export_summary(const char *job, const char *dir, dl_shared_t *sh,
+                          apr_time_t started)
+{
+    apr_int64_t resources = 0, outcomes = 0;
+    apr_off_t bytes = 0;
+    int i, verified = 1, resumed = 0, data_files = 0, error_files = 0;
+
+    for (i = 0; i < sh->files->nelts; i++) {
+        xfile_t *f = APR_ARRAY_IDX(sh->files, i, xfile_t *);
+
+        if (f->is_error) {
+            error_files++;
+            outcomes += f->count;
+            fprintf(stderr, "dpc-client: %s/%s: %" APR_INT64_T_FMT " OperationOutcome(s): "
+                    "who was not exported and why, or warnings\n", dir, f->name,
+                    f->count);
+        }
+        else {
+            data_files++;
+            resources += f->count;
+        }
+        bytes += f->bytes;
+        resumed += f->resumed;
+        if (!f->sha256 || f->length < 0) {
+            verified = 0;
+            fprintf(stderr, "dpc-client: warning: the manifest gives no %s for "
+                    "%s\n", f->sha256 ? "length" : "checksum", f->name);
+        }
+    }
+    return print_json(json_pack("{s:s, s:i, s:I, s:i, s:I, s:I, s:i, s:b, s:I}",
+                                "job", job, "files", data_files, "resources",
+                                (json_int_t)resources, "error_files", error_files,
+                                "outcomes", (json_int_t)outcomes,
+                                "bytes", (json_int_t)bytes,
+                                "resumed", resumed, "verified", verified,
+                                "first_byte_ms", (json_int_t)(sh->first_byte
+                                    ? apr_time_as_msec(sh->first_byte - started) : -1)));
+}
+
 static int cmd_export(apr_pool_t *p, int argc, char **argv)
 {
     cmdline_t cl;
     token_state_t ts;
     dl_shared_t sh;
     dpc_http_client_t *client;
-    json_t *manifest = NULL, *sb;
-    apr_array_header_t *files = NULL;
+    apr_thread_t **threads;
+    json_t *sb;
     const char *dir, *base, *job, *sandbox;
-    apr_int64_t resources = 0, outcomes = 0;
-    apr_off_t bytes = 0;
+    apr_time_t started = apr_time_now();
     apr_status_t rv;
-    int rc, parallel, i, verified = 1, resumed = 0, data_files = 0, error_files = 0;
+    int rc, parallel;
     char errbuf[256];
 
     if ((rc = parse_cmdline(p, "export", export_opts, 0, argc, argv, &cl))
@@ -1321,9 +1465,10 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     job = opt(&cl, "--job");
     if (!job && (!opt(&cl, "--group") || !*opt(&cl, "--group")))
         return fail(EXIT_USAGE, "export: --group ID (or --job URL) is required");
-    if (job && (opt(&cl, "--group") || opt(&cl, "--type") || opt(&cl, "--since")))
-        return fail(EXIT_USAGE, "export: --job excludes --group, --type and "
-                    "--since");
+    if (job && (opt(&cl, "--group") || opt(&cl, "--type") || opt(&cl, "--since")
+                || opt(&cl, "--no-partial")))
+        return fail(EXIT_USAGE, "export: --job excludes --group, --type, --since and "
+                    "--no-partial");
     if (!(dir = opt(&cl, "--dir")) || !*dir)
         return fail(EXIT_USAGE, "export: --dir DIR is required");
     base = opt(&cl, "--base");
@@ -1351,52 +1496,23 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     apr_pool_cleanup_register(p, ts.pool, destroy_pool, apr_pool_cleanup_null);
     if (!job && (rc = kick_off(p, &ts, client, &cl, base, &job)))
         return rc;
-    if ((rc = poll_job(p, &ts, client, job, &manifest))
-        || (rc = manifest_files(p, manifest, &files)))
-        return rc;
-    if (json_array_size(json_object_get(manifest, "error")))
-        fprintf(stderr, "dpc-client: the manifest lists %lu error file(s) "
-                "besides the data\n",
-                (unsigned long)json_array_size(json_object_get(manifest, "error")));
     memset(&sh, 0, sizeof(sh));
-    sh.files = files;
+    sh.pool = p;
+    sh.files = apr_array_make(p, 16, sizeof(xfile_t *));
+    sh.names = apr_hash_make(p);
     sh.ts = &ts;
     sh.dir = dir;
     sh.opts.ca_file = opt(&cl, "--cacert");
     sh.opts.insecure = opt(&cl, "--insecure") != NULL;
     sh.opts.user_agent = USER_AGENT;
-    sh.requires_token = json_is_true(json_object_get(manifest, "requiresAccessToken"));
-    if ((rc = download_all(p, &sh, parallel)))
-        return fail(EXIT_FAIL, "export %s: not every file was downloaded and "
-                    "verified", job);
-    for (i = 0; i < files->nelts; i++) {
-        xfile_t *f = &APR_ARRAY_IDX(files, i, xfile_t);
-
-        if (f->is_error) {
-            error_files++;
-            outcomes += f->count;
-            fprintf(stderr, "dpc-client: %s/%s: %" APR_INT64_T_FMT " OperationOutcome(s): "
-                    "who was not exported and why, or warnings\n", dir, f->name,
-                    f->count);
-        }
-        else {
-            data_files++;
-            resources += f->count;
-        }
-        bytes += f->bytes;
-        resumed += f->resumed;
-        if (!f->sha256 || f->length < 0) {
-            verified = 0;
-            fprintf(stderr, "dpc-client: warning: the manifest gives no %s for "
-                    "%s\n", f->sha256 ? "length" : "checksum", f->name);
-        }
-    }
-    return print_json(json_pack("{s:s, s:i, s:I, s:i, s:I, s:I, s:i, s:b}",
-                                "job", job, "files", data_files, "resources",
-                                (json_int_t)resources, "error_files", error_files,
-                                "outcomes", (json_int_t)outcomes,
-                                "bytes", (json_int_t)bytes,
-                                "resumed", resumed, "verified", verified));
+    threads = apr_pcalloc(p, sizeof(*threads) * (apr_size_t)parallel);
+    if (start_downloads(p, &sh, parallel, threads))
+        return EXIT_FAIL;
+    rc = follow_job(p, &ts, client, job, &sh);
+    if (finish_downloads(&sh, rc != EXIT_OK, threads, parallel) || rc)
+        return rc ? rc : fail(EXIT_FAIL, "export %s: not every file was downloaded and "
+                              "verified", job);
+    return export_summary(job, dir, &sh, started);
 }
 
 /* ====================================================================== */

@@ -13,7 +13,7 @@ use DPC::Test qw(req json_of sql dpcctl wait_for);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
-plan tests => 92;
+plan tests => 94;
 
 my $dir = tempdir(CLEANUP => 1);
 Apache::TestRequest::module('ab2d');
@@ -156,7 +156,9 @@ for my $bad (['_type=Patient', '_type must be ExplanationOfBenefit'],
              ['_type=Patient,ExplanationOfBenefit', '_type must be ExplanationOfBenefit'],
              ['_outputFormat=text/csv', '_outputFormat'],
              ['_since=2020-02-12T00:00:00-05:00', '_since must be after 2020-02-13T00:00:00-05:00'],
-             ['_since=2999-01-01T00:00:00Z', 'future']) {
+             ['_since=2999-01-01T00:00:00Z', 'future'],
+             ['allowPartialManifests=true', 'allowPartialManifests is not supported by AB2D'],
+             ['organizeOutputBy=Patient', 'organizeOutputBy is not supported by AB2D']) {
     $res = req(GET => "/api/v2/fhir/Patient/\$export?$bad->[0]", Authorization => "Bearer $tok1");
     ok t_cmp($res->code . '|' . (diag_of($res) =~ /\Q$bad->[1]\E/i ? 1 : 0), '400|1',
              "$bad->[0]: 400 saying why");

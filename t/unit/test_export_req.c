@@ -182,6 +182,42 @@ START_TEST(param_output_format)
 }
 END_TEST
 
+/* allowPartialManifests and organizeOutputBy (the IG's next version) */
+START_TEST(param_output_options)
+{
+    dpc_export_req *req = req_new(0);
+
+    ck_assert_int_eq(req->allow_partial, 0);
+    ck_assert_ptr_null(req->organize_by);
+    take_ok(req, "allowPartialManifests", "true");
+    ck_assert_int_eq(req->allow_partial, 1);
+    take_ok(req, "allowPartialManifests", "false");
+    ck_assert_int_eq(req->allow_partial, 0);
+    take_ok(req, "organizeOutputBy", "Patient");
+    ck_assert_str_eq(req->organize_by, "Patient");
+    ck_assert_int_eq(req->notes->nelts, 0);
+    take_refused(req_new(0), "allowPartialManifests", "yes", DPC_EXPORT_REQ_INVALID,
+                 "allowPartialManifests must be true or false, not \"yes\"");
+    /* a boolean is never ignored, even under lenient */
+    take_refused(req_new(1), "allowPartialManifests", "", DPC_EXPORT_REQ_INVALID,
+                 "allowPartialManifests must be true or false, not \"\"");
+    req = req_new(0);
+    take_refused(req, "organizeOutputBy", "Coverage", DPC_EXPORT_REQ_NOT_SUPPORTED,
+                 "organizeOutputBy=Coverage is not supported: output can be organized "
+                 "by Patient only");
+    ck_assert_ptr_null(req->organize_by);
+    take_refused(req_new(0), "organizeOutputBy", "patient", DPC_EXPORT_REQ_NOT_SUPPORTED,
+                 "organizeOutputBy=patient is not supported: output can be organized "
+                 "by Patient only");
+    /* lenient: ignored and noted */
+    req = req_new(1);
+    take_ok(req, "organizeOutputBy", "Group");
+    ck_assert_ptr_null(req->organize_by);
+    ck_assert_int_eq(req->notes->nelts, 1);
+    ck_assert_str_eq(note_at(req, 0), "organizeOutputBy=Group");
+}
+END_TEST
+
 START_TEST(param_unsupported)
 {
     static const char *const names[] = { "_elements", "includeAssociatedData", NULL };
@@ -556,6 +592,7 @@ Suite *export_req_suite(void)
     tcase_add_test(tc, param_since);
     tcase_add_test(tc, param_output_format);
     tcase_add_test(tc, param_unsupported);
+    tcase_add_test(tc, param_output_options);
     tcase_add_test(tc, param_ignored);
     tcase_add_test(tc, param_utf8);
     tcase_add_test(tc, lenient_notes);

@@ -366,6 +366,87 @@ START_TEST(manifest_length_range)
 }
 END_TEST
 
+/* ---- partial manifests and organized output (the IG's next version) ---- */
+
+/* A page: the files so far and a link to the next page, at the end; an
+ * organized manifest says by what and its output entries have no type
+ * (its error entries keep theirs); the client reads the link back. */
+START_TEST(build_page)
+{
+    apr_array_header_t *files = apr_array_make(pool, 2, sizeof(dpc_manifest_file_t)), *back;
+    dpc_manifest_t m = sample(files);
+    const char *body, *err = NULL;
+    json_t *j;
+
+    m.ext_checksum = m.ext_file_length = NULL;
+    m.organized_by = "Patient";
+    m.next_url = "https://h.example/v2/Jobs/j?page=2";
+    add_file(files, "Patient", "Patient-1.ndjson", 1, 1, NULL);
+    add_file(files, "OperationOutcome", "OperationOutcome-2.ndjson", 1, 1, NULL);
+    body = dpc_json_pdump_decref(pool, dpc_manifest_build(pool, &m));
+    ck_assert_str_eq(body,
+        "{\"transactionTime\":\"2026-12-04T22:29:08.079Z\","
+        "\"request\":\"https://h.example/v2/Group/g/$export?_type=Patient\","
+        "\"requiresAccessToken\":true,\"outputOrganizedBy\":\"Patient\","
+        "\"output\":[{\"url\":\"" MF_URL "Patient-1.ndjson\"}],"
+        "\"error\":[{\"type\":\"OperationOutcome\",\"url\":\"" MF_URL
+        "OperationOutcome-2.ndjson\"}],"
+        "\"link\":[{\"relation\":\"next\",\"url\":\"https://h.example/v2/Jobs/j?page=2\"}]}");
+    ck_assert_ptr_nonnull(j = dpc_manifest_load(pool, body, strlen(body), &err));
+    ck_assert_str_eq(dpc_manifest_next(j), "https://h.example/v2/Jobs/j?page=2");
+    ck_assert_int_eq(dpc_manifest_files(pool, j, &back, &err), 0);
+    ck_assert_int_eq(back->nelts, 2);
+    ck_assert_ptr_null(APR_ARRAY_IDX(back, 0, dpc_manifest_file_t).type);
+    /* no link, or links of other relations: no next page */
+    m.next_url = NULL;
+    m.organized_by = NULL;
+    body = dpc_json_pdump_decref(pool, dpc_manifest_build(pool, &m));
+    ck_assert_ptr_null(strstr(body, "link"));
+    ck_assert_ptr_null(strstr(body, "outputOrganizedBy"));
+    ck_assert_ptr_nonnull(strstr(body, "{\"type\":\"Patient\""));
+    ck_assert_ptr_null(dpc_manifest_next(dpc_manifest_load(pool, body, strlen(body), &err)));
+    body = "{\"output\":[],\"link\":[{\"relation\":\"self\",\"url\":\"https://a/1\"},"
+           "{\"relation\":\"next\",\"url\":\"https://a/2\"}]}";
+    ck_assert_str_eq(dpc_manifest_next(dpc_manifest_load(pool, body, strlen(body), &err)),
+                     "https://a/2");
+    body = "{\"output\":[],\"link\":{\"relation\":\"next\",\"url\":\"https://a/2\"}}";
+    ck_assert_ptr_null(dpc_manifest_next(dpc_manifest_load(pool, body, strlen(body), &err)));
+}
+END_TEST
+
+/* Which places of the list a page shows, and when it links the next. */
+START_TEST(pages)
+{
+    long first = -1, n = -1;
+    int next = -1;
+
+    /* running, nothing listed yet: page 1 is empty, no link */
+    ck_assert_int_eq(dpc_manifest_page(1, 0, 0, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(first, 0); ck_assert_int_eq(n, 0); ck_assert_int_eq(next, 0);
+    /* running, 7 of 10: no link yet */
+    ck_assert_int_eq(dpc_manifest_page(1, 7, 0, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(n, 7); ck_assert_int_eq(next, 0);
+    /* running, page full: the link, though page 2 is still empty */
+    ck_assert_int_eq(dpc_manifest_page(1, 10, 0, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(n, 10); ck_assert_int_eq(next, 1);
+    ck_assert_int_eq(dpc_manifest_page(2, 10, 0, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(first, 10); ck_assert_int_eq(n, 0); ck_assert_int_eq(next, 0);
+    /* complete with exactly a page: no link */
+    ck_assert_int_eq(dpc_manifest_page(1, 10, 1, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(next, 0);
+    /* complete, 25: pages of 10, 10 and 5 */
+    ck_assert_int_eq(dpc_manifest_page(2, 25, 1, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(first, 10); ck_assert_int_eq(n, 10); ck_assert_int_eq(next, 1);
+    ck_assert_int_eq(dpc_manifest_page(3, 25, 1, 10, &first, &n, &next), 0);
+    ck_assert_int_eq(first, 20); ck_assert_int_eq(n, 5); ck_assert_int_eq(next, 0);
+    /* pages nobody was linked to */
+    ck_assert_int_eq(dpc_manifest_page(4, 25, 1, 10, &first, &n, &next), -1);
+    ck_assert_int_eq(dpc_manifest_page(3, 19, 0, 10, &first, &n, &next), -1);
+    ck_assert_int_eq(dpc_manifest_page(0, 25, 1, 10, &first, &n, &next), -1);
+    ck_assert_int_eq(dpc_manifest_page(1, 25, 1, 0, &first, &n, &next), -1);
+}
+END_TEST
+
 Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -382,6 +463,8 @@ Suite *manifest_suite(void)
     tcase_add_test(tc, manifest_files);
     tcase_add_test(tc, manifest_bad);
     tcase_add_test(tc, manifest_length_range);
+    tcase_add_test(tc, build_page);
+    tcase_add_test(tc, pages);
     suite_add_tcase(s, tc);
     return s;
 }
