@@ -26,7 +26,7 @@
 #define SQL_EXPORT_START                                                            \
     DPC_SQL_WHO "SELECT dpc_bcda_export_start(%s::uuid, %s, %s, %s::smallint, %s,"  \
     " %s::text[], to_timestamp(%s::bigint / 1e6), %s::int, %s::int, %s::boolean,"   \
-    " make_interval(secs => %s::bigint))::text FROM who"
+    " make_interval(secs => %s::bigint), %s::boolean)::text FROM who"
 
 /* dpc_bcda_cancel: the job's status before, and 1 when this cancelled it. */
 enum { CANCEL_STATUS, CANCEL_DONE, CANCEL_ID };
@@ -158,7 +158,7 @@ static const char *route_type(request_rec *r)
 /* dpc_bcda_export_start's arguments, in SQL_EXPORT_START's order. */
 enum { START_ACTOR, START_ADDRESS, START_ORG, START_POPULATION, START_DIALECT, START_FHIR,
        START_URL, START_TYPES, START_SINCE, START_BATCH, START_PER_FILE, START_GZIP,
-       START_LIFETIME, START_NARGS };
+       START_LIFETIME, START_ENCRYPT, START_NARGS };
 
 static void start_args(request_rec *r, const dpc_principal *who, const char *population,
                        const dpc_export_req *k, const char *args[START_NARGS])
@@ -180,6 +180,7 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
     args[START_GZIP] = dpc_conf_export_gzip(c) ? "true" : "false";
     args[START_LIFETIME] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
                                         apr_time_sec(dpc_conf_file_lifetime(c)));
+    args[START_ENCRYPT] = dpc_conf_encrypt_files(dpc_dir(r)) ? "true" : "false";
 }
 
 /* Answer dpc_bcda_export_start's outcome. */
@@ -193,6 +194,13 @@ static int started(request_rec *r, json_t *result)
     if (e && !strcmp(e, "no_attribution"))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
                            "failed to start job; attribution file not found");
+    if (e && !strcmp(e, "no_key"))
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                           "failed to start job; all data files of this API are encrypted "
+                           "for the ACO's RSA public key, and this ACO has none registered: "
+                           "have the server's operator register one (PEM, RSA of 2048 bits "
+                           "or more) with 'dpcctl aco-key register --aco ACO_ID --file "
+                           "public.pem', then kick off again");
     if (e || !number) {
         apr_table_setn(r->headers_out, "Retry-After", "10");
         if (number)

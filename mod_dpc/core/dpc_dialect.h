@@ -107,6 +107,11 @@ typedef struct dpc_dialect {
      * /data> with this dialect), not below the API's base. */
     int data_on_host;
     const char *software_name;
+
+    /* BCDA's encrypted files: DPCEncryptFiles' default where a <Location>
+     * does not say (on for BCDA v1, whose guides say "All data files are
+     * encrypted"; off for v2, as BCDA was when it retired encryption). */
+    int encrypt_files_default;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;

@@ -45,6 +45,7 @@
 #include <apr_tables.h>
 #include <apr_errno.h>
 #include <apr_hash.h>
+#include <openssl/evp.h>
 
 /* Flags of dpc_export_writer_create(). */
 #define DPC_EXPORT_GZIP 0x1         /* also write a gzip twin of each file */
@@ -84,6 +85,8 @@ typedef struct dpc_export_file {
     const char *gz_name;        /* name ".gz", or NULL without the twin */
     const char *gz_path;        /* dir "/" gz_name, or NULL */
     apr_uint64_t gz_bytes;      /* length of the twin, or 0 */
+    const char *encrypted_key;  /* an encrypted file's AES key, wrapped
+                                 * (dpc_crypt_wrap, hex), or NULL */
 } dpc_export_file;
 
 /* Make a writer for resources of `type` into directory `dir`, created
@@ -133,6 +136,16 @@ int dpc_export_type_valid(const char *type);
  * the uuid of a data file the error file describes) instead of a random
  * one; only with DPC_EXPORT_UUID_NAMES.  APR_EINVAL if it is not one. */
 apr_status_t dpc_export_writer_stem(dpc_export_writer *w, const char *uuid);
+
+/* Encrypt every part of this writer for the RSA public key pub, as
+ * dpc_crypt.h describes (nonce || AES-256-GCM ciphertext || tag, each part
+ * with its own key, wrapped with the part's name as label into
+ * dpc_export_file.encrypted_key), as the bytes stream.  The file's count
+ * is its resources; bytes and sha256 describe the encrypted file, the
+ * bytes served.  Call it before the first write; a writer with a gzip twin
+ * is refused (APR_EINVAL): ciphertext does not compress.  pub must
+ * outlive the writer. */
+apr_status_t dpc_export_writer_encrypt(dpc_export_writer *w, EVP_PKEY *pub);
 
 /* The name of the part being written (not yet published), or NULL. */
 const char *dpc_export_writer_part_name(const dpc_export_writer *w);

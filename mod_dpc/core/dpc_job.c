@@ -8,6 +8,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "dpc_crypt.h"
 #include "dpc_dialect.h"
 #include "dpc_export.h"
 #include "dpc_fhir.h"
@@ -41,10 +42,10 @@ static const char claim_sql[] =
     " WHERE b.job_id = c.job_id AND b.seq = c.seq AND j.id = b.job_id"
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
-    "           j.resources_per_file, j.gzip::int";
+    "           j.resources_per_file, j.gzip::int, j.encrypt_key";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
-    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP
+    CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_ENCRYPT_KEY
 };
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL.  Every type of the
@@ -108,8 +109,8 @@ static const char done_sql[] =
 
 static const char file_sql[] =
     "INSERT INTO export_file (job_id, batch_seq, name, type, count, bytes, sha256,"
-    "                         gz_name, gz_bytes)"
-    " VALUES ($1, $2::int, $3, $4, $5::bigint, $6::bigint, $7, $8, $9::bigint)";
+    "                         gz_name, gz_bytes, encrypted_key)"
+    " VALUES ($1, $2::int, $3, $4, $5::bigint, $6::bigint, $7, $8, $9::bigint, $10)";
 
 /* The job row is locked (above), so two workers finishing a job's last two
  * batches at once are serialized and the second sees the first's batch
@@ -149,6 +150,9 @@ typedef struct batch {
     const dpc_dialect *d;       /* its descriptor (claimed: one we know) */
     int per_file;               /* the job's resources per file */
     int gzip;                   /* the job's: also write gzip twins */
+    const char *encrypt_key;    /* the job's: encrypt data files for this
+                                 * PEM public key (BCDA), or NULL */
+    EVP_PKEY *enc_pub;          /* encrypt_key parsed, by read_batch */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -278,6 +282,14 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
         return NULL;
     }
     APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
+    /* data files only: the error file names who was not exported and
+     * why, and goes out plain (as BCDA's did once it encrypted only data) */
+    if (b->enc_pub && strcmp(type, DPC_MANIFEST_ERROR_TYPE)
+        && (rv = dpc_export_writer_encrypt(w, b->enc_pub)) != APR_SUCCESS) {
+        b->error = apr_psprintf(b->p, "cannot encrypt %s output: %s", type,
+                                dpc_export_writer_error(w));
+        return NULL;
+    }
     return w;
 }
 
@@ -539,7 +551,7 @@ static void prune(batch *b)
 static outcome publish(batch *b)
 {
     PGconn *conn = b->c->conn;
-    const char *params[9], *err;
+    const char *params[10], *err;
     PGresult *res;
     apr_status_t rv;
     int i, j, rows;
@@ -610,7 +622,8 @@ static outcome publish(batch *b)
             params[7] = f->gz_name;
             params[8] = f->gz_name ? apr_psprintf(b->p, "%" APR_UINT64_T_FMT,
                                                   f->gz_bytes) : NULL;
-            if (!(res = tx_exec(b, file_sql, 9, params, &err)))
+            params[9] = f->encrypted_key;
+            if (!(res = tx_exec(b, file_sql, 10, params, &err)))
                 goto sql_error;
             PQclear(res);
             b->files++;
@@ -714,6 +727,20 @@ static const char *known_dialects(apr_pool_t *p)
     return dpc_pg_text_array(p, (const char *const *)a->elts, a->nelts);
 }
 
+/* The job's public key (checked again: the row is the worker's only
+ * word), or NULL with b->error set. */
+static EVP_PKEY *encryption_key(batch *b)
+{
+    dpc_pkey_t *key;
+    const char *why;
+
+    if (dpc_crypt_aco_key(b->p, b->encrypt_key, strlen(b->encrypt_key), &key, &why)) {
+        b->error = apr_pstrcat(b->p, "the job's encryption key is not usable: ", why, NULL);
+        return NULL;
+    }
+    return key->pkey;
+}
+
 /* Fill b from the claim's row: the batch and what its job is exported
  * with.  *bad is set as by dpc_job_split_types(). */
 static void take_claim(batch *b, const PGresult *res, const char **bad)
@@ -731,6 +758,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
         b->d = &dpc_dialect_none;   /* not claimed: the claim names ours */
     b->per_file = atoi(PQgetvalue(res, 0, CLAIM_PER_FILE));
     b->gzip = atoi(PQgetvalue(res, 0, CLAIM_GZIP));
+    b->encrypt_key = PQgetisnull(res, 0, CLAIM_ENCRYPT_KEY) ? NULL
+                   : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_ENCRYPT_KEY));
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
     b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
     b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,
@@ -764,8 +793,9 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     take_claim(&b, res, &bad);
     PQclear(res);
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
-                   "export job %s (%s): claimed batch %s, %d resources a file%s",
-                   b.job_id, b.dialect, b.seq, b.per_file, b.gzip ? ", gzip twins" : "");
+                   "export job %s (%s): claimed batch %s, %d resources a file%s%s",
+                   b.job_id, b.dialect, b.seq, b.per_file, b.gzip ? ", gzip twins" : "",
+                   b.encrypt_key ? ", encrypted" : "");
 
     if (b.ntypes < 0) {
         b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
@@ -775,6 +805,8 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         b.error = "invalid job id";
         r = B_FAIL;
     }
+    else if (b.encrypt_key && !(b.enc_pub = encryption_key(&b)))
+        r = B_FAIL;
     if (r == B_OK && (r = beat(&b, 0)) == B_OK)
         r = read_batch(&b);
     if (r == B_OK)

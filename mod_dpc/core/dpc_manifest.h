@@ -8,7 +8,10 @@
  *          "extension": [{"url": DPC_EXT_CHECKSUM, "valueString": "sha256:HEX"},
  *                        {"url": DPC_EXT_FILE_LENGTH, "valueDecimal": BYTES}]}
  *
- * in exactly that key order.  The server builds it (dpc_manifest_build)
+ * in exactly that key order.  An encrypted export (BCDA, dpc_crypt.h) also
+ * gives each encrypted file's wrapped key, as BCDA did: in its entry,
+ * {"type", "url", "encryptedKey": HEX}, and in a top-level
+ * "KeyMap": {"<file name>": HEX, ...} after "error".  The server builds it (dpc_manifest_build)
  * from plain data, so its glue only turns database rows into a list of
  * dpc_manifest_file_t; dpc-client parses it (dpc_manifest_load,
  * dpc_manifest_files) into the same records.  The extension URLs are
@@ -47,6 +50,9 @@ typedef struct {
     apr_off_t length;           /* the file_length extension, or -1 */
     apr_int64_t count;          /* "count", 0 when absent */
     int is_error;               /* listed under "error", not "output" */
+    const char *encrypted_key;  /* hex wrapped AES key of an encrypted
+                                 * file ("encryptedKey", else the KeyMap's
+                                 * entry for name), or NULL: a plain file */
 } dpc_manifest_file_t;
 
 /* What the server says of a completed export. */

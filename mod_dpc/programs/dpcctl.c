@@ -66,6 +66,10 @@ static const char usage[] =
     "                                        a BCDA client id and secret (printed\n"
     "                                        once; 90 days by default)\n"
     "  credential list --aco ID | rotate CLIENT_ID | delete CLIENT_ID\n"
+    "  aco-key register --aco ID --file PUBLIC.pem [--label L]\n"
+    "                                        the RSA key (>= 2048 bits) an ACO's\n"
+    "                                        encrypted files are made for\n"
+    "  aco-key list [--aco ID] | aco-key delete --aco ID\n"
     "  attribution load --aco ID (--file F | --synthetic N [--offset K])\n"
     "        [--runout] [--year YYYY]        an ACO's beneficiaries (MBI a line, or\n"
     "                                        CCLF8); replaces the older load\n"
@@ -338,7 +342,7 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
     else if (!strcmp(argv[0], "token"))
         rc = cmd_token(p, c, argc, argv);
     else if (!strcmp(argv[0], "aco") || !strcmp(argv[0], "credential")
-             || !strcmp(argv[0], "attribution"))
+             || !strcmp(argv[0], "attribution") || !strcmp(argv[0], "aco-key"))
         rc = dpcctl_bcda(p, c, argc, argv);
     else if (!strcmp(argv[0], "audit"))
         rc = dpcctl_audit(p, c, argc, argv);
