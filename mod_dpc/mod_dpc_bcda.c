@@ -194,13 +194,20 @@ static int started(request_rec *r, json_t *result)
     if (e && !strcmp(e, "no_attribution"))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
                            "failed to start job; attribution file not found");
-    if (e && !strcmp(e, "no_key"))
+    if (e && !strcmp(e, "no_key")) {
+        const char *org = apr_table_get(r->notes, "dpc-org");
+
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(02010)
+                      "BCDA kick-off refused: files are encrypted here (DPCEncryptFiles) "
+                      "and organization %s has no key (dpcctl aco-key register)",
+                      org ? org : "(unknown)");
         return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
                            "failed to start job; all data files of this API are encrypted "
                            "for the ACO's RSA public key, and this ACO has none registered: "
                            "have the server's operator register one (PEM, RSA of 2048 bits "
                            "or more) with 'dpcctl aco-key register --aco ACO_ID --file "
                            "public.pem', then kick off again");
+    }
     if (e || !number) {
         apr_table_setn(r->headers_out, "Retry-After", "10");
         if (number)
