@@ -69,6 +69,7 @@ my %value = (
     DPCExportGzip => 'On', DPCAuditRetention => '2190d', DPCSyntheticIdentifiers => 'On',
     DPCPortal => 'On', DPCPortalSignup => 'On', DPCPortalAPI => '/api/v2',
     DPCPortalSendmail => '"/usr/sbin/sendmail -t"',
+    DPCEncryptFiles => 'Off',
 );
 # Where each context column lets a directive be: main server, VirtualHost,
 # Location.
