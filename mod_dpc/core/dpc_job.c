@@ -152,7 +152,7 @@ typedef struct batch {
     int gzip;                   /* the job's: also write gzip twins */
     const char *encrypt_key;    /* the job's: encrypt data files for this
                                  * PEM public key (BCDA), or NULL */
-    EVP_PKEY *enc_pub;          /* encrypt_key parsed, by read_batch */
+    EVP_PKEY *enc_pub;          /* encrypt_key parsed (encryption_key()) */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
