@@ -34,9 +34,9 @@
  * resources_per_file, gzip, file_lifetime; encrypt_key, the ACO's public
  * key BCDA's data files are encrypted for, dpc_crypt.h), written by the
  * kick-off from the configuration of the httpd (virtual host) that took it
- * and the organization's key: a worker
- * reads them from the job of the batch it claims and has no say in them,
- * so workers on any host agree with httpd and with each other.  A worker
+ * and the organization's key: a worker reads them from the job of the
+ * batch it claims and has no say in them, so workers on any host agree
+ * with httpd and with each other.  A worker
  * claims only jobs of the dialects its build knows (dpc_dialects[]): a job
  * of a newer dialect waits for a worker that knows it.
  *
