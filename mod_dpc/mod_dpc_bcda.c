@@ -28,7 +28,8 @@
     DPC_SQL_WHO "SELECT dpc_bcda_export_start(%s::uuid, %s, %s, %s::smallint, %s,"  \
     " %s::text[], to_timestamp(%s::bigint / 1e6), to_timestamp(%s::bigint / 1e6),"  \
     " %s::jsonb, %s::int, %s::int, %s::boolean,"                                      \
-    " make_interval(secs => %s::bigint))::text FROM who, " DPC_SQL_OUTPUT_OPTIONS
+    " make_interval(secs => %s::bigint), %s::boolean)::text"                          \
+    " FROM who, " DPC_SQL_OUTPUT_OPTIONS
 
 /* dpc_bcda_cancel: the job's status before, and 1 when this cancelled it. */
 enum { CANCEL_STATUS, CANCEL_DONE, CANCEL_ID };
@@ -162,7 +163,8 @@ static const char *route_type(request_rec *r)
 /* dpc_bcda_export_start's arguments, in SQL_EXPORT_START's order. */
 enum { START_ACTOR, START_ADDRESS, START_ORG, START_POPULATION, START_DIALECT, START_FHIR,
        START_URL, START_TYPES, START_SINCE, START_UNTIL, START_FILTER, START_BATCH,
-       START_PER_FILE, START_GZIP, START_LIFETIME, START_PARTIAL, START_ORGANIZE, START_NARGS };
+       START_PER_FILE, START_GZIP, START_LIFETIME, START_ENCRYPT, START_PARTIAL,
+       START_ORGANIZE, START_NARGS };
 
 static void start_args(request_rec *r, const dpc_principal *who, const char *population,
                        const dpc_export_req *k, const char *args[START_NARGS])
@@ -181,6 +183,7 @@ static void start_args(request_rec *r, const dpc_principal *who, const char *pop
     args[START_UNTIL] = k->until ? apr_psprintf(r->pool, "%" APR_TIME_T_FMT, k->until) : NULL;
     args[START_FILTER] = dpc_type_filter_json(r->pool, k->filter);
     dpc_export_settings(r, args + START_BATCH);
+    args[START_ENCRYPT] = dpc_conf_encrypt_files(dpc_dir(r)) ? "true" : "false";
     dpc_export_output_args(k, args + START_PARTIAL);
 }
 
@@ -195,6 +198,20 @@ static int started(request_rec *r, json_t *result)
     if (e && !strcmp(e, "no_attribution"))
         return dpc_send_oo(r, HTTP_NOT_FOUND, DPC_ISSUE_NOT_FOUND,
                            "failed to start job; attribution file not found");
+    if (e && !strcmp(e, "no_key")) {
+        const char *org = apr_table_get(r->notes, "dpc-org");
+
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DPCLOGNO(02010)
+                      "BCDA kick-off refused: files are encrypted here (DPCEncryptFiles) "
+                      "and organization %s has no key (dpcctl aco-key register)",
+                      org ? org : "(unknown)");
+        return dpc_send_oo(r, HTTP_BAD_REQUEST, DPC_ISSUE_INVALID,
+                           "failed to start job; all data files of this API are encrypted "
+                           "for the ACO's RSA public key, and this ACO has none registered: "
+                           "have the server's operator register one (PEM, RSA of 2048 bits "
+                           "or more) with 'dpcctl aco-key register --aco ACO_ID --file "
+                           "public.pem', then kick off again");
+    }
     if (e || !number) {
         apr_table_setn(r->headers_out, "Retry-After", "10");
         if (number)

@@ -219,6 +219,13 @@ static const char *set_portal(cmd_parms *cmd, void *d, int on)
     return dpc_db_prepare_all(cmd, statement_tables);
 }
 
+static const char *set_encrypt_files(cmd_parms *cmd, void *d, int on)
+{
+    (void)cmd;
+    ((dpc_dir_conf *)d)->encrypt_files = on;
+    return NULL;
+}
+
 static const char *set_portal_signup(cmd_parms *cmd, void *d, int on)
 {
     (void)cmd;
@@ -302,6 +309,10 @@ const command_rec dpc_cmds[] = {
                   "unlimited (default: the dialect's: AB2D 1, the others 0)"),
     AP_INIT_FLAG("DPCPortal", set_portal, NULL, ACCESS_CONF,
                  "On: serve the Sandbox Portal below this <Location> (default Off)"),
+    AP_INIT_FLAG("DPCEncryptFiles", set_encrypt_files, NULL, ACCESS_CONF,
+                 "On: a BCDA export's data files are encrypted for the ACO's registered "
+                 "RSA key, and a kick-off without one is refused (default: the "
+                 "dialect's, On for bcda-v1, Off for bcda-v2)"),
     AP_INIT_FLAG("DPCPortalSignup", set_portal_signup, NULL, ACCESS_CONF,
                  "On: anyone may sign up for a new team (sandbox only; default Off)"),
     AP_INIT_TAKE1("DPCPortalAPI", set_portal_api, NULL, ACCESS_CONF,

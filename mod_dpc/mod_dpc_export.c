@@ -57,9 +57,10 @@ enum { JOB_STATUS, JOB_REQUEST_URL, JOB_TRANSACTION_TIME, JOB_BATCHES_TOTAL,
     " FROM export_job j WHERE " where " AND j.org_id = %s::uuid"
 
 /* dpc_job_files: a job's files, in the manifest's order. */
-enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
+enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256, FILE_ENCRYPTED_KEY };
 #define SQL_JOB_FILES                                                               \
-    "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
+    "SELECT name, type, count, bytes, sha256, encrypted_key FROM export_file"      \
+    " WHERE job_id = %s::uuid"                                                       \
     " ORDER BY type, batch_seq, name"
 
 /* dpc_job_files_page: the files at list places [$2, $2 + $3), in order:
@@ -77,11 +78,13 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256 };
 /* dpc_file_owner (by job id) and dpc_file_owner_n (by job number): the
  * job of a file, if the organization owns it, and what the file holds. */
 enum { OWNER_JOB_STATUS, OWNER_EXPIRED, OWNER_GZ_NAME, OWNER_TYPE, OWNER_COUNT,
-       OWNER_JOB_ID, OWNER_DOWNLOADS, OWNER_ALLOW_PARTIAL, OWNER_ORGANIZE_BY, OWNER_TYPES };
+       OWNER_JOB_ID, OWNER_DOWNLOADS, OWNER_ALLOW_PARTIAL, OWNER_ORGANIZE_BY, OWNER_TYPES,
+       OWNER_ENCRYPTED };
 #define SQL_FILE_OWNER(where)                                                       \
     "SELECT j.status, coalesce(j.expires_at < now(), false)::int, f.gz_name, f.type," \
     " f.count, j.id, f.downloads,"                                                   \
-    " j.allow_partial::int, j.organize_by, array_to_string(j.types, ',')"            \
+    " j.allow_partial::int, j.organize_by, array_to_string(j.types, ','),"           \
+    " (f.encrypted_key IS NOT NULL)::int"                                            \
     " FROM export_file f"                                                            \
     " JOIN export_job j ON j.id = f.job_id"                                          \
     " WHERE " where " AND f.name = %s AND j.org_id = %s::uuid"
@@ -448,6 +451,7 @@ static void file_of_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const 
     f->count = apr_atoi64(dpc_db_col(r, db, row, FILE_COUNT));
     f->length = apr_atoi64(dpc_db_col(r, db, row, FILE_BYTES));
     f->sha256 = dpc_db_col(r, db, row, FILE_SHA256);
+    f->encrypted_key = dpc_db_col(r, db, row, FILE_ENCRYPTED_KEY);
 }
 
 /* The manifest's fields of a job (its dpc_job_get row), without files. */
@@ -869,6 +873,9 @@ int dpc_data_access(request_rec *r)
         return DONE;
     }
     choose_coding(r, dpc_db_col(r, db, row, OWNER_GZ_NAME));
+    /* an encrypted file (BCDA) is bytes until the ACO decrypts it */
+    if (!strcmp(dpc_db_col(r, db, row, OWNER_ENCRYPTED), "1"))
+        apr_table_setn(r->notes, "dpc-encrypted", "1");
     /* for httpd's CustomLog: %{dpc-resources}n */
     apr_table_setn(r->notes, "dpc-resources", dpc_db_col(r, db, row, OWNER_COUNT));
     r->handler = NULL;
@@ -879,7 +886,8 @@ int dpc_data_fixups(request_rec *r)
 {
     if (!apr_table_get(r->notes, "dpc-data"))
         return DECLINED;
-    ap_set_content_type(r, NDJSON);
+    ap_set_content_type(r, apr_table_get(r->notes, "dpc-encrypted")
+                           ? "application/octet-stream" : NDJSON);
     /* after mod_mime, which may have taken ".gz" for its own encoding name */
     r->content_encoding = apr_table_get(r->notes, "dpc-gzip") ? "gzip" : NULL;
     return OK;

@@ -70,7 +70,7 @@ my %value = (
     DPCExportGzip => 'On', DPCAuditRetention => '2190d', DPCSyntheticIdentifiers => 'On',
     DPCPortal => 'On', DPCPortalSignup => 'On', DPCPortalAPI => '/api/v2',
     DPCPortalSendmail => '"/usr/sbin/sendmail -t"', DPCDownloadLimit => 3,
-    DPCTokenEndpoint => 'On',
+    DPCTokenEndpoint => 'On', DPCEncryptFiles => 'Off',
 );
 # Where each context column lets a directive be: main server, VirtualHost,
 # Location.

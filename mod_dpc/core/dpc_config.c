@@ -80,6 +80,7 @@ dpc_dir_conf *dpc_dir_conf_create(apr_pool_t *p, const char *path)
     c->portal.signup = DPC_UNSET;
     c->download_limit = DPC_UNSET;
     c->token_endpoint = DPC_UNSET;
+    c->encrypt_files = DPC_UNSET;
     return c;
 }
 
@@ -99,6 +100,7 @@ dpc_dir_conf *dpc_dir_conf_merge(apr_pool_t *p, const dpc_dir_conf *base,
     c->token_endpoint = MERGE_INT(token_endpoint);
     /* the portal's settings, field by field; its base follows DPCPortal */
     c->portal.on = MERGE_INT(portal.on);
+    c->encrypt_files = MERGE_INT(encrypt_files);
     c->portal.base_path = add->portal.on != DPC_UNSET ? add->portal.base_path
                                                       : base->portal.base_path;
     c->portal.signup = MERGE_INT(portal.signup);
@@ -155,6 +157,11 @@ int dpc_conf_portal(const dpc_dir_conf *c)
     return DEF(c->portal.on, 0) && c->portal.base_path;
 }
 int dpc_conf_portal_signup(const dpc_dir_conf *c) { return DEF(c->portal.signup, 0); }
+int dpc_conf_encrypt_files(const dpc_dir_conf *c)
+{
+    return DEF(c->encrypt_files, dpc_conf_dialect(c)->encrypt_files_default);
+}
+
 const char *dpc_conf_portal_api(const dpc_dir_conf *c)
 {
     return c->portal.api ? c->portal.api : "/api/v2";

@@ -72,6 +72,7 @@ typedef struct dpc_dir_conf {
     dpc_portal_conf portal;         /* DPCPortal* */
     int download_limit;             /* DPCDownloadLimit; DPC_UNSET */
     int token_endpoint;             /* DPCTokenEndpoint; DPC_UNSET */
+    int encrypt_files;              /* DPCEncryptFiles (BCDA) */
 } dpc_dir_conf;
 
 /* A module-wide record, every field unset. */
@@ -112,6 +113,9 @@ int dpc_conf_token_endpoint(const dpc_dir_conf *c);
 int dpc_conf_portal(const dpc_dir_conf *c);               /* 0 (Off) */
 int dpc_conf_portal_signup(const dpc_dir_conf *c);        /* 0 (Off) */
 const char *dpc_conf_portal_api(const dpc_dir_conf *c);   /* "/api/v2" */
+/* Are a kick-off's files encrypted for the ACO's key?  DPCEncryptFiles,
+ * else the dialect's default (dpc_dialect.encrypt_files_default). */
+int dpc_conf_encrypt_files(const dpc_dir_conf *c);
 
 /* Directive values, parsed strictly.  Each returns NULL on success or an
  * error message (from p) naming the allowed values. */

@@ -92,6 +92,7 @@ const dpc_dialect dpc_dialect_bcda_v1 = {
     .fhir_version = DPC_FHIR_STU3,
     .fhir_release = "3.0.1",
     .routes = dpc_routes_bcda_v1,
+    .encrypt_files_default = 1,
     DPC_DIALECT_BCDA
 };
 

@@ -137,6 +137,10 @@ typedef struct dpc_dialect {
     int download_limit;
     /* Kick-offs take _until (the Bulk Data IG's next version; AB2D v2). */
     int until_allowed;
+    /* BCDA's encrypted files: DPCEncryptFiles' default where a <Location>
+     * does not say (on for BCDA v1, whose guides say "All data files are
+     * encrypted"; off for v2, as BCDA was when it retired encryption). */
+    int encrypt_files_default;
 } dpc_dialect;
 
 extern const dpc_dialect dpc_dialect_none;

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <apr_strings.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
 #include "dpc_b64.h"
+#include "dpc_crypt.h"
 #include "dpc_token.h"
 
 /* Random bytes in a file name: 128 bits, as 32 hex digits. */
@@ -88,6 +90,9 @@ struct dpc_export_writer {
     int z_ready;                /* deflateInit2 done: deflateEnd owed */
     EVP_MD_CTX *md;
     apr_array_header_t *files;  /* dpc_export_file */
+    EVP_PKEY *enc_pub;          /* encrypt parts for this key, or NULL */
+    dpc_crypt_stream *crypt;    /* with enc_pub */
+    unsigned char fkey[DPC_CRYPT_KEY_LEN];  /* the open part's AES key */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -369,6 +374,42 @@ static int part_names(const dpc_export_writer *w, export_part *pt, const char *t
     return 0;
 }
 
+/* Write the bytes of an encrypted file that are not ciphertext (the
+ * nonce, the tag): hashed and counted like the rest. */
+static apr_status_t part_put_raw(dpc_export_writer *w, const unsigned char *b,
+                                 apr_size_t n)
+{
+    export_part *pt = &w->part;
+    apr_status_t rv;
+
+    if (EVP_DigestUpdate(w->md, b, n) != 1)
+        return part_fail(w, APR_EGENERAL, "SHA-256 of", pt->tmp);
+    if ((rv = write_full(pt->fd, b, n)) != APR_SUCCESS)
+        return part_fail(w, rv, "write", pt->tmp);
+    pt->bytes += n;
+    return APR_SUCCESS;
+}
+
+/* A new encrypted part: a fresh key and nonce, the nonce first. */
+static apr_status_t part_crypt_begin(dpc_export_writer *w)
+{
+    unsigned char nonce[DPC_CRYPT_NONCE_LEN];
+
+    if (dpc_crypt_encrypt_begin(w->crypt, w->fkey, nonce) != APR_SUCCESS)
+        return part_fail(w, APR_EGENERAL, "AES-256-GCM setup for", w->part.tmp);
+    return part_put_raw(w, nonce, sizeof(nonce));
+}
+
+/* An encrypted part's end: the tag last. */
+static apr_status_t part_crypt_end(dpc_export_writer *w)
+{
+    unsigned char tag[DPC_CRYPT_TAG_LEN];
+
+    if (dpc_crypt_encrypt_end(w->crypt, tag) != APR_SUCCESS)
+        return part_fail(w, APR_EGENERAL, "AES-256-GCM tag of", w->part.tmp);
+    return part_put_raw(w, tag, sizeof(tag));
+}
+
 static apr_status_t part_open(dpc_export_writer *w)
 {
     export_part *pt = &w->part;
@@ -401,7 +442,7 @@ static apr_status_t part_open(dpc_export_writer *w)
     }
     if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
         return part_fail(w, APR_EGENERAL, "SHA-256 init for", pt->tmp);
-    return APR_SUCCESS;
+    return w->enc_pub ? part_crypt_begin(w) : APR_SUCCESS;
 }
 
 /* Stream a file to disk as it is written, and keep little of it in memory.
@@ -496,6 +537,9 @@ static apr_status_t part_flush(dpc_export_writer *w)
 
     if (w->used == 0)
         return APR_SUCCESS;
+    /* in place: the hash and the file get the bytes served */
+    if (w->crypt && dpc_crypt_update(w->crypt, w->buf, w->used, w->buf) != APR_SUCCESS)
+        return part_fail(w, APR_EGENERAL, "AES-256-GCM encryption of", pt->tmp);
     if (EVP_DigestUpdate(w->md, w->buf, w->used) != 1)
         return part_fail(w, APR_EGENERAL, "SHA-256 of", pt->tmp);
     if (w->gzip) {
@@ -540,6 +584,8 @@ static apr_status_t part_complete(dpc_export_writer *w)
 
     if ((rv = part_flush(w)) != APR_SUCCESS)
         return rv;
+    if (w->crypt && (rv = part_crypt_end(w)) != APR_SUCCESS)
+        return rv;
     if (w->gzip) {
         w->z.next_in = NULL;
         w->z.avail_in = 0;
@@ -580,7 +626,8 @@ static apr_status_t part_rename(dpc_export_writer *w)
     return APR_SUCCESS;
 }
 
-static void part_record(dpc_export_writer *w, const char *sha_hex)
+static void part_record(dpc_export_writer *w, const char *sha_hex,
+                        const char *wrapped)
 {
     export_part *pt = &w->part;
     dpc_export_file *f = apr_array_push(w->files);
@@ -592,6 +639,7 @@ static void part_record(dpc_export_writer *w, const char *sha_hex)
     f->count = pt->count;
     f->bytes = pt->bytes;
     f->sha256 = apr_pstrdup(w->pool, sha_hex);
+    f->encrypted_key = wrapped;
     if (w->gzip) {
         f->gz_name = apr_pstrdup(w->pool, pt->gz_name);
         f->gz_path = apr_pstrcat(w->pool, w->dir, "/", pt->gz_name, NULL);
@@ -605,6 +653,7 @@ static apr_status_t part_publish(dpc_export_writer *w)
     unsigned char md[EVP_MAX_MD_SIZE];
     char hex[2 * EVP_MAX_MD_SIZE + 1];
     unsigned int mdlen = 0;
+    const char *wrapped = NULL, *why;
     apr_status_t rv;
 
     if ((rv = part_complete(w)) != APR_SUCCESS)
@@ -612,9 +661,17 @@ static apr_status_t part_publish(dpc_export_writer *w)
     if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1)
         return part_fail(w, APR_EGENERAL, "SHA-256 of", w->part.tmp);
     hex_into(hex, md, mdlen);
+    if (w->enc_pub) {
+        /* the label is the name the file is published and served under */
+        rv = dpc_crypt_wrap(w->pool, w->enc_pub, w->fkey, sizeof(w->fkey),
+                            w->part.name, &wrapped, &why);
+        OPENSSL_cleanse(w->fkey, sizeof(w->fkey));
+        if (rv != APR_SUCCESS)
+            return part_fail(w, rv, "wrap the key of", w->part.tmp);
+    }
     if ((rv = part_rename(w)) != APR_SUCCESS)
         return rv;
-    part_record(w, hex);
+    part_record(w, hex, wrapped);
     w->part_open = 0;
     return APR_SUCCESS;
 }
@@ -693,6 +750,7 @@ static apr_status_t writer_cleanup(void *data)
         EVP_MD_CTX_free(w->md);
         w->md = NULL;
     }
+    OPENSSL_cleanse(w->fkey, sizeof(w->fkey));
     return APR_SUCCESS;
 }
 
@@ -873,6 +931,24 @@ apr_status_t dpc_export_writer_finish(dpc_export_writer *w,
     }
     w->state = W_FINISHED;
     *files = w->files;
+    return APR_SUCCESS;
+}
+
+apr_status_t dpc_export_writer_encrypt(dpc_export_writer *w, EVP_PKEY *pub)
+{
+    const char *why;
+    apr_status_t rv;
+
+    if (!pub || w->gzip || w->total || w->part_open || w->state != W_OPEN) {
+        w->error = "export writer: encryption is set before the first write, "
+                   "and never with a gzip twin";
+        return APR_EINVAL;
+    }
+    if ((rv = dpc_crypt_stream_create(w->pool, &w->crypt, &why)) != APR_SUCCESS) {
+        w->error = why;
+        return rv;
+    }
+    w->enc_pub = pub;
     return APR_SUCCESS;
 }
 

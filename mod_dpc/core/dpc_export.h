@@ -45,6 +45,7 @@
 #include <apr_tables.h>
 #include <apr_errno.h>
 #include <apr_hash.h>
+#include <openssl/evp.h>
 
 /* Flags of dpc_export_writer_create(). */
 #define DPC_EXPORT_GZIP 0x1         /* also write a gzip twin of each file */
@@ -86,6 +87,8 @@ typedef struct dpc_export_file {
     const char *gz_name;        /* name ".gz", or NULL without the twin */
     const char *gz_path;        /* dir "/" gz_name, or NULL */
     apr_uint64_t gz_bytes;      /* length of the twin, or 0 */
+    const char *encrypted_key;  /* an encrypted file's AES key, wrapped
+                                 * (dpc_crypt_wrap, hex), or NULL */
 } dpc_export_file;
 
 /* Make a writer for resources of `type` into directory `dir`, created
@@ -151,6 +154,15 @@ void dpc_export_writer_namer(dpc_export_writer *w, dpc_export_namer *fn, void *c
  * group larger than per_file makes a larger file).  Without the flag it
  * does nothing.  Errors as dpc_export_write()'s. */
 apr_status_t dpc_export_writer_group(dpc_export_writer *w);
+/* Encrypt every part of this writer for the RSA public key pub, as
+ * dpc_crypt.h describes (nonce || AES-256-GCM ciphertext || tag, each part
+ * with its own key, wrapped with the part's name as label into
+ * dpc_export_file.encrypted_key), as the bytes stream.  The file's count
+ * is its resources; bytes and sha256 describe the encrypted file, the
+ * bytes served.  Call it before the first write; a writer with a gzip twin
+ * is refused (APR_EINVAL): ciphertext does not compress.  pub must
+ * outlive the writer. */
+apr_status_t dpc_export_writer_encrypt(dpc_export_writer *w, EVP_PKEY *pub);
 
 /* The name of the part being written (not yet published), or NULL. */
 const char *dpc_export_writer_part_name(const dpc_export_writer *w);

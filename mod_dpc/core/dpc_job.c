@@ -8,6 +8,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "dpc_crypt.h"
 #include "dpc_dialect.h"
 #include "dpc_export.h"
 #include "dpc_fhir.h"
@@ -43,11 +44,11 @@ static const char claim_sql[] =
     " RETURNING b.job_id, b.seq, b.mbis::text, j.fhir_version,"
     "           array_to_string(j.types, ','), j.since::text, j.dialect,"
     "           j.resources_per_file, j.gzip::int, j.until::text, j.type_filter::text,"
-    "           j.contract, j.organize_by";
+    "           j.contract, j.organize_by, j.encrypt_key";
 enum {
     CLAIM_JOB, CLAIM_SEQ, CLAIM_MBIS, CLAIM_VERSION, CLAIM_TYPES, CLAIM_SINCE,
     CLAIM_DIALECT, CLAIM_PER_FILE, CLAIM_GZIP, CLAIM_UNTIL, CLAIM_FILTER, CLAIM_CONTRACT,
-    CLAIM_ORGANIZE_BY
+    CLAIM_ORGANIZE_BY, CLAIM_ENCRYPT_KEY
 };
 
 /* $1 mbis, $2 FHIR version, $3 types, $4 since or NULL, $5 until or NULL;
@@ -163,8 +164,8 @@ static const char done_sql[] =
 
 static const char file_sql[] =
     "INSERT INTO export_file (job_id, batch_seq, name, type, count, bytes, sha256,"
-    "                         gz_name, gz_bytes)"
-    " VALUES ($1, $2::int, $3, $4, $5::bigint, $6::bigint, $7, $8, $9::bigint)";
+    "                         gz_name, gz_bytes, encrypted_key)"
+    " VALUES ($1, $2::int, $3, $4, $5::bigint, $6::bigint, $7, $8, $9::bigint, $10)";
 
 /* The job row is locked (above), so two workers finishing a job's last two
  * batches at once are serialized and the second sees the first's batch
@@ -224,6 +225,9 @@ typedef struct batch {
     const char *organize_by;    /* the job's organizeOutputBy ("Patient"):
                                  * one writer of whole patients, or NULL */
     char last_mbi[16];          /* organized: the patient being written */
+    const char *encrypt_key;    /* the job's: encrypt data files for this
+                                 * PEM public key (BCDA), or NULL */
+    EVP_PKEY *enc_pub;          /* encrypt_key parsed (encryption_key()) */
     const char **types;
     const char *types_array;    /* the same as a text[] literal */
     int ntypes;
@@ -374,6 +378,14 @@ static dpc_export_writer *new_writer(batch *b, const char *type)
     if (b->d->file_naming == DPC_FILES_CONTRACT)
         dpc_export_writer_namer(w, contract_part_name, b);
     APR_ARRAY_PUSH(b->writers, dpc_export_writer *) = w;
+    /* data files only: the error file names who was not exported and
+     * why, and goes out plain (as BCDA's did once it encrypted only data) */
+    if (b->enc_pub && strcmp(type, DPC_MANIFEST_ERROR_TYPE)
+        && (rv = dpc_export_writer_encrypt(w, b->enc_pub)) != APR_SUCCESS) {
+        b->error = apr_psprintf(b->p, "cannot encrypt %s output: %s", type,
+                                dpc_export_writer_error(w));
+        return NULL;
+    }
     return w;
 }
 
@@ -667,7 +679,7 @@ static void prune(batch *b)
 static outcome publish(batch *b)
 {
     PGconn *conn = b->c->conn;
-    const char *params[9], *err;
+    const char *params[10], *err;
     PGresult *res;
     apr_status_t rv;
     int i, j, rows;
@@ -738,7 +750,8 @@ static outcome publish(batch *b)
             params[7] = f->gz_name;
             params[8] = f->gz_name ? apr_psprintf(b->p, "%" APR_UINT64_T_FMT,
                                                   f->gz_bytes) : NULL;
-            if (!(res = tx_exec(b, file_sql, 9, params, &err)))
+            params[9] = f->encrypted_key;
+            if (!(res = tx_exec(b, file_sql, 10, params, &err)))
                 goto sql_error;
             PQclear(res);
             b->files++;
@@ -842,6 +855,20 @@ static const char *known_dialects(apr_pool_t *p)
     return dpc_pg_text_array(p, (const char *const *)a->elts, a->nelts);
 }
 
+/* The job's public key (checked again: the row is the worker's only
+ * word), or NULL with b->error set. */
+static EVP_PKEY *encryption_key(batch *b)
+{
+    dpc_pkey_t *key;
+    const char *why;
+
+    if (dpc_crypt_aco_key(b->p, b->encrypt_key, strlen(b->encrypt_key), &key, &why)) {
+        b->error = apr_pstrcat(b->p, "the job's encryption key is not usable: ", why, NULL);
+        return NULL;
+    }
+    return key->pkey;
+}
+
 /* Fill b from the claim's row: the batch and what its job is exported
  * with.  *bad is set as by dpc_job_split_types(). */
 static void take_claim(batch *b, const PGresult *res, const char **bad)
@@ -873,6 +900,8 @@ static void take_claim(batch *b, const PGresult *res, const char **bad)
     b->stream_sql = b->organize_by
                     ? by_patient(p, dpc_type_filter_sql(p, filter, stream_patient_rows_sql))
                     : dpc_type_filter_sql(p, filter, stream_sql);
+    b->encrypt_key = PQgetisnull(res, 0, CLAIM_ENCRYPT_KEY) ? NULL
+                   : apr_pstrdup(p, PQgetvalue(res, 0, CLAIM_ENCRYPT_KEY));
     b->ntypes = dpc_job_split_types(p, PQgetvalue(res, 0, CLAIM_TYPES), &b->types, bad);
     b->types_array = dpc_pg_text_array(p, b->types, b->ntypes > 0 ? b->ntypes : 0);
     b->writers = apr_array_make(p, b->ntypes > 0 ? b->ntypes + 1 : 1,
@@ -906,8 +935,9 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
     take_claim(&b, res, &bad);
     PQclear(res);
     dpc_log_perror(DPC_LOG_MARK, DPC_LOG_DEBUG, 0, DPCLOGNO(01116)
-                   "export job %s (%s): claimed batch %s, %d resources a file%s",
-                   b.job_id, b.dialect, b.seq, b.per_file, b.gzip ? ", gzip twins" : "");
+                   "export job %s (%s): claimed batch %s, %d resources a file%s%s",
+                   b.job_id, b.dialect, b.seq, b.per_file, b.gzip ? ", gzip twins" : "",
+                   b.encrypt_key ? ", encrypted" : "");
 
     if (b.ntypes < 0) {
         b.error = apr_psprintf(p, "invalid resource type \"%s\"", bad);
@@ -921,6 +951,8 @@ int dpc_job_run_one(apr_pool_t *p, const dpc_job_ctx *c)
         b.error = "invalid job id";
         r = B_FAIL;
     }
+    else if (b.encrypt_key && !(b.enc_pub = encryption_key(&b)))
+        r = B_FAIL;
     if (r == B_OK && (r = beat(&b, 0)) == B_OK)
         r = read_batch(&b);
     if (r == B_OK)

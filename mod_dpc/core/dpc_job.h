@@ -31,10 +31,12 @@
  *    of a job that is not running).
  *
  * What a job is exported with travels on its row (export_job: dialect,
- * resources_per_file, gzip, file_lifetime), written by the kick-off from
- * the configuration of the httpd (virtual host) that took it: a worker
- * reads them from the job of the batch it claims and has no say in them,
- * so workers on any host agree with httpd and with each other.  A worker
+ * resources_per_file, gzip, file_lifetime; encrypt_key, the ACO's public
+ * key BCDA's data files are encrypted for, dpc_crypt.h), written by the
+ * kick-off from the configuration of the httpd (virtual host) that took it
+ * and the organization's key: a worker reads them from the job of the
+ * batch it claims and has no say in them, so workers on any host agree
+ * with httpd and with each other.  A worker
  * claims only jobs of the dialects its build knows (dpc_dialects[]): a job
  * of a newer dialect waits for a worker that knows it.
  *
@@ -50,7 +52,8 @@
  * (type "OperationOutcome", listed under the manifest's "error") for each of
  * its beneficiaries who has opted out or has no data at all, and batch 0
  * also one per kick-off parameter ignored under handling=lenient.  A batch
- * with nothing to report writes no error file.  The data and the error
+ * with nothing to report writes no error file, and an error file is never
+ * encrypted (BCDA encrypted data files only).  The data and the error
  * lines are read in one REPEATABLE READ transaction, so every member of
  * the batch is either exported or reported, whatever changes meanwhile.
  */

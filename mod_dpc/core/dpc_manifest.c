@@ -23,6 +23,9 @@ static json_t *untyped(json_t *e, const dpc_manifest_t *m, const dpc_manifest_fi
 static json_t *file_entry(apr_pool_t *p, const dpc_manifest_t *m,
                           const dpc_manifest_file_t *f)
 {
+    if (!m->ext_checksum && f->encrypted_key)
+        return json_pack("{s:s, s:s, s:s}", "type", f->type, "url", f->url,
+                         "encryptedKey", f->encrypted_key);
     if (!m->ext_checksum)
         return untyped(json_pack("{s:s, s:s}", "type", f->type, "url", f->url), m, f);
     return untyped(json_pack("{s:s, s:s, s:I, s:[{s:s, s:s}, {s:s, s:I}]}",
@@ -35,9 +38,29 @@ static json_t *file_entry(apr_pool_t *p, const dpc_manifest_t *m,
                    m, f);
 }
 
+/* BCDA's "KeyMap": the wrapped key of each encrypted file by its name;
+ * NULL when no file is encrypted. */
+static json_t *key_map(apr_pool_t *p, const dpc_manifest_t *m)
+{
+    json_t *km = NULL;
+    int i;
+
+    for (i = 0; i < m->files->nelts; i++) {
+        const dpc_manifest_file_t *f = &APR_ARRAY_IDX(m->files, i, dpc_manifest_file_t);
+        const char *name = f->encrypted_key ? dpc_manifest_file_name(p, f->url) : NULL;
+
+        if (!name)
+            continue;
+        if (!km)
+            km = json_object();
+        json_object_set_new(km, name, json_string(f->encrypted_key));
+    }
+    return km;
+}
+
 json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
 {
-    json_t *output = json_array(), *error = json_array(), *e;
+    json_t *output = json_array(), *error = json_array(), *e, *km;
     int i, bad;
 
     for (i = 0; i < m->files->nelts; i++) {
@@ -69,6 +92,8 @@ json_t *dpc_manifest_build(apr_pool_t *p, const dpc_manifest_t *m)
         json_decref(e);
         return NULL;
     }
+    if ((km = key_map(p, m)))
+        json_object_set_new(e, "KeyMap", km);
     if (m->job_id > 0)
         json_object_set_new(e, "JobID", json_integer((json_int_t)m->job_id));
     if (m->next_url && json_object_set_new(e, "link", json_pack("[{s:s, s:s}]", "relation",
@@ -230,6 +255,18 @@ static apr_off_t manifest_length(const json_t *num)
         ? (apr_off_t)d : -1;
 }
 
+/* An entry's wrapped key: its "encryptedKey", else the KeyMap's entry for
+ * its name (the manifests of 2018 had only the KeyMap); NULL for none. */
+static const char *encrypted_key(apr_pool_t *p, const json_t *m, const json_t *o,
+                                 const char *name)
+{
+    const char *k = json_string_value(json_object_get(o, "encryptedKey"));
+
+    if (!k || !*k)
+        k = json_string_value(json_object_get(json_object_get(m, "KeyMap"), name));
+    return k && *k ? apr_pstrdup(p, k) : NULL;
+}
+
 /* Is f's name already among the files before it? */
 static int name_taken(const apr_array_header_t *files, const dpc_manifest_file_t *f)
 {
@@ -276,6 +313,7 @@ static int manifest_list(apr_pool_t *p, const json_t *m, const char *key,
             f->sha256 = apr_pstrdup(p, sum + 7);
         ext_value(o, DPC_EXT_FILE_LENGTH, &num);
         f->length = manifest_length(num);
+        f->encrypted_key = encrypted_key(p, m, o, f->name);
     }
     return 0;
 }

@@ -13,7 +13,11 @@
  * kick-off asked for organizeOutputBy (the output entries then carry no
  * "type": each file holds every type of its patients), and, at the end,
  * "link": [{"relation": "next", "url": U}] on a page of a partial
- * manifest (allowPartialManifests) that another page follows.
+ * manifest (allowPartialManifests) that another page follows.  An
+ * encrypted export (BCDA, dpc_crypt.h) also gives each encrypted file's
+ * wrapped key, as BCDA did: in its entry, {"type", "url", "encryptedKey":
+ * HEX}, and in a top-level "KeyMap": {"<file name>": HEX, ...} after
+ * "error".
  *
  * The server builds it (dpc_manifest_build)
  * from plain data, so its glue only turns database rows into a list of
@@ -57,6 +61,9 @@ typedef struct {
     apr_off_t length;           /* the file_length extension, or -1 */
     apr_int64_t count;          /* "count", 0 when absent */
     int is_error;               /* listed under "error", not "output" */
+    const char *encrypted_key;  /* hex wrapped AES key of an encrypted
+                                 * file ("encryptedKey", else the KeyMap's
+                                 * entry for name), or NULL: a plain file */
 } dpc_manifest_file_t;
 
 /* What the server says of a completed export. */

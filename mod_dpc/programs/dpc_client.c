@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dpc_b64.h"
+#include "dpc_crypt.h"
 #include "dpc_fhir.h"
 #include "dpc_http.h"
 #include "dpc_jwt.h"
@@ -65,7 +66,8 @@ static const char usage[] =
     "        on an HTTP status of 400 or more\n"
     "  export --group ID [--type T[,T...]] [--since INSTANT] --dir DIR\n"
     "          (--sandbox FILE | CREDENTIALS --token-url URL --base URL)\n"
-    "          [--parallel N] [--no-partial] [--job STATUS_URL] [TLS]\n"
+    "          [--parallel N] [--no-partial] [--job STATUS_URL] [--decrypt-key PRIVATE.pem]\n"
+    "          [TLS]\n"
     "        Bulk Data export of a Group: kick off, poll (progress on stderr),\n"
     "        download every file into DIR with N connections (default 4),\n"
     "        resuming DIR/NAME.part, and verify SHA-256 and length.  Files\n"
@@ -80,6 +82,13 @@ static const char usage[] =
     "        bytes, resumed, verified (all files), first_byte_ms (from the\n"
     "        start to the first byte of a file, -1 if none)}.\n"
     "        The base URL may come from the sandbox file's base_url.\n"
+    "        --token ACCESS_TOKEN instead of CREDENTIALS uses that bearer token\n"
+    "        (BCDA's, from its /auth/token).  Encrypted files (BCDA: the\n"
+    "        manifest gives their encryptedKey) are fetched as NAME.encrypted\n"
+    "        and, with --decrypt-key (the ACO's RSA private key), decrypted\n"
+    "        into NAME once downloaded (streaming, in constant memory); a file\n"
+    "        whose GCM tag does not check fails the export and leaves no\n"
+    "        plaintext.\n"
     "CREDENTIALS: --key PRIVATE.pem --kid KEY_ID --client-token TOKEN, or\n"
     "        --sandbox FILE (JSON with private_key, key_id, client_token and\n"
     "        token_url, as build/run writes to var/sandbox.json); options given\n"
@@ -681,6 +690,7 @@ static const opt_spec_t export_opts[] = {
     { "--key", 1, 0 }, { "--kid", 1, 0 }, { "--client-token", 1, 0 },
     { "--token-url", 1, 0 }, { "--sandbox", 1, 0 },
     { "--insecure", 0, 0 }, { "--cacert", 1, 0 },
+    { "--token", 1, 0 }, { "--decrypt-key", 1, 0 },
     { NULL, 0, 0 }
 };
 
@@ -704,6 +714,7 @@ typedef struct {
     apr_thread_mutex_t *lock;
     const char *token;
     apr_time_t expires;
+    int fixed;                  /* --token: the one given, never renewed */
 } token_state_t;
 
 /* The current access token, copied into p; a new one is fetched when
@@ -717,7 +728,7 @@ static int current_token(token_state_t *ts, apr_pool_t *p, const char **token)
     int rc = EXIT_OK;
 
     apr_thread_mutex_lock(ts->lock);
-    if (!ts->token || apr_time_now() + TOKEN_MARGIN >= ts->expires) {
+    if (!ts->fixed && (!ts->token || apr_time_now() + TOKEN_MARGIN >= ts->expires)) {
         asked = apr_time_now();
         rc = fetch_token(ts->pool, ts->client, &ts->cr, DEFAULT_SCOPE, &answer);
         if (rc == EXIT_OK) {
@@ -874,8 +885,9 @@ typedef struct {
     apr_int64_t count;
     int is_error;               /* listed under the manifest's "error" */
     int requires_token;         /* the manifest's requiresAccessToken */
+    const char *encrypted_key;  /* an encrypted file's wrapped key, or NULL */
     /* results, each written by the one thread that downloads the file */
-    int done, ok, resumed;
+    int done, ok, resumed, decrypted;
     apr_off_t bytes;
 } xfile_t;
 
@@ -896,6 +908,7 @@ typedef struct {
     token_state_t *ts;
     const char *dir;
     dpc_http_options_t opts;
+    EVP_PKEY *decrypt_key;      /* --decrypt-key, or NULL */
 } dl_shared_t;
 
 /* One download attempt's state: the part file, and the hash and length
@@ -1107,12 +1120,34 @@ static int download_attempt(apr_pool_t *p, dl_shared_t *sh,
     return 0;
 }
 
+/* After an encrypted file's download (to `path`): decrypt it into DIR/name
+ * with --decrypt-key (the manifest's name is the key's label), removing
+ * the ciphertext once the tag checks; without the key it stays as it is. */
+static int decrypt_downloaded(apr_pool_t *p, dl_shared_t *sh, xfile_t *f, const char *path)
+{
+    const char *why;
+
+    if (f->encrypted_key && sh->decrypt_key) {
+        if (dpc_crypt_decrypt_file(p, sh->decrypt_key, f->encrypted_key, f->name, path,
+                                   apr_pstrcat(p, sh->dir, "/", f->name, NULL), &why))
+            return fail(EXIT_FAIL, "cannot decrypt %s: %s (the encrypted file is kept)",
+                        f->name, why);
+        apr_file_remove(path, p);
+        f->decrypted = 1;
+    }
+    f->ok = 1;
+    return EXIT_OK;
+}
+
 /* Download one file into DIR/name (by way of name.part), verifying it; a
  * file that does not match the manifest is kept as name.bad. */
 static int download_file(apr_pool_t *p, dl_shared_t *sh,
                          dpc_http_client_t *client, xfile_t *f)
 {
-    const char *final = apr_pstrcat(p, sh->dir, "/", f->name, NULL);
+    /* an encrypted file is kept under a name of its own: NAME is for
+     * plaintext only */
+    const char *final = apr_pstrcat(p, sh->dir, "/", f->name,
+                                    f->encrypted_key ? ".encrypted" : "", NULL);
     const char *part = apr_pstrcat(p, final, ".part", NULL);
     const char *bad = apr_pstrcat(p, final, ".bad", NULL);
     char hex[2 * EVP_MAX_MD_SIZE + 1], errbuf[256];
@@ -1125,8 +1160,7 @@ static int download_file(apr_pool_t *p, dl_shared_t *sh,
     if (apr_stat(&fi, part, APR_FINFO_TYPE, p) != APR_SUCCESS
         && file_matches(p, f, final)) {
         f->bytes = f->length;
-        f->ok = 1;
-        return EXIT_OK;
+        return decrypt_downloaded(p, sh, f, final);
     }
     memset(&st, 0, sizeof(st));
     for (attempt = 1; attempt <= DOWNLOAD_ATTEMPTS && r > 0; attempt++) {
@@ -1166,8 +1200,7 @@ static int download_file(apr_pool_t *p, dl_shared_t *sh,
     if ((rv = apr_file_rename(part, final, p)) != APR_SUCCESS)
         return fail(EXIT_FAIL, "cannot rename %s: %s", part,
                     apr_strerror(rv, errbuf, sizeof(errbuf)));
-    f->ok = 1;
-    return EXIT_OK;
+    return decrypt_downloaded(p, sh, f, final);
 }
 
 /* The next file to download, waiting for the poller to list one; NULL
@@ -1287,6 +1320,7 @@ static int queue_files(dl_shared_t *sh, json_t *m)
         f->length = l->length;
         f->count = l->count;
         f->is_error = l->is_error;
+        f->encrypted_key = l->encrypted_key;
         f->requires_token = token;
         apr_hash_set(sh->names, f->name, APR_HASH_KEY_STRING, f);
         APR_ARRAY_PUSH(sh->files, xfile_t *) = f;
@@ -1412,6 +1446,7 @@ static int export_summary(const char *job, const char *dir, dl_shared_t *sh,
     apr_int64_t resources = 0, outcomes = 0;
     apr_off_t bytes = 0;
     int i, verified = 1, resumed = 0, data_files = 0, error_files = 0;
+    int encrypted = 0, decrypted = 0;
 
     for (i = 0; i < sh->files->nelts; i++) {
         xfile_t *f = APR_ARRAY_IDX(sh->files, i, xfile_t *);
@@ -1429,20 +1464,46 @@ static int export_summary(const char *job, const char *dir, dl_shared_t *sh,
         }
         bytes += f->bytes;
         resumed += f->resumed;
+        encrypted += f->encrypted_key != NULL;
+        decrypted += f->decrypted;
+        if (f->encrypted_key && !f->decrypted)
+            fprintf(stderr, "dpc-client: %s/%s.encrypted is encrypted: --decrypt-key "
+                    "PRIVATE.pem decrypts it\n", dir, f->name);
         if (!f->sha256 || f->length < 0) {
             verified = 0;
             fprintf(stderr, "dpc-client: warning: the manifest gives no %s for "
                     "%s\n", f->sha256 ? "length" : "checksum", f->name);
         }
     }
-    return print_json(json_pack("{s:s, s:i, s:I, s:i, s:I, s:I, s:i, s:b, s:I}",
+    return print_json(json_pack("{s:s, s:i, s:I, s:i, s:I, s:I, s:i, s:b, s:i, s:i, s:I}",
                                 "job", job, "files", data_files, "resources",
                                 (json_int_t)resources, "error_files", error_files,
                                 "outcomes", (json_int_t)outcomes,
                                 "bytes", (json_int_t)bytes,
                                 "resumed", resumed, "verified", verified,
+                                "encrypted", encrypted, "decrypted", decrypted,
                                 "first_byte_ms", (json_int_t)(sh->first_byte
                                     ? apr_time_as_msec(sh->first_byte - started) : -1)));
+}
+
+/* --decrypt-key: the ACO's RSA private key (unencrypted PEM), or none. */
+static int read_decrypt_key(apr_pool_t *p, const char *path, EVP_PKEY **key)
+{
+    const char *err;
+    char *pem;
+    apr_size_t len;
+    int rc;
+
+    *key = NULL;
+    if (!path)
+        return EXIT_OK;
+    if ((rc = read_file(p, path, MAX_KEY_FILE, &pem, &len)))
+        return rc;
+    if (dpc_pkey_private_from_pem(p, pem, len, key, &err))
+        return fail(EXIT_FAIL, "%s: %s", path, err);
+    if (EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)
+        return fail(EXIT_USAGE, "%s: --decrypt-key takes the ACO's RSA private key", path);
+    return EXIT_OK;
 }
 
 static int cmd_export(apr_pool_t *p, int argc, char **argv)
@@ -1457,6 +1518,7 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     apr_time_t started = apr_time_now();
     apr_status_t rv;
     int rc, parallel;
+    EVP_PKEY *decrypt_key = NULL;
     char errbuf[256];
 
     if ((rc = parse_cmdline(p, "export", export_opts, 0, argc, argv, &cl))
@@ -1481,7 +1543,10 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
         return fail(EXIT_USAGE, "export: missing --base (give it, or --sandbox "
                     "FILE with base_url)");
     memset(&ts, 0, sizeof(ts));
-    if ((rc = get_creds(p, "export", &cl, "--token-url", &ts.cr))
+    if ((ts.token = opt(&cl, "--token")) != NULL)
+        ts.fixed = 1;
+    if ((!ts.fixed && (rc = get_creds(p, "export", &cl, "--token-url", &ts.cr)))
+        || (rc = read_decrypt_key(p, opt(&cl, "--decrypt-key"), &decrypt_key))
         || (rc = http_client(p, &cl, &client))
         || (rc = http_client(p, &cl, &ts.client)))
         return rc;
@@ -1505,6 +1570,7 @@ static int cmd_export(apr_pool_t *p, int argc, char **argv)
     sh.opts.ca_file = opt(&cl, "--cacert");
     sh.opts.insecure = opt(&cl, "--insecure") != NULL;
     sh.opts.user_agent = USER_AGENT;
+    sh.decrypt_key = decrypt_key;
     threads = apr_pcalloc(p, sizeof(*threads) * (apr_size_t)parallel);
     if (start_downloads(p, &sh, parallel, threads))
         return EXIT_FAIL;

@@ -77,6 +77,10 @@ static const char usage[] =
     "        [--from YYYY-MM] [--to YYYY-MM])\n"
     "                                        AB2D enrollment (contract,MBI,YYYY-MM\n"
     "                                        rows); adds to what is there\n"
+    "  aco-key register --aco ID --file PUBLIC.pem [--label L]\n"
+    "                                        the RSA key (>= 2048 bits) an ACO's\n"
+    "                                        encrypted files are made for\n"
+    "  aco-key list [--aco ID] | aco-key delete --aco ID\n"
     "  attribution load --aco ID (--file F | --synthetic N [--offset K])\n"
     "        [--runout] [--year YYYY]        an ACO's beneficiaries (MBI a line, or\n"
     "                                        CCLF8); replaces the older load\n"
@@ -349,7 +353,7 @@ static int run(apr_pool_t *p, const char *db, int argc, char **argv)
     else if (!strcmp(argv[0], "token"))
         rc = cmd_token(p, c, argc, argv);
     else if (!strcmp(argv[0], "aco") || !strcmp(argv[0], "credential")
-             || !strcmp(argv[0], "attribution"))
+             || !strcmp(argv[0], "attribution") || !strcmp(argv[0], "aco-key"))
         rc = dpcctl_bcda(p, c, argc, argv);
     else if (!strcmp(argv[0], "sponsor") || !strcmp(argv[0], "contract")
              || !strcmp(argv[0], "enrollment"))

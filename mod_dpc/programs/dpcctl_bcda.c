@@ -11,6 +11,7 @@
 #include <apr_tables.h>
 
 #include "dpc_auth.h"
+#include "dpc_crypt.h"
 #include "dpc_fhir.h"
 #include "dpc_mbi.h"
 #include "dpc_pg.h"
@@ -226,6 +227,82 @@ static int cmd_credential(apr_pool_t *p, PGconn *c, int argc, char **argv)
                        " | allow CLIENT_ID [--ip ADDR]... | delete CLIENT_ID");
 }
 
+/* ---- aco-key: the RSA public key an ACO's files are encrypted for ---- */
+
+#define KEY_JSON "json_build_object('aco', o.cms_id, 'id', k.id, 'label', k.label," \
+                 " 'bits', k.bits, 'fingerprint', k.fingerprint, 'created_at'," \
+                 " k.created_at)::text"
+
+/* The PEM file at path, at most DPC_PKEY_MAX_PEM bytes; DPCCTL_OK or a
+ * failure reported. */
+static int read_pem(apr_pool_t *p, const char *path, const char **pem, apr_size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = apr_palloc(p, DPC_PKEY_MAX_PEM + 1);
+
+    if (!f)
+        return dpcctl_fail(DPCCTL_FAIL, "cannot read %s", path);
+    *len = fread(buf, 1, DPC_PKEY_MAX_PEM + 1, f);
+    fclose(f);
+    if (*len > DPC_PKEY_MAX_PEM)
+        return dpcctl_fail(DPCCTL_USAGE, "%s: larger than a PEM public key can be", path);
+    buf[*len] = '\0';
+    *pem = buf;
+    return DPCCTL_OK;
+}
+
+/* Register (or replace) the ACO's key: RSA, 2048 bits or more, checked
+ * here; the canonical PEM is stored. */
+static int key_register(apr_pool_t *p, PGconn *c, int argc, char **argv)
+{
+    const char *params[5], *file = dpcctl_opt(argc, argv, 2, "--file"), *pem = NULL, *why;
+    dpc_pkey_t *key;
+    apr_size_t len = 0;
+    int rc;
+
+    params[0] = dpcctl_opt(argc, argv, 2, "--aco");
+    params[1] = dpcctl_opt(argc, argv, 2, "--label") ? dpcctl_opt(argc, argv, 2, "--label")
+                                              : "encryption key";
+    if (!params[0] || !file)
+        return dpcctl_fail(DPCCTL_USAGE, "aco-key register needs --aco ID and --file PUBLIC.pem");
+    if (!dpc_label_valid(params[1], 100))
+        return dpcctl_fail(DPCCTL_USAGE, "label must be 1 to 100 printable characters");
+    if ((rc = read_pem(p, file, &pem, &len)))
+        return rc;
+    if (dpc_crypt_aco_key(p, pem, len, &key, &why) != DPC_PKEY_OK)
+        return dpcctl_fail(DPCCTL_USAGE, "%s: %s", file, why);
+    params[2] = key->pem;
+    params[3] = apr_itoa(p, key->bits);
+    params[4] = key->fingerprint;
+    return dpcctl_run_json(c, "WITH k AS (INSERT INTO aco_key (org_id, label, pem, bits, fingerprint)"
+                    " SELECT o.id, $2, $3, $4::int, $5 FROM organization o WHERE o.cms_id = $1"
+                    " ON CONFLICT (org_id) DO UPDATE SET label = EXCLUDED.label,"
+                    " pem = EXCLUDED.pem, bits = EXCLUDED.bits,"
+                    " fingerprint = EXCLUDED.fingerprint, created_at = now() RETURNING *)"
+                    " SELECT " KEY_JSON " FROM k JOIN organization o ON o.id = k.org_id",
+                    5, params, NULL, NULL);
+}
+
+static int cmd_aco_key(apr_pool_t *p, PGconn *c, int argc, char **argv)
+{
+    const char *params[1];
+
+    if (argc >= 2 && !strcmp(argv[1], "register"))
+        return key_register(p, c, argc, argv);
+    params[0] = dpcctl_opt(argc, argv, 2, "--aco");
+    if (argc >= 2 && !strcmp(argv[1], "list"))
+        return dpcctl_run_json(c, "SELECT " KEY_JSON " FROM aco_key k JOIN organization o"
+                        " ON o.id = k.org_id WHERE $1::text IS NULL OR o.cms_id = $1"
+                        " ORDER BY o.cms_id", 1, params, "keys", NULL);
+    if (argc >= 2 && !strcmp(argv[1], "delete") && params[0])
+        return dpcctl_run_json(c, "WITH k AS (DELETE FROM aco_key WHERE org_id ="
+                        " (SELECT id FROM organization WHERE cms_id = $1) RETURNING *)"
+                        " SELECT " KEY_JSON " FROM k JOIN organization o ON o.id = k.org_id",
+                        1, params, NULL, NULL);
+    return dpcctl_fail(DPCCTL_USAGE, "aco-key register --aco ID --file PUBLIC.pem [--label L]"
+                       " | list [--aco ID] | delete --aco ID");
+}
+
 /* ---- attribution ---- */
 
 /* An attribution file's line: an MBI, or CCLF8 (the MBI in the first 11
@@ -319,5 +396,7 @@ int dpcctl_bcda(apr_pool_t *p, PGconn *conn, int argc, char **argv)
         return cmd_aco(conn, argc, argv);
     if (!strcmp(argv[0], "credential"))
         return cmd_credential(p, conn, argc, argv);
+    if (!strcmp(argv[0], "aco-key"))
+        return cmd_aco_key(p, conn, argc, argv);
     return cmd_attribution(p, conn, argc, argv);
 }

@@ -10,6 +10,7 @@ use MIME::Base64 qw(encode_base64);
 use DPC::Test qw(req json_of sql dpcctl wait_for oo_code);
 use DPC::Org;
 use DPC::JWT qw(gen_keys);
+use DPC::Crypt qw(rsa_pair);
 use File::Temp qw(tempdir);
 use JSON::PP ();
 
@@ -33,6 +34,8 @@ ctl('aco', 'create', '--cms-id', 'A9901', '--name', 'Test ACO one');
 ctl('aco', 'create', '--cms-id', 'A9902');
 my $c1 = ctl('credential', 'create', '--aco', 'A9901', '--label', 'main');
 my $c2 = ctl('credential', 'create', '--aco', 'A9902');
+# v1's files are encrypted (t/bcda/encrypt.t): A9901 has a key for them
+ctl('aco-key', 'register', '--aco', 'A9901', '--file', (rsa_pair($dir, 'aco'))[1]);
 ok t_cmp(length($c1->{client_secret} // ''), 80, 'the secret is shown once: 80 hex');
 ok t_cmp(sql("SELECT secret_hash LIKE 'pbkdf2-sha256\$100000\$%' AND secret_hash NOT LIKE "
              . "'%$c1->{client_secret}%' FROM bcda_credential WHERE id = '$c1->{client_id}'"),
@@ -175,7 +178,8 @@ ok t_cmp($eurl =~ m{/data/$num/[0-9a-f-]{36}-error\.ndjson$} ? 1 : 0, 1, 'errors
 (my $path = $url) =~ s{^https?://[^/]+}{};
 (my $epath = $eurl) =~ s{^https?://[^/]+}{};
 $res = req(GET => $path, Authorization => "Bearer $tok1");
-ok t_cmp($res->code . '|' . $res->header('Content-Type'), '200|application/fhir+ndjson', 'a file downloads');
+ok t_cmp($res->code . '|' . $res->header('Content-Type'), '200|application/octet-stream',
+         'a file downloads (encrypted: v1)');
 ok t_cmp(req(GET => $path, Authorization => "Bearer $tok1")->code, 200, '... again');
 $res = req(GET => $epath, Authorization => "Bearer $tok1");
 ok t_cmp($res->content =~ /\Q$mbis[6]\E.*opted out/ ? 1 : 0, 1, 'the opt-out is reported in the error file');

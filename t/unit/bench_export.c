@@ -24,6 +24,9 @@
  *   zlib -1, -6    deflate of the 64 MB in memory, no I/O: how the level
  *                  choice was made (speed and size)
  *   SHA-256 mem    EVP SHA-256 of the 64 MB in memory: the writer's ceiling
+ *   writer+enc     the same with BCDA's encryption (dpc_export_writer_encrypt
+ *                  for an RSA-2048 key: AES-256-GCM as it streams)
+ *   GCM mem        AES-256-GCM (dpc_crypt) of the 64 MB in memory
  *
  * MB/s are of uncompressed NDJSON (MB = 10^6 bytes); median [min-max]. */
 #include <stdio.h>
@@ -39,7 +42,9 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "dpc_crypt.h"
 #include "dpc_export.h"
+#include "dpc_pkey.h"
 #include "dpc_synth.h"
 
 #define ARENA (64u * 1024 * 1024)
@@ -47,12 +52,13 @@
 #define JOB "00000000-0000-4000-8000-0000000be4c1"
 
 enum { M_WRITER, M_WRITE_ONLY, M_SHA256SUM, M_OPENSSL, M_WRITER_GZ, M_GZIP1,
-       M_ZLIB1, M_ZLIB6, M_SHA_MEM, M_COUNT };
+       M_ZLIB1, M_ZLIB6, M_SHA_MEM, M_WRITER_ENC, M_GCM_MEM, M_COUNT };
 static const char *labels[M_COUNT] = {
     "writer (incl. fsync)", "writer, writes only", "sha256sum",
     "openssl dgst -sha256",
     "writer+gz (incl. fsync)", "gzip -1", "zlib -1 in memory",
-    "zlib -6 in memory", "SHA-256 in memory"
+    "zlib -6 in memory", "SHA-256 in memory", "writer+enc (incl. fsync)",
+    "AES-256-GCM in memory"
 };
 
 typedef struct corpus {
@@ -105,7 +111,7 @@ static void load_corpus(apr_pool_t *p, corpus *c)
 /* Write `total` bytes of bodies (whole bodies, round-robin) with one
  * writer; times[0] all, times[1] the writes alone.  Leaves the file. */
 static const dpc_export_file *run_writer(apr_pool_t *p, const corpus *c,
-                                         const char *dir, int flags,
+                                         const char *dir, int flags, EVP_PKEY *enc,
                                          apr_uint64_t total, double *t_all,
                                          double *t_write, apr_uint64_t *bytes)
 {
@@ -119,6 +125,10 @@ static const dpc_export_file *run_writer(apr_pool_t *p, const corpus *c,
     if (dpc_export_writer_create(p, dir, "ExplanationOfBenefit", UINT64_MAX,
                                  flags, &w, &why) != APR_SUCCESS) {
         fprintf(stderr, "bench-export: %s\n", why);
+        exit(1);
+    }
+    if (enc && dpc_export_writer_encrypt(w, enc) != APR_SUCCESS) {
+        fprintf(stderr, "bench-export: %s\n", dpc_export_writer_error(w));
         exit(1);
     }
     t0 = now();
@@ -190,6 +200,28 @@ static double run_sha_mem(const corpus *c)
     return now() - t0;
 }
 
+static double run_gcm_mem(apr_pool_t *p, corpus *c)
+{
+    unsigned char key[DPC_CRYPT_KEY_LEN], nonce[DPC_CRYPT_NONCE_LEN], tag[DPC_CRYPT_TAG_LEN];
+    unsigned char *out = apr_palloc(p, c->used);
+    dpc_crypt_stream *s;
+    const char *why;
+    double t0;
+
+    if (dpc_crypt_stream_create(p, &s, &why) != APR_SUCCESS) {
+        fprintf(stderr, "bench-export: %s\n", why);
+        exit(1);
+    }
+    t0 = now();
+    if (dpc_crypt_encrypt_begin(s, key, nonce) != APR_SUCCESS
+        || dpc_crypt_update(s, (unsigned char *)c->data, c->used, out) != APR_SUCCESS
+        || dpc_crypt_encrypt_end(s, tag) != APR_SUCCESS) {
+        fprintf(stderr, "bench-export: AES-256-GCM failed\n");
+        exit(1);
+    }
+    return now() - t0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -212,8 +244,9 @@ int main(int argc, char **argv)
     const char *base, *dir, *why;
     apr_pool_t *p;
     corpus c;
+    EVP_PKEY *rsa;
     int rounds, r, m;
-    apr_uint64_t gz_bytes = 0;
+    apr_uint64_t gz_bytes = 0, enc_bytes = 0;
 
     total = (argc > 1 ? strtoull(argv[1], NULL, 10) : 512) * 1000000ULL;
     rounds = argc > 2 ? atoi(argv[2]) : 5;
@@ -232,6 +265,10 @@ int main(int argc, char **argv)
     }
     dir = dpc_export_job_dir(p, base, JOB);
     load_corpus(p, &c);
+    if (dpc_pkey_generate(p, DPC_ALG_RS384, 2048, &rsa, &why) != DPC_PKEY_OK) {
+        fprintf(stderr, "bench-export: %s\n", why);
+        return 1;
+    }
     printf("corpus: %d R4 EOBs, %.1f MB, mean %.0f bytes; %llu MB per run, "
            "%d rounds, gzip twin level %d\n", c.lens->nelts, c.used / 1e6,
            (double)c.used / c.lens->nelts, (unsigned long long)(total / 1000000),
@@ -244,7 +281,7 @@ int main(int argc, char **argv)
         char *cmd, *warm;
 
         apr_pool_create(&rp, p);
-        f = run_writer(rp, &c, dir, 0, total, &t_all, &t_write, &bytes);
+        f = run_writer(rp, &c, dir, 0, NULL, total, &t_all, &t_write, &bytes);
         mbs[M_WRITER][r] = bytes / 1e6 / t_all;
         mbs[M_WRITE_ONLY][r] = bytes / 1e6 / t_write;
         /* the writer leaves nothing cached: read it in, untimed, so that
@@ -257,7 +294,7 @@ int main(int argc, char **argv)
         mbs[M_OPENSSL][r] = bytes / 1e6 / run_cmd(cmd);
         cmd = apr_psprintf(rp, "gzip -1 -c '%s' > /dev/null", f->path);
         /* the writer's twin next, then gzip -1 of the same plain file */
-        f = run_writer(rp, &c, dir, DPC_EXPORT_GZIP, total, &t_all, &t_write,
+        f = run_writer(rp, &c, dir, DPC_EXPORT_GZIP, NULL, total, &t_all, &t_write,
                        &bytes);
         mbs[M_WRITER_GZ][r] = bytes / 1e6 / t_all;
         gz_bytes = f->gz_bytes;
@@ -266,6 +303,11 @@ int main(int argc, char **argv)
         mbs[M_ZLIB1][r] = c.used / 1e6 / run_zlib(&c, 1, &z1);
         mbs[M_ZLIB6][r] = c.used / 1e6 / run_zlib(&c, 6, &z6);
         mbs[M_SHA_MEM][r] = c.used / 1e6 / run_sha_mem(&c);
+        /* the plain NDJSON's bytes: the encrypted file has 28 more */
+        run_writer(rp, &c, dir, DPC_EXPORT_UUID_NAMES, rsa, total, &t_all, &t_write,
+                   &enc_bytes);
+        mbs[M_WRITER_ENC][r] = bytes / 1e6 / t_all;
+        mbs[M_GCM_MEM][r] = c.used / 1e6 / run_gcm_mem(rp, &c);
         if (dpc_export_remove_dir(rp, base, JOB, &why) != APR_SUCCESS) {
             fprintf(stderr, "bench-export: %s\n", why);
             return 1;

@@ -31,6 +31,7 @@ int main(void)
     srunner_add_suite(sr, manifest_suite());
     srunner_add_suite(sr, load_suite());
     srunner_add_suite(sr, portal_suite());
+    srunner_add_suite(sr, crypt_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

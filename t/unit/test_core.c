@@ -114,6 +114,33 @@ START_TEST(dir_merge_keeps_parent_base_for_nested_locations)
 }
 END_TEST
 
+/* DPCEncryptFiles: the dialect's default until a section says, and a
+ * nested section keeps what its parent said. */
+START_TEST(dir_merge_encrypt_files)
+{
+    dpc_dir_conf *v1 = dpc_dir_conf_create(pool, "/api/v1");
+    dpc_dir_conf *v2 = dpc_dir_conf_create(pool, "/api/v2");
+    dpc_dir_conf *nested = dpc_dir_conf_create(pool, "/api/v1/x");
+
+    ck_assert_int_eq(dpc_conf_encrypt_files(v1), 0);        /* no dialect */
+    v1->dialect = &dpc_dialect_bcda_v1;
+    v2->dialect = &dpc_dialect_bcda_v2;
+    ck_assert_int_eq(dpc_conf_encrypt_files(v1), 1);
+    ck_assert_int_eq(dpc_conf_encrypt_files(v2), 0);
+    v1->encrypt_files = 0;
+    v2->encrypt_files = 1;
+    ck_assert_int_eq(dpc_conf_encrypt_files(v1), 0);
+    ck_assert_int_eq(dpc_conf_encrypt_files(v2), 1);
+    ck_assert_int_eq(dpc_conf_encrypt_files(dpc_dir_conf_merge(pool, v1, nested)), 0);
+    nested->encrypt_files = 1;
+    ck_assert_int_eq(dpc_conf_encrypt_files(dpc_dir_conf_merge(pool, v1, nested)), 1);
+    /* DPC's dialects never encrypt by default */
+    v1->dialect = &dpc_dialect_dpc_v1;
+    v1->encrypt_files = DPC_UNSET;
+    ck_assert_int_eq(dpc_conf_encrypt_files(v1), 0);
+}
+END_TEST
+
 START_TEST(directive_values_are_parsed_strictly)
 {
     int v = 0;
@@ -154,6 +181,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, srv_create_is_unset_and_getters_default);
     tcase_add_test(tc, srv_merge_takes_add_where_set_else_base);
     tcase_add_test(tc, dir_merge_keeps_parent_base_for_nested_locations);
+    tcase_add_test(tc, dir_merge_encrypt_files);
     tcase_add_test(tc, directive_values_are_parsed_strictly);
     suite_add_tcase(s, tc);
     return s;

@@ -23,5 +23,6 @@ Suite *export_req_suite(void);
 Suite *manifest_suite(void);
 Suite *load_suite(void);
 Suite *portal_suite(void);
+Suite *crypt_suite(void);
 
 #endif

@@ -8,7 +8,9 @@ use JSON::PP ();
 use Apache::TestRequest ();
 use Apache::Test qw(ok);
 use Apache::TestUtil qw(t_cmp);
-use DPC::Test qw(run dpcctl wait_for);
+use DPC::Test qw(run dpcctl wait_for write_file);
+use DPC::Crypt qw(rsa_pair openssl_decrypt);
+use File::Temp qw(tempdir);
 
 our @EXPORT_OK = qw(guide_host guide_run guide_aco kickoff_of guide_export);
 
@@ -31,13 +33,20 @@ sub guide_run {
     return ($out, $err);
 }
 
-# An ACO with the guide's credential and $n attributed beneficiaries.
+my $keys = tempdir(CLEANUP => 1);
+my $private;
+
+# An ACO with the guide's credential, $n attributed beneficiaries, and an
+# RSA key its files are encrypted for ("All data files are encrypted").
 sub guide_aco {
     my ($cms_id, $client_id, $secret, $n, $offset) = @_;
+    my $public;
     dpcctl('aco', 'create', '--cms-id', $cms_id);
     dpcctl('credential', 'create', '--aco', $cms_id, '--client-id', $client_id,
            '--secret', $secret);
     dpcctl('attribution', 'load', '--aco', $cms_id, '--synthetic', $n, '--offset', $offset);
+    ($private, $public) = rsa_pair($keys, $cms_id);
+    dpcctl('aco-key', 'register', '--aco', $cms_id, '--file', $public);
 }
 
 # The job id of a `curl -v` kick-off's Content-Location (from stderr).
@@ -49,8 +58,9 @@ sub kickoff_of {
 
 # Steps 2 to 4 of a guide's export section for $type, as its commands are
 # printed ($n: the guide's example job id, in its status and download
-# commands), checked as the guide describes them: five tests.  Both guides
-# print the same status and download commands: they are here, verbatim.
+# commands), checked as the guide describes them: five tests; the file is
+# decrypted first ("All data files are encrypted").  Both guides print the
+# same status and download commands: they are here, verbatim.
 sub guide_export {
     my ($token, $type, $n, $kickoff) = @_;
     my $json = JSON::PP->new;
@@ -75,11 +85,18 @@ SH
     my %types = map { $_->{type} => 1 } @{ $m->{output} // [] };
     ok t_cmp(join(',', keys %types), $type, "$type: its output is $type files");
     (my $file = $m->{output}[0]{url} // '') =~ s{^\Q$host\E}{};
-    my ($data) = guide_run(<<"SH", '{token}' => $token,
+    # the guide's command as printed; what it prints is kept in a file, to
+    # decrypt as the guides tell (with the README's openssl steps)
+    my $name = (split m{/}, $file)[-1] // 'none';
+    my ($cipher) = guide_run(<<"SH", '{token}' => $token,
 curl https://sandbox.bcda.cms.gov/data/$n/DBBD1CE1-AE24-435C-807D-ED45953077D3.ndjson \\
 -H 'Authorization: Bearer {token}'
 SH
         "/data/$n/DBBD1CE1-AE24-435C-807D-ED45953077D3.ndjson" => $file);
+    write_file("$keys/$name", $cipher);
+    my (undef, $data) = openssl_decrypt($private, "$keys/$name", $name,
+                                        $m->{output}[0]{encryptedKey} // '');
+    $data //= '';
     my @lines = grep { length } split /\n/, $data;
     my @ok = grep { ((eval { $json->decode($_) } // {})->{resourceType} // '') eq $type } @lines;
     ok t_cmp(@lines && @ok == @lines ? 1 : 0, 1, "$type: the file is NDJSON of $type resources");
