@@ -125,7 +125,7 @@ static int opt_mbi(load_ctx *c, const char *v)
     const char *eq = v ? strchr(v, '=') : NULL;
     const char *bene = eq ? apr_pstrmemdup(c->p, v, eq - v) : NULL;
 
-    if (!bene || !dpc_load_id_valid(bene) || !dpc_mbi_valid(eq + 1))
+    if (!bene || !dpc_load_id_valid(bene) || !dpc_load_mbi_valid(eq + 1))
         return dpcctl_fail(DPCCTL_USAGE, "load: --mbi takes BENE_ID=MBI (a FHIR id and "
                            "a well-formed MBI), not '%s'", v ? v : "");
     apr_hash_set(c->opt_mbi, bene, APR_HASH_KEY_STRING, eq + 1);

@@ -57,6 +57,11 @@ static const char *currency(const json_t *ident)
     return c;
 }
 
+int dpc_load_mbi_valid(const char *s)
+{
+    return dpc_mbi_valid(s) || dpc_mbi_synthetic(s);
+}
+
 const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid)
 {
     const char *current = NULL, *unmarked = NULL, *v;
@@ -75,7 +80,7 @@ const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid)
             unmarked = v;
     }
     v = current ? current : unmarked;
-    *invalid = v && !dpc_mbi_valid(v) ? v : NULL;
+    *invalid = v && !dpc_load_mbi_valid(v) ? v : NULL;
     return v && !*invalid ? v : NULL;
 }
 

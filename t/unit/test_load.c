@@ -108,6 +108,15 @@ START_TEST(patient_mbi_rules)
                        "\",\"value\":\"1eg4-te5-mk73\"}]}"), &bad));
     ck_assert_str_eq(bad, "1eg4-te5-mk73");
     ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":\"x\"}"), &bad));
+    /* BFD's synthetic MBIs (S second), which dpcctl synth writes, are MBIs */
+    ck_assert_str_eq(dpc_load_patient_mbi(j("{\"identifier\":[" R4_ID(MBI_SYS,
+                     "2SW4N00AA00", R4_CUR("current")) "]}"), &bad), "2SW4N00AA00");
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(dpc_load_mbi_valid("2SW4N00AA00"), 1);
+    ck_assert_int_eq(dpc_load_mbi_valid("1EG4TE5MK73"), 1);
+    /* an S elsewhere, or an S-second MBI otherwise malformed, is none */
+    ck_assert_int_eq(dpc_load_mbi_valid("1EG4SE5MK73"), 0);
+    ck_assert_int_eq(dpc_load_mbi_valid("2SW4N00AA0"), 0);
 }
 END_TEST
 
