@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 82;
+plan tests => 83;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -215,7 +215,7 @@ ok t_cmp(sql(q{SELECT last_updated = '2024-06-01T10:00:00.5Z' FROM beneficiary W
 # ---- claims written in batches while the next ones are read ----------------
 # Lines that start as BFD writes claims (resourceType first) are read after
 # every other line, and written in batches (the first 4 MB of parts, then 8,
-# 16, 32) while the next batch is read.  What is written is what a load that
+# 16 and on) while the next batch is read.  What is written is what a load that
 # reads every line first (--strict) writes.
 sub bfd {
     my $v = decode_json(shift);
@@ -224,12 +224,14 @@ sub bfd {
 }
 my $T2 = '2024-09-01T10:00:00Z';
 my @batched = (
+    bfd(eob('carrier-s-5', '-83001', $T0, status => 'claim line')),  # the first of two equals
     bfd(eob('carrier-s-1', '-83001', $T0, status => 'first')),     # written in the first batch,
     bfd(eob('carrier-s-2', '-83001', $T2)),                        # newer than its copy below
     bfd(eob('carrier-s-3', '-81001', $T0)),                        # bene id known to the table only
     (map { bfd(eob("carrier-pad-$_", '-83001', $T0, note => $pad)) } 1 .. 14000),
     bfd(eob('carrier-s-1', '-83001', $T1, status => 'second')),    # replaced by this, batches later
     bfd(eob('carrier-s-2', '-83001', $T1)),                        # older than the first: stale
+    eob('carrier-s-5', '-83001', $T0, status => 'other line'),      # read before the claims lines
     patient('-83001', '4EG4TE5MK73', $T0),                         # the claims' Patient, last
 );
 write_file("$tmp/batched.ndjson", join("\n", @batched) . "\n");
@@ -246,8 +248,8 @@ my $counts = sub {
 };
 ($st, $out, $err) = dpcctl('load', "$tmp/batched.ndjson");
 ok t_cmp(-s "$tmp/batched.ndjson" > 12 * 1024 * 1024 ? 1 : 0, 1, 'a file of several batches');
-ok t_cmp("$st " . $counts->($out), "0 $n " . ($n - 2) . ' 0 2 0 1',
-         'batches: every row loaded but the older of two copies, twice; one new beneficiary')
+ok t_cmp("$st " . $counts->($out), "0 $n " . ($n - 3) . ' 0 3 0 1',
+         'batches: every row loaded but the older or later of two copies, thrice; one new beneficiary')
     or print STDERR $err;
 ok t_cmp(sql(q{SELECT body::jsonb->>'status' || ' ' || (last_updated = '2024-06-01T10:00:00.5Z')
     FROM claims_resource WHERE resource_id = 'carrier-s-1'}), 'second true',
@@ -256,8 +258,10 @@ ok t_cmp(sql(q{SELECT last_updated = '2024-09-01T10:00:00Z' FROM claims_resource
     WHERE resource_id = 'carrier-s-2'}), 't', 'an older copy in a later batch leaves the newer one');
 ok t_cmp(sql(q{SELECT mbi FROM claims_resource WHERE resource_id = 'carrier-s-3'}), '2EG4TE5MK73',
          'a claim whose bene id only the beneficiary table knows takes its MBI');
-ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '4EG4TE5MK73'}), $n - 3,
+ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '4EG4TE5MK73'}), $n - 4,
          'claims before their Patient are keyed by its MBI');
+ok t_cmp(sql(q{SELECT body::jsonb->>'status' FROM claims_resource WHERE resource_id = 'carrier-s-5'}),
+         'claim line', 'of two copies as new, the first in the file stays, whichever is read first');
 my $streamed = $state->();
 ($st, $out, $err) = dpcctl('load', "$tmp/batched.ndjson");
 ok t_cmp("$st " . $counts->($out), "0 $n 0 0 $n 0 0", 'the same file again: every row stale');
@@ -265,7 +269,7 @@ ok t_cmp($state->(), $streamed, 'and nothing changed');
 sql(q{DELETE FROM claims_resource WHERE mbi = '4EG4TE5MK73' OR resource_id = 'carrier-s-3'});
 sql(q{DELETE FROM beneficiary WHERE mbi = '4EG4TE5MK73'});
 my ($st2, $out2) = dpcctl('load', '--strict', "$tmp/batched.ndjson");
-ok t_cmp("$st2 " . $counts->($out2), "0 $n " . ($n - 2) . ' 0 2 0 1',
+ok t_cmp("$st2 " . $counts->($out2), "0 $n " . ($n - 3) . ' 0 3 0 1',
          'read every line first (--strict): the same counts');
 ok t_cmp($state->(), $streamed, 'and the same rows, bodies and beneficiary');
 sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-pad-%'});

@@ -1076,17 +1076,16 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  *     documents, and anything odd.  Its records are resolved as resolve()
  *     does.
  *  2. BEGIN.  The threads read the claims lines (READ_CLAIMS) part after
- *     part, while this thread takes them, in file order, in batches of at
- *     least LOAD_BATCH_BYTES of parts (the first batch also holds step 1's
- *     records): resolves their MBIs (asking the beneficiary table for bene
+ *     part, while this thread takes them, in file order, in batches of
+ *     parts (the first batch also holds step 1's records): resolves their MBIs (asking the beneficiary table for bene
  *     ids not known yet), decides each row against the load so far and the
  *     stored row, upserts their beneficiaries, deletes the rows they
  *     replace and COPYs them, while the next batch is read.  COMMIT.
  * It writes what the read-everything-first path (load_whole) writes:
  *  - a claim's MBI needs only the Patients, which step 1 read;
- *  - of the same row twice, the newest stays (the first of equals): a newer
- *    one in a later batch deletes the row an earlier batch wrote, which is
- *    then counted stale;
+ *  - of the same row twice, the newest stays (of equals, the first in the
+ *    files): one in a later batch that wins deletes the row an earlier
+ *    batch wrote, which is then counted stale;
  *  - a row is compared with the stored one when the load first sees its
  *    key; later batches ignore the rows this load wrote.
  * A Patient among the claims lines (a line that starts as a Coverage but
@@ -1095,11 +1094,10 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  * --strict loads go that way from the start: nothing may be written before
  * every line is checked. */
 
-#define LOAD_BATCH_BYTES (32 * 1024 * 1024)
-
-/* Threads reading claims in step 2: one, as the server spends the other
- * core on the COPY (two readers made the load slower). */
-#define LOAD_STREAM_THREADS 1
+/* A batch: the first holds at least one part (the server starts soon),
+ * each next one twice as much, up to LOAD_BATCH_BYTES (the readers run
+ * ahead, and each batch costs a few round trips). */
+#define LOAD_BATCH_BYTES (128 * 1024 * 1024)
 
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
@@ -1277,10 +1275,18 @@ static int stored_keys(load_ctx *c, const int *idx, int n)
     return 0;
 }
 
-/* Decide the records from..to-1 in order, as dedupe() and against_stored()
- * do together: the newest of a key stays (the first of equals), and is new,
- * replaces the stored row if strictly newer, or is stale.  A record to
- * write whose key has a row in the table deletes it first. */
+/* Is a earlier than b in the files? */
+static int rec_before(const load_rec *a, const load_rec *b)
+{
+    return a->file != b->file ? a->file < b->file : a->line != b->line ? a->line < b->line
+           : a->entry < b->entry;
+}
+
+/* Decide the records from..to-1, as dedupe() and against_stored() do
+ * together: the newest of a key stays (of equals, the first in the files,
+ * as step 1's records come before the claims lines around them), and is
+ * new, replaces the stored row if strictly newer, or is stale.  A record
+ * to write whose key has a row in the table deletes it first. */
 static void stream_decide(load_ctx *c, int from, int to)
 {
     int i;
@@ -1288,15 +1294,16 @@ static void stream_decide(load_ctx *c, int from, int to)
     for (i = from; i < to; i++) {
         load_rec *r = REC(c, i);
         load_key *k = r->key;
+        load_rec *o = k && k->best >= 0 ? REC(c, k->best) : NULL;
 
         if (r->state == REC_BAD)
             continue;
-        if (k->best >= 0 && REC(c, k->best)->lu_us >= r->lu_us) {
+        if (o && (o->lu_us > r->lu_us || (o->lu_us == r->lu_us && rec_before(o, r)))) {
             r->state = REC_STALE;
             continue;
         }
-        if (k->best >= 0)
-            REC(c, k->best)->state = REC_STALE;
+        if (o)
+            o->state = REC_STALE;
         k->best = i;
         r->state = !k->stored ? REC_NEW : r->lu_us > k->stored_us ? REC_REPLACE : REC_STALE;
     }
@@ -1383,7 +1390,7 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
         PQclear(PQexec(c->conn, "ROLLBACK"));
         return DPCCTL_FAIL;
     }
-    start_readers(c, &all, claims, LOAD_STREAM_THREADS);
+    start_readers(c, &all, claims, LOAD_THREADS);
     rc = all.started < all.threads ? -1 : stream_claims(c, &all);
     if (join_readers(&all, rc != 0) && !rc)
         rc = -1;
