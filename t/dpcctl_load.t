@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 83;
+plan tests => 84;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -272,6 +272,11 @@ my ($st2, $out2) = dpcctl('load', '--strict', "$tmp/batched.ndjson");
 ok t_cmp("$st2 " . $counts->($out2), "0 $n " . ($n - 3) . ' 0 3 0 1',
          'read every line first (--strict): the same counts');
 ok t_cmp($state->(), $streamed, 'and the same rows, bodies and beneficiary');
+write_file("$tmp/newer.ndjson", bfd(eob('carrier-s-2', '-83001', '2024-12-01T00:00:00Z',
+                                        status => 'newest')) . "\n");
+($st, $out) = dpcctl('load', "$tmp/newer.ndjson");
+ok t_cmp("$st " . $counts->($out) . ' ' . sql(q{SELECT body::jsonb->>'status' FROM claims_resource
+    WHERE resource_id = 'carrier-s-2'}), '0 1 0 1 0 0 0 newest', 'a newer claim line replaces the stored row');
 sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-pad-%'});
 
 # A Patient on a line that starts as a claim (its resourceType twice, the

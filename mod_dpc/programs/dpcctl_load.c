@@ -123,6 +123,7 @@ typedef struct load_ctx {
     apr_hash_t *db_missing;                 /* bene ids the table does not know */
     apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
     apr_hash_t *unstored;                   /* MBIs without a stored row before */
+    apr_hash_t *fetched;                    /* MBIs whose stored rows are keys */
     int surprise;                           /* a Patient among the claims lines */
     int whole;                              /* read everything first */
 } load_ctx;
@@ -400,7 +401,7 @@ static void read_part(load_part *r)
     json_t *doc = r->maybe_document && r->mode != READ_CLAIMS
                   ? json_loadb(s, r->end - s, 0, NULL) : NULL;
 
-    r->recs = apr_array_make(r->pool, 1024, sizeof(load_rec));
+    r->recs = apr_array_make(r->pool, 64, sizeof(load_rec));
     r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
     /* a file that may be a document (one part) is the early pass's, whole */
     if (r->maybe_document && r->mode == READ_CLAIMS)
@@ -1086,8 +1087,9 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  *  - of the same row twice, the newest stays (of equals, the first in the
  *    files): one in a later batch that wins deletes the row an earlier
  *    batch wrote, which is then counted stale;
- *  - a row is compared with the stored one when the load first sees its
- *    key; later batches ignore the rows this load wrote.
+ *  - the stored rows of an MBI are read when a batch first has it, before
+ *    the load writes any of its rows (an MBI known before the first batch
+ *    to have none is not asked about).
  * A Patient among the claims lines (a line that starts as a Coverage but
  * names its resourceType twice) would break the first point: then the
  * transaction is rolled back and the load starts over the other way.
@@ -1206,73 +1208,78 @@ static int unstored_mbis(load_ctx *c)
     return 0;
 }
 
-/* The key of each good record from..to-1; the indexes of those whose key
- * is new to the load, and whose MBI may have stored rows, are pushed on
- * fresh. */
-static void stream_keys(load_ctx *c, int from, int to, apr_array_header_t *fresh)
+/* The load_key of key, made (nothing stored) if the load has none yet. */
+static load_key *get_key(load_ctx *c, const char *key)
+{
+    load_key *k = apr_hash_get(c->skeys, key, APR_HASH_KEY_STRING);
+
+    if (!k) {
+        k = apr_pcalloc(c->p, sizeof(*k));
+        k->best = -1;
+        apr_hash_set(c->skeys, key, APR_HASH_KEY_STRING, k);
+    }
+    return k;
+}
+
+/* Every stored row of n MBIs from mbis[0], as keys of the load. */
+static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
+{
+    const char *param = dpc_pg_text_array(c->p, mbis, n);
+    PGresult *res;
+    int i;
+
+    if (db_ok(c, "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
+              " FROM last_updated) * 1000000)::bigint FROM claims_resource"
+              " WHERE mbi = ANY($1::text[])", 1, &param, &res))
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        load_key *k = get_key(c, row_key(c->p, PQgetvalue(res, i, 0),
+                                         atoi(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 2),
+                                         PQgetvalue(res, i, 3)));
+
+        k->stored = k->in_table = 1;
+        k->stored_us = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The stored rows of the MBIs of the records from..to-1 that may have some
+ * and were not fetched yet: fetched before this load writes any row of
+ * theirs, so that all of them were there before it. */
+static int stored_rows(load_ctx *c, int from, int to)
+{
+    apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->state != REC_BAD && !apr_hash_get(c->unstored, r->mbi, APR_HASH_KEY_STRING)
+            && !apr_hash_get(c->fetched, r->mbi, APR_HASH_KEY_STRING)) {
+            apr_hash_set(c->fetched, r->mbi, APR_HASH_KEY_STRING, r->mbi);
+            APR_ARRAY_PUSH(mbis, const char *) = r->mbi;
+        }
+    }
+    for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
+        if (fetch_stored(c, (const char *const *)mbis->elts + i,
+                         mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK))
+            return -1;
+    }
+    return 0;
+}
+
+/* The key of each good record from..to-1. */
+static void stream_keys(load_ctx *c, int from, int to)
 {
     int i;
 
     for (i = from; i < to; i++) {
         load_rec *r = REC(c, i);
-        const char *key;
 
-        if (r->state == REC_BAD)
-            continue;
-        key = row_key(c->p, r->mbi, r->version, r->type, r->id);
-        if (!(r->key = apr_hash_get(c->skeys, key, APR_HASH_KEY_STRING))) {
-            r->key = apr_pcalloc(c->p, sizeof(load_key));
-            r->key->best = -1;
-            apr_hash_set(c->skeys, key, APR_HASH_KEY_STRING, r->key);
-            if (!apr_hash_get(c->unstored, r->mbi, APR_HASH_KEY_STRING))
-                APR_ARRAY_PUSH(fresh, int) = i;
-        }
+        if (r->state != REC_BAD)
+            r->key = get_key(c, row_key(c->p, r->mbi, r->version, r->type, r->id));
     }
-}
-
-/* A text[] literal of one field of the records idx[0..n-1]. */
-static const char *idx_array(load_ctx *c, const int *idx, int n, int field)
-{
-    const char **a = apr_palloc(c->p, sizeof(*a) * (n ? n : 1));
-    int i;
-
-    for (i = 0; i < n; i++) {
-        load_rec *r = REC(c, idx[i]);
-
-        a[i] = field == F_MBI ? r->mbi : field == F_TYPE ? r->type : field == F_ID ? r->id
-               : r->version == 3 ? "3" : "4";
-    }
-    return dpc_pg_text_array(c->p, a, n);
-}
-
-/* What is stored of the keys of the records idx[0..n-1]. */
-static int stored_keys(load_ctx *c, const int *idx, int n)
-{
-    const char *params[4];
-    PGresult *res;
-    int i;
-
-    params[0] = idx_array(c, idx, n, F_MBI);
-    params[1] = idx_array(c, idx, n, F_VERSION);
-    params[2] = idx_array(c, idx, n, F_TYPE);
-    params[3] = idx_array(c, idx, n, F_ID);
-    if (db_ok(c, "SELECT d.n, (extract(epoch FROM c.last_updated) * 1000000)::bigint"
-              " FROM unnest($1::text[], $2::text[]::smallint[], $3::text[], $4::text[])"
-              " WITH ORDINALITY AS d (mbi, v, t, i, n) JOIN claims_resource c"
-              " ON c.mbi = d.mbi AND c.fhir_version = d.v AND c.resource_type = d.t"
-              " AND c.resource_id = d.i", 4, params, &res))
-        return -1;
-    for (i = 0; i < PQntuples(res); i++) {
-        int j = atoi(PQgetvalue(res, i, 0)) - 1;
-        load_key *k = j >= 0 && j < n ? REC(c, idx[j])->key : NULL;
-
-        if (k) {
-            k->stored = k->in_table = 1;
-            k->stored_us = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-        }
-    }
-    PQclear(res);
-    return 0;
 }
 
 /* Is a earlier than b in the files? */
@@ -1320,18 +1327,12 @@ static void stream_decide(load_ctx *c, int from, int to)
 /* One batch, the records from..to-1, inside the transaction. */
 static int stream_batch(load_ctx *c, int from, int to)
 {
-    apr_array_header_t *fresh = apr_array_make(c->p, 1024, sizeof(int));
-    int i;
-
     if (ask_benes(c, from, to))
         return -1;
     resolve_claims(c, from, to);
-    stream_keys(c, from, to, fresh);
-    for (i = 0; i < fresh->nelts; i += LOAD_CHUNK) {
-        if (stored_keys(c, (const int *)fresh->elts + i, fresh->nelts - i < LOAD_CHUNK
-                        ? fresh->nelts - i : LOAD_CHUNK))
-            return -1;
-    }
+    if (stored_rows(c, from, to))
+        return -1;
+    stream_keys(c, from, to);
     stream_decide(c, from, to);
     if (upsert_benes(c, from, to) || delete_replaced(c, from, to) || copy_rows(c, from, to))
         return -1;
@@ -1472,6 +1473,7 @@ static int load_once(PGconn *conn, int argc, char **argv, int whole, apr_time_t 
     c.db_missing = apr_hash_make(c.p);
     c.upserted = apr_hash_make(c.p);
     c.unstored = apr_hash_make(c.p);
+    c.fetched = apr_hash_make(c.p);
     c.files = apr_array_make(c.p, 8, sizeof(load_file));
     c.recs = apr_array_make(c.p, 1024, sizeof(load_rec));
     c.bad = apr_array_make(c.p, 8, sizeof(load_bad));
