@@ -187,11 +187,18 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
  *
  * A part is read whole (READ_ALL), or in two passes over the same lines:
  * READ_EARLY takes every line but those that start the way a claim does
- * (claim_line()), and READ_CLAIMS takes those, and no document. */
+ * (claim_line()), which it lists, and READ_CLAIMS takes those listed. */
 #define LOAD_PART_BYTES (4 * 1024 * 1024)
 #define LOAD_THREADS 2
 
 enum { READ_ALL, READ_EARLY, READ_CLAIMS };
+
+/* A line for the READ_CLAIMS pass. */
+typedef struct load_line {
+    const char *s;
+    apr_size_t n;
+    int line;                   /* in the part, from 1 */
+} load_line;
 
 typedef struct load_part {
     const load_ctx *c;          /* read only while parts are read */
@@ -203,6 +210,7 @@ typedef struct load_part {
     apr_array_header_t *recs, *bad;
     long lines, bytes;
     int nlines;                 /* lines in the part */
+    apr_array_header_t *claims; /* READ_EARLY lists the claims lines (load_line) */
     int done;                   /* read (under the readers' lock) */
 } load_part;
 
@@ -389,10 +397,16 @@ static int claim_line(const char *s, apr_size_t n)
            || (n >= sizeof(eob) - 1 && !memcmp(s, eob, sizeof(eob) - 1));
 }
 
-/* Is the line (not blank) one that this part's pass reads? */
-static int line_wanted(const load_part *r, const char *s, apr_size_t n)
+/* The READ_CLAIMS pass: the lines the early pass listed. */
+static void read_claims(load_part *r)
 {
-    return r->mode == READ_ALL || (r->mode == READ_CLAIMS) == claim_line(s, n);
+    int i;
+
+    for (i = 0; r->claims && i < r->claims->nelts; i++) {
+        const load_line *l = &APR_ARRAY_IDX(r->claims, i, load_line);
+
+        read_line(r, l->line, l->s, l->n);
+    }
 }
 
 static void read_part(load_part *r)
@@ -403,11 +417,15 @@ static void read_part(load_part *r)
 
     r->recs = apr_array_make(r->pool, 64, sizeof(load_rec));
     r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
-    /* a file that may be a document (one part) is the early pass's, whole */
-    if (r->maybe_document && r->mode == READ_CLAIMS)
+    if (r->mode == READ_CLAIMS) {
+        read_claims(r);
         return;
+    }
+    /* a file that may be a document (one part) is the early pass's, whole */
     if (r->maybe_document)
         r->mode = READ_ALL;
+    if (r->mode == READ_EARLY)
+        r->claims = apr_array_make(r->pool, 64, sizeof(load_line));
     if (doc) {
         take(r, 1, doc, NULL, 0);
         json_decref(doc);
@@ -421,7 +439,16 @@ static void read_part(load_part *r)
         r->nlines++;
         if (n && s[n - 1] == '\r')
             n--;
-        if (!blank(s, n) && line_wanted(r, s, n))
+        if (blank(s, n))
+            continue;
+        if (r->mode == READ_EARLY && claim_line(s, n)) {
+            load_line *l = apr_array_push(r->claims);
+
+            l->s = s;
+            l->n = n;
+            l->line = r->nlines;
+        }
+        else
             read_line(r, r->nlines, s, n);
     }
 }
@@ -1379,11 +1406,16 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
 
     for (i = 0; i < parts->nelts; i++)
         APR_ARRAY_IDX(parts, i, load_part).mode = READ_EARLY;
-    claims = apr_array_copy(c->p, parts);
-    for (i = 0; i < claims->nelts; i++)
-        APR_ARRAY_IDX(claims, i, load_part).mode = READ_CLAIMS;
     if (read_parts(c, parts) || db_benes(c) || check_opt_mbi(c))
         return DPCCTL_FAIL;
+    claims = apr_array_copy(c->p, parts);       /* the lines listed, nlines */
+    for (i = 0; i < claims->nelts; i++) {
+        load_part *r = &APR_ARRAY_IDX(claims, i, load_part);
+
+        r->mode = READ_CLAIMS;
+        r->done = 0;
+        r->lines = r->bytes = 0;
+    }
     resolve(c);
     if (db_ok(c, "BEGIN", 0, NULL, NULL))
         return DPCCTL_FAIL;
