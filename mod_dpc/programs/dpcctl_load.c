@@ -49,9 +49,12 @@
  */
 #include "dpcctl_load.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <apr_allocator.h>
 #include <apr_file_info.h>
@@ -1363,8 +1366,26 @@ static int stream_batch(load_ctx *c, int from, int to)
     stream_decide(c, from, to);
     if (upsert_benes(c, from, to) || delete_replaced(c, from, to) || copy_rows(c, from, to))
         return -1;
-
     return 0;
+}
+
+/* Give back the pages of parts [from, to) once their batch is written: no
+ * record needs their bytes any more (step 1's were written by the first
+ * batch), and the kernel unmaps them now, while the server works, rather
+ * than all at the end. */
+static void drop_parts(load_readers *all, int from, int to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int i;
+
+    for (i = from; page > 0 && i < to; i++) {
+        uintptr_t s = (uintptr_t)PART(all, i)->s, e = (uintptr_t)PART(all, i)->end;
+
+        s = (s + page - 1) / page * page;
+        e = e / page * page;
+        if (e > s)
+            madvise((void *)s, e - s, MADV_DONTNEED);
+    }
 }
 
 /* Step 2's loop: the claims parts in batches, each written while the
@@ -1372,12 +1393,13 @@ static int stream_batch(load_ctx *c, int from, int to)
 static int stream_claims(load_ctx *c, load_readers *all)
 {
     apr_size_t want = LOAD_PART_BYTES;
-    int next = 0, from = 0;
+    int next = 0, from = 0, first;
 
     c->join_file = -1;
     do {
         apr_size_t bytes = 0;
 
+        first = next;
         while (next < all->parts->nelts && bytes < want) {
             load_part *r = PART(all, next);
 
@@ -1389,6 +1411,7 @@ static int stream_claims(load_ctx *c, load_readers *all)
             return LOAD_AGAIN;
         if (stream_batch(c, from, c->recs->nelts))
             return -1;
+        drop_parts(all, first, next);
         from = c->recs->nelts;
         want = want < LOAD_BATCH_BYTES ? want * 2 : want;
     } while (next < all->parts->nelts);
