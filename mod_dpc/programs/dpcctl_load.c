@@ -1108,10 +1108,11 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  *     does.
  *  2. BEGIN.  The threads read the claims lines (READ_CLAIMS) part after
  *     part, while this thread takes them, in file order, in batches of
- *     parts (the first batch also holds step 1's records): resolves their MBIs (asking the beneficiary table for bene
- *     ids not known yet), decides each row against the load so far and the
- *     stored row, upserts their beneficiaries, deletes the rows they
- *     replace and COPYs them, while the next batch is read.  COMMIT.
+ *     parts (the first batch also holds step 1's records): resolves their
+ *     MBIs (asking the beneficiary table for bene ids not known yet),
+ *     decides each row against the load so far and the stored row, upserts
+ *     their beneficiaries, deletes the rows they replace and COPYs them,
+ *     while the next batches are read.  COMMIT.
  * It writes what the read-everything-first path (load_whole) writes:
  *  - a claim's MBI needs only the Patients, which step 1 read;
  *  - of the same row twice, the newest stays (of equals, the first in the
