@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 71;
+plan tests => 86;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -28,7 +28,8 @@ END {
     local $?;
     eval {
         dpcctl('org', 'delete', $org->{id}) if $org;
-        sql(q{DELETE FROM beneficiary WHERE mbi IN ('1EG4TE5MK73', '2EG4TE5MK73', '3EG4TE5MK73')});
+        sql(q{DELETE FROM beneficiary WHERE mbi IN ('1EG4TE5MK73', '2EG4TE5MK73', '3EG4TE5MK73',
+            '4EG4TE5MK73', '5EG4TE5MK73')});
     };
 }
 
@@ -226,6 +227,88 @@ ok t_cmp(sql(q{SELECT body::jsonb->>'status' FROM claims_resource WHERE resource
          'cancelled', 'of the same row twice in a load, the newer one');
 ok t_cmp(sql(q{SELECT last_updated = '2024-06-01T10:00:00.5Z' FROM beneficiary WHERE mbi = '2EG4TE5MK73'}),
          't', 'the beneficiary\'s last_updated follows its latest row');
+
+# ---- claims written in batches while the next ones are read ----------------
+# Lines that start as BFD writes claims (resourceType first) are read after
+# every other line, and written in batches (the first 4 MB of parts, then 8,
+# 16 and on) while the next batch is read.  What is written is what a load that
+# reads every line first (--strict) writes.
+sub bfd {
+    my $v = decode_json(shift);
+    my $type = delete $v->{resourceType};
+    return qq({"resourceType":"$type",) . substr($json->encode($v), 1);
+}
+my $T2 = '2024-09-01T10:00:00Z';
+my @batched = (
+    bfd(eob('carrier-s-5', '-83001', $T0, status => 'claim line')),  # the first of two equals
+    bfd(eob('carrier-s-1', '-83001', $T0, status => 'first')),     # written in the first batch,
+    bfd(eob('carrier-s-2', '-83001', $T2)),                        # newer than its copy below
+    bfd(eob('carrier-s-3', '-81001', $T0)),                        # bene id known to the table only
+    (map { bfd(eob("carrier-pad-$_", '-83001', $T0, note => $pad)) } 1 .. 14000),
+    bfd(eob('carrier-s-1', '-83001', $T1, status => 'second')),    # replaced by this, batches later
+    bfd(eob('carrier-s-2', '-83001', $T1)),                        # older than the first: stale
+    eob('carrier-s-5', '-83001', $T0, status => 'other line'),      # read before the claims lines
+    patient('-83001', '4EG4TE5MK73', $T0),                         # the claims' Patient, last
+);
+write_file("$tmp/batched.ndjson", join("\n", @batched) . "\n");
+my $n = scalar @batched;
+my $state = sub {
+    sql(q{SELECT count(*) || ' ' || md5(string_agg(mbi || fhir_version || resource_type || resource_id
+          || last_updated || md5(body), ',' ORDER BY resource_type, resource_id))
+          || ' ' || (SELECT bene_id || last_updated FROM beneficiary WHERE mbi = '4EG4TE5MK73')
+          FROM claims_resource WHERE mbi = '4EG4TE5MK73' OR resource_id = 'carrier-s-3'});
+};
+my $counts = sub {
+    my $s = eval { decode_json(shift) } // {};
+    return join(' ', map { $s->{$_} // '-' } qw(lines loaded replaced stale bad beneficiaries));
+};
+($st, $out, $err) = dpcctl('load', "$tmp/batched.ndjson");
+ok t_cmp(-s "$tmp/batched.ndjson" > 12 * 1024 * 1024 ? 1 : 0, 1, 'a file of several batches');
+ok t_cmp("$st " . $counts->($out), "0 $n " . ($n - 3) . ' 0 3 0 1',
+         'batches: every row loaded but the older or later of two copies, thrice; one new beneficiary')
+    or print STDERR $err;
+ok t_cmp(sql(q{SELECT body::jsonb->>'status' || ' ' || (last_updated = '2024-06-01T10:00:00.5Z')
+    FROM claims_resource WHERE resource_id = 'carrier-s-1'}), 'second true',
+         'a row written by an early batch is replaced by its newer copy in a later one');
+ok t_cmp(sql(q{SELECT last_updated = '2024-09-01T10:00:00Z' FROM claims_resource
+    WHERE resource_id = 'carrier-s-2'}), 't', 'an older copy in a later batch leaves the newer one');
+ok t_cmp(sql(q{SELECT mbi FROM claims_resource WHERE resource_id = 'carrier-s-3'}), '2EG4TE5MK73',
+         'a claim whose bene id only the beneficiary table knows takes its MBI');
+ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '4EG4TE5MK73'}), $n - 4,
+         'claims before their Patient are keyed by its MBI');
+ok t_cmp(sql(q{SELECT body::jsonb->>'status' FROM claims_resource WHERE resource_id = 'carrier-s-5'}),
+         'claim line', 'of two copies as new, the first in the file stays, whichever is read first');
+my $streamed = $state->();
+($st, $out, $err) = dpcctl('load', "$tmp/batched.ndjson");
+ok t_cmp("$st " . $counts->($out), "0 $n 0 0 $n 0 0", 'the same file again: every row stale');
+ok t_cmp($state->(), $streamed, 'and nothing changed');
+sql(q{DELETE FROM claims_resource WHERE mbi = '4EG4TE5MK73' OR resource_id = 'carrier-s-3'});
+sql(q{DELETE FROM beneficiary WHERE mbi = '4EG4TE5MK73'});
+my ($st2, $out2) = dpcctl('load', '--strict', "$tmp/batched.ndjson");
+ok t_cmp("$st2 " . $counts->($out2), "0 $n " . ($n - 3) . ' 0 3 0 1',
+         'read every line first (--strict): the same counts');
+ok t_cmp($state->(), $streamed, 'and the same rows, bodies and beneficiary');
+write_file("$tmp/newer.ndjson", bfd(eob('carrier-s-2', '-83001', '2024-12-01T00:00:00Z',
+                                        status => 'newest')) . "\n");
+($st, $out) = dpcctl('load', "$tmp/newer.ndjson");
+ok t_cmp("$st " . $counts->($out) . ' ' . sql(q{SELECT body::jsonb->>'status' FROM claims_resource
+    WHERE resource_id = 'carrier-s-2'}), '0 1 0 1 0 0 0 newest', 'a newer claim line replaces the stored row');
+sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-pad-%'});
+
+# A Patient on a line that starts as a claim (its resourceType twice, the
+# last one counts): the claims it keys are still loaded.
+write_file("$tmp/surprise.ndjson", join("\n",
+    bfd(eob('carrier-u-1', '-85001', $T0)),
+    '{"resourceType":"Coverage",' . substr(patient('-85001', '5EG4TE5MK73', $T0), 1),
+    bfd(eob('carrier-u-2', '-85009', $T0)),
+) . "\n");
+($st, $out, $err) = dpcctl('load', "$tmp/surprise.ndjson");
+ok t_cmp("$st " . $counts->($out), '3 3 2 0 0 1 1', 'a Patient that starts as a Coverage: loaded, and its claim');
+ok t_cmp(sql(q{SELECT string_agg(resource_type || ' ' || resource_id, ', ' ORDER BY resource_id)
+    FROM claims_resource WHERE mbi = '5EG4TE5MK73'}), 'Patient -85001, ExplanationOfBenefit carrier-u-1',
+         'keyed by its MBI');
+ok t_cmp($err, qr{^\Q$tmp\E/surprise\.ndjson:3: ExplanationOfBenefit carrier-u-2: Patient/-85009 is neither}m,
+         'a claim read in a batch without its Patient is reported FILE:LINE');
 
 # ---- the loaded claims in a real export ------------------------------------
 gen_keys($tmp, l1 => 'ec');

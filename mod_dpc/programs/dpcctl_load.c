@@ -30,16 +30,17 @@
  * its body.  Bodies are stored as read (an NDJSON line's bytes), or as
  * compact JSON for documents and for bodies the placeholder was replaced in.
  *
- * Files are read by two threads, in parts of a few MB cut at newlines
- * (see "reading" below); a Coverage or EOB line goes through
- * dpc_load_quick(), which checks it without building it, anything else
- * through jansson.
+ * Files are read by threads, in parts of a few MB cut at newlines (see
+ * "reading" below); a Coverage or EOB line goes through dpc_load_quick(),
+ * which checks it without building it, anything else through jansson.
  *
- * Writing.  Nothing is written until every file is read and every line
- * checked; then one transaction upserts the beneficiaries, deletes the rows
- * being replaced and COPYs the new ones (binary, through dpc_copy, as
- * `dpcctl synth` does).  With --strict a bad line fails the load before
- * that, and nothing is written.
+ * Writing: one transaction, which upserts the beneficiaries, deletes the
+ * rows being replaced and COPYs the new ones (binary, through dpc_copy, as
+ * `dpcctl synth` does).  The claims stream: every other line (the Patients)
+ * is read first, then the claims are checked part after part while the
+ * parts before them are written, in batches (see "streaming" below).  With
+ * --strict every line is read and checked before anything is written, and
+ * a bad line fails the load with nothing written.
  *
  * Output: one JSON summary line (files, lines, loaded, replaced, stale,
  * bad, beneficiaries created, written, bytes, seconds).  Exit status: 0 every line
@@ -48,9 +49,12 @@
  */
 #include "dpcctl_load.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <apr_allocator.h>
 #include <apr_file_info.h>
@@ -59,6 +63,7 @@
 #include <apr_mmap.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include <apr_time.h>
@@ -95,6 +100,8 @@ typedef struct load_rec {
     int file, line, entry;                  /* entry: 1-based, 0 if none */
     int version;
     int state;
+    int del;                    /* a row of its key is to be deleted first */
+    struct load_key *key;       /* streaming: its row key */
 } load_rec;
 
 typedef struct load_bad {
@@ -114,6 +121,15 @@ typedef struct load_ctx {
     apr_hash_t *load_bene, *load_mbi;       /* this load's Patients' */
     apr_hash_t *keys;                       /* row key -> load_rec * */
     long lines, bytes, loaded, replaced, stale, created;
+    int join_file, join_base;               /* joining parts: file, its lines so far */
+    /* streaming (see "streaming" below) */
+    apr_hash_t *skeys;                      /* row key -> load_key * */
+    apr_hash_t *db_missing;                 /* bene ids the table does not know */
+    apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
+    apr_hash_t *unstored;                   /* MBIs without a stored row before */
+    apr_hash_t *fetched;                    /* MBIs whose stored rows are keys */
+    int surprise;                           /* a Patient among the claims lines */
+    int whole;                              /* read everything first */
 } load_ctx;
 
 #define REC(c, i) (&APR_ARRAY_IDX((c)->recs, (i), load_rec))
@@ -126,7 +142,7 @@ static int opt_mbi(load_ctx *c, const char *v)
     const char *eq = v ? strchr(v, '=') : NULL;
     const char *bene = eq ? apr_pstrmemdup(c->p, v, eq - v) : NULL;
 
-    if (!bene || !dpc_load_id_valid(bene) || !dpc_mbi_valid(eq + 1))
+    if (!bene || !dpc_load_id_valid(bene) || !dpc_load_mbi_valid(eq + 1))
         return dpcctl_fail(DPCCTL_USAGE, "load: --mbi takes BENE_ID=MBI (a FHIR id and "
                            "a well-formed MBI), not '%s'", v ? v : "");
     apr_hash_set(c->opt_mbi, bene, APR_HASH_KEY_STRING, eq + 1);
@@ -171,19 +187,35 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
  * at a newline; or a whole file that may be one document), which
  * LOAD_THREADS threads take in turn.  A part collects its own records and
  * bad lines, numbered from its first line, in the pool of the thread that
- * reads it; they are joined in file order afterwards. */
+ * reads it; they are joined in file order afterwards.
+ *
+ * A part is read whole (READ_ALL), or in two passes over the same lines:
+ * READ_EARLY takes every line but those that start the way a claim does
+ * (claim_line()), which it lists, and READ_CLAIMS takes those listed. */
 #define LOAD_PART_BYTES (4 * 1024 * 1024)
 #define LOAD_THREADS 2
+
+enum { READ_ALL, READ_EARLY, READ_CLAIMS };
+
+/* A line for the READ_CLAIMS pass. */
+typedef struct load_line {
+    const char *s;
+    apr_size_t n;
+    int line;                   /* in the part, from 1 */
+} load_line;
 
 typedef struct load_part {
     const load_ctx *c;          /* read only while parts are read */
     int file;
+    int mode;                   /* READ_* */
     const char *s, *end;
     int maybe_document;         /* the first line is not JSON by itself */
     apr_pool_t *pool;           /* the reading thread's */
     apr_array_header_t *recs, *bad;
     long lines, bytes;
     int nlines;                 /* lines in the part */
+    apr_array_header_t *claims; /* READ_EARLY lists the claims lines (load_line) */
+    int done;                   /* read (under the readers' lock) */
 } load_part;
 
 static void add_bad(load_part *r, int line, int entry, const char *why)
@@ -363,13 +395,46 @@ static int maybe_document(const load_file *f)
     return s && !v;
 }
 
+/* Does the line start as BFD writes a Coverage or an EOB?  Such lines are
+ * the bulk of a load, and the READ_CLAIMS pass reads them. */
+static int claim_line(const char *s, apr_size_t n)
+{
+    static const char cov[] = "{\"resourceType\":\"Coverage\"";
+    static const char eob[] = "{\"resourceType\":\"ExplanationOfBenefit\"";
+
+    return (n >= sizeof(cov) - 1 && !memcmp(s, cov, sizeof(cov) - 1))
+           || (n >= sizeof(eob) - 1 && !memcmp(s, eob, sizeof(eob) - 1));
+}
+
+/* The READ_CLAIMS pass: the lines the early pass listed. */
+static void read_claims(load_part *r)
+{
+    int i;
+
+    for (i = 0; r->claims && i < r->claims->nelts; i++) {
+        const load_line *l = &APR_ARRAY_IDX(r->claims, i, load_line);
+
+        read_line(r, l->line, l->s, l->n);
+    }
+}
+
 static void read_part(load_part *r)
 {
     const char *s = r->s, *nl;
-    json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
+    json_t *doc = r->maybe_document && r->mode != READ_CLAIMS
+                  ? json_loadb(s, r->end - s, 0, NULL) : NULL;
 
-    r->recs = apr_array_make(r->pool, 1024, sizeof(load_rec));
+    r->recs = apr_array_make(r->pool, 64, sizeof(load_rec));
     r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
+    if (r->mode == READ_CLAIMS) {
+        read_claims(r);
+        return;
+    }
+    /* a file that may be a document (one part) is the early pass's, whole */
+    if (r->maybe_document)
+        r->mode = READ_ALL;
+    if (r->mode == READ_EARLY)
+        r->claims = apr_array_make(r->pool, 64, sizeof(load_line));
     if (doc) {
         take(r, 1, doc, NULL, 0);
         json_decref(doc);
@@ -383,7 +448,16 @@ static void read_part(load_part *r)
         r->nlines++;
         if (n && s[n - 1] == '\r')
             n--;
-        if (!blank(s, n))
+        if (blank(s, n))
+            continue;
+        if (r->mode == READ_EARLY && claim_line(s, n)) {
+            load_line *l = apr_array_push(r->claims);
+
+            l->s = s;
+            l->n = n;
+            l->line = r->nlines;
+        }
+        else
             read_line(r, r->nlines, s, n);
     }
 }
@@ -409,61 +483,74 @@ static void add_parts(load_ctx *c, int i, apr_array_header_t *parts)
     } while (s < end);
 }
 
-/* What the reading threads share. */
+/* One reading thread. */
+typedef struct load_reader {
+    struct load_readers *all;
+    apr_pool_t *pool;           /* a root pool of its own allocator */
+} load_reader;
+
+/* What the reading threads share: they take the parts in order (next) and
+ * mark each one done under lock, signalling cond; next at the end makes
+ * them stop. */
 typedef struct load_readers {
     apr_array_header_t *parts;
     apr_thread_mutex_t *lock;
+    apr_thread_cond_t *cond;
     int next;
+    int threads, started;
+    load_reader rd[LOAD_THREADS];
+    apr_thread_t *t[LOAD_THREADS];
 } load_readers;
 
-typedef struct load_reader {
-    load_readers *all;
-    apr_pool_t *pool;           /* a root pool of its own allocator */
-} load_reader;
+#define PART(a, i) (&APR_ARRAY_IDX((a)->parts, (i), load_part))
 
 static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
 {
     load_reader *rd = data;
+    load_readers *all = rd->all;
     int i;
 
     (void)t;
     for (;;) {
-        apr_thread_mutex_lock(rd->all->lock);
-        i = rd->all->next++;
-        apr_thread_mutex_unlock(rd->all->lock);
-        if (i >= rd->all->parts->nelts)
+        apr_thread_mutex_lock(all->lock);
+        i = all->next < all->parts->nelts ? all->next++ : -1;
+        apr_thread_mutex_unlock(all->lock);
+        if (i < 0)
             return NULL;
-        APR_ARRAY_IDX(rd->all->parts, i, load_part).pool = rd->pool;
-        read_part(&APR_ARRAY_IDX(rd->all->parts, i, load_part));
+        PART(all, i)->pool = rd->pool;
+        read_part(PART(all, i));
+        apr_thread_mutex_lock(all->lock);
+        PART(all, i)->done = 1;
+        apr_thread_cond_broadcast(all->cond);
+        apr_thread_mutex_unlock(all->lock);
     }
 }
 
-/* The parts' records and bad lines, in file order, numbered in the file. */
-static void join_parts(load_ctx *c, apr_array_header_t *parts)
+/* Wait until part i is read. */
+static void wait_part(load_readers *all, int i)
 {
-    int i, j, base = 0;
+    apr_thread_mutex_lock(all->lock);
+    while (!PART(all, i)->done)
+        apr_thread_cond_wait(all->cond, all->lock);
+    apr_thread_mutex_unlock(all->lock);
+}
 
-    for (i = 0; i < parts->nelts; i++) {
-        load_part *r = &APR_ARRAY_IDX(parts, i, load_part);
+/* Wait for the threads; with stop, they take no more parts.  0 when every
+ * part was read. */
+static int join_readers(load_readers *all, int stop)
+{
+    apr_status_t ignored;
+    int i;
 
-        if (i && r->file != APR_ARRAY_IDX(parts, i - 1, load_part).file)
-            base = 0;
-        for (j = 0; j < r->recs->nelts; j++) {
-            load_rec *rec = apr_array_push(c->recs);
-
-            *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
-            rec->line += base;
-        }
-        for (j = 0; j < r->bad->nelts; j++) {
-            load_bad *b = apr_array_push(c->bad);
-
-            *b = APR_ARRAY_IDX(r->bad, j, load_bad);
-            b->line += base;
-        }
-        base += r->nlines;
-        c->lines += r->lines;
-        c->bytes += r->bytes;
-    }
+    apr_thread_mutex_lock(all->lock);
+    if (stop)
+        all->next = all->parts->nelts + 1;
+    apr_thread_mutex_unlock(all->lock);
+    for (i = 0; i < all->started; i++)
+        apr_thread_join(&ignored, all->t[i]);
+    if (all->started < all->threads || all->next < all->parts->nelts)
+        return dpcctl_fail(DPCCTL_FAIL, "load: cannot start the reading threads");
+    return 0;
 }
 
 static apr_status_t destroy_pool(void *p)
@@ -472,35 +559,74 @@ static apr_status_t destroy_pool(void *p)
     return APR_SUCCESS;
 }
 
-/* Start the readers; their pools go with c->p (after everything that
- * points into them). */
+/* Start the readers on parts; their pools go with c->p (after everything
+ * that points into them).  Every start is followed by join_readers(). */
+static void start_readers(load_ctx *c, load_readers *all, apr_array_header_t *parts,
+                          int threads)
+{
+    apr_allocator_t *alloc;
+    int i;
+
+    memset(all, 0, sizeof(*all));
+    all->parts = parts;
+    all->threads = threads;
+    json_object_seed(0);        /* before jansson is used in threads */
+    apr_thread_mutex_create(&all->lock, APR_THREAD_MUTEX_DEFAULT, c->p);
+    apr_thread_cond_create(&all->cond, c->p);
+    for (i = 0; i < threads; i++) {
+        all->rd[i].all = all;
+        if (apr_allocator_create(&alloc) != APR_SUCCESS
+            || apr_pool_create_ex(&all->rd[i].pool, NULL, NULL, alloc) != APR_SUCCESS)
+            break;
+        apr_allocator_owner_set(alloc, all->rd[i].pool);
+        apr_pool_cleanup_register(c->p, all->rd[i].pool, destroy_pool, apr_pool_cleanup_null);
+        if (apr_thread_create(&all->t[i], NULL, reader_thread, &all->rd[i], c->p)
+            != APR_SUCCESS)
+            break;
+        all->started++;
+    }
+}
+
+/* A part's records and bad lines after those joined so far, numbered in
+ * its file (parts come in file order). */
+static void join_part(load_ctx *c, const load_part *r)
+{
+    int j;
+
+    if (r->file != c->join_file) {
+        c->join_file = r->file;
+        c->join_base = 0;
+    }
+    for (j = 0; j < r->recs->nelts; j++) {
+        load_rec *rec = apr_array_push(c->recs);
+
+        *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
+        rec->line += c->join_base;
+        c->surprise |= r->mode == READ_CLAIMS && rec->type[0] == 'P';
+    }
+    for (j = 0; j < r->bad->nelts; j++) {
+        load_bad *b = apr_array_push(c->bad);
+
+        *b = APR_ARRAY_IDX(r->bad, j, load_bad);
+        b->line += c->join_base;
+    }
+    c->join_base += r->nlines;
+    c->lines += r->lines;
+    c->bytes += r->bytes;
+}
+
+/* Read every part, then join them. */
 static int read_parts(load_ctx *c, apr_array_header_t *parts)
 {
-    load_readers all = { parts, NULL, 0 };
-    load_reader rd[LOAD_THREADS];
-    apr_thread_t *t[LOAD_THREADS];
-    apr_allocator_t *alloc;
-    apr_status_t ignored;
-    int i, started = 0;
+    load_readers all;
+    int i;
 
-    json_object_seed(0);        /* once, before jansson is used in threads */
-    apr_thread_mutex_create(&all.lock, APR_THREAD_MUTEX_DEFAULT, c->p);
-    for (i = 0; i < LOAD_THREADS; i++) {
-        rd[i].all = &all;
-        if (apr_allocator_create(&alloc) != APR_SUCCESS
-            || apr_pool_create_ex(&rd[i].pool, NULL, NULL, alloc) != APR_SUCCESS)
-            break;
-        apr_allocator_owner_set(alloc, rd[i].pool);
-        apr_pool_cleanup_register(c->p, rd[i].pool, destroy_pool, apr_pool_cleanup_null);
-        if (apr_thread_create(&t[i], NULL, reader_thread, &rd[i], c->p) != APR_SUCCESS)
-            break;
-        started++;
-    }
-    for (i = 0; i < started; i++)
-        apr_thread_join(&ignored, t[i]);
-    if (started < LOAD_THREADS || all.next < parts->nelts)
-        return dpcctl_fail(DPCCTL_FAIL, "load: cannot start the reading threads");
-    join_parts(c, parts);
+    start_readers(c, &all, parts, LOAD_THREADS);
+    if (join_readers(&all, 0))
+        return -1;
+    c->join_file = -1;
+    for (i = 0; i < parts->nelts; i++)
+        join_part(c, PART(&all, i));
     return 0;
 }
 
@@ -535,8 +661,10 @@ static int db_benes(load_ctx *c)
         push_unique(benes, seen, REC(c, i)->bene_id);
         push_unique(mbis, seen, REC(c, i)->own_mbi);
     }
-    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi))
+    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi)) {
+        push_unique(benes, seen, apr_hash_this_key(hi));
         push_unique(mbis, seen, apr_hash_this_val(hi));
+    }
     params[0] = dpc_pg_text_array(c->p, (const char *const *)benes->elts, benes->nelts);
     params[1] = dpc_pg_text_array(c->p, (const char *const *)mbis->elts, mbis->nelts);
     if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
@@ -731,9 +859,11 @@ static int against_stored(load_ctx *c, const char *const *mbis, int n)
                                                     PQgetvalue(res, i, 3)),
                                    APR_HASH_KEY_STRING);
 
-        if (r)
+        if (r) {
             r->state = r->lu_us > strtoll(PQgetvalue(res, i, 4), NULL, 10)
                        ? REC_REPLACE : REC_STALE;
+            r->del = r->state == REC_REPLACE;
+        }
     }
     PQclear(res);
     return 0;
@@ -741,18 +871,19 @@ static int against_stored(load_ctx *c, const char *const *mbis, int n)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* A text[] literal of one field of the records in state `state`. */
+/* A text[] literal of one field of the records from..to-1 whose key's
+ * stored row is to be deleted. */
 enum { F_MBI, F_VERSION, F_TYPE, F_ID };
 
-static const char *rec_array(load_ctx *c, int state, int field)
+static const char *rec_array(load_ctx *c, int from, int to, int field)
 {
     apr_array_header_t *a = apr_array_make(c->p, 64, sizeof(const char *));
     int i;
 
-    for (i = 0; i < c->recs->nelts; i++) {
+    for (i = from; i < to; i++) {
         load_rec *r = REC(c, i);
 
-        if (r->state != state)
+        if (!r->del)
             continue;
         APR_ARRAY_PUSH(a, const char *) = field == F_MBI ? r->mbi : field == F_TYPE
             ? r->type : field == F_ID ? r->id : r->version == 3 ? "3" : "4";
@@ -760,25 +891,52 @@ static const char *rec_array(load_ctx *c, int state, int field)
     return dpc_pg_text_array(c->p, (const char *const *)a->elts, a->nelts);
 }
 
-static int delete_replaced(load_ctx *c)
+static int delete_replaced(load_ctx *c, int from, int to)
 {
     const char *params[4];
+    int i, n = 0;
 
-    params[0] = rec_array(c, REC_REPLACE, F_MBI);
-    params[1] = rec_array(c, REC_REPLACE, F_VERSION);
-    params[2] = rec_array(c, REC_REPLACE, F_TYPE);
-    params[3] = rec_array(c, REC_REPLACE, F_ID);
+    for (i = from; i < to; i++)
+        n += REC(c, i)->del;
+    if (!n)
+        return 0;
+    params[0] = rec_array(c, from, to, F_MBI);
+    params[1] = rec_array(c, from, to, F_VERSION);
+    params[2] = rec_array(c, from, to, F_TYPE);
+    params[3] = rec_array(c, from, to, F_ID);
     return db_ok(c, "DELETE FROM claims_resource c USING unnest($1::text[],"
                  " $2::text[]::smallint[], $3::text[], $4::text[]) AS d (mbi, v, t, i)"
                  " WHERE c.mbi = d.mbi AND c.fhir_version = d.v AND c.resource_type = d.t"
                  " AND c.resource_id = d.i", 4, params, NULL);
 }
 
-/* Beneficiary rows: created when missing, last_updated the latest of its
- * rows' otherwise.  Counts the created ones. */
-static int upsert_benes(load_ctx *c)
+/* The latest good record of each MBI among from..to-1, but those whose
+ * beneficiary row this load has already sent as recent. */
+static apr_hash_t *latest_benes(load_ctx *c, int from, int to)
 {
     apr_hash_t *latest = apr_hash_make(c->p);
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i), *l;
+        const int64_t *sent;
+
+        if (r->state == REC_BAD)
+            continue;
+        l = apr_hash_get(latest, r->mbi, APR_HASH_KEY_STRING);
+        sent = apr_hash_get(c->upserted, r->mbi, APR_HASH_KEY_STRING);
+        if ((!l || l->lu_us < r->lu_us) && (!sent || *sent < r->lu_us))
+            apr_hash_set(latest, r->mbi, APR_HASH_KEY_STRING, r);
+    }
+    return latest;
+}
+
+/* Beneficiary rows of the records from..to-1: created when missing,
+ * last_updated the latest of its rows' otherwise.  Counts the created ones
+ * (a row this load sent before is never created again). */
+static int upsert_benes(load_ctx *c, int from, int to)
+{
+    apr_hash_t *latest = latest_benes(c, from, to), *again = apr_hash_make(c->p);
     apr_array_header_t *m = apr_array_make(c->p, 64, sizeof(const char *));
     apr_array_header_t *b = apr_array_make(c->p, 64, sizeof(const char *));
     apr_array_header_t *t = apr_array_make(c->p, 64, sizeof(const char *));
@@ -787,23 +945,23 @@ static int upsert_benes(load_ctx *c)
     PGresult *res;
     int i;
 
-    for (i = 0; i < c->recs->nelts; i++) {
-        load_rec *r = REC(c, i), *l;
-
-        if (r->state == REC_BAD)
-            continue;
-        l = apr_hash_get(latest, r->mbi, APR_HASH_KEY_STRING);
-        if (!l || l->lu_us < r->lu_us)
-            apr_hash_set(latest, r->mbi, APR_HASH_KEY_STRING, r);
-    }
     for (hi = apr_hash_first(c->p, latest); hi; hi = apr_hash_next(hi)) {
         load_rec *r = apr_hash_this_val(hi);
+        int64_t *sent = apr_hash_get(c->upserted, r->mbi, APR_HASH_KEY_STRING);
 
+        if (sent)
+            apr_hash_set(again, r->mbi, APR_HASH_KEY_STRING, r);
+        else
+            apr_hash_set(c->upserted, r->mbi, APR_HASH_KEY_STRING,
+                         sent = apr_palloc(c->p, sizeof(*sent)));
+        *sent = r->lu_us;
         APR_ARRAY_PUSH(m, const char *) = r->mbi;
         APR_ARRAY_PUSH(b, const char *) = r->bene_id;
         APR_ARRAY_PUSH(t, const char *) = apr_psprintf(c->p, "%" APR_INT64_T_FMT,
                                                        (apr_int64_t)r->lu_us);
     }
+    if (!m->nelts)
+        return 0;
     params[0] = dpc_pg_text_array(c->p, (const char *const *)m->elts, m->nelts);
     params[1] = dpc_pg_text_array(c->p, (const char *const *)b->elts, b->nelts);
     params[2] = dpc_pg_text_array(c->p, (const char *const *)t->elts, t->nelts);
@@ -811,15 +969,17 @@ static int upsert_benes(load_ctx *c)
               " timestamptz 'epoch' + u * interval '1 microsecond' FROM unnest($1::text[],"
               " $2::text[], $3::text[]::bigint[]) AS x (m, b, u) ON CONFLICT (mbi) DO UPDATE"
               " SET last_updated = greatest(beneficiary.last_updated, excluded.last_updated)"
-              " RETURNING xmax = 0", 3, params, &res))
+              " RETURNING mbi, xmax = 0", 3, params, &res))
         return -1;
     for (i = 0; i < PQntuples(res); i++)
-        c->created += PQgetvalue(res, i, 0)[0] == 't';
+        c->created += PQgetvalue(res, i, 1)[0] == 't'
+                      && !apr_hash_get(again, PQgetvalue(res, i, 0), APR_HASH_KEY_STRING);
     PQclear(res);
     return 0;
 }
 
-static int copy_rows(load_ctx *c)
+/* COPY the records from..to-1 that are new or replace a row. */
+static int copy_rows(load_ctx *c, int from, int to)
 {
     dpc_copy_out o;
     int i;
@@ -831,7 +991,7 @@ static int copy_rows(load_ctx *c)
               " (FORMAT binary)", 0, NULL, NULL))
         return -1;
     dpc_copy_header(&o.buf);
-    for (i = 0; i < c->recs->nelts && !o.error; i++) {
+    for (i = from; i < to && !o.error; i++) {
         load_rec *r = REC(c, i);
         dpc_synth_row row;
 
@@ -881,7 +1041,8 @@ static int write_all(load_ctx *c)
 {
     if (db_ok(c, "BEGIN", 0, NULL, NULL))
         return -1;
-    if (compare_stored(c) || upsert_benes(c) || delete_replaced(c) || copy_rows(c)
+    if (compare_stored(c) || upsert_benes(c, 0, c->recs->nelts)
+        || delete_replaced(c, 0, c->recs->nelts) || copy_rows(c, 0, c->recs->nelts)
         || db_ok(c, "COMMIT", 0, NULL, NULL)) {
         PQclear(PQexec(c->conn, "ROLLBACK"));
         return -1;
@@ -947,9 +1108,372 @@ static void summary(load_ctx *c, int written, apr_time_t took)
     json_decref(v);
 }
 
-static int read_all(load_ctx *c, apr_array_header_t *paths)
+/* ---- streaming ----------------------------------------------------------
+ *
+ * The load as a pipeline, so that checking the claims overlaps the
+ * server's work on them:
+ *  1. The early pass (READ_EARLY over every part): every line but those
+ *     that start as a claim, so every Patient whatever the file order,
+ *     documents, and anything odd.  Its records are resolved as resolve()
+ *     does.
+ *  2. BEGIN.  The threads read the claims lines (READ_CLAIMS) part after
+ *     part, while this thread takes them, in file order, in batches of
+ *     parts (the first batch also holds step 1's records): resolves their
+ *     MBIs (asking the beneficiary table for bene ids not known yet),
+ *     decides each row against the load so far and the stored row, upserts
+ *     their beneficiaries, deletes the rows they replace and COPYs them,
+ *     while the next batches are read.  COMMIT.
+ * It writes what the read-everything-first path (load_whole) writes:
+ *  - a claim's MBI needs only the Patients, which step 1 read;
+ *  - of the same row twice, the newest stays (of equals, the first in the
+ *    files): one in a later batch that wins deletes the row an earlier
+ *    batch wrote, which is then counted stale;
+ *  - the stored rows of an MBI are read when a batch first has it, before
+ *    the load writes any of its rows (an MBI known before the first batch
+ *    to have none is not asked about).
+ * A Patient among the claims lines (a line that starts as a Coverage but
+ * names its resourceType twice) would break the first point: then the
+ * transaction is rolled back and the load starts over the other way.
+ * --strict loads go that way from the start: nothing may be written before
+ * every line is checked. */
+
+/* A batch: the first holds at least one part (the server starts soon),
+ * each next one twice as much, up to LOAD_BATCH_BYTES (the readers run
+ * ahead, and each batch costs a few round trips). */
+#define LOAD_BATCH_BYTES (128 * 1024 * 1024)
+
+/* stream_load()'s answer when the load must start over. */
+#define LOAD_AGAIN (-2)
+
+/* A row key of the load. */
+typedef struct load_key {
+    int best;                   /* index of its newest record so far, or -1 */
+    int stored;                 /* a row was stored before the load */
+    int in_table;               /* a row of the key is in the table now */
+    int64_t stored_us;          /* the stored row's last_updated */
+} load_key;
+
+/* Ask the beneficiary table for the bene ids of the claims from..to-1 that
+ * are not known yet; those it does not know either are remembered. */
+static int ask_benes(load_ctx *c, int from, int to)
 {
-    apr_array_header_t *parts = apr_array_make(c->p, 16, sizeof(load_part));
+    apr_array_header_t *benes = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p);
+    const char *src, *param;
+    PGresult *res;
+    int i, j;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->type[0] != 'P' && r->state != REC_BAD && !r->mbi
+            && !known_mbi(c, r->bene_id, &src)
+            && !apr_hash_get(c->db_missing, r->bene_id, APR_HASH_KEY_STRING))
+            push_unique(benes, seen, r->bene_id);
+    }
+    for (i = 0; i < benes->nelts; i += LOAD_CHUNK) {
+        int n = benes->nelts - i < LOAD_CHUNK ? benes->nelts - i : LOAD_CHUNK;
+
+        param = dpc_pg_text_array(c->p, (const char *const *)benes->elts + i, n);
+        if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])",
+                  1, &param, &res))
+            return -1;
+        for (j = 0; j < PQntuples(res); j++) {
+            const char *bene = apr_pstrdup(c->p, PQgetvalue(res, j, 0));
+            const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, j, 1));
+
+            apr_hash_set(c->db_bene, bene, APR_HASH_KEY_STRING, mbi);
+            apr_hash_set(c->db_mbi, mbi, APR_HASH_KEY_STRING, bene);
+        }
+        PQclear(res);
+    }
+    for (i = 0; i < benes->nelts; i++) {
+        const char *bene = APR_ARRAY_IDX(benes, i, const char *);
+
+        if (!apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING))
+            apr_hash_set(c->db_missing, bene, APR_HASH_KEY_STRING, bene);
+    }
+    return 0;
+}
+
+/* The claims from..to-1 that step 1 did not resolve, as resolve() would. */
+static void resolve_claims(load_ctx *c, int from, int to)
+{
+    const char *src;
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->type[0] != 'P' && r->state != REC_BAD && !r->mbi
+            && !(r->mbi = known_mbi(c, r->bene_id, &src)))
+            rec_bad(c, r, apr_psprintf(c->p, "Patient/%s is neither in this load nor in "
+                                       "the database", r->bene_id));
+    }
+}
+
+/* Which of the MBIs known before the first batch have no stored row (the
+ * rows of their keys need not be looked up); asked before anything is
+ * written. */
+static int unstored_mbis(load_ctx *c)
+{
+    apr_hash_t *known[3];
+    apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(c->p);
+    apr_hash_index_t *hi;
+    const char *param;
+    PGresult *res;
+    int i, j;
+
+    known[0] = c->opt_mbi;
+    known[1] = c->db_bene;
+    known[2] = c->load_bene;
+    for (j = 0; j < 3; j++) {
+        for (hi = apr_hash_first(c->p, known[j]); hi; hi = apr_hash_next(hi))
+            push_unique(mbis, seen, apr_hash_this_val(hi));
+    }
+    for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
+        int n = mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK;
+
+        param = dpc_pg_text_array(c->p, (const char *const *)mbis->elts + i, n);
+        if (db_ok(c, "SELECT m FROM unnest($1::text[]) AS m WHERE NOT EXISTS"
+                  " (SELECT 1 FROM claims_resource WHERE mbi = m)", 1, &param, &res))
+            return -1;
+        for (j = 0; j < PQntuples(res); j++) {
+            const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, j, 0));
+
+            apr_hash_set(c->unstored, mbi, APR_HASH_KEY_STRING, mbi);
+        }
+        PQclear(res);
+    }
+    return 0;
+}
+
+/* The load_key of key, made (nothing stored) if the load has none yet. */
+static load_key *get_key(load_ctx *c, const char *key)
+{
+    load_key *k = apr_hash_get(c->skeys, key, APR_HASH_KEY_STRING);
+
+    if (!k) {
+        k = apr_pcalloc(c->p, sizeof(*k));
+        k->best = -1;
+        apr_hash_set(c->skeys, key, APR_HASH_KEY_STRING, k);
+    }
+    return k;
+}
+
+/* Every stored row of n MBIs from mbis[0], as keys of the load. */
+static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
+{
+    const char *param = dpc_pg_text_array(c->p, mbis, n);
+    PGresult *res;
+    int i;
+
+    if (db_ok(c, "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
+              " FROM last_updated) * 1000000)::bigint FROM claims_resource"
+              " WHERE mbi = ANY($1::text[])", 1, &param, &res))
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        load_key *k = get_key(c, row_key(c->p, PQgetvalue(res, i, 0),
+                                         atoi(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 2),
+                                         PQgetvalue(res, i, 3)));
+
+        k->stored = k->in_table = 1;
+        k->stored_us = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The stored rows of the MBIs of the records from..to-1 that may have some
+ * and were not fetched yet: fetched before this load writes any row of
+ * theirs, so that all of them were there before it. */
+static int stored_rows(load_ctx *c, int from, int to)
+{
+    apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->state != REC_BAD && !apr_hash_get(c->unstored, r->mbi, APR_HASH_KEY_STRING)
+            && !apr_hash_get(c->fetched, r->mbi, APR_HASH_KEY_STRING)) {
+            apr_hash_set(c->fetched, r->mbi, APR_HASH_KEY_STRING, r->mbi);
+            APR_ARRAY_PUSH(mbis, const char *) = r->mbi;
+        }
+    }
+    for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
+        if (fetch_stored(c, (const char *const *)mbis->elts + i,
+                         mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK))
+            return -1;
+    }
+    return 0;
+}
+
+/* The key of each good record from..to-1. */
+static void stream_keys(load_ctx *c, int from, int to)
+{
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->state != REC_BAD)
+            r->key = get_key(c, row_key(c->p, r->mbi, r->version, r->type, r->id));
+    }
+}
+
+/* Is a earlier than b in the files? */
+static int rec_before(const load_rec *a, const load_rec *b)
+{
+    return a->file != b->file ? a->file < b->file : a->line != b->line ? a->line < b->line
+           : a->entry < b->entry;
+}
+
+/* Decide the records from..to-1, as dedupe() and against_stored() do
+ * together: the newest of a key stays (of equals, the first in the files,
+ * as step 1's records come before the claims lines around them), and is
+ * new, replaces the stored row if strictly newer, or is stale.  A record
+ * to write whose key has a row in the table deletes it first. */
+static void stream_decide(load_ctx *c, int from, int to)
+{
+    int i;
+
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+        load_key *k = r->key;
+        load_rec *o = k && k->best >= 0 ? REC(c, k->best) : NULL;
+
+        if (r->state == REC_BAD)
+            continue;
+        if (o && (o->lu_us > r->lu_us || (o->lu_us == r->lu_us && rec_before(o, r)))) {
+            r->state = REC_STALE;
+            continue;
+        }
+        if (o)
+            o->state = REC_STALE;
+        k->best = i;
+        r->state = !k->stored ? REC_NEW : r->lu_us > k->stored_us ? REC_REPLACE : REC_STALE;
+    }
+    for (i = from; i < to; i++) {
+        load_rec *r = REC(c, i);
+
+        if (r->state == REC_NEW || r->state == REC_REPLACE) {
+            r->del = r->key->in_table;
+            r->key->in_table = 1;
+        }
+    }
+}
+
+/* One batch, the records from..to-1, inside the transaction. */
+static int stream_batch(load_ctx *c, int from, int to)
+{
+    if (ask_benes(c, from, to))
+        return -1;
+    resolve_claims(c, from, to);
+    if (stored_rows(c, from, to))
+        return -1;
+    stream_keys(c, from, to);
+    stream_decide(c, from, to);
+    if (upsert_benes(c, from, to) || delete_replaced(c, from, to) || copy_rows(c, from, to))
+        return -1;
+    return 0;
+}
+
+/* Give back the pages of parts [from, to) once their batch is written: no
+ * record needs their bytes any more (step 1's were written by the first
+ * batch), and the kernel unmaps them now, while the server works, rather
+ * than all at the end. */
+static void drop_parts(load_readers *all, int from, int to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int i;
+
+    for (i = from; page > 0 && i < to; i++) {
+        uintptr_t s = (uintptr_t)PART(all, i)->s, e = (uintptr_t)PART(all, i)->end;
+
+        s = (s + page - 1) / page * page;
+        e = e / page * page;
+        if (e > s)
+            madvise((void *)s, e - s, MADV_DONTNEED);
+    }
+}
+
+/* Step 2's loop: the claims parts in batches, each written while the
+ * threads read on.  0, -1 (failed) or LOAD_AGAIN. */
+static int stream_claims(load_ctx *c, load_readers *all)
+{
+    apr_size_t want = LOAD_PART_BYTES;
+    int next = 0, from = 0, first;
+
+    c->join_file = -1;
+    do {
+        apr_size_t bytes = 0;
+
+        first = next;
+        while (next < all->parts->nelts && bytes < want) {
+            load_part *r = PART(all, next);
+
+            wait_part(all, next++);
+            join_part(c, r);
+            bytes += r->end - r->s;
+        }
+        if (c->surprise)
+            return LOAD_AGAIN;
+        if (stream_batch(c, from, c->recs->nelts))
+            return -1;
+        drop_parts(all, first, next);
+        from = c->recs->nelts;
+        want = want < LOAD_BATCH_BYTES ? want * 2 : want;
+    } while (next < all->parts->nelts);
+    return 0;
+}
+
+/* The load the streaming way: DPCCTL_OK (bad lines may have been skipped),
+ * DPCCTL_FAIL (nothing written) or LOAD_AGAIN (nothing written, nothing
+ * said). */
+static int stream_load(load_ctx *c, apr_array_header_t *parts)
+{
+    apr_array_header_t *claims;
+    load_readers all;
+    int i, rc;
+
+    for (i = 0; i < parts->nelts; i++)
+        APR_ARRAY_IDX(parts, i, load_part).mode = READ_EARLY;
+    if (read_parts(c, parts) || db_benes(c) || check_opt_mbi(c))
+        return DPCCTL_FAIL;
+    claims = apr_array_copy(c->p, parts);       /* the lines listed, nlines */
+    for (i = 0; i < claims->nelts; i++) {
+        load_part *r = &APR_ARRAY_IDX(claims, i, load_part);
+
+        r->mode = READ_CLAIMS;
+        r->done = 0;
+        r->lines = r->bytes = 0;
+    }
+    resolve(c);
+    if (db_ok(c, "BEGIN", 0, NULL, NULL))
+        return DPCCTL_FAIL;
+    if (unstored_mbis(c)) {
+        PQclear(PQexec(c->conn, "ROLLBACK"));
+        return DPCCTL_FAIL;
+    }
+    start_readers(c, &all, claims, LOAD_THREADS);
+    rc = all.started < all.threads ? -1 : stream_claims(c, &all);
+    if (join_readers(&all, rc != 0) && !rc)
+        rc = -1;
+    if (!rc && db_ok(c, "COMMIT", 0, NULL, NULL))
+        rc = -1;
+
+    if (rc)
+        PQclear(PQexec(c->conn, "ROLLBACK"));
+    if (rc != LOAD_AGAIN)
+        report_bad(c);
+    return rc == LOAD_AGAIN ? LOAD_AGAIN : rc ? DPCCTL_FAIL : DPCCTL_OK;
+}
+
+/* Map the files and cut them into parts. */
+static int map_all(load_ctx *c, apr_array_header_t *paths, apr_array_header_t *parts)
+{
     int i;
 
     for (i = 0; i < paths->nelts; i++) {
@@ -960,14 +1484,14 @@ static int read_all(load_ctx *c, apr_array_header_t *paths)
     }
     for (i = 0; i < paths->nelts; i++)
         add_parts(c, i, parts);
-    return read_parts(c, parts);
+    return DPCCTL_OK;
 }
 
-static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
+/* The load the read-everything-first way: every line is read and checked,
+ * then one transaction writes.  DPCCTL_OK or DPCCTL_FAIL. */
+static int load_whole(load_ctx *c, apr_array_header_t *parts, apr_time_t start)
 {
-    int rc = read_all(c, paths);
-
-    if (rc || db_benes(c) || check_opt_mbi(c))
+    if (read_parts(c, parts) || db_benes(c) || check_opt_mbi(c))
         return DPCCTL_FAIL;
     resolve(c);
     dedupe(c);
@@ -977,16 +1501,26 @@ static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
         return dpcctl_fail(DPCCTL_FAIL, "load: %d bad line(s) and --strict: nothing "
                            "written", c->bad->nelts);
     }
-    if (write_all(c))
-        return DPCCTL_FAIL;
+    return write_all(c) ? DPCCTL_FAIL : DPCCTL_OK;
+}
+
+static int run_load(load_ctx *c, apr_array_header_t *paths, apr_time_t start)
+{
+    apr_array_header_t *parts = apr_array_make(c->p, 16, sizeof(load_part));
+    int rc = map_all(c, paths, parts);
+
+    if (!rc)
+        rc = c->strict || c->whole ? load_whole(c, parts, start) : stream_load(c, parts);
+    if (rc)
+        return rc;
     count(c);
     summary(c, 1, apr_time_now() - start);
     return c->bad->nelts ? DPCCTL_LOAD_SKIPPED : DPCCTL_OK;
 }
 
-int dpcctl_load(PGconn *conn, int argc, char **argv)
+/* One run of the command; whole: read everything first. */
+static int load_once(PGconn *conn, int argc, char **argv, int whole, apr_time_t start)
 {
-    apr_time_t start = apr_time_now();
     apr_array_header_t *paths;
     load_ctx c;
     int rc;
@@ -994,12 +1528,18 @@ int dpcctl_load(PGconn *conn, int argc, char **argv)
     memset(&c, 0, sizeof(c));
     apr_pool_create(&c.p, NULL);
     c.conn = conn;
+    c.whole = whole;
     c.opt_mbi = apr_hash_make(c.p);
     c.db_bene = apr_hash_make(c.p);
     c.db_mbi = apr_hash_make(c.p);
     c.load_bene = apr_hash_make(c.p);
     c.load_mbi = apr_hash_make(c.p);
     c.keys = apr_hash_make(c.p);
+    c.skeys = apr_hash_make(c.p);
+    c.db_missing = apr_hash_make(c.p);
+    c.upserted = apr_hash_make(c.p);
+    c.unstored = apr_hash_make(c.p);
+    c.fetched = apr_hash_make(c.p);
     c.files = apr_array_make(c.p, 8, sizeof(load_file));
     c.recs = apr_array_make(c.p, 1024, sizeof(load_rec));
     c.bad = apr_array_make(c.p, 8, sizeof(load_bad));
@@ -1009,4 +1549,12 @@ int dpcctl_load(PGconn *conn, int argc, char **argv)
         rc = run_load(&c, paths, start);
     apr_pool_destroy(c.p);
     return rc;
+}
+
+int dpcctl_load(PGconn *conn, int argc, char **argv)
+{
+    apr_time_t start = apr_time_now();
+    int rc = load_once(conn, argc, argv, 0, start);
+
+    return rc == LOAD_AGAIN ? load_once(conn, argc, argv, 1, start) : rc;
 }

@@ -1,9 +1,13 @@
 /* dpc_load.c: see dpc_load.h. */
 #include "dpc_load.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <apr_strings.h>
 
@@ -112,6 +116,11 @@ static const char *currency(const json_t *ident)
     return c;
 }
 
+int dpc_load_mbi_valid(const char *s)
+{
+    return dpc_mbi_valid(s) || dpc_mbi_synthetic(s);
+}
+
 const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid)
 {
     const char *current = NULL, *unmarked = NULL, *v;
@@ -130,7 +139,7 @@ const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid)
             unmarked = v;
     }
     v = current ? current : unmarked;
-    *invalid = v && !dpc_mbi_valid(v) ? v : NULL;
+    *invalid = v && !dpc_load_mbi_valid(v) ? v : NULL;
     return v && !*invalid ? v : NULL;
 }
 
@@ -339,11 +348,65 @@ static int utf8_len(const unsigned char *s, const unsigned char *end)
     return n;
 }
 
+/* The bytes of v that need a look (a quote, a backslash, a control
+ * character, a byte of a multi-byte UTF-8 sequence), as a mask of their
+ * high bits.  A borrow of the subtractions can mark a byte only above one
+ * that matches, so the lowest marked byte is the first such byte. */
+static uint64_t word_special(uint64_t v)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones << 7;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & highs;
+}
+
+/* How many plain ASCII bytes (none that word_special() marks) s..end
+ * starts with; sixteen at a time with SSE2, else eight at a time where the
+ * byte order allows. */
+static apr_size_t plain_run(const char *s, const char *end)
+{
+    const char *from = s;
+
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(' ');
+
+    for (; end - s >= 16; s += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        /* signed: below a space is a control character or a byte >= 0x80 */
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                            _mm_cmpeq_epi8(v, bslash)),
+                                               _mm_cmplt_epi8(v, space)));
+
+        if (m)
+            return (apr_size_t)(s - from) + (apr_size_t)__builtin_ctz((unsigned)m);
+    }
+#endif
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; end - s >= 8; s += 8) {
+        uint64_t w, m;
+
+        memcpy(&w, s, 8);
+        if ((m = word_special(w)) != 0)
+            return (apr_size_t)(s - from) + (apr_size_t)(__builtin_ctzll(m) >> 3);
+    }
+#endif
+    while (s < end && (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x80 && *s != '"'
+           && *s != '\\')
+        s++;
+    return (apr_size_t)(s - from);
+}
+
 static int scan_string(scan *c)
 {
     for (c->s++; c->s < c->end;) {
-        unsigned char ch = (unsigned char)*c->s;
+        unsigned char ch;
         int n;
+
+        c->s += plain_run(c->s, c->end);
+        if (c->s >= c->end)
+            break;
+        ch = (unsigned char)*c->s;
 
         if (ch == '"') {
             c->s++;

@@ -72,6 +72,11 @@ int dpc_load_version(const json_t *r);
  * value; otherwise *invalid = NULL. */
 const char *dpc_load_patient_mbi(const json_t *patient, const char **invalid);
 
+/* 1 if s is a well-formed MBI, or one of BFD's synthetic MBIs (an S
+ * second, never a real beneficiary's, so taking them costs production
+ * nothing; `dpcctl synth` writes them). */
+int dpc_load_mbi_valid(const char *s);
+
 /* The fast path of dpc_load_check() for the bulk of a load, one NDJSON
  * line of len bytes (not NUL-terminated): it checks that the text is JSON
  * (RFC 8259: strict grammar, well-formed UTF-8, no control characters in

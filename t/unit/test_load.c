@@ -109,6 +109,15 @@ START_TEST(patient_mbi_rules)
                        "\",\"value\":\"1eg4-te5-mk73\"}]}"), &bad));
     ck_assert_str_eq(bad, "1eg4-te5-mk73");
     ck_assert_ptr_null(dpc_load_patient_mbi(j("{\"identifier\":\"x\"}"), &bad));
+    /* BFD's synthetic MBIs (S second), which dpcctl synth writes, are MBIs */
+    ck_assert_str_eq(dpc_load_patient_mbi(j("{\"identifier\":[" R4_ID(MBI_SYS,
+                     "2SW4N00AA00", R4_CUR("current")) "]}"), &bad), "2SW4N00AA00");
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(dpc_load_mbi_valid("2SW4N00AA00"), 1);
+    ck_assert_int_eq(dpc_load_mbi_valid("1EG4TE5MK73"), 1);
+    /* an S elsewhere, or an S-second MBI otherwise malformed, is none */
+    ck_assert_int_eq(dpc_load_mbi_valid("1EG4SE5MK73"), 0);
+    ck_assert_int_eq(dpc_load_mbi_valid("2SW4N00AA0"), 0);
 }
 END_TEST
 
@@ -394,6 +403,35 @@ START_TEST(filter_columns)
 }
 END_TEST
 
+/* A long string value read eight bytes at a time: each kind of byte that
+ * needs a look, at every place of the string, is seen exactly as jansson
+ * sees it (taken whenever jansson takes the line, refused otherwise). */
+START_TEST(quick_reads_long_strings)
+{
+    static const char *const bytes[] = { "\x01", "\x1f", "\t", "\x7f", "\x80", "\xff",
+        "\\", "\\n", "\\q", "\"", "\xc3\xa9", "\xc3", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+    const char *head = "{\"resourceType\":\"Coverage\",\"id\":\"c\",\"meta\":{\"lastUpdated\":"
+                       "\"2024-01-02T03:04:05Z\"},\"class\":[],\"beneficiary\":{\"reference\":"
+                       "\"Patient/1\"},\"note\":\"";
+    size_t b, at;
+    int took = 0;
+
+    for (b = 0; b < sizeof(bytes) / sizeof(bytes[0]); b++) {
+        for (at = 0; at < 24; at++) {
+            const char *line = apr_psprintf(p, "%s%.*s%s%.*s\"}", head, (int)at,
+                                            "abcdefghijklmnopqrstuvwx", bytes[b],
+                                            (int)(24 - at), "ABCDEFGHIJKLMNOPQRSTUVWX");
+            json_t *v = json_loads(line, 0, NULL);
+
+            ck_assert_msg(quick(line) == (v != NULL), "byte %zu at %zu: %s", b, at, line);
+            took += v != NULL;
+            json_decref(v);
+        }
+    }
+    ck_assert_int_eq(took, 5 * 24);     /* DEL, the escape \n, three good UTF-8 sequences */
+}
+END_TEST
+
 /* Random damage to a good line: whatever dpc_load_quick() still takes,
  * jansson and dpc_load_check() take the same way. */
 START_TEST(quick_never_takes_more_than_jansson)
@@ -451,6 +489,7 @@ Suite *load_suite(void)
     tcase_add_test(tc, quick_columns_never_differ);
     tcase_add_test(tc, quick_leaves_the_rest);
     tcase_add_test(tc, quick_never_takes_more_than_jansson);
+    tcase_add_test(tc, quick_reads_long_strings);
     suite_add_tcase(s, tc);
     return s;
 }
