@@ -13,10 +13,6 @@ int dpc_auth_load_secrets(apr_pool_t *pconf, server_rec *s);
 const dpc_principal *dpc_authenticate(request_rec *r, int *status);
 int dpc_op_token_auth(request_rec *r, const dpc_call *call);
 int dpc_op_token_validate(request_rec *r, const dpc_call *call);
-/* The parameters of a token request: the form body, or, where the dialect
- * allows it (token_params_in_url) and the body is empty, the URL's query;
- * never both.  0, or -1 after the OAuth error was sent (*status). */
-int dpc_token_params(request_rec *r, apr_table_t **form, int *status);
 
 extern const dpc_statement dpc_auth_statements[];
 

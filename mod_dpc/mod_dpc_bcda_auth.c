@@ -14,7 +14,7 @@
 #include "dpc_fhir.h"
 #include "dpc_log.h"
 #include "dpc_secret.h"
-#include "mod_dpc_auth.h"
+#include "mod_dpc_token_form.h"
 #include "mod_dpc_respond.h"
 
 /* What a BCDA token may read: every exported type. */
