@@ -118,6 +118,20 @@ int dpc_export_type_valid(const char *type)
     return type && type_valid_n(type, strnlen(type, DPC_EXPORT_TYPE_MAX + 1));
 }
 
+const char *const dpc_export_types[] = {
+    "Patient", "Coverage", "ExplanationOfBenefit", NULL
+};
+
+int dpc_export_type_exported(const char *type)
+{
+    int i;
+
+    for (i = 0; type && dpc_export_types[i]; i++)
+        if (!strcmp(type, dpc_export_types[i]))
+            return 1;
+    return 0;
+}
+
 /* Only lower-case hex: the writer makes nothing else, so a name differing
  * in case is not ours. */
 static int is_lower_hex(char c)

@@ -134,6 +134,13 @@ const char *dpc_export_writer_type(const dpc_export_writer *w);
  * most DPC_EXPORT_TYPE_MAX characters? */
 int dpc_export_type_valid(const char *type);
 
+/* The resource types an export writes (the claims store's), in the order
+ * chosen when a kick-off names none; ended by NULL. */
+extern const char *const dpc_export_types[];
+
+/* Is `type` one of dpc_export_types[]? */
+int dpc_export_type_exported(const char *type);
+
 /* Name the writer's next part after `uuid` (a lower-case UUID, such as
  * the uuid of a data file the error file describes) instead of a random
  * one; only with DPC_EXPORT_UUID_NAMES.  APR_EINVAL if it is not one. */

@@ -5,6 +5,7 @@
 
 #include <apr_strings.h>
 
+#include "dpc_export.h"
 #include "dpc_fhir.h"
 #include "dpc_mbi.h"
 #include "dpc_res.h"
@@ -12,10 +13,6 @@
 
 #define HTTP_400 400
 #define HTTP_403 403
-
-const char *const dpc_export_types[] = {
-    "Patient", "Coverage", "ExplanationOfBenefit", NULL
-};
 
 /* Fill *err and return its kind. */
 static dpc_export_req_rc refuse(dpc_export_req_err *err, dpc_export_req_rc rc,
@@ -56,16 +53,6 @@ static dpc_export_req_rc refuse_or_note(dpc_export_req *req, dpc_export_req_err 
         return refuse(err, rc, msg);
     APR_ARRAY_PUSH(req->notes, const char *) = note;
     return DPC_EXPORT_REQ_OK;
-}
-
-int dpc_export_type_exported(const char *type)
-{
-    int i;
-
-    for (i = 0; dpc_export_types[i]; i++)
-        if (!strcmp(type, dpc_export_types[i]))
-            return 1;
-    return 0;
 }
 
 int dpc_export_scope_reads(apr_pool_t *p, const char *scope, const char *type)

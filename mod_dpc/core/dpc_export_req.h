@@ -15,7 +15,7 @@
  *
  * Parameters:
  *   _type           comma-separated resource types, spaces dropped; each
- *                   must be one of dpc_export_types[] (lenient: an unknown
+ *                   must be one of dpc_export_types[] (dpc_export.h; lenient: an unknown
  *                   one is ignored and noted as "_type=NAME").  Repeated
  *                   _type parameters add up.
  *   _since          a FHIR instant, not after `now`; a space in it is read
@@ -64,9 +64,6 @@
 #define DPC_BFD_MARKER    APR_TIME_C(1577836800000000)    /* 2020-01-01T00:00:00Z */
 #define DPC_BFD_LOAD_DATE APR_TIME_C(1581465600000000)    /* 2020-02-12T00:00:00Z */
 
-/* The resource types an export writes, in the order chosen when the
- * request names none; ended by NULL. */
-extern const char *const dpc_export_types[];
 
 /* A kick-off request.  Everything is allocated from `p`. */
 typedef struct dpc_export_req {
@@ -143,7 +140,5 @@ dpc_export_req_rc dpc_export_req_finish(dpc_export_req *req, const char *scope,
  * permission after the dot)?  NULL reads nothing. */
 int dpc_export_scope_reads(apr_pool_t *p, const char *scope, const char *type);
 
-/* Is `type` one of dpc_export_types[]? */
-int dpc_export_type_exported(const char *type);
 
 #endif

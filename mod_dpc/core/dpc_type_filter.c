@@ -8,7 +8,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
-#include "dpc_export_req.h"
+#include "dpc_export.h"
 #include "dpc_fhir.h"
 
 #define EOB "ExplanationOfBenefit"

@@ -18,6 +18,7 @@
  */
 #include "fuzz.h"
 
+#include "dpc_export.h"
 #include "dpc_export_req.h"
 #include "dpc_fhir.h"
 #include "dpc_type_filter.h"
