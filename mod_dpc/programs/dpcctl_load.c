@@ -840,6 +840,13 @@ static apr_array_header_t *load_mbis(load_ctx *c)
     return a;
 }
 
+/* The stored rows of the MBIs $1: their keys and lastUpdated in
+ * microseconds, which both ways of loading compare against. */
+static const char stored_sql[] =
+    "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
+    " FROM last_updated) * 1000000)::bigint FROM claims_resource"
+    " WHERE mbi = ANY($1::text[])";
+
 /* Compare with the stored rows of n MBIs from mbis[0]: older ones are to
  * be replaced, the others make ours stale. */
 static int against_stored(load_ctx *c, const char *const *mbis, int n)
@@ -848,9 +855,7 @@ static int against_stored(load_ctx *c, const char *const *mbis, int n)
     PGresult *res;
     int i;
 
-    if (db_ok(c, "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
-              " FROM last_updated) * 1000000)::bigint FROM claims_resource"
-              " WHERE mbi = ANY($1::text[])", 1, &param, &res))
+    if (db_ok(c, stored_sql, 1, &param, &res))
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
         load_rec *r = apr_hash_get(c->keys, row_key(c->p, PQgetvalue(res, i, 0),
@@ -1269,9 +1274,7 @@ static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
     PGresult *res;
     int i;
 
-    if (db_ok(c, "SELECT mbi, fhir_version, resource_type, resource_id, (extract(epoch"
-              " FROM last_updated) * 1000000)::bigint FROM claims_resource"
-              " WHERE mbi = ANY($1::text[])", 1, &param, &res))
+    if (db_ok(c, stored_sql, 1, &param, &res))
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
         load_key *k = get_key(c, row_key(c->p, PQgetvalue(res, i, 0),
