@@ -64,9 +64,10 @@ enum { FILE_NAME, FILE_TYPE, FILE_COUNT, FILE_BYTES, FILE_SHA256, FILE_ENCRYPTED
     " ORDER BY type, batch_seq, name"
 
 /* dpc_job_files_page: the files at list places [$2, $2 + $3), in order:
- * a page of a partial manifest. */
+ * a page of a partial manifest (the columns of dpc_job_files). */
 #define SQL_JOB_FILES_PAGE                                                          \
-    "SELECT name, type, count, bytes, sha256 FROM export_file WHERE job_id = %s::uuid" \
+    "SELECT name, type, count, bytes, sha256, encrypted_key FROM export_file"      \
+    " WHERE job_id = %s::uuid"                                                       \
     " AND ordinal >= %s::int AND ordinal < %s::int + %s::int ORDER BY ordinal"
 
 /* dpc_job_cancel: a row (the job's id) when the job was cancelled. */

@@ -14,7 +14,7 @@ use JSON::PP ();
 use DPC::Test qw(req json_of sql run dpcctl wait_for slurp write_file note_err);
 use DPC::Crypt qw(rsa_pair openssl_decrypt);
 
-plan tests => 45;
+plan tests => 46;
 
 Apache::TestRequest::module('bcda');
 my $host = 'http://' . Apache::TestRequest::hostport();
@@ -139,6 +139,16 @@ my ($cst, $cout, $cerr) = client('export', '--job', $job_url, '--token', $tok{A9
 my $r = eval { $json->decode($cout) } // {};
 ok t_cmp("$cst|" . ($r->{decrypted} // '') . '|' . ($r->{encrypted} // ''), '0|' . @out . '|' . @out,
          'dpc-client --decrypt-key decrypts every data file') or note_err($cerr);
+# a kick-off by dpc-client, which asks for partial manifests: the pages give
+# the keys too
+my ($kst, $kout, $kerr) = client('export', '--group', 'all', '--base', "$host/api/v1",
+                                 '--token', $tok{A9921}, '--dir', "$dir/kicked",
+                                 '--decrypt-key', $priv_a);
+my $k = eval { $json->decode($kout) } // {};
+ok t_cmp("$kst|" . ($k->{decrypted} // '') . '|' . (($k->{encrypted} // 0) > 0 ? 'some' : 'none'),
+         "0|" . ($k->{encrypted} // "x") . "|some",
+         'dpc-client export (partial manifests) decrypts every data file it downloads')
+    or note_err($kerr);
 my $plain = -e "$dir/out/$name" ? slurp("$dir/out/$name") : '';
 my @lines = grep { length } split /\n/, $plain;
 ok t_cmp(scalar(@lines) . '|' . scalar(grep { /"resourceType":"Patient"/ } @lines), "$count|$count",
