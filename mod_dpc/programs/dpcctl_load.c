@@ -646,6 +646,21 @@ static void push_unique(apr_array_header_t *a, apr_hash_t *seen, const char *s)
     }
 }
 
+/* Remember the stored beneficiaries of res (bene_id, mbi rows) both ways,
+ * in c->db_bene and c->db_mbi; res is cleared. */
+static void take_stored_benes(load_ctx *c, PGresult *res)
+{
+    int i;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        const char *bene = apr_pstrdup(c->p, PQgetvalue(res, i, 0));
+        const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, i, 1));
+
+        apr_hash_set(c->db_bene, bene, APR_HASH_KEY_STRING, mbi);
+        apr_hash_set(c->db_mbi, mbi, APR_HASH_KEY_STRING, bene);
+    }
+    PQclear(res);
+}
 /* What the beneficiary table says of the load's bene ids and MBIs. */
 static int db_benes(load_ctx *c)
 {
@@ -670,14 +685,7 @@ static int db_benes(load_ctx *c)
     if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
               " OR mbi = ANY($2::text[])", 2, params, &res))
         return -1;
-    for (i = 0; i < PQntuples(res); i++) {
-        const char *bene = apr_pstrdup(c->p, PQgetvalue(res, i, 0));
-        const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, i, 1));
-
-        apr_hash_set(c->db_bene, bene, APR_HASH_KEY_STRING, mbi);
-        apr_hash_set(c->db_mbi, mbi, APR_HASH_KEY_STRING, bene);
-    }
-    PQclear(res);
+    take_stored_benes(c, res);
     return 0;
 }
 
@@ -1166,7 +1174,7 @@ static int ask_benes(load_ctx *c, int from, int to)
     apr_hash_t *seen = apr_hash_make(c->p);
     const char *src, *param;
     PGresult *res;
-    int i, j;
+    int i;
 
     for (i = from; i < to; i++) {
         load_rec *r = REC(c, i);
@@ -1183,14 +1191,7 @@ static int ask_benes(load_ctx *c, int from, int to)
         if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])",
                   1, &param, &res))
             return -1;
-        for (j = 0; j < PQntuples(res); j++) {
-            const char *bene = apr_pstrdup(c->p, PQgetvalue(res, j, 0));
-            const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, j, 1));
-
-            apr_hash_set(c->db_bene, bene, APR_HASH_KEY_STRING, mbi);
-            apr_hash_set(c->db_mbi, mbi, APR_HASH_KEY_STRING, bene);
-        }
-        PQclear(res);
+        take_stored_benes(c, res);
     }
     for (i = 0; i < benes->nelts; i++) {
         const char *bene = APR_ARRAY_IDX(benes, i, const char *);
