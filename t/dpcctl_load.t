@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 86;
+plan tests => 101;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -29,7 +29,8 @@ END {
     eval {
         dpcctl('org', 'delete', $org->{id}) if $org;
         sql(q{DELETE FROM beneficiary WHERE mbi IN ('1EG4TE5MK73', '2EG4TE5MK73', '3EG4TE5MK73',
-            '4EG4TE5MK73', '5EG4TE5MK73')});
+            '4EG4TE5MK73', '5EG4TE5MK73', '6EG4TE5MK73', '7EG4TE5MK73', '8EG4TE5MK73',
+            '2AA0AA0AA00')});
     };
 }
 
@@ -229,10 +230,10 @@ ok t_cmp(sql(q{SELECT last_updated = '2024-06-01T10:00:00.5Z' FROM beneficiary W
          't', 'the beneficiary\'s last_updated follows its latest row');
 
 # ---- claims written in batches while the next ones are read ----------------
-# Lines that start as BFD writes claims (resourceType first) are read after
-# every other line, and written in batches (the first 4 MB of parts, then 8,
-# 16 and on) while the next batch is read.  What is written is what a load that
-# reads every line first (--strict) writes.
+# Lines are written in batches (the first 4 MB part, then 8, 16 MB and on)
+# while the next batch is read; a claim whose Patient comes later waits for
+# it.  What is written is what a load that reads every line first (--strict)
+# writes.
 sub bfd {
     my $v = decode_json(shift);
     my $type = delete $v->{resourceType};
@@ -296,7 +297,7 @@ ok t_cmp("$st " . $counts->($out) . ' ' . sql(q{SELECT body::jsonb->>'status' FR
 sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-pad-%'});
 
 # A Patient on a line that starts as a claim (its resourceType twice, the
-# last one counts): the claims it keys are still loaded.
+# last one counts) is a Patient: the claims it keys are loaded.
 write_file("$tmp/surprise.ndjson", join("\n",
     bfd(eob('carrier-u-1', '-85001', $T0)),
     '{"resourceType":"Coverage",' . substr(patient('-85001', '5EG4TE5MK73', $T0), 1),
@@ -309,6 +310,74 @@ ok t_cmp(sql(q{SELECT string_agg(resource_type || ' ' || resource_id, ', ' ORDER
          'keyed by its MBI');
 ok t_cmp($err, qr{^\Q$tmp\E/surprise\.ndjson:3: ExplanationOfBenefit carrier-u-2: Patient/-85009 is neither}m,
          'a claim read in a batch without its Patient is reported FILE:LINE');
+
+# ---- files side by side -------------------------------------------------------
+# A Blue Button bulk export's layout, files named in the order `ls` gives:
+# claims first, their Patient last.  They wait for it, and load as --strict
+# loads them.
+write_file("$tmp/Coverage.ndjson", join("\n",
+    res('Coverage', 'part-a--87001', $T0, class => [], beneficiary => { reference => 'Patient/-87001' }),
+    res('Coverage', 'part-b--81001', $T0, class => [], beneficiary => { reference => 'Patient/-81001' }),
+) . "\n");
+write_file("$tmp/ExplanationOfBenefit.ndjson", join("\n",
+    eob('carrier-b-1', '-87001', $T0), eob('carrier-b-2', '-87001', $T1)) . "\n");
+write_file("$tmp/Patient.ndjson", patient('-87001', '8EG4TE5MK73', $T0) . "\n");
+my @bulk = map { "$tmp/$_.ndjson" } qw(Coverage ExplanationOfBenefit Patient);
+my $bulk_state = sub {
+    sql(q{SELECT count(*) || ' ' || md5(string_agg(mbi || fhir_version || resource_type || resource_id
+          || last_updated || md5(body), ',' ORDER BY mbi, resource_type, resource_id))
+          FROM claims_resource WHERE mbi = '8EG4TE5MK73' OR resource_id = 'part-b--81001'});
+};
+($st, $out, $err) = dpcctl('load', @bulk);
+ok t_cmp("$st " . $counts->($out), '0 5 5 0 0 0 1', 'Coverage, EOB, Patient files: every line loaded')
+    or print STDERR $err;
+ok t_cmp(sql(q{SELECT string_agg(resource_id, ' ' ORDER BY resource_id) FROM claims_resource
+    WHERE mbi = '8EG4TE5MK73'}), '-87001 carrier-b-1 carrier-b-2 part-a--87001',
+         'the claims before their Patient are keyed by its MBI');
+ok t_cmp(sql(q{SELECT mbi FROM claims_resource WHERE resource_id = 'part-b--81001'}), '2EG4TE5MK73',
+         'and a claim of a stored beneficiary by the table\'s');
+my $bulk_streamed = $bulk_state->();
+sql(q{DELETE FROM claims_resource WHERE mbi = '8EG4TE5MK73' OR resource_id = 'part-b--81001'});
+sql(q{DELETE FROM beneficiary WHERE mbi = '8EG4TE5MK73'});
+($st, $out) = dpcctl('load', '--strict', @bulk);
+ok t_cmp("$st " . $counts->($out) . ' ' . $bulk_state->(), "0 5 5 0 0 0 1 $bulk_streamed",
+         'read every line first (--strict): the same counts and rows');
+
+# Parts of several files are read side by side (a claim meets its Patient
+# sooner), so a Patient may be met before one earlier in the files.  When
+# two such disagree, the load starts over in file order: the first Patient
+# in the files keeps its MBI, the later one is bad, whichever was met first.
+my @inv = map { eob("carrier-inv-$_", '-86001', $T0, note => $pad) } 1 .. 4500;
+write_file("$tmp/inv1.ndjson", join("\n", @inv, patient('-86001', '6EG4TE5MK73', $T0)) . "\n");
+write_file("$tmp/inv2.ndjson", patient('-86001', '7EG4TE5MK73', $T1) . "\n");
+($st, $out, $err) = dpcctl('load', "$tmp/inv1.ndjson", "$tmp/inv2.ndjson");
+ok t_cmp(-s "$tmp/inv1.ndjson" > 4 * 1024 * 1024 ? 1 : 0, 1, 'the first file has its Patient in a later part');
+ok t_cmp("$st " . $counts->($out), '3 4502 4501 0 0 1 1', 'two Patients disagree: the later one in the files is bad');
+ok t_cmp($err, qr{^\Q$tmp\E/inv2\.ndjson:1: Patient -86001: its current MBI is 7EG4TE5MK73, but bene id -86001 is MBI 6EG4TE5MK73 \(another Patient of this load\)$}m,
+         'reported against the first one in the files');
+ok t_cmp(join(' ', $err =~ /^(\S+?):\d+:/mg), "$tmp/inv2.ndjson", 'and nothing else');
+ok t_cmp(sql(q{SELECT mbi || ' ' || count(*) FROM claims_resource WHERE resource_id LIKE 'carrier-inv-%'
+    GROUP BY mbi}), '6EG4TE5MK73 4500', 'the claims are keyed by the first Patient\'s MBI');
+ok t_cmp(sql(q{SELECT count(*) FROM beneficiary WHERE mbi = '7EG4TE5MK73'}), 0, 'the other MBI has no beneficiary');
+sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-inv-%' OR mbi = '6EG4TE5MK73'});
+sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
+
+# --mbi: an MBI is one bene id's, there as in the files.
+($st, $out, $err) = dpcctl('load', '--mbi', '-88001=2AA0AA0AA00', '--mbi', '-88002=2AA0AA0AA00',
+                           "$tmp/inv2.ndjson");
+ok t_cmp("$st", 2, 'one MBI for two bene ids in --mbi: a usage error');
+ok t_cmp($err, qr{--mbi -88002=2AA0AA0AA00: its MBI was given to another bene id before}, 'saying which');
+write_file("$tmp/optmbi.ndjson", join("\n", patient('-88002', '2AA0AA0AA00', $T0),
+                                      eob('carrier-opt-1', '-88001', $T0)) . "\n");
+for my $how ([], ['--strict']) {
+    ($st, $out, $err) = dpcctl('load', @$how, '--mbi', '-88001=2AA0AA0AA00', "$tmp/optmbi.ndjson");
+    ok t_cmp("$st " . $counts->($out) . ' ' . ($err =~ /^\S+optmbi\.ndjson:1: Patient -88002: MBI 2AA0AA0AA00 belongs to bene id -88001$/m ? 'said' : 'unsaid'),
+             (@$how ? '1 2 0 0 0 1 0 said' : '3 2 1 0 0 1 1 said'),
+             "a Patient of another bene id with --mbi's MBI is bad (@$how)");
+}
+ok t_cmp(sql(q{SELECT c.mbi || ' ' || b.bene_id FROM claims_resource c JOIN beneficiary b USING (mbi)
+    WHERE resource_id = 'carrier-opt-1'}), '2AA0AA0AA00 -88001', 'the claim takes --mbi\'s MBI');
+sql(q{DELETE FROM beneficiary WHERE mbi = '2AA0AA0AA00'});
 
 # ---- the loaded claims in a real export ------------------------------------
 gen_keys($tmp, l1 => 'ec');

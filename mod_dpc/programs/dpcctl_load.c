@@ -15,12 +15,12 @@
  * Beneficiaries.  Rows are keyed by MBI, which a Patient carries (its
  * current MBI identifier) and claims reach through their Patient reference,
  * whose id is the bene id.  A bene id's MBI comes from, in this order:
- * --mbi BENE_ID=MBI, the beneficiary table, a Patient of this load (all the
- * Patients are read before any claim is resolved, whatever the file
- * order).  A Patient without a well-formed current MBI takes its bene id's
- * known MBI, or is bad; one whose current MBI differs from the known one is
- * bad, and so is an MBI that belongs to another bene id.  A Coverage or
- * ExplanationOfBenefit whose bene id has no MBI is bad.
+ * --mbi BENE_ID=MBI, the beneficiary table, the first Patient of this load
+ * (in file order) with a well-formed current MBI of its own, wherever it
+ * is in the files.  A Patient without a well-formed current MBI takes its
+ * bene id's known MBI, or is bad; one whose current MBI differs from the
+ * known one is bad, and so is an MBI that belongs to another bene id.  A
+ * Coverage or ExplanationOfBenefit whose bene id has no MBI is bad.
  *
  * Versions.  A row is (mbi, fhir_version, resource_type, resource_id); one
  * already stored is replaced only by a strictly newer meta.lastUpdated, and
@@ -36,9 +36,10 @@
  *
  * Writing: one transaction, which upserts the beneficiaries, deletes the
  * rows being replaced and COPYs the new ones (binary, through dpc_copy, as
- * `dpcctl synth` does).  The claims stream: every other line (the Patients)
- * is read first, then the claims are checked part after part while the
- * parts before them are written, in batches (see "streaming" below).  With
+ * `dpcctl synth` does).  The lines stream: the threads read the files side
+ * by side while this thread writes what they have read, in batches (see
+ * "streaming" below); a record whose MBI is not known yet (a claim before
+ * its Patient) waits for the batch that resolves it, or the end.  With
  * --strict every line is read and checked before anything is written, and
  * a bad line fails the load with nothing written.
  *
@@ -86,6 +87,7 @@ typedef struct load_file {
     const char *data;
     apr_size_t len;
     int64_t mtime_us;           /* to the millisecond, as instants print */
+    int joined;                 /* lines of the parts joined so far */
 } load_file;
 
 /* A good resource.  body points into its file's mapping or the pool. */
@@ -109,30 +111,42 @@ typedef struct load_bad {
     const char *why;
 } load_bad;
 
+/* An entry of load_bene or load_mbi: the MBI or bene id, and the place in
+ * the files of the Patient that gave it. */
+typedef struct load_who {
+    const char *v;
+    int file, line, entry;
+} load_who;
+
 typedef struct load_ctx {
     apr_pool_t *p;
     PGconn *conn;
     int strict, version;
-    apr_hash_t *opt_mbi;                    /* bene id -> MBI (--mbi) */
+    apr_hash_t *opt_mbi, *opt_owner;        /* --mbi: bene id -> MBI, MBI -> bene id */
     apr_array_header_t *files;              /* load_file */
     apr_array_header_t *recs;               /* load_rec */
+    apr_array_header_t *seq;                /* indexes of recs, in the order written */
     apr_array_header_t *bad;                /* load_bad */
     apr_hash_t *db_bene, *db_mbi;           /* the beneficiary table's */
-    apr_hash_t *load_bene, *load_mbi;       /* this load's Patients' */
+    apr_hash_t *asked_bene, *asked_mbi;     /* what the table was asked about */
+    apr_hash_t *load_bene, *load_mbi;       /* this load's Patients' (load_who) */
     apr_hash_t *keys;                       /* row key -> load_rec * */
     long lines, bytes, loaded, replaced, stale, created;
-    int join_file, join_base;               /* joining parts: file, its lines so far */
     /* streaming (see "streaming" below) */
     apr_hash_t *skeys;                      /* row key -> load_key * */
-    apr_hash_t *db_missing;                 /* bene ids the table does not know */
+    apr_hash_t *waiting;                    /* bene id -> apr_array of rec indexes */
+    int nwaiting;                           /* records in waiting */
     apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
-    apr_hash_t *unstored;                   /* MBIs without a stored row before */
     apr_hash_t *fetched;                    /* MBIs whose stored rows are keys */
-    int surprise;                           /* a Patient among the claims lines */
+    dpc_copy_out copy;                      /* a COPY being sent, if copy_open */
+    int copy_open;
+    int again;                              /* Patients met out of file order disagree */
     int whole;                              /* read everything first */
 } load_ctx;
 
 #define REC(c, i) (&APR_ARRAY_IDX((c)->recs, (i), load_rec))
+/* The i-th record in the order written. */
+#define SREC(c, i) REC(c, APR_ARRAY_IDX((c)->seq, (i), int))
 #define FILE_AT(c, i) (&APR_ARRAY_IDX((c)->files, (i), load_file))
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -141,11 +155,19 @@ static int opt_mbi(load_ctx *c, const char *v)
 {
     const char *eq = v ? strchr(v, '=') : NULL;
     const char *bene = eq ? apr_pstrmemdup(c->p, v, eq - v) : NULL;
+    const char *had, *owner;
 
     if (!bene || !dpc_load_id_valid(bene) || !dpc_load_mbi_valid(eq + 1))
         return dpcctl_fail(DPCCTL_USAGE, "load: --mbi takes BENE_ID=MBI (a FHIR id and "
                            "a well-formed MBI), not '%s'", v ? v : "");
+    had = apr_hash_get(c->opt_mbi, bene, APR_HASH_KEY_STRING);
+    owner = apr_hash_get(c->opt_owner, eq + 1, APR_HASH_KEY_STRING);
+    if ((had && strcmp(had, eq + 1)) || (owner && strcmp(owner, bene)))
+        return dpcctl_fail(DPCCTL_USAGE, "load: --mbi %s: %s", v, had && strcmp(had, eq + 1)
+                           ? "its bene id was given another MBI before"
+                           : "its MBI was given to another bene id before");
     apr_hash_set(c->opt_mbi, bene, APR_HASH_KEY_STRING, eq + 1);
+    apr_hash_set(c->opt_owner, eq + 1, APR_HASH_KEY_STRING, bene);
     return 0;
 }
 
@@ -187,34 +209,21 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
  * at a newline; or a whole file that may be one document), which
  * LOAD_THREADS threads take in turn.  A part collects its own records and
  * bad lines, numbered from its first line, in the pool of the thread that
- * reads it; they are joined in file order afterwards.
- *
- * A part is read whole (READ_ALL), or in two passes over the same lines:
- * READ_EARLY takes every line but those that start the way a claim does
- * (claim_line()), which it lists, and READ_CLAIMS takes those listed. */
+ * reads it; they are joined in file order afterwards.  Each line is checked
+ * as soon as its end is found, while its bytes are still in the cache. */
 #define LOAD_PART_BYTES (4 * 1024 * 1024)
 #define LOAD_THREADS 2
-
-enum { READ_ALL, READ_EARLY, READ_CLAIMS };
-
-/* A line for the READ_CLAIMS pass. */
-typedef struct load_line {
-    const char *s;
-    apr_size_t n;
-    int line;                   /* in the part, from 1 */
-} load_line;
 
 typedef struct load_part {
     const load_ctx *c;          /* read only while parts are read */
     int file;
-    int mode;                   /* READ_* */
     const char *s, *end;
+    double at;                  /* where it starts, as a fraction of its file */
     int maybe_document;         /* the first line is not JSON by itself */
     apr_pool_t *pool;           /* the reading thread's */
     apr_array_header_t *recs, *bad;
     long lines, bytes;
     int nlines;                 /* lines in the part */
-    apr_array_header_t *claims; /* READ_EARLY lists the claims lines (load_line) */
     int done;                   /* read (under the readers' lock) */
 } load_part;
 
@@ -395,46 +404,13 @@ static int maybe_document(const load_file *f)
     return s && !v;
 }
 
-/* Does the line start as BFD writes a Coverage or an EOB?  Such lines are
- * the bulk of a load, and the READ_CLAIMS pass reads them. */
-static int claim_line(const char *s, apr_size_t n)
-{
-    static const char cov[] = "{\"resourceType\":\"Coverage\"";
-    static const char eob[] = "{\"resourceType\":\"ExplanationOfBenefit\"";
-
-    return (n >= sizeof(cov) - 1 && !memcmp(s, cov, sizeof(cov) - 1))
-           || (n >= sizeof(eob) - 1 && !memcmp(s, eob, sizeof(eob) - 1));
-}
-
-/* The READ_CLAIMS pass: the lines the early pass listed. */
-static void read_claims(load_part *r)
-{
-    int i;
-
-    for (i = 0; r->claims && i < r->claims->nelts; i++) {
-        const load_line *l = &APR_ARRAY_IDX(r->claims, i, load_line);
-
-        read_line(r, l->line, l->s, l->n);
-    }
-}
-
 static void read_part(load_part *r)
 {
     const char *s = r->s, *nl;
-    json_t *doc = r->maybe_document && r->mode != READ_CLAIMS
-                  ? json_loadb(s, r->end - s, 0, NULL) : NULL;
+    json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
 
     r->recs = apr_array_make(r->pool, 64, sizeof(load_rec));
     r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
-    if (r->mode == READ_CLAIMS) {
-        read_claims(r);
-        return;
-    }
-    /* a file that may be a document (one part) is the early pass's, whole */
-    if (r->maybe_document)
-        r->mode = READ_ALL;
-    if (r->mode == READ_EARLY)
-        r->claims = apr_array_make(r->pool, 64, sizeof(load_line));
     if (doc) {
         take(r, 1, doc, NULL, 0);
         json_decref(doc);
@@ -448,16 +424,7 @@ static void read_part(load_part *r)
         r->nlines++;
         if (n && s[n - 1] == '\r')
             n--;
-        if (blank(s, n))
-            continue;
-        if (r->mode == READ_EARLY && claim_line(s, n)) {
-            load_line *l = apr_array_push(r->claims);
-
-            l->s = s;
-            l->n = n;
-            l->line = r->nlines;
-        }
-        else
+        if (!blank(s, n))
             read_line(r, r->nlines, s, n);
     }
 }
@@ -477,6 +444,7 @@ static void add_parts(load_ctx *c, int i, apr_array_header_t *parts)
         r->file = i;
         r->maybe_document = doc;
         r->s = s;
+        r->at = f->len ? (double)(s - f->data) / (double)f->len : 0;
         cut = doc || end - s <= LOAD_PART_BYTES ? NULL
               : memchr(s + LOAD_PART_BYTES, '\n', end - s - LOAD_PART_BYTES);
         r->end = s = cut ? cut + 1 : end;
@@ -588,29 +556,25 @@ static void start_readers(load_ctx *c, load_readers *all, apr_array_header_t *pa
 }
 
 /* A part's records and bad lines after those joined so far, numbered in
- * its file (parts come in file order). */
+ * its file (a file's parts come in order). */
 static void join_part(load_ctx *c, const load_part *r)
 {
+    load_file *f = FILE_AT(c, r->file);
     int j;
 
-    if (r->file != c->join_file) {
-        c->join_file = r->file;
-        c->join_base = 0;
-    }
     for (j = 0; j < r->recs->nelts; j++) {
         load_rec *rec = apr_array_push(c->recs);
 
         *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
-        rec->line += c->join_base;
-        c->surprise |= r->mode == READ_CLAIMS && rec->type[0] == 'P';
+        rec->line += f->joined;
     }
     for (j = 0; j < r->bad->nelts; j++) {
         load_bad *b = apr_array_push(c->bad);
 
         *b = APR_ARRAY_IDX(r->bad, j, load_bad);
-        b->line += c->join_base;
+        b->line += f->joined;
     }
-    c->join_base += r->nlines;
+    f->joined += r->nlines;
     c->lines += r->lines;
     c->bytes += r->bytes;
 }
@@ -624,7 +588,6 @@ static int read_parts(load_ctx *c, apr_array_header_t *parts)
     start_readers(c, &all, parts, LOAD_THREADS);
     if (join_readers(&all, 0))
         return -1;
-    c->join_file = -1;
     for (i = 0; i < parts->nelts; i++)
         join_part(c, PART(&all, i));
     return 0;
@@ -638,12 +601,18 @@ static int db_ok(load_ctx *c, const char *sql, int n, const char *const *params,
     return dpcctl_exec(c->conn, "load", sql, n, params, keep);
 }
 
+/* s into a, unless seen has it (which then does). */
 static void push_unique(apr_array_header_t *a, apr_hash_t *seen, const char *s)
 {
     if (s && !apr_hash_get(seen, s, APR_HASH_KEY_STRING)) {
         apr_hash_set(seen, s, APR_HASH_KEY_STRING, s);
         APR_ARRAY_PUSH(a, const char *) = s;
     }
+}
+
+static int chunk(int left)
+{
+    return left < LOAD_CHUNK ? left : LOAD_CHUNK;
 }
 
 /* Remember the stored beneficiaries of res (bene_id, mbi rows) both ways,
@@ -661,32 +630,57 @@ static void take_stored_benes(load_ctx *c, PGresult *res)
     }
     PQclear(res);
 }
-/* What the beneficiary table says of the load's bene ids and MBIs. */
-static int db_benes(load_ctx *c)
+/* Ask the beneficiary table about the bene ids and MBIs of benes and mbis
+ * (each asked once in a load: see ask_recs()). */
+static int ask_table(load_ctx *c, const apr_array_header_t *benes,
+                     const apr_array_header_t *mbis)
+{
+    const char *params[2];
+    PGresult *res;
+    int b = 0, m = 0, nb, nm;
+
+    for (; b < benes->nelts || m < mbis->nelts; b += nb, m += nm) {
+        nb = chunk(benes->nelts - b);
+        nm = chunk(mbis->nelts - m);
+        params[0] = dpc_pg_text_array(c->p, (const char *const *)benes->elts + b, nb);
+        params[1] = dpc_pg_text_array(c->p, (const char *const *)mbis->elts + m, nm);
+        if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
+                  " OR mbi = ANY($2::text[])", 2, params, &res))
+            return -1;
+        take_stored_benes(c, res);
+    }
+    return 0;
+}
+
+/* What the table says of --mbi's bene ids and MBIs. */
+static int ask_opt(load_ctx *c)
+{
+    apr_array_header_t *benes = apr_array_make(c->p, 8, sizeof(const char *));
+    apr_array_header_t *mbis = apr_array_make(c->p, 8, sizeof(const char *));
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi)) {
+        push_unique(benes, c->asked_bene, apr_hash_this_key(hi));
+        push_unique(mbis, c->asked_mbi, apr_hash_this_val(hi));
+    }
+    return ask_table(c, benes, mbis);
+}
+
+/* What the table says of the bene ids and Patient MBIs of the records
+ * from..to-1 that it was not asked about before.  Each is asked about the
+ * first time the load meets it, before any record of it is resolved or
+ * written, so the answer is the table's before the load. */
+static int ask_recs(load_ctx *c, int from, int to)
 {
     apr_array_header_t *benes = apr_array_make(c->p, 64, sizeof(const char *));
     apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(c->p);
-    apr_hash_index_t *hi;
-    const char *params[2];
-    PGresult *res;
     int i;
 
-    for (i = 0; i < c->recs->nelts; i++) {
-        push_unique(benes, seen, REC(c, i)->bene_id);
-        push_unique(mbis, seen, REC(c, i)->own_mbi);
+    for (i = from; i < to; i++) {
+        push_unique(benes, c->asked_bene, REC(c, i)->bene_id);
+        push_unique(mbis, c->asked_mbi, REC(c, i)->own_mbi);
     }
-    for (hi = apr_hash_first(c->p, c->opt_mbi); hi; hi = apr_hash_next(hi)) {
-        push_unique(benes, seen, apr_hash_this_key(hi));
-        push_unique(mbis, seen, apr_hash_this_val(hi));
-    }
-    params[0] = dpc_pg_text_array(c->p, (const char *const *)benes->elts, benes->nelts);
-    params[1] = dpc_pg_text_array(c->p, (const char *const *)mbis->elts, mbis->nelts);
-    if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
-              " OR mbi = ANY($2::text[])", 2, params, &res))
-        return -1;
-    take_stored_benes(c, res);
-    return 0;
+    return ask_table(c, benes, mbis);
 }
 
 /* ---- beneficiaries ------------------------------------------------------ */
@@ -723,47 +717,102 @@ static void rec_bad(load_ctx *c, load_rec *r, const char *why)
     b->why = apr_psprintf(c->p, "%s %s: %s", r->type, r->id, why);
 }
 
-/* The MBI bene is known by so far, and where from. */
-static const char *known_mbi(load_ctx *c, const char *bene, const char **from)
+/* The value of key in h, a load_who's or a plain string's; *who the
+ * load_who, if asked for. */
+static const char *who_get(apr_hash_t *h, const char *key, const load_who **who)
+{
+    const load_who *w = apr_hash_get(h, key, APR_HASH_KEY_STRING);
+
+    if (who)
+        *who = w;
+    return w ? w->v : NULL;
+}
+
+/* The first Patient to give key a value keeps it. */
+static void who_set(load_ctx *c, apr_hash_t *h, const char *key, const char *v,
+                    const load_rec *r)
+{
+    load_who *w;
+
+    if (apr_hash_get(h, key, APR_HASH_KEY_STRING))
+        return;
+    w = apr_palloc(c->p, sizeof(*w));
+    w->v = v;
+    w->file = r->file;
+    w->line = r->line;
+    w->entry = r->entry;
+    apr_hash_set(h, key, APR_HASH_KEY_STRING, w);
+}
+
+/* The MBI bene is known by so far, and where from; *who the Patient of
+ * this load it comes from, or NULL. */
+static const char *known_by(load_ctx *c, const char *bene, const char **from,
+                            const load_who **who)
 {
     const char *m;
 
+    *who = NULL;
     if ((m = apr_hash_get(c->opt_mbi, bene, APR_HASH_KEY_STRING)))
         *from = "--mbi";
     else if ((m = apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING)))
         *from = "the database";
-    else if ((m = apr_hash_get(c->load_bene, bene, APR_HASH_KEY_STRING)))
+    else if ((m = who_get(c->load_bene, bene, who)))
         *from = "another Patient of this load";
     return m;
 }
 
-/* The bene id that mbi belongs to, if any. */
-static const char *mbi_owner(load_ctx *c, const char *mbi)
+static const char *known_mbi(load_ctx *c, const char *bene, const char **from)
 {
-    const char *b = apr_hash_get(c->db_mbi, mbi, APR_HASH_KEY_STRING);
+    const load_who *who;
 
-    return b ? b : apr_hash_get(c->load_mbi, mbi, APR_HASH_KEY_STRING);
+    return known_by(c, bene, from, &who);
 }
 
-/* The MBI of Patient r, or NULL with the reason in *why. */
+/* The bene id that mbi belongs to, if any; *who as known_by() says. */
+static const char *mbi_owner(load_ctx *c, const char *mbi, const load_who **who)
+{
+    const char *b = apr_hash_get(c->opt_owner, mbi, APR_HASH_KEY_STRING);
+
+    *who = NULL;
+    if (!b)
+        b = apr_hash_get(c->db_mbi, mbi, APR_HASH_KEY_STRING);
+    return b ? b : who_get(c->load_mbi, mbi, who);
+}
+
+/* Is Patient r before the one w in the files? */
+static int before_who(const load_rec *r, const load_who *w)
+{
+    return r->file != w->file ? r->file < w->file : r->line != w->line ? r->line < w->line
+           : r->entry < w->entry;
+}
+
+/* The MBI of Patient r, or NULL with the reason in *why.  Should the reason
+ * be a Patient later in the files than r (which a streaming load may meet
+ * first), the load is to start over in file order (c->again). */
 static const char *patient_mbi(load_ctx *c, const load_rec *r, const char **why)
 {
-    const char *from = NULL, *known = known_mbi(c, r->bene_id, &from);
-    const char *mbi = NULL, *owner;
+    const char *from = NULL, *mbi, *owner, *known;
+    const load_who *by, *who = NULL;
 
+    known = known_by(c, r->bene_id, &from, &by);
+    mbi = r->own_mbi ? r->own_mbi : known;
     *why = NULL;
-    if (r->own_mbi && known && strcmp(known, r->own_mbi))
+    if (r->own_mbi && known && strcmp(known, r->own_mbi)) {
         *why = apr_psprintf(c->p, "its current MBI is %s, but bene id %s is MBI %s (%s)",
                             r->own_mbi, r->bene_id, known, from);
-    else if (!(mbi = r->own_mbi ? r->own_mbi : known))
+        who = by;
+    }
+    else if (!mbi)
         *why = r->own_invalid
                ? apr_psprintf(c->p, "its current MBI \"%s\" is not a well-formed MBI "
                               "(give one with --mbi %s=MBI)",
                               dpc_utf8_clean(c->p, r->own_invalid), r->bene_id)
                : apr_psprintf(c->p, "no current MBI (identifier system %s; give one "
                               "with --mbi %s=MBI)", DPC_LOAD_MBI_SYSTEM, r->bene_id);
-    else if ((owner = mbi_owner(c, mbi)) && strcmp(owner, r->bene_id))
+    else if ((owner = mbi_owner(c, mbi, &who)) && strcmp(owner, r->bene_id))
         *why = apr_psprintf(c->p, "MBI %s belongs to bene id %s", mbi, owner);
+    if (*why && who && before_who(r, who))
+        c->again = 1;
     return *why ? NULL : mbi;
 }
 
@@ -775,8 +824,8 @@ static void resolve_patient(load_ctx *c, load_rec *r)
         rec_bad(c, r, why);
         return;
     }
-    apr_hash_set(c->load_bene, r->bene_id, APR_HASH_KEY_STRING, r->mbi);
-    apr_hash_set(c->load_mbi, r->mbi, APR_HASH_KEY_STRING, r->bene_id);
+    who_set(c, c->load_bene, r->bene_id, r->mbi, r);
+    who_set(c, c->load_mbi, r->mbi, r->bene_id, r);
 }
 
 /* Patients with their own MBI first, so that the others (an STU3 Patient
@@ -884,6 +933,9 @@ static int against_stored(load_ctx *c, const char *const *mbis, int n)
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* The functions below take the records in the order written (c->seq),
+ * from..to-1. */
+
 /* A text[] literal of one field of the records from..to-1 whose key's
  * stored row is to be deleted. */
 enum { F_MBI, F_VERSION, F_TYPE, F_ID };
@@ -894,7 +946,7 @@ static const char *rec_array(load_ctx *c, int from, int to, int field)
     int i;
 
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
+        load_rec *r = SREC(c, i);
 
         if (!r->del)
             continue;
@@ -910,7 +962,7 @@ static int delete_replaced(load_ctx *c, int from, int to)
     int i, n = 0;
 
     for (i = from; i < to; i++)
-        n += REC(c, i)->del;
+        n += SREC(c, i)->del;
     if (!n)
         return 0;
     params[0] = rec_array(c, from, to, F_MBI);
@@ -931,7 +983,7 @@ static apr_hash_t *latest_benes(load_ctx *c, int from, int to)
     int i;
 
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i), *l;
+        load_rec *r = SREC(c, i), *l;
         const int64_t *sent;
 
         if (r->state == REC_BAD)
@@ -991,24 +1043,36 @@ static int upsert_benes(load_ctx *c, int from, int to)
     return 0;
 }
 
-/* COPY the records from..to-1 that are new or replace a row. */
-static int copy_rows(load_ctx *c, int from, int to)
+static int to_copy(const load_rec *r)
 {
-    dpc_copy_out o;
+    return r->state == REC_NEW || r->state == REC_REPLACE;
+}
+
+/* Start the COPY of the records from..to-1 that are new or replace a row
+ * and send them (none: no COPY); copy_end() ends it, copy_abort() when the
+ * load fails.  Meanwhile the server works through what was sent. */
+static int copy_send(load_ctx *c, int from, int to)
+{
+    dpc_copy_out *o = &c->copy;
     int i;
 
-    memset(&o, 0, sizeof(o));
-    o.conn = c->conn;
-    o.binary = 1;
+    for (i = from; i < to && !to_copy(SREC(c, i)); i++)
+        ;
+    if (i == to)
+        return 0;
+    memset(o, 0, sizeof(*o));
+    o->conn = c->conn;
+    o->binary = 1;
     if (db_ok(c, "COPY claims_resource (" DPC_COPY_CLAIM_COLUMNS ") FROM STDIN"
               " (FORMAT binary)", 0, NULL, NULL))
         return -1;
-    dpc_copy_header(&o.buf);
-    for (i = from; i < to && !o.error; i++) {
-        load_rec *r = REC(c, i);
+    c->copy_open = 1;
+    dpc_copy_header(&o->buf);
+    for (; i < to && !o->error; i++) {
+        load_rec *r = SREC(c, i);
         dpc_synth_row row;
 
-        if (r->state != REC_NEW && r->state != REC_REPLACE)
+        if (!to_copy(r))
             continue;
         memset(&row, 0, sizeof(row));
         row.mbi = r->mbi;
@@ -1022,15 +1086,39 @@ static int copy_rows(load_ctx *c, int from, int to)
         row.service_start = r->service_start;
         row.service_end = r->service_end;
         row.coverage_status = r->coverage_status;
-        dpc_copy_claim_row(&o.buf, 1, &row);
-        dpc_copy_maybe_flush(&o);
+        dpc_copy_claim_row(&o->buf, 1, &row);
+        dpc_copy_maybe_flush(o);
     }
-    dpc_copy_trailer(&o.buf);
-    i = dpc_copy_end(&o);
-    if (i)
-        dpcctl_fail(DPCCTL_FAIL, "load: COPY: %s", o.error);
-    dpc_sbuf_free(&o.buf);
-    return i;
+    dpc_copy_trailer(&o->buf);
+    dpc_copy_flush(o);
+    return 0;                   /* an error is copy_end()'s to tell */
+}
+
+/* End the COPY copy_send() started, if any. */
+static int copy_end(load_ctx *c)
+{
+    int rc;
+
+    if (!c->copy_open)
+        return 0;
+    c->copy_open = 0;
+    rc = dpc_copy_end(&c->copy);
+    if (rc)
+        dpcctl_fail(DPCCTL_FAIL, "load: COPY: %s", c->copy.error);
+    dpc_sbuf_free(&c->copy.buf);
+    return rc;
+}
+
+/* End the COPY copy_send() started, if any, unwritten. */
+static void copy_abort(load_ctx *c)
+{
+    if (!c->copy_open)
+        return;
+    c->copy_open = 0;
+    if (!c->copy.error)
+        c->copy.error = "aborted";
+    dpc_copy_end(&c->copy);
+    dpc_sbuf_free(&c->copy.buf);
 }
 
 static int compare_stored(load_ctx *c)
@@ -1039,9 +1127,7 @@ static int compare_stored(load_ctx *c)
     int i;
 
     for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
-        int n = mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK;
-
-        if (against_stored(c, (const char *const *)mbis->elts + i, n))
+        if (against_stored(c, (const char *const *)mbis->elts + i, chunk(mbis->nelts - i)))
             return -1;
     }
     return 0;
@@ -1052,11 +1138,15 @@ static int compare_stored(load_ctx *c)
  * primary key rather than losing a newer version). */
 static int write_all(load_ctx *c)
 {
+    int i, n = c->recs->nelts;
+
+    for (i = 0; i < n; i++)
+        APR_ARRAY_PUSH(c->seq, int) = i;
     if (db_ok(c, "BEGIN", 0, NULL, NULL))
         return -1;
-    if (compare_stored(c) || upsert_benes(c, 0, c->recs->nelts)
-        || delete_replaced(c, 0, c->recs->nelts) || copy_rows(c, 0, c->recs->nelts)
-        || db_ok(c, "COMMIT", 0, NULL, NULL)) {
+    if (compare_stored(c) || upsert_benes(c, 0, n) || delete_replaced(c, 0, n)
+        || copy_send(c, 0, n) || copy_end(c) || db_ok(c, "COMMIT", 0, NULL, NULL)) {
+        copy_abort(c);
         PQclear(PQexec(c->conn, "ROLLBACK"));
         return -1;
     }
@@ -1123,40 +1213,51 @@ static void summary(load_ctx *c, int written, apr_time_t took)
 
 /* ---- streaming ----------------------------------------------------------
  *
- * The load as a pipeline, so that checking the claims overlaps the
- * server's work on them:
- *  1. The early pass (READ_EARLY over every part): every line but those
- *     that start as a claim, so every Patient whatever the file order,
- *     documents, and anything odd.  Its records are resolved as resolve()
- *     does.
- *  2. BEGIN.  The threads read the claims lines (READ_CLAIMS) part after
- *     part, while this thread takes them, in file order, in batches of
- *     parts (the first batch also holds step 1's records): resolves their
- *     MBIs (asking the beneficiary table for bene ids not known yet),
- *     decides each row against the load so far and the stored row, upserts
- *     their beneficiaries, deletes the rows they replace and COPYs them,
- *     while the next batches are read.  COMMIT.
+ * The load as a pipeline, so that reading the lines overlaps the server's
+ * work on them.  The threads read the parts from the first on, while this
+ * thread takes them in file order, in batches, inside one transaction.
+ * For each batch it
+ *  1. asks the beneficiary table about the bene ids and Patient MBIs met
+ *     for the first time (ask_recs());
+ *  2. resolves the batch's records in file order: a Patient with an MBI of
+ *     its own as resolve_patient() does; any other record takes its bene
+ *     id's known MBI (a Patient through resolve_patient()), or, while none
+ *     is known, waits for it;
+ *  3. each Patient resolved releases into the batch the records waiting
+ *     for its bene id, which now take its MBI;
+ *  4. decides each row against the load so far and the stored row (read
+ *     when a batch first has its MBI), upserts the beneficiaries, deletes
+ *     the rows being replaced and sends the COPY, which the server works
+ *     through while this thread gathers the next batch.
+ * At the end the records still waiting are resolved as resolve() does
+ * (their MBI is known now, or they are bad) and written last.
+ *
  * It writes what the read-everything-first path (load_whole) writes:
- *  - a claim's MBI needs only the Patients, which step 1 read;
+ *  - a bene id's MBI, once known, is the one resolve() gives it: --mbi and
+ *    the table come first, and were asked before any record of the bene
+ *    id was resolved; then the first Patient in the files with a good MBI
+ *    of its own, and the batches come in file order;
+ *  - a Patient with an MBI of its own is checked against every Patient
+ *    before it in the files and no later one, as in resolve()'s first
+ *    pass; one without only takes the known MBI, as in its second, once
+ *    there is one;
  *  - of the same row twice, the newest stays (of equals, the first in the
  *    files): one in a later batch that wins deletes the row an earlier
  *    batch wrote, which is then counted stale;
  *  - the stored rows of an MBI are read when a batch first has it, before
- *    the load writes any of its rows (an MBI known before the first batch
- *    to have none is not asked about).
- * A Patient among the claims lines (a line that starts as a Coverage but
- * names its resourceType twice) would break the first point: then the
- * transaction is rolled back and the load starts over the other way.
- * --strict loads go that way from the start: nothing may be written before
- * every line is checked. */
-
-/* A batch: the first holds at least one part (the server starts soon),
- * each next one twice as much, up to LOAD_BATCH_BYTES (the readers run
- * ahead, and each batch costs a few round trips). */
-#define LOAD_BATCH_BYTES (128 * 1024 * 1024)
+ *    the load writes any of its rows.
+ * Claims before their Patient (a Blue Button bulk export's Coverage and
+ * ExplanationOfBenefit files named before its Patient file) load the same,
+ * with less overlap: they wait.  --strict loads go the other way, as
+ * nothing may be written before every line is checked. */
 
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
+
+/* A batch: the first holds one part (the server starts soon), each next
+ * one twice as much, up to LOAD_BATCH_BYTES (the readers run ahead, and
+ * each batch costs a few round trips). */
+#define LOAD_BATCH_BYTES (128 * 1024 * 1024)
 
 /* A row key of the load. */
 typedef struct load_key {
@@ -1165,95 +1266,6 @@ typedef struct load_key {
     int in_table;               /* a row of the key is in the table now */
     int64_t stored_us;          /* the stored row's last_updated */
 } load_key;
-
-/* Ask the beneficiary table for the bene ids of the claims from..to-1 that
- * are not known yet; those it does not know either are remembered. */
-static int ask_benes(load_ctx *c, int from, int to)
-{
-    apr_array_header_t *benes = apr_array_make(c->p, 64, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(c->p);
-    const char *src, *param;
-    PGresult *res;
-    int i;
-
-    for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
-
-        if (r->type[0] != 'P' && r->state != REC_BAD && !r->mbi
-            && !known_mbi(c, r->bene_id, &src)
-            && !apr_hash_get(c->db_missing, r->bene_id, APR_HASH_KEY_STRING))
-            push_unique(benes, seen, r->bene_id);
-    }
-    for (i = 0; i < benes->nelts; i += LOAD_CHUNK) {
-        int n = benes->nelts - i < LOAD_CHUNK ? benes->nelts - i : LOAD_CHUNK;
-
-        param = dpc_pg_text_array(c->p, (const char *const *)benes->elts + i, n);
-        if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])",
-                  1, &param, &res))
-            return -1;
-        take_stored_benes(c, res);
-    }
-    for (i = 0; i < benes->nelts; i++) {
-        const char *bene = APR_ARRAY_IDX(benes, i, const char *);
-
-        if (!apr_hash_get(c->db_bene, bene, APR_HASH_KEY_STRING))
-            apr_hash_set(c->db_missing, bene, APR_HASH_KEY_STRING, bene);
-    }
-    return 0;
-}
-
-/* The claims from..to-1 that step 1 did not resolve, as resolve() would. */
-static void resolve_claims(load_ctx *c, int from, int to)
-{
-    const char *src;
-    int i;
-
-    for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
-
-        if (r->type[0] != 'P' && r->state != REC_BAD && !r->mbi
-            && !(r->mbi = known_mbi(c, r->bene_id, &src)))
-            rec_bad(c, r, apr_psprintf(c->p, "Patient/%s is neither in this load nor in "
-                                       "the database", r->bene_id));
-    }
-}
-
-/* Which of the MBIs known before the first batch have no stored row (the
- * rows of their keys need not be looked up); asked before anything is
- * written. */
-static int unstored_mbis(load_ctx *c)
-{
-    apr_hash_t *known[3];
-    apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(c->p);
-    apr_hash_index_t *hi;
-    const char *param;
-    PGresult *res;
-    int i, j;
-
-    known[0] = c->opt_mbi;
-    known[1] = c->db_bene;
-    known[2] = c->load_bene;
-    for (j = 0; j < 3; j++) {
-        for (hi = apr_hash_first(c->p, known[j]); hi; hi = apr_hash_next(hi))
-            push_unique(mbis, seen, apr_hash_this_val(hi));
-    }
-    for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
-        int n = mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK;
-
-        param = dpc_pg_text_array(c->p, (const char *const *)mbis->elts + i, n);
-        if (db_ok(c, "SELECT m FROM unnest($1::text[]) AS m WHERE NOT EXISTS"
-                  " (SELECT 1 FROM claims_resource WHERE mbi = m)", 1, &param, &res))
-            return -1;
-        for (j = 0; j < PQntuples(res); j++) {
-            const char *mbi = apr_pstrdup(c->p, PQgetvalue(res, j, 0));
-
-            apr_hash_set(c->unstored, mbi, APR_HASH_KEY_STRING, mbi);
-        }
-        PQclear(res);
-    }
-    return 0;
-}
 
 /* The load_key of key, made (nothing stored) if the load has none yet. */
 static load_key *get_key(load_ctx *c, const char *key)
@@ -1289,26 +1301,24 @@ static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
     return 0;
 }
 
-/* The stored rows of the MBIs of the records from..to-1 that may have some
- * and were not fetched yet: fetched before this load writes any row of
- * theirs, so that all of them were there before it. */
+/* The stored rows of the MBIs of the records from..to-1 not fetched yet:
+ * fetched before this load writes any row of theirs, so that all of them
+ * were there before it.  Only an MBI the beneficiary table had can have
+ * stored rows (their foreign key), and every MBI of the load was asked
+ * about (ask_opt(), ask_recs()): the others are not fetched. */
 static int stored_rows(load_ctx *c, int from, int to)
 {
     apr_array_header_t *mbis = apr_array_make(c->p, 64, sizeof(const char *));
     int i;
 
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
+        load_rec *r = SREC(c, i);
 
-        if (r->state != REC_BAD && !apr_hash_get(c->unstored, r->mbi, APR_HASH_KEY_STRING)
-            && !apr_hash_get(c->fetched, r->mbi, APR_HASH_KEY_STRING)) {
-            apr_hash_set(c->fetched, r->mbi, APR_HASH_KEY_STRING, r->mbi);
-            APR_ARRAY_PUSH(mbis, const char *) = r->mbi;
-        }
+        if (r->state != REC_BAD && apr_hash_get(c->db_mbi, r->mbi, APR_HASH_KEY_STRING))
+            push_unique(mbis, c->fetched, r->mbi);
     }
     for (i = 0; i < mbis->nelts; i += LOAD_CHUNK) {
-        if (fetch_stored(c, (const char *const *)mbis->elts + i,
-                         mbis->nelts - i < LOAD_CHUNK ? mbis->nelts - i : LOAD_CHUNK))
+        if (fetch_stored(c, (const char *const *)mbis->elts + i, chunk(mbis->nelts - i)))
             return -1;
     }
     return 0;
@@ -1320,7 +1330,7 @@ static void stream_keys(load_ctx *c, int from, int to)
     int i;
 
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
+        load_rec *r = SREC(c, i);
 
         if (r->state != REC_BAD)
             r->key = get_key(c, row_key(c->p, r->mbi, r->version, r->type, r->id));
@@ -1335,16 +1345,17 @@ static int rec_before(const load_rec *a, const load_rec *b)
 }
 
 /* Decide the records from..to-1, as dedupe() and against_stored() do
- * together: the newest of a key stays (of equals, the first in the files,
- * as step 1's records come before the claims lines around them), and is
- * new, replaces the stored row if strictly newer, or is stale.  A record
- * to write whose key has a row in the table deletes it first. */
+ * together: the newest of a key stays (of equals, the first in the
+ * files), and is new, replaces the stored row if strictly newer, or is
+ * stale.  A record to write whose key has a row in the table deletes it
+ * first. */
 static void stream_decide(load_ctx *c, int from, int to)
 {
     int i;
 
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
+        int at = APR_ARRAY_IDX(c->seq, i, int);
+        load_rec *r = REC(c, at);
         load_key *k = r->key;
         load_rec *o = k && k->best >= 0 ? REC(c, k->best) : NULL;
 
@@ -1356,38 +1367,113 @@ static void stream_decide(load_ctx *c, int from, int to)
         }
         if (o)
             o->state = REC_STALE;
-        k->best = i;
+        k->best = at;
         r->state = !k->stored ? REC_NEW : r->lu_us > k->stored_us ? REC_REPLACE : REC_STALE;
     }
     for (i = from; i < to; i++) {
-        load_rec *r = REC(c, i);
+        load_rec *r = SREC(c, i);
 
-        if (r->state == REC_NEW || r->state == REC_REPLACE) {
+        if (to_copy(r)) {
             r->del = r->key->in_table;
             r->key->in_table = 1;
         }
     }
 }
 
-/* One batch, the records from..to-1, inside the transaction. */
-static int stream_batch(load_ctx *c, int from, int to)
+/* Record i waits for its bene id's MBI. */
+static void wait_for(load_ctx *c, int i)
 {
-    if (ask_benes(c, from, to))
-        return -1;
-    resolve_claims(c, from, to);
+    const char *bene = REC(c, i)->bene_id;
+    apr_array_header_t *a = apr_hash_get(c->waiting, bene, APR_HASH_KEY_STRING);
+
+    if (!a) {
+        a = apr_array_make(c->p, 4, sizeof(int));
+        apr_hash_set(c->waiting, bene, APR_HASH_KEY_STRING, a);
+    }
+    APR_ARRAY_PUSH(a, int) = i;
+    c->nwaiting++;
+}
+
+/* Record i in a batch: resolved and written with it, or bad, or waiting.
+ * A Patient resolved brings in the records that wait for its bene id. */
+static void stream_resolve(load_ctx *c, int i)
+{
+    load_rec *r = REC(c, i);
+    apr_array_header_t *w;
+    const char *src;
+    int j;
+
+    if (r->type[0] == 'P' && (r->own_mbi || known_mbi(c, r->bene_id, &src))) {
+        resolve_patient(c, r);
+        if (r->state == REC_BAD)
+            return;
+    }
+    else if (r->type[0] == 'P' || !(r->mbi = known_mbi(c, r->bene_id, &src))) {
+        wait_for(c, i);
+        return;
+    }
+    APR_ARRAY_PUSH(c->seq, int) = i;
+    if (r->type[0] != 'P' || !(w = apr_hash_get(c->waiting, r->bene_id, APR_HASH_KEY_STRING)))
+        return;
+    apr_hash_set(c->waiting, r->bene_id, APR_HASH_KEY_STRING, NULL);
+    c->nwaiting -= w->nelts;
+    for (j = 0; j < w->nelts; j++)
+        stream_resolve(c, APR_ARRAY_IDX(w, j, int));
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* The records still waiting at the end, as resolve() would: the Patients
+ * (which take the known MBI or are bad), then the others. */
+static void resolve_waiting(load_ctx *c)
+{
+    apr_array_header_t *all = apr_array_make(c->p, c->nwaiting + 1, sizeof(int));
+    apr_hash_index_t *hi;
+    const char *src;
+    int i, pass;
+
+    for (hi = apr_hash_first(c->p, c->waiting); hi; hi = apr_hash_next(hi))
+        apr_array_cat(all, apr_hash_this_val(hi));
+    qsort(all->elts, all->nelts, sizeof(int), cmp_int);
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < all->nelts; i++) {
+            int at = APR_ARRAY_IDX(all, i, int);
+            load_rec *r = REC(c, at);
+
+            if ((r->type[0] == 'P') != (pass == 0))
+                continue;
+            if (pass == 0)
+                resolve_patient(c, r);
+            else if (!(r->mbi = known_mbi(c, r->bene_id, &src)))
+                rec_bad(c, r, apr_psprintf(c->p, "Patient/%s is neither in this load nor "
+                                           "in the database", r->bene_id));
+            if (r->state != REC_BAD)
+                APR_ARRAY_PUSH(c->seq, int) = at;
+        }
+    }
+    c->waiting = apr_hash_make(c->p);
+    c->nwaiting = 0;
+}
+
+/* Write the records seq[from..]: decide them and send their COPY. */
+static int stream_write(load_ctx *c, int from)
+{
+    int to = c->seq->nelts;
+
     if (stored_rows(c, from, to))
         return -1;
     stream_keys(c, from, to);
     stream_decide(c, from, to);
-    if (upsert_benes(c, from, to) || delete_replaced(c, from, to) || copy_rows(c, from, to))
-        return -1;
-    return 0;
+    return upsert_benes(c, from, to) || delete_replaced(c, from, to)
+           || copy_send(c, from, to) ? -1 : 0;
 }
 
-/* Give back the pages of parts [from, to) once their batch is written: no
- * record needs their bytes any more (step 1's were written by the first
- * batch), and the kernel unmaps them now, while the server works, rather
- * than all at the end. */
+/* Give back the pages of parts [from, to) once their records were sent:
+ * the kernel unmaps them now, while the server works, rather than all at
+ * the end. */
 static void drop_parts(load_readers *all, int from, int to)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -1403,18 +1489,17 @@ static void drop_parts(load_readers *all, int from, int to)
     }
 }
 
-/* Step 2's loop: the claims parts in batches, each written while the
- * threads read on.  0, -1 (failed) or LOAD_AGAIN. */
-static int stream_claims(load_ctx *c, load_readers *all)
+/* The parts, batch after batch, each written while the threads read on;
+ * then the records that waited.  0, -1 or LOAD_AGAIN. */
+static int stream_parts(load_ctx *c, load_readers *all)
 {
     apr_size_t want = LOAD_PART_BYTES;
-    int next = 0, from = 0, first;
+    int next = 0;
 
-    c->join_file = -1;
-    do {
+    while (next < all->parts->nelts) {
         apr_size_t bytes = 0;
+        int first = next, recs = c->recs->nelts, from = c->seq->nelts, waiting, i;
 
-        first = next;
         while (next < all->parts->nelts && bytes < want) {
             load_part *r = PART(all, next);
 
@@ -1422,15 +1507,38 @@ static int stream_claims(load_ctx *c, load_readers *all)
             join_part(c, r);
             bytes += r->end - r->s;
         }
-        if (c->surprise)
-            return LOAD_AGAIN;
-        if (stream_batch(c, from, c->recs->nelts))
+        if (copy_end(c) || ask_recs(c, recs, c->recs->nelts))
             return -1;
-        drop_parts(all, first, next);
-        from = c->recs->nelts;
+        waiting = c->nwaiting;
+        for (i = recs; i < c->recs->nelts; i++)
+            stream_resolve(c, i);
+        if (c->again)
+            return LOAD_AGAIN;
+        if (stream_write(c, from))
+            return -1;
+        /* pages with records that wait are kept until the end */
+        if (c->nwaiting <= waiting)
+            drop_parts(all, first, next);
         want = want < LOAD_BATCH_BYTES ? want * 2 : want;
-    } while (next < all->parts->nelts);
+    }
+    if (copy_end(c))
+        return -1;
+    if (c->nwaiting) {
+        int from = c->seq->nelts;
+
+        resolve_waiting(c);
+        if (stream_write(c, from) || copy_end(c))
+            return -1;
+    }
     return 0;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+    const load_part *x = a, *y = b;
+
+    return x->at != y->at ? (x->at < y->at ? -1 : 1) : x->file != y->file
+           ? x->file - y->file : (x->s > y->s) - (x->s < y->s);
 }
 
 /* The load the streaming way: DPCCTL_OK (bad lines may have been skipped),
@@ -1438,41 +1546,26 @@ static int stream_claims(load_ctx *c, load_readers *all)
  * said). */
 static int stream_load(load_ctx *c, apr_array_header_t *parts)
 {
-    apr_array_header_t *claims;
     load_readers all;
-    int i, rc;
+    int rc;
 
-    for (i = 0; i < parts->nelts; i++)
-        APR_ARRAY_IDX(parts, i, load_part).mode = READ_EARLY;
-    if (read_parts(c, parts) || db_benes(c) || check_opt_mbi(c))
+    if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL))
         return DPCCTL_FAIL;
-    claims = apr_array_copy(c->p, parts);       /* the lines listed, nlines */
-    for (i = 0; i < claims->nelts; i++) {
-        load_part *r = &APR_ARRAY_IDX(claims, i, load_part);
-
-        r->mode = READ_CLAIMS;
-        r->done = 0;
-        r->lines = r->bytes = 0;
-    }
-    resolve(c);
-    if (db_ok(c, "BEGIN", 0, NULL, NULL))
-        return DPCCTL_FAIL;
-    if (unstored_mbis(c)) {
-        PQclear(PQexec(c->conn, "ROLLBACK"));
-        return DPCCTL_FAIL;
-    }
-    start_readers(c, &all, claims, LOAD_THREADS);
-    rc = all.started < all.threads ? -1 : stream_claims(c, &all);
+    /* the files side by side: a claim meets its Patient sooner */
+    qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
+    start_readers(c, &all, parts, LOAD_THREADS);
+    rc = all.started < all.threads ? -1 : stream_parts(c, &all);
     if (join_readers(&all, rc != 0) && !rc)
         rc = -1;
+    copy_abort(c);
     if (!rc && db_ok(c, "COMMIT", 0, NULL, NULL))
         rc = -1;
-
     if (rc)
         PQclear(PQexec(c->conn, "ROLLBACK"));
-    if (rc != LOAD_AGAIN)
-        report_bad(c);
-    return rc == LOAD_AGAIN ? LOAD_AGAIN : rc ? DPCCTL_FAIL : DPCCTL_OK;
+    if (rc == LOAD_AGAIN)
+        return LOAD_AGAIN;
+    report_bad(c);
+    return rc ? DPCCTL_FAIL : DPCCTL_OK;
 }
 
 /* Map the files and cut them into parts. */
@@ -1495,7 +1588,8 @@ static int map_all(load_ctx *c, apr_array_header_t *paths, apr_array_header_t *p
  * then one transaction writes.  DPCCTL_OK or DPCCTL_FAIL. */
 static int load_whole(load_ctx *c, apr_array_header_t *parts, apr_time_t start)
 {
-    if (read_parts(c, parts) || db_benes(c) || check_opt_mbi(c))
+    if (read_parts(c, parts) || ask_opt(c) || check_opt_mbi(c)
+        || ask_recs(c, 0, c->recs->nelts))
         return DPCCTL_FAIL;
     resolve(c);
     dedupe(c);
@@ -1534,18 +1628,21 @@ static int load_once(PGconn *conn, int argc, char **argv, int whole, apr_time_t 
     c.conn = conn;
     c.whole = whole;
     c.opt_mbi = apr_hash_make(c.p);
+    c.opt_owner = apr_hash_make(c.p);
     c.db_bene = apr_hash_make(c.p);
     c.db_mbi = apr_hash_make(c.p);
+    c.asked_bene = apr_hash_make(c.p);
+    c.asked_mbi = apr_hash_make(c.p);
     c.load_bene = apr_hash_make(c.p);
     c.load_mbi = apr_hash_make(c.p);
     c.keys = apr_hash_make(c.p);
     c.skeys = apr_hash_make(c.p);
-    c.db_missing = apr_hash_make(c.p);
+    c.waiting = apr_hash_make(c.p);
     c.upserted = apr_hash_make(c.p);
-    c.unstored = apr_hash_make(c.p);
     c.fetched = apr_hash_make(c.p);
     c.files = apr_array_make(c.p, 8, sizeof(load_file));
     c.recs = apr_array_make(c.p, 1024, sizeof(load_rec));
+    c.seq = apr_array_make(c.p, 1024, sizeof(int));
     c.bad = apr_array_make(c.p, 8, sizeof(load_bad));
     paths = apr_array_make(c.p, 8, sizeof(const char *));
     rc = parse_args(&c, argc, argv, paths);
