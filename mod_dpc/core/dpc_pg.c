@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_tables.h>
 
 const char *dpc_pg_error(apr_pool_t *p, PGconn *c, const PGresult *res)
 {
@@ -31,6 +32,36 @@ PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name
         return NULL;
     }
     return c;
+}
+
+PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err)
+{
+    PQconninfoOption *opts = PQconninfo(c), *o;
+    apr_array_header_t *keys = apr_array_make(p, 32, sizeof(const char *));
+    apr_array_header_t *vals = apr_array_make(p, 32, sizeof(const char *));
+    PGconn *like;
+
+    if (!opts) {
+        *err = "out of memory";
+        return NULL;
+    }
+    for (o = opts; o->keyword; o++) {
+        if (o->val && *o->val) {
+            APR_ARRAY_PUSH(keys, const char *) = apr_pstrdup(p, o->keyword);
+            APR_ARRAY_PUSH(vals, const char *) = apr_pstrdup(p, o->val);
+        }
+    }
+    PQconninfoFree(opts);
+    APR_ARRAY_PUSH(keys, const char *) = NULL;
+    APR_ARRAY_PUSH(vals, const char *) = NULL;
+    like = PQconnectdbParams((const char *const *)keys->elts,
+                             (const char *const *)vals->elts, 0);
+    if (PQstatus(like) != CONNECTION_OK) {
+        *err = dpc_pg_error(p, like, NULL);
+        PQfinish(like);
+        return NULL;
+    }
+    return like;
 }
 
 int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err)

@@ -10,6 +10,11 @@
 PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name,
                        const char **err);
 
+/* A second connection made as c was (PQconninfo gives the values in use:
+ * host, database, user, password, options, application name); on failure
+ * NULL and *err (from p). */
+PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err);
+
 /* Run a command that returns no rows (or rows we ignore). 0 on success,
  * else -1 with *err (from p) holding the server's message. */
 int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err);

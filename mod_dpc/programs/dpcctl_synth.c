@@ -35,6 +35,7 @@
 
 #include "dpc_copy.h"
 #include "dpc_log.h"
+#include "dpc_pg.h"
 #include "dpc_synth.h"
 #include "dpc_synth_tpl.h"
 #include "dpcctl_out.h"
@@ -446,29 +447,14 @@ static void *APR_THREAD_FUNC worker_thread(apr_thread_t *t, void *data)
     return NULL;
 }
 
-/* A second connection with the first one's parameters (PQconninfo gives
- * the values in use, password included). */
-static PGconn *clone_conn(PGconn *c)
+/* A second connection with the first one's parameters. */
+static PGconn *clone_conn(apr_pool_t *p, PGconn *c)
 {
-    PQconninfoOption *opts = PQconninfo(c), *o;
-    const char *kw[64], *val[64];
-    PGconn *n;
-    int i = 0;
+    const char *err;
+    PGconn *n = dpc_pg_connect_like(p, c, &err);
 
-    for (o = opts; o && o->keyword && i < 63; o++) {
-        if (o->val && *o->val) {
-            kw[i] = o->keyword;
-            val[i++] = o->val;
-        }
-    }
-    kw[i] = val[i] = NULL;
-    n = PQconnectdbParams(kw, val, 0);
-    PQconninfoFree(opts);
-    if (PQstatus(n) != CONNECTION_OK) {
-        dpcctl_fail(DPCCTL_FAIL, "synth: another connection: %s", PQerrorMessage(n));
-        PQfinish(n);
-        return NULL;
-    }
+    if (!n)
+        dpcctl_fail(DPCCTL_FAIL, "synth: another connection: %s", err);
     return n;
 }
 
@@ -600,7 +586,7 @@ static int start_worker(synth_run *r, int i, PGconn *conn, apr_pool_t *p,
                         apr_thread_t **t)
 {
     r->out.binary = 1;          /* loads always use binary COPY */
-    r->out.conn = i ? clone_conn(conn) : conn;
+    r->out.conn = i ? clone_conn(p, conn) : conn;
     r->own_conn = i > 0;
     if (!r->out.conn)
         return DPCCTL_FAIL;
