@@ -6,12 +6,12 @@ use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
 use JSON::PP;
-use DPC::Test qw(req sql sql_rows dpcctl json_of write_file slurp wait_for);
+use DPC::Test qw(req sql sql_rows dpcctl run json_of write_file slurp wait_for);
 use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 101;
+plan tests => 104;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -361,6 +361,23 @@ ok t_cmp(sql(q{SELECT mbi || ' ' || count(*) FROM claims_resource WHERE resource
 ok t_cmp(sql(q{SELECT count(*) FROM beneficiary WHERE mbi = '7EG4TE5MK73'}), 0, 'the other MBI has no beneficiary');
 sql(q{DELETE FROM claims_resource WHERE resource_id LIKE 'carrier-inv-%' OR mbi = '6EG4TE5MK73'});
 sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
+
+# While the server works through a batch's COPY, the load asks about the
+# next one on a second connection; a role that may have only one asks on its
+# own, between the COPYs.
+sql(q{DROP ROLE IF EXISTS dpc_load_one});
+sql(q{CREATE ROLE dpc_load_one LOGIN CONNECTION LIMIT 1 IN ROLE dpc});
+my @one = map { eob("carrier-one-$_", '-86002', $T0, note => $pad) } 1 .. 12000;
+write_file("$tmp/one.ndjson", join("\n", patient('-86002', '6EG4TE5MK73', $T0), @one) . "\n");
+($st, $out, $err) = run($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', "$ENV{DPC_TEST_DB} user=dpc_load_one",
+                        'load', "$tmp/one.ndjson");
+ok t_cmp("$st " . $counts->($out), '0 12001 12001 0 0 0 1', 'one connection only: every line loaded')
+    or print STDERR $err;
+ok t_cmp($err, '', 'and nothing said');
+ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '6EG4TE5MK73'}), 12001,
+         'in batches (a file of several parts), keyed by the Patient\'s MBI');
+sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
+sql(q{DROP ROLE dpc_load_one});
 
 # --mbi: an MBI is one bene id's, there as in the files.
 ($st, $out, $err) = dpcctl('load', '--mbi', '-88001=2AA0AA0AA00', '--mbi', '-88002=2AA0AA0AA00',

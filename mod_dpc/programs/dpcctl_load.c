@@ -121,6 +121,7 @@ typedef struct load_who {
 typedef struct load_ctx {
     apr_pool_t *p;
     PGconn *conn;
+    PGconn *ask;                /* asks about the stored state (conn, or a second one) */
     int strict, version;
     apr_hash_t *opt_mbi, *opt_owner;        /* --mbi: bene id -> MBI, MBI -> bene id */
     apr_array_header_t *files;              /* load_file */
@@ -285,29 +286,35 @@ static const char *fill_placeholder(load_part *r, json_t *v, load_rec *rec)
     return dump_body(r->pool, v);
 }
 
-/* A good resource res becomes a record; body as take_one() says. */
+/* s, kept in the part's pool unless it is there already (pooled). */
+static const char *keep(load_part *r, const char *s, int pooled)
+{
+    return s && !pooled ? apr_pstrdup(r->pool, s) : s;
+}
+
+/* A good resource res becomes a record; body as take_one() says.  pooled:
+ * res's strings are in the part's pool (dpc_load_quick()'s), not in v. */
 static void add_rec(load_part *r, int line, int entry, const dpc_load_res *res,
-                    json_t *v, const char *raw, apr_size_t raw_len)
+                    int pooled, json_t *v, const char *raw, apr_size_t raw_len)
 {
     load_rec *rec = apr_array_push(r->recs);
 
     memset(rec, 0, sizeof(*rec));
     rec->type = !strcmp(res->type, "Patient") ? "Patient" : !strcmp(res->type, "Coverage")
                 ? "Coverage" : "ExplanationOfBenefit";
-    rec->id = apr_pstrdup(r->pool, res->id);
-    rec->bene_id = apr_pstrdup(r->pool, res->bene_id);
-    rec->own_mbi = res->mbi ? apr_pstrdup(r->pool, res->mbi) : NULL;
-    rec->own_invalid = res->mbi_invalid ? apr_pstrdup(r->pool, res->mbi_invalid) : NULL;
+    rec->id = keep(r, res->id, pooled);
+    rec->bene_id = keep(r, res->bene_id, pooled);
+    rec->own_mbi = keep(r, res->mbi, pooled);
+    rec->own_invalid = keep(r, res->mbi_invalid, pooled);
     rec->file = r->file;
     rec->line = line;
     rec->entry = entry;
     rec->version = res->fhir_version;
     rec->lu_us = res->last_updated_us;
     rec->claim_type = res->claim_type;      /* static */
-    rec->service_start = res->service_start ? apr_pstrdup(r->pool, res->service_start) : NULL;
-    rec->service_end = res->service_end ? apr_pstrdup(r->pool, res->service_end) : NULL;
-    rec->coverage_status = res->coverage_status
-                           ? apr_pstrdup(r->pool, res->coverage_status) : NULL;
+    rec->service_start = keep(r, res->service_start, pooled);
+    rec->service_end = keep(r, res->service_end, pooled);
+    rec->coverage_status = keep(r, res->coverage_status, pooled);
     rec->body = res->placeholder ? fill_placeholder(r, v, rec)
                 : raw ? raw : dump_body(r->pool, v);
     rec->body_len = raw && !res->placeholder ? raw_len : strlen(rec->body);
@@ -326,7 +333,7 @@ static void take_one(load_part *r, int line, int entry, json_t *v, const char *r
     if (why)
         add_bad(r, line, entry, why);
     else
-        add_rec(r, line, entry, &res, v, raw, raw_len);
+        add_rec(r, line, entry, &res, 0, v, raw, raw_len);
 }
 
 /* One parsed value: a resource, or a Bundle of them. */
@@ -363,7 +370,7 @@ static void read_line(load_part *r, int line, const char *s, apr_size_t n)
 
     if (dpc_load_quick(r->pool, s, n, r->c->version, &res)) {
         r->lines++;
-        add_rec(r, line, 0, &res, NULL, s, n);
+        add_rec(r, line, 0, &res, 1, NULL, s, n);
         return;
     }
     if (!(v = json_loadb(s, n, 0, &err))) {
@@ -527,6 +534,12 @@ static apr_status_t destroy_pool(void *p)
     return APR_SUCCESS;
 }
 
+static apr_status_t finish_conn(void *conn)
+{
+    PQfinish(conn);
+    return APR_SUCCESS;
+}
+
 /* Start the readers on parts; their pools go with c->p (after everything
  * that points into them).  Every start is followed by join_readers(). */
 static void start_readers(load_ctx *c, load_readers *all, apr_array_header_t *parts,
@@ -601,6 +614,13 @@ static int db_ok(load_ctx *c, const char *sql, int n, const char *const *params,
     return dpcctl_exec(c->conn, "load", sql, n, params, keep);
 }
 
+/* A question about what was stored before the load, on c->ask. */
+static int db_ask(load_ctx *c, const char *sql, int n, const char *const *params,
+                  PGresult **keep)
+{
+    return dpcctl_exec(c->ask, "load", sql, n, params, keep);
+}
+
 /* s into a, unless seen has it (which then does). */
 static void push_unique(apr_array_header_t *a, apr_hash_t *seen, const char *s)
 {
@@ -644,8 +664,8 @@ static int ask_table(load_ctx *c, const apr_array_header_t *benes,
         nm = chunk(mbis->nelts - m);
         params[0] = dpc_pg_text_array(c->p, (const char *const *)benes->elts + b, nb);
         params[1] = dpc_pg_text_array(c->p, (const char *const *)mbis->elts + m, nm);
-        if (db_ok(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
-                  " OR mbi = ANY($2::text[])", 2, params, &res))
+        if (db_ask(c, "SELECT bene_id, mbi FROM beneficiary WHERE bene_id = ANY($1::text[])"
+                   " OR mbi = ANY($2::text[])", 2, params, &res))
             return -1;
         take_stored_benes(c, res);
     }
@@ -854,10 +874,24 @@ static void resolve(load_ctx *c)
 
 /* ---- versions ----------------------------------------------------------- */
 
+/* "mbi|version|type|id" (version 3 or 4: one digit), built by hand: a
+ * load makes one for every row. */
 static const char *row_key(apr_pool_t *p, const char *mbi, int version, const char *type,
                            const char *id)
 {
-    return apr_psprintf(p, "%s|%d|%s|%s", mbi, version, type, id);
+    apr_size_t m = strlen(mbi), t = strlen(type), n = strlen(id);
+    char *k = apr_palloc(p, m + t + n + 6), *e = k;
+
+    memcpy(e, mbi, m);
+    e += m;
+    *e++ = '|';
+    *e++ = (char)('0' + version % 10);
+    *e++ = '|';
+    memcpy(e, type, t);
+    e += t;
+    *e++ = '|';
+    memcpy(e, id, n + 1);
+    return k;
 }
 
 /* Of the same row twice in the load, the newest stays (the first of equals). */
@@ -1049,8 +1083,8 @@ static int to_copy(const load_rec *r)
 }
 
 /* Start the COPY of the records from..to-1 that are new or replace a row
- * and send them (none: no COPY); copy_end() ends it, copy_abort() when the
- * load fails.  Meanwhile the server works through what was sent. */
+ * and send them (none: no COPY); copy_end() reads its result, copy_abort()
+ * when the load fails.  Meanwhile the server works through what was sent. */
 static int copy_send(load_ctx *c, int from, int to)
 {
     dpc_copy_out *o = &c->copy;
@@ -1090,11 +1124,13 @@ static int copy_send(load_ctx *c, int from, int to)
         dpc_copy_maybe_flush(o);
     }
     dpc_copy_trailer(&o->buf);
-    dpc_copy_flush(o);
+    /* all of it to the server now: it finishes the COPY (its foreign key
+     * checks too) while the next batch is made ready */
+    dpc_copy_send_end(o);
     return 0;                   /* an error is copy_end()'s to tell */
 }
 
-/* End the COPY copy_send() started, if any. */
+/* The result of the COPY copy_send() started, if any. */
 static int copy_end(load_ctx *c)
 {
     int rc;
@@ -1109,7 +1145,8 @@ static int copy_end(load_ctx *c)
     return rc;
 }
 
-/* End the COPY copy_send() started, if any, unwritten. */
+/* Done with the COPY copy_send() started, if any, as the load failed (it
+ * is rolled back). */
 static void copy_abort(load_ctx *c)
 {
     if (!c->copy_open)
@@ -1287,7 +1324,7 @@ static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
     PGresult *res;
     int i;
 
-    if (db_ok(c, stored_sql, 1, &param, &res))
+    if (db_ask(c, stored_sql, 1, &param, &res))
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
         load_key *k = get_key(c, row_key(c->p, PQgetvalue(res, i, 0),
@@ -1458,8 +1495,8 @@ static void resolve_waiting(load_ctx *c)
     c->nwaiting = 0;
 }
 
-/* Write the records seq[from..]: decide them and send their COPY. */
-static int stream_write(load_ctx *c, int from)
+/* Decide the records seq[from..] (their stored rows asked on c->ask). */
+static int stream_decide_all(load_ctx *c, int from)
 {
     int to = c->seq->nelts;
 
@@ -1467,6 +1504,15 @@ static int stream_write(load_ctx *c, int from)
         return -1;
     stream_keys(c, from, to);
     stream_decide(c, from, to);
+    return 0;
+}
+
+/* Write the records seq[from..], decided: their beneficiaries, the rows
+ * they replace, and their COPY, which is left open. */
+static int stream_send(load_ctx *c, int from)
+{
+    int to = c->seq->nelts;
+
     return upsert_benes(c, from, to) || delete_replaced(c, from, to)
            || copy_send(c, from, to) ? -1 : 0;
 }
@@ -1490,7 +1536,9 @@ static void drop_parts(load_readers *all, int from, int to)
 }
 
 /* The parts, batch after batch, each written while the threads read on;
- * then the records that waited.  0, -1 or LOAD_AGAIN. */
+ * then the records that waited.  A batch is gathered, asked about,
+ * resolved and decided while the server works through the COPY of the one
+ * before (unless c->ask is c->conn), then written.  0, -1 or LOAD_AGAIN. */
 static int stream_parts(load_ctx *c, load_readers *all)
 {
     apr_size_t want = LOAD_PART_BYTES;
@@ -1507,16 +1555,17 @@ static int stream_parts(load_ctx *c, load_readers *all)
             join_part(c, r);
             bytes += r->end - r->s;
         }
-        if (copy_end(c) || ask_recs(c, recs, c->recs->nelts))
+        if ((c->ask == c->conn && copy_end(c)) || ask_recs(c, recs, c->recs->nelts))
             return -1;
         waiting = c->nwaiting;
         for (i = recs; i < c->recs->nelts; i++)
             stream_resolve(c, i);
         if (c->again)
             return LOAD_AGAIN;
-        if (stream_write(c, from))
+        if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
+            || copy_end(c) || stream_send(c, from))
             return -1;
-        /* pages with records that wait are kept until the end */
+        /* sent (copied); pages with records that wait are kept to the end */
         if (c->nwaiting <= waiting)
             drop_parts(all, first, next);
         want = want < LOAD_BATCH_BYTES ? want * 2 : want;
@@ -1527,10 +1576,26 @@ static int stream_parts(load_ctx *c, load_readers *all)
         int from = c->seq->nelts;
 
         resolve_waiting(c);
-        if (stream_write(c, from) || copy_end(c))
+        if (stream_decide_all(c, from) || stream_send(c, from) || copy_end(c))
             return -1;
     }
     return 0;
+}
+
+/* The second connection, for the questions asked while a COPY runs (they
+ * are about what was stored before the load, which it sees as well as the
+ * load's transaction does, and is all it sees).  Without it (the server
+ * may refuse one connection more) the load asks on its own connection,
+ * between its COPYs. */
+static void stream_ask(load_ctx *c)
+{
+    const char *err;
+    PGconn *ask = dpc_pg_connect_like(c->p, c->conn, &err);
+
+    if (ask) {
+        c->ask = ask;
+        apr_pool_cleanup_register(c->p, ask, finish_conn, apr_pool_cleanup_null);
+    }
 }
 
 static int cmp_part(const void *a, const void *b)
@@ -1549,11 +1614,14 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
     load_readers all;
     int rc;
 
-    if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL))
-        return DPCCTL_FAIL;
     /* the files side by side: a claim meets its Patient sooner */
     qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
     start_readers(c, &all, parts, LOAD_THREADS);
+    stream_ask(c);              /* while the threads read the first parts */
+    if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL)) {
+        join_readers(&all, 1);
+        return DPCCTL_FAIL;
+    }
     rc = all.started < all.threads ? -1 : stream_parts(c, &all);
     if (join_readers(&all, rc != 0) && !rc)
         rc = -1;
@@ -1625,7 +1693,7 @@ static int load_once(PGconn *conn, int argc, char **argv, int whole, apr_time_t 
 
     memset(&c, 0, sizeof(c));
     apr_pool_create(&c.p, NULL);
-    c.conn = conn;
+    c.conn = c.ask = conn;
     c.whole = whole;
     c.opt_mbi = apr_hash_make(c.p);
     c.opt_owner = apr_hash_make(c.p);

@@ -206,20 +206,29 @@ int dpc_copy_maybe_flush(dpc_copy_out *o)
     return o->buf.len >= DPC_COPY_FLUSH_AT ? dpc_copy_flush(o) : (o->error ? -1 : 0);
 }
 
-int dpc_copy_end(dpc_copy_out *o)
+void dpc_copy_send_end(dpc_copy_out *o)
 {
-    PGresult *res;
-
+    if (o->ended)
+        return;
+    o->ended = 1;
     if (dpc_copy_flush(o) || PQputCopyEnd(o->conn, NULL) != 1) {
         if (!o->error)
             o->error = PQerrorMessage(o->conn);
         PQputCopyEnd(o->conn, "aborted");
     }
+}
+
+int dpc_copy_end(dpc_copy_out *o)
+{
+    PGresult *res;
+
+    dpc_copy_send_end(o);
     while ((res = PQgetResult(o->conn)) != NULL) {
         /* the message lives in the connection until the next command */
         if (PQresultStatus(res) != PGRES_COMMAND_OK && !o->error)
             o->error = PQerrorMessage(o->conn);
         PQclear(res);
     }
+    o->ended = 0;               /* o may start the next COPY */
     return o->error ? -1 : 0;
 }

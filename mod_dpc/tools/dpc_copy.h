@@ -30,6 +30,7 @@ typedef struct dpc_copy_out {
     int binary;
     dpc_sbuf buf;
     const char *error;
+    int ended;                  /* dpc_copy_send_end() was called */
 } dpc_copy_out;
 
 /* The binary stream's header and trailer. */
@@ -56,8 +57,13 @@ void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *ben
 int dpc_copy_flush(dpc_copy_out *o);
 /* dpc_copy_flush() once the buffer holds DPC_COPY_FLUSH_AT bytes. */
 int dpc_copy_maybe_flush(dpc_copy_out *o);
-/* Flush and end the COPY on o->conn, reading its results through; 0, or -1
- * with o->error set (the COPY is then aborted). */
+/* Flush and end the COPY on o->conn without waiting for the server: it
+ * works through the rest while the caller does something else (but use the
+ * connection) until dpc_copy_end().  After an error the COPY is aborted. */
+void dpc_copy_send_end(dpc_copy_out *o);
+/* dpc_copy_send_end() unless done, then read the COPY's results through; 0,
+ * or -1 with o->error set (the COPY was then aborted).  o may then start
+ * another COPY. */
 int dpc_copy_end(dpc_copy_out *o);
 
 #endif
