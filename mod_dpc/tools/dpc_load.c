@@ -570,23 +570,62 @@ static int scan_object(const char *s, apr_size_t n, const char *const *want, spa
     return c.s == c.end ? 0 : -1;
 }
 
-/* A string value without escapes, copied; NULL otherwise. */
-static const char *plain_string(apr_pool_t *p, const span *v)
+/* The text of the string value v, without its quotes, in *s and *n: 1;
+ * 0 when v is absent or no string; -1 when it has escapes (jansson
+ * decides).  The fast path reads most strings this way, uncopied. */
+static int plain_span(const span *v, const char **s, apr_size_t *n)
 {
-    if (!v->s || v->n < 2 || v->s[0] != '"' || memchr(v->s, '\\', v->n))
-        return NULL;
-    return apr_pstrmemdup(p, v->s + 1, v->n - 2);
+    if (!v->s || v->n < 2 || v->s[0] != '"')
+        return 0;
+    if (memchr(v->s, '\\', v->n))
+        return -1;
+    *s = v->s + 1;
+    *n = v->n - 2;
+    return 1;
 }
 
-/* The plain string of member key of the object v, or NULL. */
-static const char *member_string(apr_pool_t *p, const span *v, const char *key)
+/* Is the string value v, without escapes, word? */
+static int span_is(const span *v, const char *word)
+{
+    const char *s;
+    apr_size_t n;
+
+    return plain_span(v, &s, &n) == 1 && n == strlen(word) && !memcmp(s, word, n);
+}
+
+/* The string value v, without escapes, copied; NULL otherwise. */
+static const char *plain_string(apr_pool_t *p, const span *v)
+{
+    const char *s;
+    apr_size_t n;
+
+    return plain_span(v, &s, &n) == 1 ? apr_pstrmemdup(p, s, n) : NULL;
+}
+
+/* The string value v, without escapes, into buf (size bytes): buf, or NULL
+ * when it is no such string or does not fit. */
+static const char *span_into(const span *v, char *buf, apr_size_t size)
+{
+    const char *s;
+    apr_size_t n;
+
+    if (plain_span(v, &s, &n) != 1 || n >= size)
+        return NULL;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The string member key of object v into buf (see span_into()), or NULL
+ * (v absent or no object, no such member, escapes, too long). */
+static const char *member_into(const span *v, const char *key, char *buf, apr_size_t size)
 {
     const char *want[2] = { key, NULL };
     span got[1];
 
     if (!v->s || scan_object(v->s, v->n, want, got, 1))
         return NULL;
-    return plain_string(p, &got[0]);
+    return span_into(&got[0], buf, size);
 }
 
 /* The member key of object v (empty when v is absent or no object); -1
@@ -602,7 +641,7 @@ static int member_span(const span *v, const char *key, span *out)
 }
 
 /* The string v as str_at() would read it (NULL when absent or not a
- * string); -1 when it has escapes (jansson decides). */
+ * string), copied; -1 when it has escapes (jansson decides). */
 static int quick_str(apr_pool_t *p, const span *v, const char **out)
 {
     *out = NULL;
@@ -614,21 +653,23 @@ static int quick_str(apr_pool_t *p, const span *v, const char **out)
 
 /* One coding of type.coding: its claim type when its system is BFD's
  * eob-type; -1 when jansson must decide. */
-static int quick_coding(apr_pool_t *p, const span *coding, const char **type)
+static int quick_coding(const span *coding, const char **type)
 {
     span sys, code;
-    const char *s_sys, *s_code;
+    const char *s;
+    apr_size_t n;
+    char buf[16];               /* longer than any of the eight codes */
 
     if (member_span(coding, "system", &sys) || member_span(coding, "code", &code)
-        || quick_str(p, &sys, &s_sys) || quick_str(p, &code, &s_code))
+        || plain_span(&sys, &s, &n) < 0 || plain_span(&code, &s, &n) < 0)
         return -1;
-    if (s_sys && !strcmp(s_sys, DPC_LOAD_EOB_TYPE_SYSTEM))
-        *type = dpc_load_claim_type(s_code);
+    if (span_is(&sys, DPC_LOAD_EOB_TYPE_SYSTEM))
+        *type = dpc_load_claim_type(span_into(&code, buf, sizeof(buf)));
     return 0;
 }
 
 /* fill_columns()'s claim type from the text of an EOB's type. */
-static int quick_claim_type(apr_pool_t *p, const span *type, const char **out)
+static int quick_claim_type(const span *type, const char **out)
 {
     span coding, item;
     scan c;
@@ -646,7 +687,7 @@ static int quick_claim_type(apr_pool_t *p, const span *type, const char **out)
         if (scan_value(&c, NULL, NULL))
             return -1;
         item.n = (apr_size_t)(c.s - item.s);
-        if (quick_coding(p, &item, out))
+        if (quick_coding(&item, out))
             return -1;
         scan_ws(&c);
         if (c.s < c.end && *c.s == ',')
@@ -667,7 +708,7 @@ static int quick_columns(apr_pool_t *p, const span *top, int eob, dpc_load_res *
 
     if (!eob)
         return quick_str(p, &top[Q_STATUS], &out->coverage_status);
-    if (quick_claim_type(p, &top[Q_CTYPE], &out->claim_type)
+    if (quick_claim_type(&top[Q_CTYPE], &out->claim_type)
         || member_span(&top[Q_PERIOD], "start", &start) || member_span(&top[Q_PERIOD], "end", &end)
         || quick_str(p, &start, &s_start) || quick_str(p, &end, &s_end))
         return -1;
@@ -691,20 +732,22 @@ int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
         "class", "grouping", "beneficiary", "patient", "type", "billablePeriod", "status",
         NULL };
     span top[Q_N];
-    const char *type, *lu, *ref;
+    const char *lu, *ref;
+    char lu_buf[64], ref_buf[80];   /* an instant; "Patient/" and a FHIR id */
     apr_time_t t;
     int eob;
 
     memset(out, 0, sizeof(*out));
-    if (scan_object(text, len, want, top, Q_N) || !(type = plain_string(p, &top[Q_TYPE])))
+    if (scan_object(text, len, want, top, Q_N))
         return 0;
-    eob = !strcmp(type, "ExplanationOfBenefit");
-    if (!eob && strcmp(type, "Coverage"))
+    eob = span_is(&top[Q_TYPE], "ExplanationOfBenefit");
+    if (!eob && !span_is(&top[Q_TYPE], "Coverage"))
         return 0;
     out->type = eob ? "ExplanationOfBenefit" : "Coverage";
     out->id = plain_string(p, &top[Q_ID]);
-    lu = member_string(p, &top[Q_META], "lastUpdated");
-    ref = member_string(p, &top[eob ? Q_PATIENT : Q_BENEFICIARY], "reference");
+    lu = member_into(&top[Q_META], "lastUpdated", lu_buf, sizeof(lu_buf));
+    ref = member_into(&top[eob ? Q_PATIENT : Q_BENEFICIARY], "reference", ref_buf,
+                      sizeof(ref_buf));
     out->fhir_version = version ? version : quick_version(top, eob);
     if (!out->id || !dpc_load_id_valid(out->id) || !lu || !strcmp(lu, DPC_LOAD_PLACEHOLDER)
         || dpc_instant_parse(lu, &t, &lu) || !ref || strncmp(ref, "Patient/", 8)
@@ -713,6 +756,6 @@ int dpc_load_quick(apr_pool_t *p, const char *text, apr_size_t len, int version,
     if (quick_columns(p, top, eob, out))
         return 0;
     out->last_updated_us = t;
-    out->bene_id = ref + 8;
+    out->bene_id = apr_pstrdup(p, ref + 8);
     return 1;
 }

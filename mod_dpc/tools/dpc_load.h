@@ -82,8 +82,8 @@ int dpc_load_mbi_valid(const char *s);
  * (RFC 8259: strict grammar, well-formed UTF-8, no control characters in
  * strings, paired surrogates, no \u0000) without building it, and reads
  * only what a Coverage or an ExplanationOfBenefit needs.  Returns 1 when
- * the line is a good one (out filled in exactly as dpc_load_check() would),
- * else 0, and then the caller parses the line and calls dpc_load_check(),
+ * the line is a good one (out filled in exactly as dpc_load_check() would,
+ * its strings in p), else 0, and then the caller parses the line and calls dpc_load_check(),
  * which decides: every Patient and Bundle, any line that is not JSON or not
  * a good resource, escapes in the fields read, BFD's placeholder, numbers
  * jansson might refuse (over 18 digits, exponents over 2 digits). */
