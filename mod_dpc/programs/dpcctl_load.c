@@ -137,6 +137,7 @@ typedef struct load_ctx {
     apr_hash_t *skeys;                      /* row key -> load_key * */
     apr_hash_t *waiting;                    /* bene id -> apr_array of rec indexes */
     int nwaiting;                           /* records in waiting */
+    long waited;                            /* records that were ever put there */
     apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
     apr_hash_t *fetched;                    /* MBIs whose stored rows are keys */
     dpc_copy_out copy;                      /* a COPY being sent, if copy_open */
@@ -416,7 +417,8 @@ static void read_part(load_part *r)
     const char *s = r->s, *nl;
     json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
 
-    r->recs = apr_array_make(r->pool, 64, sizeof(load_rec));
+    /* room for a record per 4 KB at first: one allocation for most parts */
+    r->recs = apr_array_make(r->pool, (int)((r->end - r->s) / 4096) + 16, sizeof(load_rec));
     r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
     if (doc) {
         take(r, 1, doc, NULL, 0);
@@ -874,23 +876,37 @@ static void resolve(load_ctx *c)
 
 /* ---- versions ----------------------------------------------------------- */
 
-/* "mbi|version|type|id" (version 3 or 4: one digit), built by hand: a
- * load makes one for every row. */
+/* The length of a row's key, "mbi|version|type|id" (version 3 or 4: one
+ * digit). */
+static apr_size_t key_len(const char *mbi, const char *type, const char *id)
+{
+    return strlen(mbi) + strlen(type) + strlen(id) + 5;
+}
+
+/* The key into k (key_len() + 1 bytes), built by hand: a load makes one
+ * for every row. */
+static void key_into(char *k, const char *mbi, int version, const char *type,
+                     const char *id)
+{
+    apr_size_t m = strlen(mbi), t = strlen(type);
+
+    memcpy(k, mbi, m);
+    k += m;
+    *k++ = '|';
+    *k++ = (char)('0' + version % 10);
+    *k++ = '|';
+    memcpy(k, type, t);
+    k += t;
+    *k++ = '|';
+    strcpy(k, id);
+}
+
 static const char *row_key(apr_pool_t *p, const char *mbi, int version, const char *type,
                            const char *id)
 {
-    apr_size_t m = strlen(mbi), t = strlen(type), n = strlen(id);
-    char *k = apr_palloc(p, m + t + n + 6), *e = k;
+    char *k = apr_palloc(p, key_len(mbi, type, id) + 1);
 
-    memcpy(e, mbi, m);
-    e += m;
-    *e++ = '|';
-    *e++ = (char)('0' + version % 10);
-    *e++ = '|';
-    memcpy(e, type, t);
-    e += t;
-    *e++ = '|';
-    memcpy(e, id, n + 1);
+    key_into(k, mbi, version, type, id);
     return k;
 }
 
@@ -1304,16 +1320,23 @@ typedef struct load_key {
     int64_t stored_us;          /* the stored row's last_updated */
 } load_key;
 
-/* The load_key of key, made (nothing stored) if the load has none yet. */
-static load_key *get_key(load_ctx *c, const char *key)
+/* The load_key of a row, made (nothing stored) if the load has none yet,
+ * in one allocation with its key. */
+static load_key *get_key(load_ctx *c, const char *mbi, int version, const char *type,
+                         const char *id)
 {
-    load_key *k = apr_hash_get(c->skeys, key, APR_HASH_KEY_STRING);
+    apr_size_t len = key_len(mbi, type, id);
+    char stack[256], *key = len < sizeof(stack) ? stack : apr_palloc(c->p, len + 1);
+    load_key *k;
 
-    if (!k) {
-        k = apr_pcalloc(c->p, sizeof(*k));
-        k->best = -1;
-        apr_hash_set(c->skeys, key, APR_HASH_KEY_STRING, k);
-    }
+    key_into(key, mbi, version, type, id);
+    if ((k = apr_hash_get(c->skeys, key, len)))
+        return k;
+    k = apr_palloc(c->p, sizeof(*k) + len + 1);
+    memset(k, 0, sizeof(*k));
+    k->best = -1;
+    memcpy(k + 1, key, len + 1);
+    apr_hash_set(c->skeys, k + 1, len, k);
     return k;
 }
 
@@ -1327,9 +1350,8 @@ static int fetch_stored(load_ctx *c, const char *const *mbis, int n)
     if (db_ask(c, stored_sql, 1, &param, &res))
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
-        load_key *k = get_key(c, row_key(c->p, PQgetvalue(res, i, 0),
-                                         atoi(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 2),
-                                         PQgetvalue(res, i, 3)));
+        load_key *k = get_key(c, PQgetvalue(res, i, 0), atoi(PQgetvalue(res, i, 1)),
+                              PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
 
         k->stored = k->in_table = 1;
         k->stored_us = strtoll(PQgetvalue(res, i, 4), NULL, 10);
@@ -1370,7 +1392,7 @@ static void stream_keys(load_ctx *c, int from, int to)
         load_rec *r = SREC(c, i);
 
         if (r->state != REC_BAD)
-            r->key = get_key(c, row_key(c->p, r->mbi, r->version, r->type, r->id));
+            r->key = get_key(c, r->mbi, r->version, r->type, r->id);
     }
 }
 
@@ -1429,6 +1451,7 @@ static void wait_for(load_ctx *c, int i)
     }
     APR_ARRAY_PUSH(a, int) = i;
     c->nwaiting++;
+    c->waited++;
 }
 
 /* Record i in a batch: resolved and written with it, or bad, or waiting.
@@ -1517,9 +1540,11 @@ static int stream_send(load_ctx *c, int from)
            || copy_send(c, from, to) ? -1 : 0;
 }
 
-/* Give back the pages of parts [from, to) once their records were sent:
- * the kernel unmaps them now, while the server works, rather than all at
- * the end. */
+/* Give back the pages of parts [from, to) once every record of theirs was
+ * sent: the kernel unmaps them now, while the server works, rather than all
+ * at the end.  (madvise, not munmap: the holes munmap leaves would take
+ * the allocator's next blocks, which the mapping's own munmap at the end
+ * would then take away.) */
 static void drop_parts(load_readers *all, int from, int to)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -1535,6 +1560,22 @@ static void drop_parts(load_readers *all, int from, int to)
     }
 }
 
+/* The second connection, for the questions asked while a COPY runs (they
+ * are about what was stored before the load, which it sees as well as the
+ * load's transaction does, and is all it sees), made once the first COPY
+ * keeps the server busy.  Without it (the server may refuse one connection
+ * more) the load asks on its own connection, between its COPYs. */
+static void stream_ask(load_ctx *c)
+{
+    const char *err;
+    PGconn *ask = dpc_pg_connect_like(c->p, c->conn, &err);
+
+    if (ask) {
+        c->ask = ask;
+        apr_pool_cleanup_register(c->p, ask, finish_conn, apr_pool_cleanup_null);
+    }
+}
+
 /* The parts, batch after batch, each written while the threads read on;
  * then the records that waited.  A batch is gathered, asked about,
  * resolved and decided while the server works through the COPY of the one
@@ -1542,11 +1583,12 @@ static void drop_parts(load_readers *all, int from, int to)
 static int stream_parts(load_ctx *c, load_readers *all)
 {
     apr_size_t want = LOAD_PART_BYTES;
-    int next = 0;
+    int next = 0, asked = 0;
 
     while (next < all->parts->nelts) {
         apr_size_t bytes = 0;
-        int first = next, recs = c->recs->nelts, from = c->seq->nelts, waiting, i;
+        int first = next, recs = c->recs->nelts, from = c->seq->nelts, i;
+        long waited;
 
         while (next < all->parts->nelts && bytes < want) {
             load_part *r = PART(all, next);
@@ -1557,7 +1599,7 @@ static int stream_parts(load_ctx *c, load_readers *all)
         }
         if ((c->ask == c->conn && copy_end(c)) || ask_recs(c, recs, c->recs->nelts))
             return -1;
-        waiting = c->nwaiting;
+        waited = c->waited;
         for (i = recs; i < c->recs->nelts; i++)
             stream_resolve(c, i);
         if (c->again)
@@ -1565,8 +1607,10 @@ static int stream_parts(load_ctx *c, load_readers *all)
         if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
             || copy_end(c) || stream_send(c, from))
             return -1;
-        /* sent (copied); pages with records that wait are kept to the end */
-        if (c->nwaiting <= waiting)
+        if (c->copy_open && !asked++)
+            stream_ask(c);      /* while the server works through the first COPY */
+        /* sent (copied); parts with records that wait are kept to the end */
+        if (c->waited == waited)
             drop_parts(all, first, next);
         want = want < LOAD_BATCH_BYTES ? want * 2 : want;
     }
@@ -1580,22 +1624,6 @@ static int stream_parts(load_ctx *c, load_readers *all)
             return -1;
     }
     return 0;
-}
-
-/* The second connection, for the questions asked while a COPY runs (they
- * are about what was stored before the load, which it sees as well as the
- * load's transaction does, and is all it sees).  Without it (the server
- * may refuse one connection more) the load asks on its own connection,
- * between its COPYs. */
-static void stream_ask(load_ctx *c)
-{
-    const char *err;
-    PGconn *ask = dpc_pg_connect_like(c->p, c->conn, &err);
-
-    if (ask) {
-        c->ask = ask;
-        apr_pool_cleanup_register(c->p, ask, finish_conn, apr_pool_cleanup_null);
-    }
 }
 
 static int cmp_part(const void *a, const void *b)
@@ -1617,7 +1645,6 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
     /* the files side by side: a claim meets its Patient sooner */
     qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
     start_readers(c, &all, parts, LOAD_THREADS);
-    stream_ask(c);              /* while the threads read the first parts */
     if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL)) {
         join_readers(&all, 1);
         return DPCCTL_FAIL;
