@@ -230,9 +230,9 @@ ok t_cmp(sql(q{SELECT last_updated = '2024-06-01T10:00:00.5Z' FROM beneficiary W
          't', 'the beneficiary\'s last_updated follows its latest row');
 
 # ---- claims written in batches while the next ones are read ----------------
-# Lines are written in batches (the first 4 MB part, then 8, 16 MB and on)
-# while the next batch is read; a claim whose Patient comes later waits for
-# it.  What is written is what a load that reads every line first (--strict)
+# Lines are written in batches (the first 4 MB part, then what was read by
+# then) while the next batch is read; a claim whose Patient comes later
+# waits for it.  What is written is what a load that reads every line first (--strict)
 # writes.
 sub bfd {
     my $v = decode_json(shift);
@@ -367,15 +367,15 @@ sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
 # own, between the COPYs.
 sql(q{DROP ROLE IF EXISTS dpc_load_one});
 sql(q{CREATE ROLE dpc_load_one LOGIN CONNECTION LIMIT 1 IN ROLE dpc});
-my @one = map { eob("carrier-one-$_", '-86002', $T0, note => $pad) } 1 .. 12000;
+my @one = map { eob("carrier-one-$_", '-86002', $T0, note => $pad) } 1 .. 24000;
 write_file("$tmp/one.ndjson", join("\n", patient('-86002', '6EG4TE5MK73', $T0), @one) . "\n");
 ($st, $out, $err) = run($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', "$ENV{DPC_TEST_DB} user=dpc_load_one",
                         'load', "$tmp/one.ndjson");
-ok t_cmp("$st " . $counts->($out), '0 12001 12001 0 0 0 1', 'one connection only: every line loaded')
+ok t_cmp("$st " . $counts->($out), '0 24001 24001 0 0 0 1', 'one connection only: every line loaded')
     or print STDERR $err;
 ok t_cmp($err, '', 'and nothing said');
-ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '6EG4TE5MK73'}), 12001,
-         'in batches (a file of several parts), keyed by the Patient\'s MBI');
+ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '6EG4TE5MK73'}), 24001,
+         'all of it (a file of several parts, so of several batches), keyed by the Patient\'s MBI');
 sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
 sql(q{DROP ROLE dpc_load_one});
 

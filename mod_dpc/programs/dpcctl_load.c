@@ -84,6 +84,7 @@ enum { REC_NEW, REC_REPLACE, REC_STALE, REC_BAD };
 
 typedef struct load_file {
     const char *path;
+    apr_mmap_t *mm;             /* NULL for an empty file */
     const char *data;
     apr_size_t len;
     int64_t mtime_us;           /* to the millisecond, as instants print */
@@ -260,6 +261,7 @@ static int map_file(load_ctx *c, const char *path, load_file *f)
     if ((rv = apr_mmap_create(&mm, fd, 0, f->len, APR_MMAP_READ, c->p)) != APR_SUCCESS)
         return dpcctl_fail(DPCCTL_FAIL, "load: %s: %s", path,
                            apr_strerror(rv, err, sizeof(err)));
+    f->mm = mm;
     f->data = mm->mm;
     return 0;
 }
@@ -474,7 +476,7 @@ typedef struct load_readers {
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *cond;
     int next;
-    int threads, started;
+    int threads, started, joined;
     load_reader rd[LOAD_THREADS];
     apr_thread_t *t[LOAD_THREADS];
 } load_readers;
@@ -512,8 +514,19 @@ static void wait_part(load_readers *all, int i)
     apr_thread_mutex_unlock(all->lock);
 }
 
-/* Wait for the threads; with stop, they take no more parts.  0 when every
- * part was read. */
+/* Is part i read? */
+static int part_read(load_readers *all, int i)
+{
+    int done;
+
+    apr_thread_mutex_lock(all->lock);
+    done = PART(all, i)->done;
+    apr_thread_mutex_unlock(all->lock);
+    return done;
+}
+
+/* Wait for the threads (once; then again says the same); with stop, they
+ * take no more parts.  0 when every part was read. */
 static int join_readers(load_readers *all, int stop)
 {
     apr_status_t ignored;
@@ -523,8 +536,9 @@ static int join_readers(load_readers *all, int stop)
     if (stop)
         all->next = all->parts->nelts + 1;
     apr_thread_mutex_unlock(all->lock);
-    for (i = 0; i < all->started; i++)
+    for (i = 0; i < all->started && !all->joined; i++)
         apr_thread_join(&ignored, all->t[i]);
+    all->joined = 1;
     if (all->started < all->threads || all->next < all->parts->nelts)
         return dpcctl_fail(DPCCTL_FAIL, "load: cannot start the reading threads");
     return 0;
@@ -588,6 +602,7 @@ static void join_part(load_ctx *c, const load_part *r)
 
         *b = APR_ARRAY_IDX(r->bad, j, load_bad);
         b->line += f->joined;
+        b->why = apr_pstrdup(c->p, b->why);     /* outlives the reader's pool */
     }
     f->joined += r->nlines;
     c->lines += r->lines;
@@ -1307,9 +1322,12 @@ static void summary(load_ctx *c, int written, apr_time_t took)
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
 
-/* A batch: the first holds one part (the server starts soon), each next
- * one twice as much, up to LOAD_BATCH_BYTES (the readers run ahead, and
- * each batch costs a few round trips). */
+/* A batch waits for one part (the server starts soon), each next one for
+ * twice as much up to LOAD_WAIT_BYTES, and takes besides every part read
+ * by then, up to LOAD_BATCH_BYTES: it never waits long for the readers
+ * while the server has nothing to do, and grows large once they run ahead
+ * (each batch costs a few round trips). */
+#define LOAD_WAIT_BYTES (8 * 1024 * 1024)
 #define LOAD_BATCH_BYTES (128 * 1024 * 1024)
 
 /* A row key of the load. */
@@ -1560,6 +1578,28 @@ static void drop_parts(load_readers *all, int from, int to)
     }
 }
 
+/* Every record was sent (its COPY may still be open): join the threads,
+ * destroy their pools (the records' strings) and unmap the files while the
+ * server works through the last rows, rather than after the commit.  What
+ * the load still reads of its records, their states, is in c->p. */
+static void release_reading(load_ctx *c, load_readers *all)
+{
+    int i;
+
+    join_readers(all, 0);
+    for (i = 0; i < all->threads; i++) {
+        if (all->rd[i].pool)
+            apr_pool_cleanup_run(c->p, all->rd[i].pool, destroy_pool);
+        all->rd[i].pool = NULL;
+    }
+    for (i = 0; i < c->files->nelts; i++) {
+        if (FILE_AT(c, i)->mm)
+            apr_mmap_delete(FILE_AT(c, i)->mm);
+        FILE_AT(c, i)->mm = NULL;
+        FILE_AT(c, i)->data = NULL;
+    }
+}
+
 /* The second connection, for the questions asked while a COPY runs (they
  * are about what was stored before the load, which it sees as well as the
  * load's transaction does, and is all it sees), made once the first COPY
@@ -1590,7 +1630,8 @@ static int stream_parts(load_ctx *c, load_readers *all)
         int first = next, recs = c->recs->nelts, from = c->seq->nelts, i;
         long waited;
 
-        while (next < all->parts->nelts && bytes < want) {
+        while (next < all->parts->nelts
+               && (bytes < want || (bytes < LOAD_BATCH_BYTES && part_read(all, next)))) {
             load_part *r = PART(all, next);
 
             wait_part(all, next++);
@@ -1612,18 +1653,18 @@ static int stream_parts(load_ctx *c, load_readers *all)
         /* sent (copied); parts with records that wait are kept to the end */
         if (c->waited == waited)
             drop_parts(all, first, next);
-        want = want < LOAD_BATCH_BYTES ? want * 2 : want;
+        want = want < LOAD_WAIT_BYTES ? want * 2 : want;
     }
-    if (copy_end(c))
-        return -1;
     if (c->nwaiting) {
         int from = c->seq->nelts;
 
         resolve_waiting(c);
-        if (stream_decide_all(c, from) || stream_send(c, from) || copy_end(c))
+        if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
+            || copy_end(c) || stream_send(c, from))
             return -1;
     }
-    return 0;
+    release_reading(c, all);
+    return copy_end(c);
 }
 
 static int cmp_part(const void *a, const void *b)
