@@ -212,8 +212,9 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
  * at a newline; or a whole file that may be one document), which
  * LOAD_THREADS threads take in turn.  A part collects its own records and
  * bad lines, numbered from its first line, in the pool of the thread that
- * reads it; they are joined in file order afterwards.  Each line is checked
- * as soon as its end is found, while its bytes are still in the cache. */
+ * reads it; they are joined afterwards in the order they were taken (a
+ * file's parts in file order).  Each line is checked as soon as its end is
+ * found, while its bytes are still in the cache. */
 #define LOAD_PART_BYTES (4 * 1024 * 1024)
 #define LOAD_THREADS 2
 
@@ -754,8 +755,7 @@ static void rec_bad(load_ctx *c, load_rec *r, const char *why)
     b->why = apr_psprintf(c->p, "%s %s: %s", r->type, r->id, why);
 }
 
-/* The value of key in h, a load_who's or a plain string's; *who the
- * load_who, if asked for. */
+/* The value of key in h (a load_who's); *who the load_who, if asked for. */
 static const char *who_get(apr_hash_t *h, const char *key, const load_who **who)
 {
     const load_who *w = apr_hash_get(h, key, APR_HASH_KEY_STRING);
