@@ -157,6 +157,24 @@ static const char lock_job_sql[] =
     "SELECT status FROM export_job WHERE id = $1 FOR UPDATE";
 enum { LOCK_STATUS };
 
+/* The rows the job refers to, share-locked before the job row, parents
+ * first, in the order a delete of them takes them (organization, then its
+ * contract or Group, then the job its cascade reaches).  Once the batch has
+ * changed the job row (each file's place is counted on it), every further
+ * change of the row checks its foreign keys, which share-locks these rows:
+ * taken then, while the job row is held, they deadlocked with a Group
+ * deleted at that moment (its cascade waiting for the job row), and the
+ * export failed. */
+static const char *const lock_parents_sql[] = {
+    "SELECT 1 FROM organization WHERE id = (SELECT org_id FROM export_job WHERE id = $1)"
+    " FOR KEY SHARE",
+    "SELECT 1 FROM ab2d_contract WHERE number = (SELECT contract FROM export_job"
+    " WHERE id = $1) FOR KEY SHARE",
+    "SELECT 1 FROM roster WHERE id = (SELECT roster_id FROM export_job WHERE id = $1)"
+    " FOR KEY SHARE",
+    NULL
+};
+
 static const char done_sql[] =
     "UPDATE export_batch SET status = 'done', heartbeat = now(), done_at = now()"
     " WHERE job_id = $1 AND seq = $2::int AND worker_id = $3::bigint"
@@ -709,6 +727,11 @@ static outcome publish(batch *b)
     if (dpc_pg_exec(b->p, conn, "BEGIN", &err))
         return db_failed(b, conn, "recording files", err);
     params[0] = b->job_id;
+    for (i = 0; lock_parents_sql[i]; i++) {
+        if (!(res = tx_exec(b, lock_parents_sql[i], 1, params, &err)))
+            goto sql_error;
+        PQclear(res);
+    }
     if (!(res = tx_exec(b, lock_job_sql, 1, params, &err)))
         goto sql_error;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, LOCK_STATUS), "running")) {
