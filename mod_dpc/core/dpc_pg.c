@@ -1,6 +1,8 @@
 /* dpc_pg.c: see dpc_pg.h. */
 #include "dpc_pg.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -34,17 +36,17 @@ PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name
     return c;
 }
 
-PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err)
+/* c's connection values in use, as keywords and values (each ending with
+ * NULL); 0, or -1 out of memory. */
+static int values_of(apr_pool_t *p, PGconn *c, const char *const **keywords,
+                     const char *const **values)
 {
     PQconninfoOption *opts = PQconninfo(c), *o;
     apr_array_header_t *keys = apr_array_make(p, 32, sizeof(const char *));
     apr_array_header_t *vals = apr_array_make(p, 32, sizeof(const char *));
-    PGconn *like;
 
-    if (!opts) {
-        *err = "out of memory";
-        return NULL;
-    }
+    if (!opts)
+        return -1;
     for (o = opts; o->keyword; o++) {
         if (o->val && *o->val) {
             APR_ARRAY_PUSH(keys, const char *) = apr_pstrdup(p, o->keyword);
@@ -54,14 +56,60 @@ PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err)
     PQconninfoFree(opts);
     APR_ARRAY_PUSH(keys, const char *) = NULL;
     APR_ARRAY_PUSH(vals, const char *) = NULL;
-    like = PQconnectdbParams((const char *const *)keys->elts,
-                             (const char *const *)vals->elts, 0);
+    *keywords = (const char *const *)keys->elts;
+    *values = (const char *const *)vals->elts;
+    return 0;
+}
+
+PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err)
+{
+    const char *const *keys, *const *vals;
+    PGconn *like;
+
+    if (values_of(p, c, &keys, &vals)) {
+        *err = "out of memory";
+        return NULL;
+    }
+    like = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(like) != CONNECTION_OK) {
         *err = dpc_pg_error(p, like, NULL);
         PQfinish(like);
         return NULL;
     }
     return like;
+}
+
+PGconn *dpc_pg_connect_start_like(apr_pool_t *p, PGconn *c)
+{
+    const char *const *keys, *const *vals;
+    PGconn *like = values_of(p, c, &keys, &vals) ? NULL
+                   : PQconnectStartParams(keys, vals, 0);
+
+    if (like && PQstatus(like) == CONNECTION_BAD) {
+        PQfinish(like);
+        return NULL;
+    }
+    return like;
+}
+
+ConnStatusType dpc_pg_connect_wait(PGconn *c, PostgresPollingStatusType *st, int timeout_ms)
+{
+    while (*st != PGRES_POLLING_OK && *st != PGRES_POLLING_FAILED) {
+        struct pollfd fd;
+        int n;
+
+        fd.fd = PQsocket(c);
+        fd.events = *st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        fd.revents = 0;
+        n = poll(&fd, 1, timeout_ms);
+        if (n == 0)
+            return CONNECTION_STARTED;      /* not yet */
+        if (n < 0 && errno != EINTR)
+            *st = PGRES_POLLING_FAILED;
+        else if (n > 0)
+            *st = PQconnectPoll(c);
+    }
+    return *st == PGRES_POLLING_OK ? CONNECTION_OK : CONNECTION_BAD;
 }
 
 int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err)

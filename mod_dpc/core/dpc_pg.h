@@ -15,6 +15,18 @@ PGconn *dpc_pg_connect(apr_pool_t *p, const char *conninfo, const char *app_name
  * NULL and *err (from p). */
 PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err);
 
+/* The same, started without waiting (PQconnectStartParams()): NULL if it
+ * cannot start; dpc_pg_connect_wait() goes on with it. */
+PGconn *dpc_pg_connect_start_like(apr_pool_t *p, PGconn *c);
+
+/* Go on with a connection started, waiting at most timeout_ms (-1: until
+ * it is made or fails; connect_timeout is not applied).  *st is the last
+ * PQconnectPoll() answer, PGRES_POLLING_WRITING at first.  CONNECTION_OK
+ * when made, CONNECTION_BAD when it failed (PQerrorMessage() says why),
+ * else CONNECTION_STARTED. */
+ConnStatusType dpc_pg_connect_wait(PGconn *c, PostgresPollingStatusType *st,
+                                   int timeout_ms);
+
 /* Run a command that returns no rows (or rows we ignore). 0 on success,
  * else -1 with *err (from p) holding the server's message. */
 int dpc_pg_exec(apr_pool_t *p, PGconn *c, const char *sql, const char **err);

@@ -123,6 +123,8 @@ typedef struct load_ctx {
     apr_pool_t *p;
     PGconn *conn;
     PGconn *ask;                /* asks about the stored state (conn, or a second one) */
+    PGconn *asking;             /* the second one while it is being made */
+    PostgresPollingStatusType ask_st;       /* and its last PQconnectPoll() */
     int strict, version;
     apr_hash_t *opt_mbi, *opt_owner;        /* --mbi: bene id -> MBI, MBI -> bene id */
     apr_array_header_t *files;              /* load_file */
@@ -1619,18 +1621,29 @@ static void release_reading(load_ctx *c, load_readers *all)
 
 /* The second connection, for the questions asked while a COPY runs (they
  * are about what was stored before the load, which it sees as well as the
- * load's transaction does, and is all it sees), made once the first COPY
- * keeps the server busy.  Without it (the server may refuse one connection
- * more) the load asks on its own connection, between its COPYs. */
-static void stream_ask(load_ctx *c)
+ * load's transaction does, and is all it sees).  It is made while the load
+ * goes on: until it is there, or without it (the server may refuse one
+ * connection more), the load asks on its own connection, between its
+ * COPYs. */
+static void ask_start(load_ctx *c)
 {
-    const char *err;
-    PGconn *ask = dpc_pg_connect_like(c->p, c->conn, &err);
+    if (!(c->asking = dpc_pg_connect_start_like(c->p, c->conn)))
+        return;
+    c->ask_st = PGRES_POLLING_WRITING;
+    apr_pool_cleanup_register(c->p, c->asking, finish_conn, apr_pool_cleanup_null);
+}
 
-    if (ask) {
-        c->ask = ask;
-        apr_pool_cleanup_register(c->p, ask, finish_conn, apr_pool_cleanup_null);
-    }
+/* Is the second connection made (then it is c->ask)? */
+static void ask_poll(load_ctx *c)
+{
+    ConnStatusType st;
+
+    if (!c->asking || (st = dpc_pg_connect_wait(c->asking, &c->ask_st, 0))
+        == CONNECTION_STARTED)
+        return;
+    if (st == CONNECTION_OK)
+        c->ask = c->asking;
+    c->asking = NULL;           /* a failed one is finished with c->p */
 }
 
 /* The parts, batch after batch, each written while the threads read on;
@@ -1640,7 +1653,7 @@ static void stream_ask(load_ctx *c)
 static int stream_parts(load_ctx *c, load_readers *all)
 {
     apr_size_t want = LOAD_PART_BYTES;
-    int next = 0, asked = 0;
+    int next = 0;
 
     while (next < all->parts->nelts) {
         apr_size_t bytes = 0;
@@ -1655,6 +1668,7 @@ static int stream_parts(load_ctx *c, load_readers *all)
             join_part(c, r);
             bytes += r->end - r->s;
         }
+        ask_poll(c);
         if ((c->ask == c->conn && copy_end(c)) || ask_recs(c, recs, c->recs->nelts))
             return -1;
         waited = c->waited;
@@ -1665,8 +1679,6 @@ static int stream_parts(load_ctx *c, load_readers *all)
         if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
             || copy_end(c) || stream_send(c, from))
             return -1;
-        if (c->copy_open && !asked++)
-            stream_ask(c);      /* while the server works through the first COPY */
         /* sent (copied); parts with records that wait are kept to the end */
         if (c->waited == waited)
             drop_parts(all, first, next);
@@ -1703,6 +1715,7 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
     /* the files side by side: a claim meets its Patient sooner */
     qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
     start_readers(c, &all, parts, LOAD_THREADS, LOAD_AHEAD_PARTS);
+    ask_start(c);
     if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL)) {
         join_readers(&all, 1);
         return DPCCTL_FAIL;
