@@ -101,6 +101,7 @@ typedef struct load_rec {
     int64_t lu_us;
     const char *claim_type, *service_start, *service_end, *coverage_status;
     int file, line, entry;                  /* entry: 1-based, 0 if none */
+    int part;                               /* streaming: the part it was read in */
     int version;
     int state;
     int del;                    /* a row of its key is to be deleted first */
@@ -138,9 +139,10 @@ typedef struct load_ctx {
     long lines, bytes, loaded, replaced, stale, created;
     /* streaming (see "streaming" below) */
     apr_hash_t *skeys;                      /* row key -> load_key * */
+    apr_array_header_t *parts;              /* load_part, in the order taken */
+    apr_array_header_t *held;               /* indexes of parts taken, not given back */
     apr_hash_t *waiting;                    /* bene id -> apr_array of rec indexes */
     int nwaiting;                           /* records in waiting */
-    long waited;                            /* records that were ever put there */
     apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
     apr_hash_t *fetched;                    /* MBIs whose stored rows are keys */
     dpc_copy_out copy;                      /* a COPY being sent, if copy_open */
@@ -231,6 +233,7 @@ typedef struct load_part {
     long lines, bytes;
     int nlines;                 /* lines in the part */
     int done;                   /* read (under the readers' lock) */
+    int waiting;                /* streaming: its records that wait for an MBI */
 } load_part;
 
 static void add_bad(load_part *r, int line, int entry, const char *why)
@@ -598,10 +601,11 @@ static void start_readers(load_ctx *c, load_readers *all, apr_array_header_t *pa
     }
 }
 
-/* A part's records and bad lines after those joined so far, numbered in
+/* Part i's records and bad lines after those joined so far, numbered in
  * its file (a file's parts come in order). */
-static void join_part(load_ctx *c, const load_part *r)
+static void join_part(load_ctx *c, const apr_array_header_t *parts, int i)
 {
+    const load_part *r = &APR_ARRAY_IDX(parts, i, load_part);
     load_file *f = FILE_AT(c, r->file);
     int j;
 
@@ -610,6 +614,7 @@ static void join_part(load_ctx *c, const load_part *r)
 
         *rec = APR_ARRAY_IDX(r->recs, j, load_rec);
         rec->line += f->joined;
+        rec->part = i;
     }
     for (j = 0; j < r->bad->nelts; j++) {
         load_bad *b = apr_array_push(c->bad);
@@ -633,7 +638,7 @@ static int read_parts(load_ctx *c, apr_array_header_t *parts)
     if (join_readers(&all, 0))
         return -1;
     for (i = 0; i < parts->nelts; i++)
-        join_part(c, PART(&all, i));
+        join_part(c, parts, i);
     return 0;
 }
 
@@ -1329,8 +1334,9 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  *    the load writes any of its rows.
  * Claims before their Patient (a Blue Button bulk export's Coverage and
  * ExplanationOfBenefit files named before its Patient file) load the same,
- * with less overlap: they wait.  --strict loads go the other way, as
- * nothing may be written before every line is checked. */
+ * with less overlap: they wait, and so do the pages of their part, which
+ * are given back once none of its records waits.  --strict loads go the
+ * other way, as nothing may be written before every line is checked. */
 
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
@@ -1476,7 +1482,9 @@ static void stream_decide(load_ctx *c, int from, int to)
     }
 }
 
-/* Record i waits for its bene id's MBI. */
+#define CPART(c, i) (&APR_ARRAY_IDX((c)->parts, (i), load_part))
+
+/* Record i waits for its bene id's MBI (and so does its part's text). */
 static void wait_for(load_ctx *c, int i)
 {
     const char *bene = REC(c, i)->bene_id;
@@ -1488,7 +1496,7 @@ static void wait_for(load_ctx *c, int i)
     }
     APR_ARRAY_PUSH(a, int) = i;
     c->nwaiting++;
-    c->waited++;
+    CPART(c, REC(c, i)->part)->waiting++;
 }
 
 /* Record i in a batch: resolved and written with it, or bad, or waiting.
@@ -1514,8 +1522,10 @@ static void stream_resolve(load_ctx *c, int i)
         return;
     apr_hash_set(c->waiting, r->bene_id, APR_HASH_KEY_STRING, NULL);
     c->nwaiting -= w->nelts;
-    for (j = 0; j < w->nelts; j++)
+    for (j = 0; j < w->nelts; j++) {
+        CPART(c, REC(c, APR_ARRAY_IDX(w, j, int))->part)->waiting--;
         stream_resolve(c, APR_ARRAY_IDX(w, j, int));
+    }
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -1549,6 +1559,7 @@ static void resolve_waiting(load_ctx *c)
                                            "in the database", r->bene_id));
             if (r->state != REC_BAD)
                 APR_ARRAY_PUSH(c->seq, int) = at;
+            CPART(c, r->part)->waiting--;
         }
     }
     c->waiting = apr_hash_make(c->p);
@@ -1577,19 +1588,51 @@ static int stream_send(load_ctx *c, int from)
            || copy_send(c, from, to) ? -1 : 0;
 }
 
-/* Give back the pages of parts [from, to) once every record of theirs was
- * sent: the kernel unmaps them now, while the server works, rather than all
- * at the end.  (madvise, not munmap: the holes munmap leaves would take
+/* A span of a file, [s, e). */
+typedef struct load_span {
+    const char *s, *e;
+} load_span;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const load_span *x = a, *y = b;
+
+    return (x->s > y->s) - (x->s < y->s);
+}
+
+/* Give back the pages of the parts taken whose every record was sent (none
+ * waits; with all, every part taken): the kernel unmaps them now, while
+ * the server works, rather than all at the end; a file's parts next to
+ * each other go in one call (each makes the processors drop their stale
+ * translations).  (madvise, not munmap: the holes munmap leaves would take
  * the allocator's next blocks, which the mapping's own munmap at the end
  * would then take away.) */
-static void drop_parts(load_readers *all, int from, int to)
+static void drop_parts(load_ctx *c, int all)
 {
+    apr_array_header_t *spans = apr_array_make(c->p, c->held->nelts + 1, sizeof(load_span));
     long page = sysconf(_SC_PAGESIZE);
-    int i;
+    int i, kept = 0;
 
-    for (i = from; page > 0 && i < to; i++) {
-        uintptr_t s = (uintptr_t)PART(all, i)->s, e = (uintptr_t)PART(all, i)->end;
+    for (i = 0; i < c->held->nelts; i++) {
+        int at = APR_ARRAY_IDX(c->held, i, int);
+        load_span *sp;
 
+        if (CPART(c, at)->waiting && !all) {
+            APR_ARRAY_IDX(c->held, kept++, int) = at;
+            continue;
+        }
+        sp = apr_array_push(spans);
+        sp->s = CPART(c, at)->s;
+        sp->e = CPART(c, at)->end;
+    }
+    c->held->nelts = kept;
+    qsort(spans->elts, spans->nelts, sizeof(load_span), cmp_span);
+    for (i = 0; page > 0 && i < spans->nelts; i++) {
+        const load_span *sp = &APR_ARRAY_IDX(spans, i, load_span);
+        uintptr_t s = (uintptr_t)sp->s, e = (uintptr_t)sp->e;
+
+        while (i + 1 < spans->nelts && APR_ARRAY_IDX(spans, i + 1, load_span).s == (const char *)e)
+            e = (uintptr_t)APR_ARRAY_IDX(spans, ++i, load_span).e;
         s = (s + page - 1) / page * page;
         e = e / page * page;
         if (e > s)
@@ -1657,21 +1700,20 @@ static int stream_parts(load_ctx *c, load_readers *all)
 
     while (next < all->parts->nelts) {
         apr_size_t bytes = 0;
-        int first = next, recs = c->recs->nelts, from = c->seq->nelts, i;
-        long waited;
+        int recs = c->recs->nelts, from = c->seq->nelts, i;
 
         while (next < all->parts->nelts
                && (bytes < want || (bytes < LOAD_BATCH_BYTES && part_read(all, next)))) {
             load_part *r = PART(all, next);
 
-            wait_part(all, next++);
-            join_part(c, r);
+            wait_part(all, next);
+            join_part(c, all->parts, next);
+            APR_ARRAY_PUSH(c->held, int) = next++;
             bytes += r->end - r->s;
         }
         ask_poll(c);
         if ((c->ask == c->conn && copy_end(c)) || ask_recs(c, recs, c->recs->nelts))
             return -1;
-        waited = c->waited;
         for (i = recs; i < c->recs->nelts; i++)
             stream_resolve(c, i);
         if (c->again)
@@ -1679,9 +1721,7 @@ static int stream_parts(load_ctx *c, load_readers *all)
         if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
             || copy_end(c) || stream_send(c, from))
             return -1;
-        /* sent (copied); parts with records that wait are kept to the end */
-        if (c->waited == waited)
-            drop_parts(all, first, next);
+        drop_parts(c, 0);       /* sent (copied) */
         want = want < LOAD_WAIT_BYTES ? want * 2 : want;
     }
     if (c->nwaiting) {
@@ -1692,6 +1732,7 @@ static int stream_parts(load_ctx *c, load_readers *all)
             || copy_end(c) || stream_send(c, from))
             return -1;
     }
+    drop_parts(c, 1);
     release_reading(c, all);
     return copy_end(c);
 }
@@ -1714,6 +1755,8 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
 
     /* the files side by side: a claim meets its Patient sooner */
     qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
+    c->parts = parts;
+    c->held = apr_array_make(c->p, 64, sizeof(int));
     start_readers(c, &all, parts, LOAD_THREADS, LOAD_AHEAD_PARTS);
     ask_start(c);
     if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL)) {
