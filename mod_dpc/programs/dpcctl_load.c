@@ -504,8 +504,8 @@ typedef struct load_readers {
  * server and to the server itself, when it runs on the same machine: the
  * server drains its socket (a few hundred KB) in under a millisecond, and
  * a feeder woken while the reading thread held its processor left it
- * waiting (build/bench-load: load/synth 0.93 at nice 0, 0.98 at +10, and
- * +19 no better).  Linux gives each thread its own nice value; elsewhere
+ * waiting (build/bench-load's files, one reading thread: load/synth 0.96
+ * at nice 0, 0.98 to 1.00 at +10, 0.98 at +5, +19 no better).  Linux gives each thread its own nice value; elsewhere
  * nothing changes. */
 static void lower_priority(void)
 {
@@ -1173,7 +1173,6 @@ static int cmp_row(const void *a, const void *b)
  * and send them, in key order (none: no COPY); copy_end() reads its
  * result, copy_abort() when the load fails.  Meanwhile the server works
  * through what was sent. */
-
 static int copy_send(load_ctx *c, int from, int to)
 {
     dpc_copy_out *o = &c->copy;
@@ -1386,7 +1385,8 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  * to this one (lower_priority()): it checks 1.24 GB in about 0.7 s of a
  * processor, faster than a server stores them, and a second one only took
  * processor time from the thread that feeds the server (on two processors
- * shared with the server, load/synth 0.94 with two, 0.98 with one). */
+ * shared with the server, load/synth 0.93 with two, 0.96 with one, both at
+ * nice 0). */
 
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
@@ -1651,13 +1651,12 @@ static int cmp_span(const void *a, const void *b)
 }
 
 /* Give back the pages of the parts taken whose every record was sent (none
- * waits; with all, every part taken): the kernel unmaps them now, while
- * the server works, rather than all at the end; a file's parts next to
- * each other go in one call (each makes the processors drop their stale
- * translations).  (madvise, not munmap: the holes munmap leaves would take
- * the allocator's next blocks, which the mapping's own munmap at the end
- * would then take away.) */
-static void drop_parts(load_ctx *c, int all)
+ * waits): the kernel unmaps them now, while the server works, rather than
+ * all at the end; a file's parts next to each other go in one call (each
+ * makes the processors drop their stale translations).  (madvise, not
+ * munmap: the holes munmap leaves would take the allocator's next blocks,
+ * which the mapping's own munmap at the end would then take away.) */
+static void drop_parts(load_ctx *c)
 {
     apr_array_header_t *spans = apr_array_make(c->p, c->held->nelts + 1, sizeof(load_span));
     long page = sysconf(_SC_PAGESIZE);
@@ -1667,7 +1666,7 @@ static void drop_parts(load_ctx *c, int all)
         int at = APR_ARRAY_IDX(c->held, i, int);
         load_span *sp;
 
-        if (CPART(c, at)->waiting && !all) {
+        if (CPART(c, at)->waiting) {
             APR_ARRAY_IDX(c->held, kept++, int) = at;
             continue;
         }
@@ -1771,7 +1770,7 @@ static int stream_parts(load_ctx *c, load_readers *all)
         if ((c->ask == c->conn && copy_end(c)) || stream_decide_all(c, from)
             || copy_end(c) || stream_send(c, from))
             return -1;
-        drop_parts(c, 0);       /* sent (copied) */
+        drop_parts(c);          /* sent (copied) */
         want = want < LOAD_WAIT_BYTES ? want * 2 : want;
     }
     if (c->nwaiting) {
@@ -1782,7 +1781,6 @@ static int stream_parts(load_ctx *c, load_readers *all)
             || copy_end(c) || stream_send(c, from))
             return -1;
     }
-    drop_parts(c, 1);
     release_reading(c, all);
     return copy_end(c);
 }
