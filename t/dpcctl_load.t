@@ -11,7 +11,7 @@ use DPC::JWT qw(gen_keys);
 use DPC::Org;
 use DPC::Export qw(make_roster kickoff wait_job);
 
-plan tests => 104;
+plan tests => 110;
 
 my $json = JSON::PP->new->canonical;
 my $data = Apache::Test::vars("t_dir") . "/data/bfd";
@@ -369,8 +369,13 @@ sql(q{DROP ROLE IF EXISTS dpc_load_one});
 sql(q{CREATE ROLE dpc_load_one LOGIN CONNECTION LIMIT 1 IN ROLE dpc});
 my @one = map { eob("carrier-one-$_", '-86002', $T0, note => $pad) } 1 .. 24000;
 write_file("$tmp/one.ndjson", join("\n", patient('-86002', '6EG4TE5MK73', $T0), @one) . "\n");
+my ($pg_dir) = $ENV{DPC_TEST_DB} =~ /host=(\S+)/;
+my $pg_log = "$pg_dir/postgres.log";
+my $log_at = -s $pg_log;
 ($st, $out, $err) = run($ENV{DPC_TEST_TOP} . '/dpcctl', '--db', "$ENV{DPC_TEST_DB} user=dpc_load_one",
                         'load', "$tmp/one.ndjson");
+ok t_cmp(-s "$tmp/one.ndjson" > 16 * 1024 * 1024 ? 1 : 0, 1,
+         'a file large enough for the load to try a second connection');
 ok t_cmp("$st " . $counts->($out), '0 24001 24001 0 0 0 1', 'one connection only: every line loaded')
     or print STDERR $err;
 ok t_cmp($err, '', 'and nothing said');
@@ -378,6 +383,24 @@ ok t_cmp(sql(q{SELECT count(*) FROM claims_resource WHERE mbi = '6EG4TE5MK73'}),
          'all of it (a file of several parts, so of several batches), keyed by the Patient\'s MBI');
 sql(q{DELETE FROM beneficiary WHERE mbi = '6EG4TE5MK73'});
 sql(q{DROP ROLE dpc_load_one});
+ok t_cmp(substr(slurp($pg_log), $log_at) =~ /too many connections for role "dpc_load_one"/ ? 1 : 0, 1,
+         'the server refused the second one');
+
+# The second connection is made while the load goes on; a load over before
+# it is made (one failing at once, or 17 MB of blank lines) ends it as the
+# server expects, which then logs no broken connection.
+write_file("$tmp/blank.ndjson", "\n" x (17 * 1024 * 1024));
+($st, $out, $err) = dpcctl('load', '--mbi', '567834=9EG4TE5MK73', "$tmp/blank.ndjson");
+ok t_cmp("$st $err", qr/^1 .*bene id 567834 is MBI \Q$MBI\E in the database/,
+         'a large load that fails before its second connection is made');
+($st, $out, $err) = dpcctl('load', "$tmp/blank.ndjson");
+ok t_cmp("$st " . $counts->($out), '0 0 0 0 0 0 0', 'a large file of blank lines: nothing loaded, nothing bad');
+write_file("$tmp/spaces.json", "[\n" . (' ' x (17 * 1024 * 1024)) . "]\n");
+($st, $out, $err) = dpcctl('load', "$tmp/spaces.json");
+ok t_cmp("$st " . $counts->($out), '3 1 0 0 0 1 0', 'a large document that is no resource: one bad line');
+my $log = substr(slurp($pg_log), $log_at);
+ok t_cmp(join(' | ', $log =~ /^.*(?:could not (?:send|receive) data|unexpected EOF|incomplete startup).*$/mg), '',
+         'the server logged no broken connection from these loads');
 
 # --mbi: an MBI is one bene id's, there as in the files.
 ($st, $out, $err) = dpcctl('load', '--mbi', '-88001=2AA0AA0AA00', '--mbi', '-88002=2AA0AA0AA00',

@@ -589,12 +589,6 @@ static apr_status_t destroy_pool(void *p)
     return APR_SUCCESS;
 }
 
-static apr_status_t finish_conn(void *conn)
-{
-    PQfinish(conn);
-    return APR_SUCCESS;
-}
-
 /* Start the readers on parts, ahead parts at most ahead of those taken (0:
  * all of them); their pools go with c->p (after everything that points
  * into them).  Every start is followed by join_readers(). */
@@ -1714,15 +1708,43 @@ static void release_reading(load_ctx *c, load_readers *all)
 /* The second connection, for the questions asked while a COPY runs (they
  * are about what was stored before the load, which it sees as well as the
  * load's transaction does, and is all it sees).  It is made while the load
- * goes on: until it is there, or without it (the server may refuse one
- * connection more), the load asks on its own connection, between its
- * COPYs. */
+ * goes on, for a load of more than a batch or two: until it is there, or
+ * without it (the server may refuse one connection more), the load asks on
+ * its own connection, between its COPYs. */
+#define LOAD_ASK_BYTES (2 * LOAD_WAIT_BYTES)
+
+/* How long a second connection still being made when the load ends may
+ * take to be made, so that it is ended as the server expects (closed half
+ * made, it leaves "could not receive data from client" in the server's
+ * log). */
+#define LOAD_ASK_END_MS 2000
+
+static apr_status_t finish_ask(void *data)
+{
+    load_ctx *c = data;
+
+    if (c->asking) {
+        dpc_pg_connect_wait(c->asking, &c->ask_st, LOAD_ASK_END_MS);
+        PQfinish(c->asking);
+    }
+    else if (c->ask != c->conn)
+        PQfinish(c->ask);
+    c->asking = NULL;
+    c->ask = c->conn;
+    return APR_SUCCESS;
+}
+
 static void ask_start(load_ctx *c)
 {
-    if (!(c->asking = dpc_pg_connect_start_like(c->p, c->conn)))
+    apr_size_t bytes = 0;
+    int i;
+
+    for (i = 0; i < c->files->nelts; i++)
+        bytes += FILE_AT(c, i)->len;
+    if (bytes <= LOAD_ASK_BYTES || !(c->asking = dpc_pg_connect_start_like(c->p, c->conn)))
         return;
     c->ask_st = PGRES_POLLING_WRITING;
-    apr_pool_cleanup_register(c->p, c->asking, finish_conn, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(c->p, c, finish_ask, apr_pool_cleanup_null);
 }
 
 /* Is the second connection made (then it is c->ask)? */
@@ -1735,7 +1757,9 @@ static void ask_poll(load_ctx *c)
         return;
     if (st == CONNECTION_OK)
         c->ask = c->asking;
-    c->asking = NULL;           /* a failed one is finished with c->p */
+    else
+        PQfinish(c->asking);
+    c->asking = NULL;
 }
 
 /* The parts, batch after batch, each written while the threads read on;
