@@ -2,6 +2,7 @@
 #include "dpc_copy.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,14 +186,51 @@ void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *ben
     text_str(b, last_updated, '\n');
 }
 
+/* Wait until conn's socket can be written (out) or read. */
+static int wait_socket(PGconn *conn, int out)
+{
+    struct pollfd fd;
+
+    fd.fd = PQsocket(conn);
+    fd.events = out ? POLLOUT : POLLIN;
+    fd.revents = 0;
+    return poll(&fd, 1, -1) < 0 && errno != EINTR ? -1 : 0;
+}
+
+/* Nonblocking (o->idle): send what libpq holds, doing o->idle's work while
+ * the socket is full. */
+static int flush_idle(dpc_copy_out *o)
+{
+    int r;
+
+    while ((r = PQflush(o->conn)) == 1) {
+        if (!o->idle(o->idle_ctx) && wait_socket(o->conn, 1))
+            return -1;
+    }
+    return r;
+}
+
+/* PQputCopyData(), through flush_idle() when nonblocking. */
+static int put_data(dpc_copy_out *o, const char *data, int len)
+{
+    int r;
+
+    if (!o->idle)
+        return PQputCopyData(o->conn, data, len) == 1 ? 0 : -1;
+    while ((r = PQputCopyData(o->conn, data, len)) == 0) {
+        if (flush_idle(o) < 0)
+            return -1;
+    }
+    return r == 1 && flush_idle(o) == 0 ? 0 : -1;
+}
+
 int dpc_copy_flush(dpc_copy_out *o)
 {
     if (o->error)
         return -1;
     if (o->buf.failed)
         o->error = "out of memory";
-    else if (o->conn && o->buf.len
-             && PQputCopyData(o->conn, o->buf.data, (int)o->buf.len) != 1)
+    else if (o->conn && o->buf.len && put_data(o, o->buf.data, (int)o->buf.len))
         o->error = PQerrorMessage(o->conn);
     else if (o->file && o->buf.len
              && fwrite(o->buf.data, 1, o->buf.len, o->file) != o->buf.len)
@@ -206,15 +244,27 @@ int dpc_copy_maybe_flush(dpc_copy_out *o)
     return o->buf.len >= DPC_COPY_FLUSH_AT ? dpc_copy_flush(o) : (o->error ? -1 : 0);
 }
 
+/* PQputCopyEnd(), through flush_idle() when nonblocking. */
+static int put_end(dpc_copy_out *o, const char *why)
+{
+    int r;
+
+    while ((r = PQputCopyEnd(o->conn, why)) == 0 && o->idle) {
+        if (flush_idle(o) < 0)
+            return -1;
+    }
+    return r == 1 && (!o->idle || flush_idle(o) == 0) ? 0 : -1;
+}
+
 void dpc_copy_send_end(dpc_copy_out *o)
 {
     if (o->ended)
         return;
     o->ended = 1;
-    if (dpc_copy_flush(o) || PQputCopyEnd(o->conn, NULL) != 1) {
+    if (dpc_copy_flush(o) || put_end(o, NULL)) {
         if (!o->error)
             o->error = PQerrorMessage(o->conn);
-        PQputCopyEnd(o->conn, "aborted");
+        put_end(o, "aborted");
     }
 }
 
@@ -223,6 +273,11 @@ int dpc_copy_end(dpc_copy_out *o)
     PGresult *res;
 
     dpc_copy_send_end(o);
+    /* the server works through the end of the COPY: o->idle's work meanwhile */
+    while (o->idle && PQisBusy(o->conn) && PQconsumeInput(o->conn) && PQisBusy(o->conn)) {
+        if (!o->idle(o->idle_ctx) && wait_socket(o->conn, 0))
+            break;
+    }
     while ((res = PQgetResult(o->conn)) != NULL) {
         /* the message lives in the connection until the next command */
         if (PQresultStatus(res) != PGRES_COMMAND_OK && !o->error)

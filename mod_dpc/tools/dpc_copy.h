@@ -34,6 +34,13 @@ typedef struct dpc_copy_out {
     dpc_sbuf buf;
     const char *error;
     int ended;                  /* dpc_copy_send_end() was called */
+    /* With idle, the COPY goes through conn in nonblocking mode: while the
+     * server has all it can take (or works through the end of the COPY),
+     * idle(idle_ctx) is called to do other work, a little at a time (its
+     * answer: it did some; 0, nothing left to do, and then the COPY waits
+     * for the socket). */
+    int (*idle)(void *idle_ctx);
+    void *idle_ctx;
 } dpc_copy_out;
 
 /* The binary stream's header and trailer. */
