@@ -36,9 +36,9 @@
  *
  * Writing: one transaction, which upserts the beneficiaries, deletes the
  * rows being replaced and COPYs the new ones (binary, through dpc_copy, as
- * `dpcctl synth` does).  The lines stream: the threads read the files side
- * by side while this thread writes what they have read, in batches (see
- * "streaming" below); a record whose MBI is not known yet (a claim before
+ * `dpcctl synth` does).  The lines stream: the files are read side by
+ * side while what was read is written, in batches (see "streaming"
+ * below); a record whose MBI is not known yet (a claim before
  * its Patient) waits for the batch that resolves it, or the end.  With
  * --strict every line is read and checked before anything is written, and
  * a bad line fails the load with nothing written.
@@ -55,8 +55,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <apr_allocator.h>
@@ -143,6 +141,7 @@ typedef struct load_ctx {
     apr_hash_t *skeys;                      /* row key -> load_key * */
     apr_array_header_t *parts;              /* load_part, in the order taken */
     apr_array_header_t *held;               /* indexes of parts taken, not given back */
+    struct load_readers *readers;           /* streaming: read on while the server works */
     apr_hash_t *waiting;                    /* bene id -> apr_array of rec indexes */
     int nwaiting;                           /* records in waiting */
     apr_hash_t *upserted;                   /* MBI -> int64_t * last_updated sent */
@@ -216,8 +215,8 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
 
 /* Reading is split in parts (a file's lines, LOAD_PART_BYTES at most, cut
  * at a newline; or a whole file that may be one document), which
- * LOAD_THREADS threads take in turn (LOAD_STREAM_THREADS while the load
- * writes: see "streaming").  A part collects its own records and
+ * LOAD_THREADS threads take in turn (while the load writes, the thread
+ * that writes: see "streaming").  A part collects its own records and
  * bad lines, numbered from its first line, in the pool of the thread that
  * reads it; they are joined afterwards in the order they were taken (a
  * file's parts in file order).  Each line is checked as soon as its end is
@@ -226,7 +225,6 @@ static int parse_args(load_ctx *c, int argc, char **argv, apr_array_header_t *pa
 /* A file's first part is smaller: the first batch is written sooner. */
 #define LOAD_FIRST_PART_BYTES (256 * 1024)
 #define LOAD_THREADS 2
-#define LOAD_STREAM_THREADS 1
 
 typedef struct load_part {
     const load_ctx *c;          /* read only while parts are read */
@@ -239,6 +237,7 @@ typedef struct load_part {
     long lines, bytes;
     int nlines;                 /* lines in the part */
     int done;                   /* read (under the readers' lock) */
+    const char *pos;            /* read up to there, once begun */
     int waiting;                /* streaming: its records that wait for an MBI */
 } load_part;
 
@@ -426,20 +425,31 @@ static int maybe_document(const load_file *f)
     return s && !v;
 }
 
-static void read_part(load_part *r)
+/* Read part r on from where it was left, its lines up to about budget
+ * bytes (a document whole); 1 once it is read. */
+static int step_part(load_part *r, apr_size_t budget)
 {
-    const char *s = r->s, *nl;
-    json_t *doc = r->maybe_document ? json_loadb(s, r->end - s, 0, NULL) : NULL;
+    const char *s = r->pos, *stop, *nl;
 
-    /* room for a record per 4 KB at first: one allocation for most parts */
-    r->recs = apr_array_make(r->pool, (int)((r->end - r->s) / 4096) + 16, sizeof(load_rec));
-    r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
-    if (doc) {
-        take(r, 1, doc, NULL, 0);
-        json_decref(doc);
-        return;
+    if (!s) {
+        /* room for a record per 4 KB at first: one allocation for most parts */
+        r->recs = apr_array_make(r->pool, (int)((r->end - r->s) / 4096) + 16,
+                                 sizeof(load_rec));
+        r->bad = apr_array_make(r->pool, 8, sizeof(load_bad));
+        s = r->pos = r->s;
+        if (r->maybe_document) {
+            json_t *doc = json_loadb(s, r->end - s, 0, NULL);
+
+            if (doc) {
+                take(r, 1, doc, NULL, 0);
+                json_decref(doc);
+                r->pos = r->end;
+                return 1;
+            }
+        }
     }
-    for (; s < r->end; s = nl ? nl + 1 : r->end) {
+    stop = (apr_size_t)(r->end - s) > budget ? s + budget : r->end;
+    for (; s < stop; s = nl ? nl + 1 : r->end) {
         apr_size_t n;
 
         nl = memchr(s, '\n', r->end - s);
@@ -450,6 +460,13 @@ static void read_part(load_part *r)
         if (!blank(s, n))
             read_line(r, r->nlines, s, n);
     }
+    r->pos = s;
+    return s >= r->end;
+}
+
+static void read_part(load_part *r)
+{
+    step_part(r, (apr_size_t)-1);
 }
 
 /* Cut file i into parts. */
@@ -484,9 +501,11 @@ typedef struct load_reader {
 
 /* What the reading threads share: they take the parts in order (next) and
  * mark each one done under lock, signalling cond; next at the end makes
- * them stop.  With ahead, they take no part more than ahead past the ones
- * the load has taken from them (taken), so that they read at the pace of
- * the writing rather than all at once beside it. */
+ * them stop.  With ahead, no part is read more than ahead past the ones
+ * the load has taken (taken), so that reading keeps the pace of the
+ * writing rather than going all at once beside it.  Without threads (a
+ * streaming load), the loading thread reads the parts itself
+ * (read_some()), with the pool of rd[0]. */
 typedef struct load_readers {
     apr_array_header_t *parts;
     apr_thread_mutex_t *lock;
@@ -500,20 +519,6 @@ typedef struct load_readers {
 
 #define PART(a, i) (&APR_ARRAY_IDX((a)->parts, (i), load_part))
 
-/* The calling thread gives way (nice +10) to the thread that feeds the
- * server and to the server itself, when it runs on the same machine: the
- * server drains its socket (a few hundred KB) in under a millisecond, and
- * a feeder woken while the reading thread held its processor left it
- * waiting (build/bench-load's files, one reading thread: load/synth 0.96
- * at nice 0, 0.98 to 1.00 at +10, 0.98 at +5, +19 no better).  Linux gives each thread its own nice value; elsewhere
- * nothing changes. */
-static void lower_priority(void)
-{
-#if defined(__linux__) && defined(SYS_gettid)
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
-#endif
-}
-
 static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
 {
     load_reader *rd = data;
@@ -521,8 +526,6 @@ static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
     int i;
 
     (void)t;
-    if (all->ahead)
-        lower_priority();
     for (;;) {
         apr_thread_mutex_lock(all->lock);
         while (all->ahead && all->next < all->parts->nelts
@@ -541,9 +544,30 @@ static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
     }
 }
 
-/* Wait until part i is read, and take it. */
+/* Without threads, the load reads on in the next part itself, at most
+ * ahead parts past those taken, up to about budget bytes; 0 when there is
+ * nothing to read now. */
+static int read_some(load_readers *all, apr_size_t budget)
+{
+    load_part *r;
+
+    if (all->threads || all->next >= all->parts->nelts
+        || (all->ahead && all->next >= all->taken + all->ahead))
+        return 0;
+    r = PART(all, all->next);
+    r->pool = all->rd[0].pool;
+    if (step_part(r, budget)) {
+        r->done = 1;
+        all->next++;
+    }
+    return 1;
+}
+
+/* Wait until part i is read (without threads: read it), and take it. */
 static void wait_part(load_readers *all, int i)
 {
+    while (!PART(all, i)->done && read_some(all, (apr_size_t)-1))
+        ;
     apr_thread_mutex_lock(all->lock);
     while (!PART(all, i)->done)
         apr_thread_cond_wait(all->cond, all->lock);
@@ -575,7 +599,7 @@ static int join_readers(load_readers *all, int stop)
         all->next = all->parts->nelts + 1;
     apr_thread_cond_broadcast(all->cond);
     apr_thread_mutex_unlock(all->lock);
-    for (i = 0; i < all->started && !all->joined; i++)
+    for (i = 0; i < all->started && all->threads && !all->joined; i++)
         apr_thread_join(&ignored, all->t[i]);
     all->joined = 1;
     if (all->started < all->threads || all->next < all->parts->nelts)
@@ -605,14 +629,14 @@ static void start_readers(load_ctx *c, load_readers *all, apr_array_header_t *pa
     json_object_seed(0);        /* before jansson is used in threads */
     apr_thread_mutex_create(&all->lock, APR_THREAD_MUTEX_DEFAULT, c->p);
     apr_thread_cond_create(&all->cond, c->p);
-    for (i = 0; i < threads; i++) {
+    for (i = 0; i < (threads ? threads : 1); i++) {
         all->rd[i].all = all;
         if (apr_allocator_create(&alloc) != APR_SUCCESS
             || apr_pool_create_ex(&all->rd[i].pool, NULL, NULL, alloc) != APR_SUCCESS)
             break;
         apr_allocator_owner_set(alloc, all->rd[i].pool);
         apr_pool_cleanup_register(c->p, all->rd[i].pool, destroy_pool, apr_pool_cleanup_null);
-        if (apr_thread_create(&all->t[i], NULL, reader_thread, &all->rd[i], c->p)
+        if (threads && apr_thread_create(&all->t[i], NULL, reader_thread, &all->rd[i], c->p)
             != APR_SUCCESS)
             break;
         all->started++;
@@ -1149,6 +1173,16 @@ static int to_copy(const load_rec *r)
     return r->state == REC_NEW || r->state == REC_REPLACE;
 }
 
+/* A streaming load reads on while the server has all the COPY data it can
+ * take, or works through the end of a COPY, a little at a time: the server
+ * drains its socket (a few hundred KB) in under a millisecond. */
+#define LOAD_IDLE_BYTES (32 * 1024)
+
+static int idle_read(void *all)
+{
+    return read_some(all, LOAD_IDLE_BYTES);
+}
+
 /* Rows in the order of the table's keys (mbi, fhir_version, resource_type,
  * resource_id), byte for byte. */
 static int cmp_row(const void *a, const void *b)
@@ -1189,6 +1223,10 @@ static int copy_send(load_ctx *c, int from, int to)
               " (FORMAT binary)", 0, NULL, NULL))
         return -1;
     c->copy_open = 1;
+    if (c->readers && PQsetnonblocking(c->conn, 1) == 0) {
+        o->idle = idle_read;
+        o->idle_ctx = c->readers;
+    }
     dpc_copy_header(&o->buf);
     for (i = 0; i < rows->nelts && !o->error; i++) {
         load_rec *r = APR_ARRAY_IDX(rows, i, load_rec *);
@@ -1225,6 +1263,8 @@ static int copy_end(load_ctx *c)
         return 0;
     c->copy_open = 0;
     rc = dpc_copy_end(&c->copy);
+    if (c->copy.idle)
+        PQsetnonblocking(c->conn, 0);
     if (rc)
         dpcctl_fail(DPCCTL_FAIL, "load: COPY: %s", c->copy.error);
     dpc_sbuf_free(&c->copy.buf);
@@ -1241,6 +1281,8 @@ static void copy_abort(load_ctx *c)
     if (!c->copy.error)
         c->copy.error = "aborted";
     dpc_copy_end(&c->copy);
+    if (c->copy.idle)
+        PQsetnonblocking(c->conn, 0);
     dpc_sbuf_free(&c->copy.buf);
 }
 
@@ -1337,8 +1379,9 @@ static void summary(load_ctx *c, int written, apr_time_t took)
 /* ---- streaming ----------------------------------------------------------
  *
  * The load as a pipeline, so that reading the lines overlaps the server's
- * work on them.  The threads read the parts from the first on, while this
- * thread takes them in file order, in batches, inside one transaction.
+ * work on them.  The parts are read from the first on (see the end of this
+ * comment), and this thread takes them in order, in batches, inside one
+ * transaction.
  * For each batch it
  *  1. asks the beneficiary table about the bene ids and Patient MBIs met
  *     for the first time (ask_recs());
@@ -1375,12 +1418,17 @@ static void summary(load_ctx *c, int written, apr_time_t took)
  * are given back once none of its records waits.  --strict loads go the
  * other way, as nothing may be written before every line is checked.
  *
- * One thread reads while the load writes (LOAD_STREAM_THREADS), giving way
- * to this one (lower_priority()): it checks 1.24 GB in about 0.7 s of a
- * processor, faster than a server stores them, and a second one only took
- * processor time from the thread that feeds the server (on two processors
- * shared with the server, load/synth 0.93 with two, 0.96 with one, both at
- * nice 0). */
+ * This thread reads the parts itself (read_some()), no reading thread: a
+ * little at a time while the server has all the COPY data it can take or
+ * works through the end of a COPY (the COPY goes in nonblocking mode, with
+ * idle_read() as dpc_copy's idle work), and whole when it waits for one.
+ * It checks 1.24 GB in about 0.7 s of a processor, faster than a server
+ * stores them.  Reading threads beside it took processor time from the
+ * server: woken by the server draining its socket, this thread was often
+ * put on the server's processor while a reader held the other one, and
+ * preempted the server (about 100 ms over build/bench-load's files, in
+ * perf; 10 ms reading here).  A reload that finds every row stale is then
+ * read by one thread, not two (1.1 s instead of 0.7 s for 1.24 GB). */
 
 /* stream_load()'s answer when the load must start over. */
 #define LOAD_AGAIN (-2)
@@ -1393,10 +1441,11 @@ static void summary(load_ctx *c, int written, apr_time_t took)
 #define LOAD_WAIT_BYTES (8 * 1024 * 1024)
 #define LOAD_BATCH_BYTES (128 * 1024 * 1024)
 
-/* How far (in parts) the threads read ahead of the writing: 64 MB.  Read
+/* How far (in parts) the reading goes ahead of the writing: 64 MB.  Read
  * all at once, beside the first COPYs, the files slowed the writing (the
  * server waited for rows); at the writing's pace the load was 1 to 4%
- * faster in three interleaved comparisons (build/bench-load's files). */
+ * faster in three interleaved comparisons (build/bench-load's files; 8 or
+ * 4 parts were no faster). */
 #define LOAD_AHEAD_PARTS 16
 
 /* A row key of the load. */
@@ -1692,7 +1741,7 @@ static void release_reading(load_ctx *c, load_readers *all)
     int i;
 
     join_readers(all, 0);
-    for (i = 0; i < all->threads; i++) {
+    for (i = 0; i < LOAD_THREADS; i++) {
         if (all->rd[i].pool)
             apr_pool_cleanup_run(c->p, all->rd[i].pool, destroy_pool);
         all->rd[i].pool = NULL;
@@ -1762,7 +1811,7 @@ static void ask_poll(load_ctx *c)
     c->asking = NULL;
 }
 
-/* The parts, batch after batch, each written while the threads read on;
+/* The parts, batch after batch, each written while the reading goes on;
  * then the records that waited.  A batch is gathered, asked about,
  * resolved and decided while the server works through the COPY of the one
  * before (unless c->ask is c->conn), then written.  0, -1 or LOAD_AGAIN. */
@@ -1829,13 +1878,15 @@ static int stream_load(load_ctx *c, apr_array_header_t *parts)
     qsort(parts->elts, parts->nelts, sizeof(load_part), cmp_part);
     c->parts = parts;
     c->held = apr_array_make(c->p, 64, sizeof(int));
-    start_readers(c, &all, parts, LOAD_STREAM_THREADS, LOAD_AHEAD_PARTS);
+    start_readers(c, &all, parts, 0, LOAD_AHEAD_PARTS);
     ask_start(c);
     if (ask_opt(c) || check_opt_mbi(c) || db_ok(c, "BEGIN", 0, NULL, NULL)) {
         join_readers(&all, 1);
         return DPCCTL_FAIL;
     }
-    rc = all.started < all.threads ? -1 : stream_parts(c, &all);
+    c->readers = &all;
+    rc = all.started < (all.threads ? all.threads : 1) ? -1 : stream_parts(c, &all);
+    c->readers = NULL;
     if (join_readers(&all, rc != 0) && !rc)
         rc = -1;
     copy_abort(c);
