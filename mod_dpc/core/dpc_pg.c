@@ -92,22 +92,26 @@ PGconn *dpc_pg_connect_start_like(apr_pool_t *p, PGconn *c)
     return like;
 }
 
+int dpc_pg_wait(PGconn *c, int out, int timeout_ms)
+{
+    struct pollfd fd;
+    int n;
+
+    fd.fd = PQsocket(c);
+    fd.events = out ? POLLOUT : POLLIN;
+    fd.revents = 0;
+    n = poll(&fd, 1, timeout_ms);
+    return n < 0 && errno == EINTR ? 0 : n;
+}
+
 ConnStatusType dpc_pg_connect_wait(PGconn *c, PostgresPollingStatusType *st, int timeout_ms)
 {
     while (*st != PGRES_POLLING_OK && *st != PGRES_POLLING_FAILED) {
-        struct pollfd fd;
-        int n;
+        int n = dpc_pg_wait(c, *st != PGRES_POLLING_READING, timeout_ms);
 
-        fd.fd = PQsocket(c);
-        fd.events = *st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        fd.revents = 0;
-        n = poll(&fd, 1, timeout_ms);
         if (n == 0)
             return CONNECTION_STARTED;      /* not yet */
-        if (n < 0 && errno != EINTR)
-            *st = PGRES_POLLING_FAILED;
-        else if (n > 0)
-            *st = PQconnectPoll(c);
+        *st = n < 0 ? PGRES_POLLING_FAILED : PQconnectPoll(c);
     }
     return *st == PGRES_POLLING_OK ? CONNECTION_OK : CONNECTION_BAD;
 }

@@ -19,6 +19,10 @@ PGconn *dpc_pg_connect_like(apr_pool_t *p, PGconn *c, const char **err);
  * cannot start; dpc_pg_connect_wait() goes on with it. */
 PGconn *dpc_pg_connect_start_like(apr_pool_t *p, PGconn *c);
 
+/* Wait at most timeout_ms (-1: no limit) until c's socket can be written
+ * (out) or read: > 0 it can, 0 not yet (or a signal came), < 0 failed. */
+int dpc_pg_wait(PGconn *c, int out, int timeout_ms);
+
 /* Go on with a connection started, waiting at most timeout_ms (-1: until
  * it is made or fails; connect_timeout is not applied).  *st is the last
  * PQconnectPoll() answer, PGRES_POLLING_WRITING at first.  CONNECTION_OK

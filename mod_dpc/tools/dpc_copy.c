@@ -2,9 +2,10 @@
 #include "dpc_copy.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dpc_pg.h"
 
 /* PostgreSQL's epoch (2000-01-01 UTC) in microseconds since 1970. */
 #define PG_EPOCH_US INT64_C(946684800000000)
@@ -186,17 +187,6 @@ void dpc_copy_bene_row(dpc_sbuf *b, int binary, const char *mbi, const char *ben
     text_str(b, last_updated, '\n');
 }
 
-/* Wait until conn's socket can be written (out) or read. */
-static int wait_socket(PGconn *conn, int out)
-{
-    struct pollfd fd;
-
-    fd.fd = PQsocket(conn);
-    fd.events = out ? POLLOUT : POLLIN;
-    fd.revents = 0;
-    return poll(&fd, 1, -1) < 0 && errno != EINTR ? -1 : 0;
-}
-
 /* Nonblocking (o->idle): send what libpq holds, doing o->idle's work while
  * the socket is full. */
 static int flush_idle(dpc_copy_out *o)
@@ -204,7 +194,7 @@ static int flush_idle(dpc_copy_out *o)
     int r;
 
     while ((r = PQflush(o->conn)) == 1) {
-        if (!o->idle(o->idle_ctx) && wait_socket(o->conn, 1))
+        if (!o->idle(o->idle_ctx) && dpc_pg_wait(o->conn, 1, -1) < 0)
             return -1;
     }
     return r;
@@ -275,7 +265,7 @@ int dpc_copy_end(dpc_copy_out *o)
     dpc_copy_send_end(o);
     /* the server works through the end of the COPY: o->idle's work meanwhile */
     while (o->idle && PQisBusy(o->conn) && PQconsumeInput(o->conn) && PQisBusy(o->conn)) {
-        if (!o->idle(o->idle_ctx) && wait_socket(o->conn, 0))
+        if (!o->idle(o->idle_ctx) && dpc_pg_wait(o->conn, 0, -1) < 0)
             break;
     }
     while ((res = PQgetResult(o->conn)) != NULL) {
