@@ -48,15 +48,16 @@ sub kickoff {
 # Kick off an export of Group $gid and call $act->($job, $worker_row_id)
 # while a worker holds one of its batches; should the export be over before
 # a batch is seen held (or $act return false), cancel it and try again, up
-# to 5 times.  Returns ($job, $worker_row_id), the latter undef if no batch
-# was caught.
+# to 20 times (an export of a few batches can be over between two looks,
+# each a psql).  Returns ($job, $worker_row_id), the latter undef if no
+# batch was caught.
 sub while_held {
     my ($tok, $gid, $act) = @_;
     my $job;
-    for my $try (1 .. 5) {
+    for my $try (1 .. 20) {
         $job = kickoff($tok, $gid);
-        wait_for(10, sub { sql("SELECT count(*) FROM export_batch WHERE job_id = '$job'
-            AND status = 'running'") > 0 || sql("SELECT status FROM export_job WHERE id = '$job'") ne 'running' });
+        wait_for(10, sub { sql("SELECT EXISTS (SELECT 1 FROM export_batch WHERE job_id = '$job'
+            AND status = 'running') OR (SELECT status FROM export_job WHERE id = '$job') IS DISTINCT FROM 'running'") eq 't' });
         my $holder = sql("SELECT worker_id FROM export_batch WHERE job_id = '$job'
                           AND status = 'running' LIMIT 1");
         return ($job, $holder) if defined $holder && length $holder && $act->($job, $holder);
