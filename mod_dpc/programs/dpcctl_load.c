@@ -501,11 +501,10 @@ typedef struct load_reader {
 
 /* What the reading threads share: they take the parts in order (next) and
  * mark each one done under lock, signalling cond; next at the end makes
- * them stop.  With ahead, no part is read more than ahead past the ones
- * the load has taken (taken), so that reading keeps the pace of the
- * writing rather than going all at once beside it.  Without threads (a
- * streaming load), the loading thread reads the parts itself
- * (read_some()), with the pool of rd[0]. */
+ * them stop.  Without threads (a streaming load), the loading thread
+ * reads the parts itself (read_some()), with the pool of rd[0], and with
+ * ahead no part more than ahead past the ones it has taken (taken), so
+ * that reading keeps the pace of the writing. */
 typedef struct load_readers {
     apr_array_header_t *parts;
     apr_thread_mutex_t *lock;
@@ -528,9 +527,6 @@ static void *APR_THREAD_FUNC reader_thread(apr_thread_t *t, void *data)
     (void)t;
     for (;;) {
         apr_thread_mutex_lock(all->lock);
-        while (all->ahead && all->next < all->parts->nelts
-               && all->next >= all->taken + all->ahead)
-            apr_thread_cond_wait(all->cond, all->lock);
         i = all->next < all->parts->nelts ? all->next++ : -1;
         apr_thread_mutex_unlock(all->lock);
         if (i < 0)
